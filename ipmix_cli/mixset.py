@@ -1,0 +1,123 @@
+"""Mixing sets (SPEC §1.5): a folder of pictures, decoded once, scaled once per image size.
+
+Each augmented copy draws a picture uniformly and a uniform crop window with its own generator; the
+scaled versions are cached (bounded in bytes), so a dataset of one image size scales every picture once
+per worker instead of once per copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from .colour import to_rgb
+
+#: The mixing picture covers the image with its limiting side at this multiple of the image's
+#: (the reference's 32 → 36 and 224 → 256 ratios).
+COVER_RATIO = 1.125
+DEFAULT_CACHE_BYTES = 96 * 2**20
+
+
+class MixingSetError(ValueError):
+    """A mixing set that cannot be used; the message says why and what to do."""
+
+
+class MixingSet:
+    """An ordered collection of RGB pictures with a content fingerprint."""
+
+    def __init__(self, pictures: list[np.ndarray], names: list[str], cache_bytes: int = DEFAULT_CACHE_BYTES):
+        if not pictures:
+            raise MixingSetError("a mixing set needs at least one picture")
+        if len(names) != len(pictures):
+            raise MixingSetError("a mixing set needs one name per picture")
+        for name, picture in zip(names, pictures):
+            if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+                raise MixingSetError(f"mixing picture {name!r} is not an H×W×3 uint8 array")
+        self.pictures = pictures
+        self.names = names
+        self.cache_bytes = cache_bytes
+        self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
+        self._cached_bytes = 0
+        self._fingerprint: str | None = None
+
+    @classmethod
+    def from_folder(cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "MixingSet":
+        """Every readable image under ``folder`` (recursively), in sorted relative-path order."""
+        root = Path(folder)
+        if not root.is_dir():
+            raise MixingSetError(f"mixing set {str(root)!r} is not a folder")
+        pictures, names = [], []
+        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+            try:
+                with Image.open(path) as image:
+                    image.load()
+                    pictures.append(np.array(to_rgb(image)))
+            except (OSError, ValueError, Image.DecompressionBombError):
+                continue  # not a picture (e.g. metadata.jsonl); a mixing set may hold other files
+            names.append(path.relative_to(root).as_posix())
+        if not pictures:
+            raise MixingSetError(
+                f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
+            )
+        return cls(pictures, names, cache_bytes)
+
+    def __len__(self) -> int:
+        return len(self.pictures)
+
+    @property
+    def fingerprint(self) -> str:
+        """SHA-256 over the names, shapes and pixels: two sets with equal fingerprints mix identically."""
+        if self._fingerprint is None:
+            digest = hashlib.sha256()
+            for name, picture in zip(self.names, self.pictures):
+                digest.update(name.encode("utf-8") + b"\0" + repr(picture.shape).encode() + b"\0")
+                digest.update(np.ascontiguousarray(picture).data)
+            self._fingerprint = digest.hexdigest()
+        return self._fingerprint
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray]:
+        """Draw a picture and a crop window; returns its name and a read-only H×W×3 view."""
+        index = int(rng.integers(len(self.pictures)))
+        scaled = self.scaled(index, height, width)
+        top = int(rng.integers(0, scaled.shape[0] - height + 1))
+        left = int(rng.integers(0, scaled.shape[1] - width + 1))
+        return self.names[index], scaled[top : top + height, left : left + width]
+
+    def scaled(self, index: int, height: int, width: int) -> np.ndarray:
+        """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at 1.125×."""
+        key = (index, height, width)
+        cached = self._cache.get(key)
+        if cached is not None:
+            self._cache.move_to_end(key)
+            return cached
+        picture = self.pictures[index]
+        size = cover_size(picture.shape[0], picture.shape[1], height, width)
+        scaled = np.array(Image.fromarray(picture, "RGB").resize(size, Image.Resampling.BILINEAR))
+        scaled.setflags(write=False)
+        self._remember(key, scaled)
+        return scaled
+
+    def _remember(self, key, scaled: np.ndarray) -> None:
+        self._cache[key] = scaled
+        self._cached_bytes += scaled.nbytes
+        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
+            _, dropped = self._cache.popitem(last=False)
+            self._cached_bytes -= dropped.nbytes
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state["_cache"] = OrderedDict()  # cheap to rebuild; no need to ship it to workers
+        state["_cached_bytes"] = 0
+        return state
+
+
+def cover_size(picture_height: int, picture_width: int, height: int, width: int) -> tuple[int, int]:
+    """(width, height) of the picture scaled so it covers the image with 1.125× on its limiting side."""
+    factor = COVER_RATIO * max(width / picture_width, height / picture_height)
+    new_width = max(width, int(picture_width * factor + 0.5))
+    new_height = max(height, int(picture_height * factor + 0.5))
+    return new_width, new_height

@@ -1,0 +1,414 @@
+"""Image-level operations (SPEC §1.2): one registry of (name, sample, apply).
+
+Each operation turns a ``level ~ U(0.1, severity)`` into small JSON-serialisable parameters
+(``sample``), then applies them to an H×W×3 uint8 array (``apply``) without touching its input.
+Names in the registry are the names written in traces and manifests.
+
+Pillow semantics are kept exactly; the point operations (equalize, posterize, solarize, invert) and the
+integer shifts (translate, mirror) are done in numpy because Pillow builds their lookup tables in
+Python, which costs more than the operation itself on small images. The bilinear geometric operations and
+the enhancers call Pillow.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from PIL import Image, ImageEnhance, ImageOps
+
+from .draws import Draws
+
+BILINEAR = Image.Resampling.BILINEAR
+
+Params = dict
+Box = tuple  # (left, top, width, height)
+#: Up to this many pixels, Pillow's C shear and numpy's mirror win over the alternatives (their fixed
+#: costs dominate); above it, the numpy shear and Pillow's transpose. Both paths follow Pillow's semantics.
+SMALL_PIXELS = 64 * 64
+Sampler = Callable[[Draws, float, int, int], Params]
+Applier = Callable[[np.ndarray, Params], np.ndarray]
+RegionApplier = Callable[[np.ndarray, Params, Box], np.ndarray]
+
+
+def ival(level: float, maxval: float) -> int:
+    """``int(level · maxval / 10)``: the integer strength of an operation (truncated)."""
+    return int(level * maxval / 10)
+
+
+def fval(level: float, maxval: float) -> float:
+    """``level · maxval / 10``: the real-valued strength of an operation."""
+    return float(level) * maxval / 10
+
+
+def _signed(draws: Draws, value):
+    """``value`` with a random sign, each with probability 1/2."""
+    return -value if draws.coin() else value
+
+
+@dataclass(frozen=True)
+class ImageOp:
+    """An operation: ``sample`` draws its parameters, ``apply`` applies them to a whole image, and
+    ``region`` (when given) computes only a box of the result, for patch sources that use no more."""
+
+    name: str
+    sample: Sampler
+    apply: Applier
+    region: RegionApplier | None = None
+
+
+def _to_pil(image: np.ndarray) -> Image.Image:
+    return Image.fromarray(image, "RGB")
+
+
+def _from_pil(image: Image.Image) -> np.ndarray:
+    return np.array(image)  # a writable copy; np.asarray would be read-only
+
+
+# --- the operations -----------------------------------------------------------------------------
+
+
+_CHANNEL_OFFSETS = np.array([0, 256, 512], np.uint16)
+_IDENTITY = np.arange(256, dtype=np.uint8)
+
+
+def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """The (3, 256) lookup table of Pillow's ``ImageOps.equalize``, built for all channels at once.
+
+    Small images take the histogram with one ``bincount`` (and hand back the widened pixel indices for one
+    ``take``); large ones use Pillow's C histogram, which avoids widening every pixel to 16 bits.
+    """
+    count = image.shape[0] * image.shape[1]
+    index = None
+    if count <= SMALL_PIXELS:
+        index = image.reshape(-1, 3) + _CHANNEL_OFFSETS
+        hist = np.bincount(index.ravel(), minlength=768).reshape(3, 256)
+    else:
+        hist = np.array(_to_pil(image).histogram(), dtype=np.int64).reshape(3, 256)
+    last = 255 - np.argmax(hist[:, ::-1] > 0, axis=1)
+    # Pillow leaves a channel alone when it has one value (then step is 0 too) or when step is 0.
+    step = (count - hist[(0, 1, 2), last]) // 255
+    trivial = step == 0
+    step[trivial] = 1
+    before = np.cumsum(hist, axis=1)
+    before -= hist
+    before += (step // 2)[:, None]
+    before //= step[:, None]
+    np.minimum(before, 255, out=before)
+    lut = before.astype(np.uint8)
+    lut[trivial] = _IDENTITY
+    return lut, index
+
+
+def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
+    out = np.empty_like(image)
+    for c in range(3):
+        np.take(lut[c], image[..., c], out=out[..., c])
+    return out
+
+
+def _equalize(image: np.ndarray, params: Params) -> np.ndarray:
+    """Pillow's ``ImageOps.equalize``."""
+    lut, index = _equalize_lut(image)
+    if index is not None:
+        return np.take(lut.ravel(), index).reshape(image.shape)
+    return _apply_channel_luts(image, lut)
+
+
+def _equalize_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    lut, _ = _equalize_lut(image)  # the histogram is the whole image's
+    return _apply_channel_luts(image[_rows_cols(box)], lut)
+
+
+def _rows_cols(box: Box) -> tuple[slice, slice]:
+    left, top, width, height = box
+    return slice(top, top + height), slice(left, left + width)
+
+
+def _pointwise_region(apply: Applier) -> RegionApplier:
+    """For operations where each output pixel depends on the same input pixel alone."""
+
+    def region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+        return apply(image[_rows_cols(box)], params)
+
+    return region
+
+
+def _pillow_affine_region(image: np.ndarray, coefficients, box: Box) -> np.ndarray:
+    """Box ``box`` of Pillow's bilinear affine transform of the whole image, computing only that box.
+
+    Output pixel (x, y) of the box is pixel (x + left, y + top) of the whole result, so the constant
+    terms absorb the offset: c' = c + a·left + b·top, f' = f + d·left + e·top.
+    """
+    a, b, c, d, e, f = coefficients
+    left, top, width, height = box
+    shifted = (a, b, c + a * left + b * top, d, e, f + d * left + e * top)
+    pil = _to_pil(image)
+    return _from_pil(pil.transform((width, height), Image.Transform.AFFINE, shifted, resample=BILINEAR))
+
+
+def _rotation_coefficients(degrees: float, width: int, height: int) -> tuple:
+    """The inverse affine matrix Pillow's ``Image.rotate`` uses (centre of the image, no expand)."""
+    angle = -math.radians(degrees)
+    a, b = round(math.cos(angle), 15), round(math.sin(angle), 15)
+    d, e = round(-math.sin(angle), 15), round(math.cos(angle), 15)
+    centre_x, centre_y = width / 2, height / 2
+    c = a * -centre_x + b * -centre_y + centre_x
+    f = d * -centre_x + e * -centre_y + centre_y
+    return a, b, c, d, e, f
+
+
+def _posterize(image: np.ndarray, params: Params) -> np.ndarray:
+    mask = (0xFF << (8 - params["bits"])) & 0xFF
+    return np.bitwise_and(image, np.uint8(mask))
+
+
+def _solarize(image: np.ndarray, params: Params) -> np.ndarray:
+    threshold = params["threshold"]
+    if threshold >= 256:
+        return image.copy()
+    return np.where(image >= threshold, np.invert(image), image)
+
+
+def _rotate(image: np.ndarray, params: Params) -> np.ndarray:
+    if params["degrees"] == 0:
+        return image.copy()
+    return _from_pil(_to_pil(image).rotate(params["degrees"], resample=BILINEAR))
+
+
+def _rotate_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    if params["degrees"] == 0:
+        return image[_rows_cols(box)].copy()
+    coefficients = _rotation_coefficients(params["degrees"], image.shape[1], image.shape[0])
+    return _pillow_affine_region(image, coefficients, box)
+
+
+def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
+    """Bilinear shear with Pillow's conventions: ``axis=1`` is shear_x, ``axis=0`` shear_y.
+
+    For shear_x, Pillow's affine transform samples input column ``x + 0.5 + s`` for output column ``x``,
+    where row ``y`` has shift ``s = factor·(y + 0.5)``; it clamps the two neighbours to the image, writes
+    black where that position falls outside [0, width), and truncates the interpolated value. Each row has
+    a single integer shift and fraction, so runs of rows sharing the integer shift are interpolated
+    together from two slices of an edge-padded copy (columns play the rows' part for shear_y).
+    """
+    lines = image.shape[1 - axis]  # rows for shear_x, columns for shear_y
+    length = image.shape[axis]
+    shifts = factor * (np.arange(lines) + 0.5)
+    whole = np.floor(shifts)
+    fraction = (shifts - whole).astype(np.float32)
+    whole = whole.astype(np.int64)
+    pad = int(np.abs(whole).max()) + 2
+    padded_shape = list(image.shape)
+    padded_shape[axis] += 2 * pad
+    # float32 so the strided column slices of shear_y need no casting (numpy buffers casts of
+    # non-contiguous operands, which costs more than the arithmetic)
+    padded = np.empty(padded_shape, np.float32)
+    inner = [slice(None), slice(None)]
+    inner[axis] = slice(pad, pad + length)
+    padded[tuple(inner)] = image
+    edge = [slice(None), slice(None)]
+    edge[axis] = slice(0, pad)
+    padded[tuple(edge)] = np.take(image, [0], axis=axis)
+    edge[axis] = slice(pad + length, None)
+    padded[tuple(edge)] = np.take(image, [length - 1], axis=axis)
+    if axis == 1:
+        weights = fraction[:, None, None]
+    else:
+        # (1, columns, 3) rather than (1, columns, 1): the last two axes then coalesce into one long
+        # inner loop instead of a loop of length 3
+        weights = np.repeat(fraction[:, None], 3, axis=1)[None]
+    mixed = np.empty(image.shape, np.float32)
+    starts = np.flatnonzero(np.diff(whole, prepend=whole[0] - 1))
+    for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), lines]):
+        offset = pad + int(whole[begin])
+        if axis == 1:
+            left = padded[begin:end, offset : offset + length]
+            right = padded[begin:end, offset + 1 : offset + 1 + length]
+            segment, weight = mixed[begin:end], weights[begin:end]
+        else:
+            left = padded[offset : offset + length, begin:end]
+            right = padded[offset + 1 : offset + 1 + length, begin:end]
+            segment, weight = mixed[:, begin:end], weights[:, begin:end]
+        np.subtract(right, left, out=segment)
+        segment *= weight
+        segment += left
+    out = mixed.astype(np.uint8)  # truncation toward zero, as Pillow's (UINT8) cast; values are >= 0
+    # Black where the sampled position leaves [0, length): first valid index and end, per line.
+    first = np.maximum(np.ceil(-0.5 - shifts), 0).astype(np.int64)
+    stop = np.minimum(np.ceil(length - 0.5 - shifts), length).astype(np.int64)
+    bounds = np.stack([first, stop], axis=1)
+    runs = np.flatnonzero(np.any(np.diff(bounds, axis=0, prepend=bounds[:1] - 1) != 0, axis=1))
+    for begin, end in zip(runs.tolist(), [*runs[1:].tolist(), lines]):
+        low, high = int(first[begin]), max(int(stop[begin]), int(first[begin]))
+        if axis == 1:
+            out[begin:end, :low] = 0
+            out[begin:end, high:] = 0
+        else:
+            out[:low, begin:end] = 0
+            out[high:, begin:end] = 0
+    return out
+
+
+def _pillow_affine(image: np.ndarray, coefficients: tuple) -> np.ndarray:
+    pil = _to_pil(image)
+    return _from_pil(pil.transform(pil.size, Image.Transform.AFFINE, coefficients, resample=BILINEAR))
+
+
+def _shear_x_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    return _pillow_affine_region(image, (1, params["factor"], 0, 0, 1, 0), box)
+
+
+def _shear_y_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    return _pillow_affine_region(image, (1, 0, 0, params["factor"], 1, 0), box)
+
+
+def _shear_x(image: np.ndarray, params: Params) -> np.ndarray:
+    if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
+        return _pillow_affine(image, (1, params["factor"], 0, 0, 1, 0))
+    return _shear(image, params["factor"], axis=1)
+
+
+def _shear_y(image: np.ndarray, params: Params) -> np.ndarray:
+    if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
+        return _pillow_affine(image, (1, 0, 0, params["factor"], 1, 0))
+    return _shear(image, params["factor"], axis=0)
+
+
+def _translate_x(image: np.ndarray, params: Params) -> np.ndarray:
+    """Output pixel x shows input pixel x + pixels (Pillow's affine offset), black where uncovered."""
+    shift = params["pixels"]
+    out = np.zeros_like(image)
+    width = image.shape[1]
+    if shift >= 0:
+        out[:, : width - shift] = image[:, shift:]
+    else:
+        out[:, -shift:] = image[:, : width + shift]
+    return out
+
+
+def _translate_y(image: np.ndarray, params: Params) -> np.ndarray:
+    shift = params["pixels"]
+    out = np.zeros_like(image)
+    height = image.shape[0]
+    if shift >= 0:
+        out[: height - shift] = image[shift:]
+    else:
+        out[-shift:] = image[: height + shift]
+    return out
+
+
+def _mirror(image: np.ndarray, params: Params) -> np.ndarray:
+    if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
+        return image[:, ::-1].copy()
+    return _from_pil(_to_pil(image).transpose(Image.Transpose.FLIP_LEFT_RIGHT))  # 3x numpy's [:, ::-1]
+
+
+def _invert(image: np.ndarray, params: Params) -> np.ndarray:
+    return np.invert(image)
+
+
+def _mirror_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    left, top, width, height = box
+    start = image.shape[1] - left - width
+    return image[top : top + height, start : start + width][:, ::-1].copy()
+
+
+def _autocontrast(image: np.ndarray, params: Params) -> np.ndarray:
+    return _from_pil(ImageOps.autocontrast(_to_pil(image), cutoff=params["cutoff"]))
+
+
+def _enhancer(kind) -> Applier:
+    def apply(image: np.ndarray, params: Params) -> np.ndarray:
+        return _from_pil(kind(_to_pil(image)).enhance(params["factor"]))
+
+    return apply
+
+
+# --- sampling: level -> parameters (output ranges at severity s in the comments) -----------------
+
+
+def _no_params(draws, level, height, width) -> Params:
+    return {}
+
+
+def _sample_posterize(draws, level, height, width) -> Params:
+    return {"bits": 4 - ival(level, 4)}  # 4 - {0..int(0.4 s)}: 4 at s <= 2, down to 1 at s = 10
+
+
+def _sample_rotate(draws, level, height, width) -> Params:
+    return {"degrees": _signed(draws, ival(level, 30))}  # integer degrees, |d| <= 3 s - 1
+
+
+def _sample_solarize(draws, level, height, width) -> Params:
+    return {"threshold": 256 - ival(level, 256)}  # 256 (no-op) down to 256 - int(25.6 s)
+
+
+def _sample_shear(draws, level, height, width) -> Params:
+    return {"factor": _signed(draws, fval(level, 0.3))}  # |f| in [0.003, 0.03 s)
+
+
+def _sample_translate_x(draws, level, height, width) -> Params:
+    return {"pixels": _signed(draws, ival(level, width / 3))}  # |p| <= W s / 30
+
+
+def _sample_translate_y(draws, level, height, width) -> Params:
+    return {"pixels": _signed(draws, ival(level, height / 3))}  # |p| <= H s / 30
+
+
+def _sample_autocontrast(draws, level, height, width) -> Params:
+    return {"cutoff": 10 - fval(level, 10)}  # percent, (10 - s, 9.9]
+
+
+def _sample_enhance(draws, level, height, width) -> Params:
+    return {"factor": fval(level, 1.8) + 0.1}  # [0.118, 0.18 s + 0.1)
+
+
+_REGISTRY = [
+    ImageOp("equalize", _no_params, _equalize, _equalize_region),
+    ImageOp("posterize", _sample_posterize, _posterize, _pointwise_region(_posterize)),
+    ImageOp("rotate", _sample_rotate, _rotate, _rotate_region),
+    ImageOp("solarize", _sample_solarize, _solarize, _pointwise_region(_solarize)),
+    ImageOp("shear_x", _sample_shear, _shear_x, _shear_x_region),
+    ImageOp("shear_y", _sample_shear, _shear_y, _shear_y_region),
+    ImageOp("translate_x", _sample_translate_x, _translate_x),
+    ImageOp("translate_y", _sample_translate_y, _translate_y),
+    ImageOp("mirror", _no_params, _mirror, _mirror_region),
+    ImageOp("invert", _no_params, _invert, _pointwise_region(_invert)),
+    ImageOp("autocontrast", _sample_autocontrast, _autocontrast),
+    ImageOp("color", _sample_enhance, _enhancer(ImageEnhance.Color)),
+    ImageOp("contrast", _sample_enhance, _enhancer(ImageEnhance.Contrast)),
+    ImageOp("brightness", _sample_enhance, _enhancer(ImageEnhance.Brightness)),
+    ImageOp("sharpness", _sample_enhance, _enhancer(ImageEnhance.Sharpness)),
+]
+
+IMAGE_OPS: dict[str, ImageOp] = {op.name: op for op in _REGISTRY}
+ALL_OPS: tuple[str, ...] = tuple(IMAGE_OPS)
+#: The default list: the last five overlap with ImageNet-C test corruptions (SPEC §1.2).
+DEFAULT_OPS: tuple[str, ...] = ALL_OPS[:10]
+
+
+def sample_image_op(draws: Draws, ops: tuple[str, ...], severity: int, height: int, width: int) -> Params:
+    """Draw one operation uniformly from ``ops`` and its parameters at ``severity``."""
+    name = ops[draws.index(len(ops))]
+    level = draws.between(0.1, severity)
+    return {"op": name, **IMAGE_OPS[name].sample(draws, level, height, width)}
+
+
+def apply_image_op(image: np.ndarray, params: Params) -> np.ndarray:
+    """Apply sampled parameters; returns a new array, ``image`` is left as it was."""
+    return IMAGE_OPS[params["op"]].apply(image, params)
+
+
+def apply_image_op_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    """Box ``(left, top, width, height)`` of ``apply_image_op(image, params)``, computing little else.
+
+    Equal to cropping the whole result, except that the bilinear shears take Pillow's own path here,
+    which may differ from the whole-image numpy path by one level in rare pixels.
+    """
+    op = IMAGE_OPS[params["op"]]
+    if op.region is not None:
+        return op.region(image, params, box)
+    return op.apply(image, params)[_rows_cols(box)]
