@@ -282,6 +282,8 @@ def _translate_x(image: np.ndarray, params: Params) -> np.ndarray:
     shift = params["pixels"]
     out = np.zeros_like(image)
     width = image.shape[1]
+    if abs(shift) >= width:
+        return out
     if shift >= 0:
         out[:, : width - shift] = image[:, shift:]
     else:
@@ -293,6 +295,8 @@ def _translate_y(image: np.ndarray, params: Params) -> np.ndarray:
     shift = params["pixels"]
     out = np.zeros_like(image)
     height = image.shape[0]
+    if abs(shift) >= height:
+        return out
     if shift >= 0:
         out[: height - shift] = image[shift:]
     else:

@@ -1,0 +1,158 @@
+"""Image-level operations (SPEC §1.2): each matches Pillow at fixed parameters; level mappings."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image, ImageEnhance, ImageOps
+
+from conftest import photo_like
+from ipmix_cli import ops
+from ipmix_cli.draws import Draws
+
+BILINEAR = Image.Resampling.BILINEAR
+
+
+def _affine(pil, coefficients):
+    return pil.transform(pil.size, Image.Transform.AFFINE, coefficients, resample=BILINEAR)
+
+
+# name -> (fixed parameters, Pillow reference, exact?)  Every registry entry must appear here.
+PILLOW_REFERENCE = {
+    "equalize": ({}, lambda im, p: ImageOps.equalize(im), True),
+    "posterize": ({"bits": 2}, lambda im, p: ImageOps.posterize(im, p["bits"]), True),
+    "rotate": ({"degrees": -7}, lambda im, p: im.rotate(p["degrees"], resample=BILINEAR), True),
+    "solarize": ({"threshold": 170}, lambda im, p: ImageOps.solarize(im, p["threshold"]), True),
+    "shear_x": ({"factor": 0.21}, lambda im, p: _affine(im, (1, p["factor"], 0, 0, 1, 0)), False),
+    "shear_y": ({"factor": -0.13}, lambda im, p: _affine(im, (1, 0, 0, p["factor"], 1, 0)), False),
+    "translate_x": ({"pixels": 3}, lambda im, p: _affine(im, (1, 0, p["pixels"], 0, 1, 0)), True),
+    "translate_y": ({"pixels": -4}, lambda im, p: _affine(im, (1, 0, 0, 0, 1, p["pixels"])), True),
+    "mirror": ({}, lambda im, p: ImageOps.mirror(im), True),
+    "invert": ({}, lambda im, p: ImageOps.invert(im), True),
+    "autocontrast": ({"cutoff": 3.7}, lambda im, p: ImageOps.autocontrast(im, cutoff=p["cutoff"]), True),
+    "color": ({"factor": 0.4}, lambda im, p: ImageEnhance.Color(im).enhance(p["factor"]), True),
+    "contrast": ({"factor": 1.6}, lambda im, p: ImageEnhance.Contrast(im).enhance(p["factor"]), True),
+    "brightness": ({"factor": 1.3}, lambda im, p: ImageEnhance.Brightness(im).enhance(p["factor"]), True),
+    "sharpness": ({"factor": 1.9}, lambda im, p: ImageEnhance.Sharpness(im).enhance(p["factor"]), True),
+}
+
+# small (Pillow/numpy fast paths) and large (numpy shear, Pillow histogram) sizes, odd shapes included
+SIZES = [(2, 2), (5, 3), (32, 32), (37, 301), (90, 100), (224, 224)]
+
+
+def test_every_registered_operation_has_a_pillow_reference():
+    assert set(PILLOW_REFERENCE) == set(ops.ALL_OPS)
+    assert ops.DEFAULT_OPS == ops.ALL_OPS[:10]
+    assert len(ops.ALL_OPS) == 15
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("name", ops.ALL_OPS)
+def test_operation_matches_pillow(name, size):
+    params, reference, exact = PILLOW_REFERENCE[name]
+    for seed in range(3):
+        image = photo_like(*size, seed=seed) if seed else np.random.default_rng(seed).integers(
+            0, 256, (*size, 3), dtype=np.uint8
+        )
+        before = image.copy()
+        ours = ops.apply_image_op(image, {"op": name, **params})
+        theirs = np.array(reference(Image.fromarray(image), params))
+        assert np.array_equal(image, before), "the input was modified"
+        assert ours.shape == image.shape and ours.dtype == np.uint8
+        if exact:
+            assert np.array_equal(ours, theirs), f"{name} differs from Pillow at {size}"
+        else:
+            difference = np.abs(ours.astype(int) - theirs)
+            assert difference.max() <= 1, f"{name} differs from Pillow by {difference.max()} at {size}"
+            assert (difference > 0).mean() <= 0.05
+
+
+@pytest.mark.parametrize("factor", [0.0, 0.003, 0.029, -0.09, 0.3, -0.9, 2.5])
+@pytest.mark.parametrize("name", ["shear_x", "shear_y"])
+def test_numpy_shear_matches_pillow_over_factors(name, factor):
+    image = photo_like(120, 97, seed=3)  # above the small-image threshold: the numpy path
+    coefficients = (1, factor, 0, 0, 1, 0) if name == "shear_x" else (1, 0, 0, factor, 1, 0)
+    theirs = np.array(_affine(Image.fromarray(image), coefficients))
+    ours = ops.apply_image_op(image, {"op": name, "factor": factor})
+    difference = np.abs(ours.astype(int) - theirs)
+    assert difference.max() <= 1 and (difference > 0).mean() <= 0.05
+
+
+def test_equalize_matches_pillow_on_degenerate_histograms():
+    for image in (
+        np.full((40, 40, 3), 77, np.uint8),  # one value per channel
+        np.dstack([np.full((70, 70), 3, np.uint8), np.eye(70, dtype=np.uint8) * 255, np.zeros((70, 70), np.uint8)]),
+        np.tile(np.array([0, 255], np.uint8).repeat(3).reshape(1, 2, 3), (50, 50, 1)),
+    ):
+        assert np.array_equal(ops.apply_image_op(image, {"op": "equalize"}), np.array(ImageOps.equalize(Image.fromarray(image))))
+
+
+@pytest.mark.parametrize("name", ops.ALL_OPS)
+def test_region_equals_the_crop_of_the_whole_result(name):
+    rng = np.random.default_rng(7)
+    draws = Draws(rng)
+    for size in [(3, 4), (32, 32), (81, 70)]:
+        image = photo_like(*size, seed=1)
+        for _ in range(15):
+            params = {"op": name, **ops.IMAGE_OPS[name].sample(draws, draws.between(0.1, 10), *size)}
+            side = int(rng.integers(2, min(size) + 1))
+            left, top = int(rng.integers(0, size[1] - side + 1)), int(rng.integers(0, size[0] - side + 1))
+            box = (left, top, int(rng.integers(2, side + 1)), int(rng.integers(2, side + 1)))
+            whole = ops.apply_image_op(image, params)[top : top + box[3], left : left + box[2]]
+            region = ops.apply_image_op_region(image, params, box)
+            assert region.shape == whole.shape
+            # bilinear geometry may round differently by one level when the origin moves
+            assert np.abs(region.astype(int) - whole).max() <= (1 if name in ("rotate", "shear_x", "shear_y") else 0)
+
+
+def _sample_many(name: str, severity: int, height: int = 224, width: int = 224, n: int = 4000):
+    draws = Draws(np.random.default_rng(severity))
+    return [ops.IMAGE_OPS[name].sample(draws, draws.between(0.1, severity), height, width) for _ in range(n)]
+
+
+@pytest.mark.parametrize("severity", [1, 3, 10])
+def test_level_mappings_give_the_spec_ranges(severity):
+    # level ~ U(0.1, s): ival(m) = int(level·m/10) ranges over {int(0.01 m), …, ceil(s·m/10) − 1}
+    def int_range(maxval):
+        low = int(0.1 * maxval / 10)
+        high = int(np.ceil(severity * maxval / 10)) - 1
+        return low, high
+
+    bits = {p["bits"] for p in _sample_many("posterize", severity)}
+    low, high = int_range(4)
+    assert bits == {4 - v for v in range(low, high + 1)}
+
+    degrees = [p["degrees"] for p in _sample_many("rotate", severity)]
+    low, high = int_range(30)
+    assert max(degrees) == high and min(degrees) == -high
+    assert min(abs(d) for d in degrees) == low
+    assert {abs(d) for d in degrees} == set(range(low, high + 1))
+
+    thresholds = [p["threshold"] for p in _sample_many("solarize", severity)]
+    low, high = int_range(256)
+    assert min(thresholds) == 256 - high and max(thresholds) == 256 - low
+
+    for name in ("shear_x", "shear_y"):
+        factors = np.array([p["factor"] for p in _sample_many(name, severity)])
+        assert np.all(np.abs(factors) >= 0.003 - 1e-12) and np.all(np.abs(factors) < 0.03 * severity)
+        assert factors.min() < -0.9 * 0.03 * severity and factors.max() > 0.9 * 0.03 * severity
+
+    for name, side in (("translate_x", 301), ("translate_y", 37)):
+        height, width = (37, 301)
+        pixels = [p["pixels"] for p in _sample_many(name, severity, height, width)]
+        low, high = int_range(side / 3)
+        assert max(pixels) == high and min(pixels) == -high
+
+    cutoffs = np.array([p["cutoff"] for p in _sample_many("autocontrast", severity)])
+    assert cutoffs.max() <= 9.9 + 1e-9 and cutoffs.min() > 10 - severity
+    for name in ("color", "contrast", "brightness", "sharpness"):
+        factors = np.array([p["factor"] for p in _sample_many(name, severity)])
+        assert factors.min() >= 0.118 - 1e-9 and factors.max() < 0.18 * severity + 0.1
+
+
+def test_signs_are_fair(rng):
+    from conftest import assert_share
+
+    rotations = [p["degrees"] for p in _sample_many("rotate", 10, n=20000)]
+    nonzero = [d for d in rotations if d]
+    assert_share(sum(d > 0 for d in nonzero), len(nonzero), 0.5, "positive rotations")

@@ -1,0 +1,100 @@
+"""The online transform and mixing sets (SPEC §1.5, §5)."""
+
+from __future__ import annotations
+
+import pickle
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import photo_like
+from ipmix_cli import IPMix, IPMixConfig, generator_for
+from ipmix_cli.mixset import MixingSet, MixingSetError, cover_size
+from ipmix_cli.transform import augment_copy
+
+
+@pytest.fixture
+def mixing_folder(tmp_path):
+    folder = tmp_path / "mixing"
+    (folder / "sub").mkdir(parents=True)
+    for index in range(5):
+        Image.fromarray(photo_like(60 + 7 * index, 80, seed=index)).save(folder / f"p{index}.png")
+    Image.fromarray(photo_like(40, 40, seed=9)).save(folder / "sub" / "deep.jpg")
+    (folder / "metadata.jsonl").write_text("{}\n")
+    return folder
+
+
+def test_cover_size_matches_the_reference_ratios():
+    assert cover_size(256, 256, 32, 32) == (36, 36)
+    assert cover_size(256, 256, 224, 224) == (252, 252)
+    # a tall picture (400×100) for a 50×60 image: the width is the limiting side, 1.125·60 = 67.5 → 68
+    assert cover_size(400, 100, 50, 60) == (68, 270)
+
+
+def test_mixing_set_loads_a_folder_recursively_and_skips_non_images(mixing_folder):
+    mixing = MixingSet.from_folder(mixing_folder)
+    assert mixing.names == ["p0.png", "p1.png", "p2.png", "p3.png", "p4.png", "sub/deep.jpg"]
+    name, crop = mixing.draw(np.random.default_rng(0), 31, 47)
+    assert name in mixing.names and crop.shape == (31, 47, 3) and crop.dtype == np.uint8
+    assert len(mixing.fingerprint) == 64
+    assert MixingSet.from_folder(mixing_folder).fingerprint == mixing.fingerprint
+
+
+def test_mixing_set_draws_every_picture(mixing_folder):
+    mixing = MixingSet.from_folder(mixing_folder)
+    rng = np.random.default_rng(1)
+    assert {mixing.draw(rng, 16, 16)[0] for _ in range(300)} == set(mixing.names)
+
+
+def test_mixing_set_errors_are_clear(tmp_path):
+    with pytest.raises(MixingSetError, match="is not a folder"):
+        MixingSet.from_folder(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(MixingSetError, match="holds no readable images"):
+        MixingSet.from_folder(tmp_path / "empty")
+
+
+def test_scaled_pictures_are_cached_within_the_byte_budget(mixing_folder):
+    mixing = MixingSet.from_folder(mixing_folder, cache_bytes=36 * 36 * 3 * 2)
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mixing.draw(rng, 32, 32)
+    assert len(mixing._cache) <= 2
+
+
+def test_transform_is_picklable_and_reproducible(mixing_folder):
+    transform = IPMix(mixing_folder, preset="cifar")
+    clone = pickle.loads(pickle.dumps(transform))
+    image = Image.fromarray(photo_like(32, 32, 3))
+    first = transform(image, rng=generator_for(0, "x.png", 0))
+    second = clone(image, rng=generator_for(0, "x.png", 0))
+    assert isinstance(first, Image.Image) and first.size == (32, 32) and first.mode == "RGB"
+    assert first.tobytes() == second.tobytes()
+    assert len(pickle.dumps(transform)) < 10_000  # pictures are reloaded, not shipped
+
+
+def test_transform_equals_the_shared_code_path(mixing_folder):
+    transform = IPMix(mixing_folder, preset="auto", severity=2)
+    pixels = photo_like(40, 90, 4)
+    ours = np.array(transform(pixels, rng=np.random.default_rng(5)))
+    config = IPMixConfig.for_image("auto", 40, 90, severity=2)
+    expected = augment_copy(pixels, MixingSet.from_folder(mixing_folder), np.random.default_rng(5), config)
+    assert np.array_equal(ours, expected.pixels)
+
+
+def test_transform_accepts_modes_and_arrays(mixing_folder):
+    transform = IPMix(mixing_folder)
+    for image in (
+        Image.fromarray(photo_like(20, 30)).convert("L"),
+        Image.fromarray(photo_like(20, 30)).convert("RGBA"),
+        Image.fromarray(photo_like(20, 30)).convert("P"),
+        photo_like(20, 30)[..., 0],
+    ):
+        out = transform(image)
+        assert out.size == (30, 20) and out.mode == "RGB"
+
+
+def test_transform_rejects_bad_overrides():
+    with pytest.raises(ValueError, match="severity must be between 1 and 10"):
+        IPMix(severity=0)
