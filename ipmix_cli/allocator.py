@@ -15,8 +15,8 @@ import sys
 
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_THRESHOLD = -3
-_TRIM_BYTES = 256 * 2**20
-_MMAP_BYTES = 32 * 2**20  # glibc's maximum for the dynamic threshold on 64-bit systems
+_TRIM_BYTES = 32 * 2**20  # keeps a few dozen image buffers' worth of pages, bounds what is retained
+_MMAP_BYTES = 16 * 2**20
 _done = False
 
 

@@ -6,10 +6,15 @@ from pathlib import Path
 
 import click
 
+import json
+import os
+import sys
+
 from . import __version__
 from .fractal_set import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from .fractals import KINDS
 from .seeding import fresh_seed
+from .options import augment_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -73,3 +78,68 @@ def fractals_build(out: Path, count: int, size: int, seed: int | None, kind: str
             f"made {record['made']}, kept {record['kept']}",
             err=True,
         )
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("in_dir", metavar="IN", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@augment_options
+@jobs_option
+@click.option("--files-from", type=click.File("r", encoding="utf-8"), default=None,
+              help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).")
+@click.option("--print", "print_mode", type=click.Choice(["paths", "jsonl"]), default=None,
+              help="Print each written file's path, or its manifest record, on stdout as it is written.")
+@click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
+@quiet_option
+def augment(in_dir: Path, out_dir: Path, jobs: int | None, files_from, print_mode: str | None,
+            overwrite: bool, quiet: bool, **settings) -> None:
+    """Write K IPMix copies of every image under IN to OUT, with a manifest.
+
+    \b
+    Outputs mirror IN's layout: OUT/<dir>/<stem>_ipmix<j>.<ext>, plus OUT/metadata.jsonl (one record
+    per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
+    seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
+    path and the copy index: not on --jobs, order or interruptions. Re-running the same command
+    resumes an interrupted run. Exit status: 0 all written, 1 some inputs failed, 2 usage error.
+    """
+    from .pipeline import AugmentError, run_augment
+    from .planning import plan_inputs, resolve_options
+
+    try:
+        sources = plan_inputs(in_dir, files_from)
+        options = resolve_options(in_dir, out_dir, settings, show_progress=not quiet)
+    except AugmentError as error:
+        raise click.UsageError(str(error)) from error
+    if not sources:
+        raise click.UsageError(f"no images found under {in_dir}")
+
+    def emit(record: dict) -> None:
+        if print_mode == "paths":
+            sys.stdout.write(os.path.join(str(out_dir), record["file_name"]) + "\n")
+        else:
+            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+        sys.stdout.flush()
+
+    try:
+        summary = run_augment(in_dir, out_dir, sources, options, jobs=jobs or default_jobs(), overwrite=overwrite,
+                              show_progress=not quiet, on_record=emit if print_mode else None,
+                              command=["ipmix", *sys.argv[1:]])
+    except AugmentError as error:
+        raise click.UsageError(str(error)) from error
+    except KeyboardInterrupt:
+        click.echo(f"interrupted; re-run the same command to resume into {out_dir}", err=True)
+        sys.exit(130)
+    if not quiet:
+        done = f", {summary.already_done} already done" if summary.already_done else ""
+        click.echo(
+            f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} files in {out_dir} "
+            f"(seed {options.seed}{done}, {summary.seconds:.1f} s)",
+            err=True,
+        )
+    if summary.failures:
+        click.echo(f"ipmix: {len(summary.failures)} input(s) failed and were skipped:", err=True)
+        for failure in summary.failures[:20]:
+            click.echo(f"  {failure['source']}: {failure['error']}", err=True)
+        if len(summary.failures) > 20:
+            click.echo(f"  … and {len(summary.failures) - 20} more, listed in {out_dir}/ipmix_run.json", err=True)
+        sys.exit(1)

@@ -1,13 +1,15 @@
-"""Mixing sets (SPEC §1.5): a folder of pictures, decoded once, scaled once per image size.
+"""Mixing sets (SPEC §1.5): pictures drawn per augmented copy, scaled once per image size.
 
-Each augmented copy draws a picture uniformly and a uniform crop window with its own generator; the
-scaled versions are cached (bounded in bytes), so a dataset of one image size scales every picture once
-per worker instead of once per copy.
+Each copy draws a picture uniformly and a uniform crop window with its own generator. A set loaded from a
+folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it; scaled
+versions are cached within a byte budget, so a dataset of one image size decodes and scales every picture
+once per worker instead of once per copy, and a worker holds little more than the scaled pictures.
 """
 
 from __future__ import annotations
 
 import hashlib
+import io
 from collections import OrderedDict
 from pathlib import Path
 
@@ -19,73 +21,99 @@ from .colour import to_rgb
 #: The mixing picture covers the image with its limiting side at this multiple of the image's
 #: (the reference's 32 → 36 and 224 → 256 ratios).
 COVER_RATIO = 1.125
-DEFAULT_CACHE_BYTES = 96 * 2**20
+DEFAULT_CACHE_BYTES = 64 * 2**20
 
 
 class MixingSetError(ValueError):
     """A mixing set that cannot be used; the message says why and what to do."""
 
 
-class MixingSet:
-    """An ordered collection of RGB pictures with a content fingerprint."""
+def _decode(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        image.load()
+        return np.array(to_rgb(image))
 
-    def __init__(self, pictures: list[np.ndarray], names: list[str], cache_bytes: int = DEFAULT_CACHE_BYTES):
+
+class MixingSet:
+    """An ordered collection of pictures (RGB arrays, or encoded image files) with a fingerprint."""
+
+    def __init__(
+        self,
+        pictures: list,
+        names: list[str],
+        cache_bytes: int = DEFAULT_CACHE_BYTES,
+        fingerprint: str | None = None,
+    ):
         if not pictures:
             raise MixingSetError("a mixing set needs at least one picture")
         if len(names) != len(pictures):
             raise MixingSetError("a mixing set needs one name per picture")
         for name, picture in zip(names, pictures):
-            if picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
-                raise MixingSetError(f"mixing picture {name!r} is not an H×W×3 uint8 array")
+            if isinstance(picture, bytes):
+                continue
+            if not isinstance(picture, np.ndarray) or picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+                raise MixingSetError(f"mixing picture {name!r} is not an H×W×3 uint8 array or encoded image")
         self.pictures = pictures
         self.names = names
         self.cache_bytes = cache_bytes
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._cached_bytes = 0
-        self._fingerprint: str | None = None
+        self._fingerprint = fingerprint
 
     @classmethod
     def from_folder(cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "MixingSet":
-        """Every readable image under ``folder`` (recursively), in sorted relative-path order."""
+        """Every readable image under ``folder`` (recursively, hidden files skipped), in path order."""
         root = Path(folder)
         if not root.is_dir():
             raise MixingSetError(f"mixing set {str(root)!r} is not a folder")
         pictures, names = [], []
-        for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        digest = hashlib.sha256()
+        for path in sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)):
+            data = path.read_bytes()
             try:
-                with Image.open(path) as image:
-                    image.load()
-                    pictures.append(np.array(to_rgb(image)))
-            except (OSError, ValueError, Image.DecompressionBombError):
-                continue  # not a picture (e.g. metadata.jsonl); a mixing set may hold other files
-            names.append(path.relative_to(root).as_posix())
+                with Image.open(io.BytesIO(data)) as image:
+                    image.verify()  # a cheap check that this is an image, without decoding
+            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
+                continue  # not a picture (e.g. metadata.jsonl): a mixing set may hold other files
+            name = path.relative_to(root).as_posix()
+            pictures.append(data)
+            names.append(name)
+            digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
         if not pictures:
             raise MixingSetError(
                 f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
             )
-        return cls(pictures, names, cache_bytes)
+        return cls(pictures, names, cache_bytes, fingerprint=digest.hexdigest())
 
     def __len__(self) -> int:
         return len(self.pictures)
 
     @property
     def fingerprint(self) -> str:
-        """SHA-256 over the names, shapes and pixels: two sets with equal fingerprints mix identically."""
+        """SHA-256 over the names and contents: two sets with equal fingerprints mix identically."""
         if self._fingerprint is None:
             digest = hashlib.sha256()
             for name, picture in zip(self.names, self.pictures):
-                digest.update(name.encode("utf-8") + b"\0" + repr(picture.shape).encode() + b"\0")
-                digest.update(np.ascontiguousarray(picture).data)
+                digest.update(name.encode("utf-8") + b"\0")
+                if isinstance(picture, bytes):
+                    digest.update(hashlib.sha256(picture).digest())
+                else:
+                    digest.update(repr(picture.shape).encode() + np.ascontiguousarray(picture).tobytes())
             self._fingerprint = digest.hexdigest()
         return self._fingerprint
 
-    def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray]:
-        """Draw a picture and a crop window; returns its name and a read-only H×W×3 view."""
+    def picture(self, index: int) -> np.ndarray:
+        """Picture ``index`` as an RGB array (decoded on each call for file-backed sets)."""
+        picture = self.pictures[index]
+        return _decode(picture) if isinstance(picture, bytes) else picture
+
+    def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray, list[int]]:
+        """Draw a picture and a crop window: its name, a read-only H×W×3 view, and [left, top]."""
         index = int(rng.integers(len(self.pictures)))
         scaled = self.scaled(index, height, width)
         top = int(rng.integers(0, scaled.shape[0] - height + 1))
         left = int(rng.integers(0, scaled.shape[1] - width + 1))
-        return self.names[index], scaled[top : top + height, left : left + width]
+        return self.names[index], scaled[top : top + height, left : left + width], [left, top]
 
     def scaled(self, index: int, height: int, width: int) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at 1.125×."""
@@ -94,7 +122,7 @@ class MixingSet:
         if cached is not None:
             self._cache.move_to_end(key)
             return cached
-        picture = self.pictures[index]
+        picture = self.picture(index)
         size = cover_size(picture.shape[0], picture.shape[1], height, width)
         scaled = np.array(Image.fromarray(picture, "RGB").resize(size, Image.Resampling.BILINEAR))
         scaled.setflags(write=False)
@@ -113,6 +141,10 @@ class MixingSet:
         state["_cache"] = OrderedDict()  # cheap to rebuild; no need to ship it to workers
         state["_cached_bytes"] = 0
         return state
+
+
+def _hidden(path: Path, root: Path) -> bool:
+    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def cover_size(picture_height: int, picture_width: int, height: int, width: int) -> tuple[int, int]:

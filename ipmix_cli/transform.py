@@ -20,11 +20,15 @@ from .mixset import MixingSet
 
 @dataclasses.dataclass(frozen=True)
 class Copy:
-    """One augmented copy: the pixels, the mixing picture it used and (if asked) its plan."""
+    """One augmented copy: the pixels, the mixing picture and crop it used, and its plan (the trace)."""
 
     pixels: np.ndarray
     mixing_picture: str
+    mixing_crop: list[int]  # [left, top] of the window in the scaled picture
     plan: Plan
+
+    def trace(self) -> dict:
+        return {"mixing_picture": self.mixing_picture, "mixing_crop": self.mixing_crop, "plan": self.plan}
 
 
 def augment_copy(
@@ -32,9 +36,9 @@ def augment_copy(
 ) -> Copy:
     """Draw the mixing picture and its crop, then the IPMix plan, from ``rng``; apply the plan."""
     height, width = image.shape[:2]
-    picture_name, mixing = mixing_set.draw(rng, height, width)
+    picture_name, mixing, crop = mixing_set.draw(rng, height, width)
     plan = sample_plan(rng, height, width, config)
-    return Copy(apply_plan(image, mixing, plan), picture_name, plan)
+    return Copy(apply_plan(image, mixing, plan), picture_name, crop, plan)
 
 
 class ConfigResolver:
@@ -43,13 +47,13 @@ class ConfigResolver:
     def __init__(self, preset: str = "auto", **overrides):
         self.preset = preset
         self.overrides = overrides
-        self._by_variant = {
+        self.by_variant = {
             variant: IPMixConfig.for_image(variant, 1, 1, **overrides)
             for variant in (("cifar", "imagenet") if preset == "auto" else (preset,))
         }
 
     def __call__(self, height: int, width: int) -> IPMixConfig:
-        return self._by_variant[resolve_preset(self.preset, height, width)]
+        return self.by_variant[resolve_preset(self.preset, height, width)]
 
 
 class IPMix:

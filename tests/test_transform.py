@@ -35,8 +35,9 @@ def test_cover_size_matches_the_reference_ratios():
 def test_mixing_set_loads_a_folder_recursively_and_skips_non_images(mixing_folder):
     mixing = MixingSet.from_folder(mixing_folder)
     assert mixing.names == ["p0.png", "p1.png", "p2.png", "p3.png", "p4.png", "sub/deep.jpg"]
-    name, crop = mixing.draw(np.random.default_rng(0), 31, 47)
+    name, crop, corner = mixing.draw(np.random.default_rng(0), 31, 47)
     assert name in mixing.names and crop.shape == (31, 47, 3) and crop.dtype == np.uint8
+    assert len(corner) == 2
     assert len(mixing.fingerprint) == 64
     assert MixingSet.from_folder(mixing_folder).fingerprint == mixing.fingerprint
 

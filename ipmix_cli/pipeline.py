@@ -1,0 +1,346 @@
+"""``ipmix augment``: plan the work, run it in parallel, collect records (SPEC §4, §2).
+
+Data flows one way: the parent plans work items (inputs with their output names), workers read, augment,
+encode and write one batch of inputs and return its manifest records, and the parent alone writes the
+manifest parts, the manifest and the run record. Every copy's generator comes from (seed, source path,
+copy index), so nothing depends on the number of workers, the order of completion or interruptions.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable, Iterator
+
+from joblib import Parallel, delayed
+
+from . import __version__
+from .allocator import tune_allocator
+from .atomic import remove_stale_temporaries, write_bytes_atomic
+from .colour import WHITE
+from .config import IPMixConfig
+from .images import MIN_SIDE, Encoder, UnreadableImage, centre_crop, label_of, read_rgb, resize_shorter
+from .manifest import (
+    MANIFEST_NAME,
+    RUN_RECORD_NAME,
+    STATE_DIR,
+    clear_parts,
+    dumps,
+    existing_records,
+    read_run_record,
+    write_manifest,
+    write_part,
+    write_run_record,
+)
+from .mixset import MixingSet
+from .progress import progress_bar
+from .seeding import generator_for
+from .transform import ConfigResolver, augment_copy
+
+
+class AugmentError(ValueError):
+    """A run that cannot start (a usage problem); the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Everything that decides the bytes of the outputs (and nothing that does not)."""
+
+    seed: int
+    k: int = 4
+    preset: str = "auto"
+    overrides: dict = field(default_factory=dict)
+    mixing_folder: str = ""  # resolved folder of the mixing set (the built-in one's cache folder included)
+    mixing_fingerprint: str = ""
+    mixing_label: str = "builtin"
+    encoder: Encoder = Encoder()
+    background: tuple[int, int, int] = WHITE
+    resize: int | None = None
+    crop: tuple[int, int] | None = None  # (width, height)
+    keep_original: bool = False
+    trace: bool = False
+
+    def identity(self) -> dict:
+        """The settings a resumed run must share with the one it continues."""
+        resolver = ConfigResolver(self.preset, **self.overrides)
+        return {
+            "ipmix_version": __version__,
+            "seed": self.seed,
+            "k": self.k,
+            "preset": self.preset,
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.overrides.items())},
+            "resolved": {variant: config.to_dict() for variant, config in sorted(resolver.by_variant.items())},
+            "mixing_set": {"source": self.mixing_label, "fingerprint": self.mixing_fingerprint},
+            "format": self.encoder.format,
+            "quality": self.encoder.quality if self.encoder.format != "png" else None,
+            "background": list(self.background),
+            "resize": self.resize,
+            "crop": list(self.crop) if self.crop else None,
+            "keep_original": self.keep_original,
+            "trace": self.trace,
+        }
+
+
+# --- planning ----------------------------------------------------------------------------------------
+
+
+def output_names(source: str, options: AugmentOptions) -> list[tuple[int | None, str]]:
+    """(copy, file name relative to OUT) of every output of ``source``; copy None is the clean original."""
+    folder, _, name = source.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    prefix = f"{folder}/{stem}" if folder else stem
+    width = len(str(options.k - 1))
+    extension = options.encoder.extension
+    names: list[tuple[int | None, str]] = [(j, f"{prefix}_ipmix{j:0{width}d}{extension}") for j in range(options.k)]
+    if options.keep_original:
+        names.insert(0, (None, f"{prefix}_original{extension}"))
+    return names
+
+
+def find_collisions(sources: list[str]) -> list[tuple[str, str]]:
+    """Pairs of inputs whose outputs would share names (same folder and stem, e.g. a.jpg and a.png)."""
+    seen: dict[str, str] = {}
+    clashes = []
+    for source in sources:
+        folder, _, name = source.rpartition("/")
+        stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+        key = f"{folder}/{stem}"
+        if key in seen:
+            clashes.append((seen[key], source))
+        else:
+            seen[key] = source
+    return clashes
+
+
+# --- the worker ----------------------------------------------------------------------------------------
+
+_MIXING_SETS: dict[str, MixingSet] = {}  # per worker process: each set is loaded once, not per task
+
+
+def _mixing_set(folder: str, fingerprint: str) -> MixingSet:
+    key = f"{folder}\0{fingerprint}"
+    if key not in _MIXING_SETS:
+        mixing = MixingSet.from_folder(folder)
+        if fingerprint and mixing.fingerprint != fingerprint:
+            raise RuntimeError(f"the mixing set in {folder} changed while the run was going on")
+        _MIXING_SETS.clear()
+        _MIXING_SETS[key] = mixing
+    return _MIXING_SETS[key]
+
+
+def prepare_pixels(path: Path, options: AugmentOptions):
+    """Read, orient, convert and optionally resize and crop one input (SPEC §4 "Reading")."""
+    pixels = read_rgb(path, options.background)
+    if options.resize:
+        pixels = resize_shorter(pixels, options.resize)
+    if options.crop:
+        pixels = centre_crop(pixels, *options.crop)
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        raise UnreadableImage(
+            f"image is {pixels.shape[1]}×{pixels.shape[0]}; IPMix needs at least {MIN_SIDE}×{MIN_SIDE} pixels "
+            "(--resize can enlarge it)"
+        )
+    return pixels
+
+
+def augment_input(root: Path, out: Path, source: str, options: AugmentOptions,
+                  mixing: MixingSet, configs: ConfigResolver) -> list[dict]:
+    """Write every output of one input and return their manifest records."""
+    pixels = prepare_pixels(root / source, options)
+    height, width = pixels.shape[:2]
+    config = configs(height, width)
+    label = label_of(source)
+    records = []
+    for copy, file_name in output_names(source, options):
+        record = {"file_name": file_name, "source": source, "label": label, "copy": copy, "seed": options.seed}
+        if copy is None:
+            result, picture, trace = pixels, None, None
+        else:
+            made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), config)
+            result, picture, trace = made.pixels, made.mixing_picture, made.trace()
+        data = options.encoder.encode(result)
+        write_bytes_atomic(out / file_name, data)
+        record.update(mixing_picture=picture, width=width, height=height,
+                      sha256=hashlib.sha256(data).hexdigest())
+        if options.trace and trace is not None:
+            record["trace"] = dumps(trace)
+        records.append(record)
+    return records
+
+
+def process_batch(root: str, out: str, sources: list[str], options: AugmentOptions) -> list[dict]:
+    """A worker's task: each input gives {"source", "records"} or {"source", "error"}."""
+    tune_allocator()
+    mixing = _mixing_set(options.mixing_folder, options.mixing_fingerprint)
+    configs = ConfigResolver(options.preset, **options.overrides)
+    results = []
+    for source in sources:
+        try:
+            results.append({"source": source, "records": augment_input(Path(root), Path(out), source, options, mixing, configs)})
+        except UnreadableImage as error:
+            results.append({"source": source, "error": str(error)})
+    return results
+
+
+# --- the run ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class RunSummary:
+    inputs: int
+    already_done: int
+    succeeded: int
+    failures: list[dict]
+    files_written: int
+    manifest_records: int
+    seconds: float
+    record: dict
+
+
+def check_folders(root: Path, out: Path) -> None:
+    """OUT equal to IN, OUT inside IN, or IN inside OUT are refused (inputs must never be touched)."""
+    real_in, real_out = root.resolve(), out.resolve()
+    if real_in == real_out:
+        raise AugmentError("OUT is the same folder as IN; choose a separate output folder")
+    if real_in in real_out.parents:
+        raise AugmentError(f"OUT ({out}) is inside IN ({root}); choose an output folder outside the inputs")
+    if real_out in real_in.parents:
+        raise AugmentError(f"IN ({root}) is inside OUT ({out}); choose an output folder that does not contain the inputs")
+
+
+def prepare_out(out: Path, options: AugmentOptions, overwrite: bool) -> dict | None:
+    """Check OUT against an earlier run: same settings resume, others are refused unless ``overwrite``."""
+    previous = read_run_record(out)
+    occupied = out.exists() and any(out.iterdir())
+    if previous is not None and previous.get("identity") == options.identity():
+        return previous
+    if occupied and not overwrite:
+        if previous is None:
+            raise AugmentError(f"{out} is not empty and holds no ipmix run; choose an empty folder or pass --overwrite")
+        changed = sorted(k for k in options.identity() if previous.get("identity", {}).get(k) != options.identity()[k])
+        raise AugmentError(
+            f"{out} holds a run with other settings (different: {', '.join(changed)}); "
+            "re-run with the same options to resume, choose another folder, or pass --overwrite"
+        )
+    if occupied and previous is not None:
+        _remove_previous_outputs(out)
+    return None
+
+
+def _remove_previous_outputs(out: Path) -> None:
+    """Delete what an earlier run wrote (listed in its manifest and parts), never anything else."""
+    for record in existing_records(out):
+        target = out / record["file_name"]
+        if target.is_file():
+            target.unlink()
+    clear_parts(out)
+    for name in (MANIFEST_NAME, RUN_RECORD_NAME):
+        (out / name).unlink(missing_ok=True)
+
+
+def _done_sources(out: Path, options: AugmentOptions) -> set[str]:
+    """Inputs whose every output is recorded and present on disk."""
+    expected = options.k + (1 if options.keep_original else 0)
+    counts: dict[str, set] = {}
+    for record in existing_records(out):
+        if (out / record["file_name"]).is_file():
+            counts.setdefault(record["source"], set()).add(record["copy"])
+    return {source for source, copies in counts.items() if len(copies) == expected}
+
+
+def batches_of(sources: list[str], size: int) -> Iterator[list[str]]:
+    for start in range(0, len(sources), size):
+        yield sources[start : start + size]
+
+
+def run_augment(
+    root: Path,
+    out: Path,
+    sources: list[str],
+    options: AugmentOptions,
+    jobs: int = 1,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    on_record: Callable[[dict], None] | None = None,
+    command: list[str] | None = None,
+    backend: str = "loky",
+) -> RunSummary:
+    """Augment ``sources`` (relative to ``root``) into ``out``; resumable and deterministic."""
+    started = time.time()
+    tune_allocator()
+    check_folders(root, out)
+    collisions = find_collisions(sources)
+    if collisions:
+        shown = "; ".join(f"{a} and {b}" for a, b in collisions[:5])
+        more = f" (and {len(collisions) - 5} more)" if len(collisions) > 5 else ""
+        raise AugmentError(
+            f"inputs whose outputs would share a name: {shown}{more}; rename one of each pair "
+            "or pass an explicit list with --files-from"
+        )
+    prepare_out(out, options, overwrite)
+    out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(out, recursive=True)
+    identity = options.identity()
+    base_record = {"ipmix_version": __version__, "command": command or [], "identity": identity,
+                   "in": str(root), "out": str(out)}
+    write_run_record(out, {**base_record, "status": "running", "started": _iso(started)})
+
+    done = _done_sources(out, options)
+    todo = [s for s in sources if s not in done]
+    failures: list[dict] = []
+    written = 0
+    batch = max(1, min(16, -(-len(todo) // max(1, 4 * jobs))))
+    run_id = f"{int(started * 1000):x}-{os.getpid()}"
+    tasks = (delayed(process_batch)(str(root), str(out), chunk, options) for chunk in batches_of(todo, batch))
+    with progress_bar(len(todo), "augmenting", show_progress, unit="img") as bar:
+        if jobs == 1:
+            results = (task[0](*task[1], **task[2]) for task in tasks)
+            parallel = None
+        else:
+            parallel = Parallel(n_jobs=jobs, backend=backend, return_as="generator_unordered",
+                                pre_dispatch="2*n_jobs")
+            results = parallel(tasks)
+        for number, result in enumerate(results):
+            records = [r for item in result if "records" in item for r in item["records"]]
+            failures.extend({"source": item["source"], "error": item["error"]} for item in result if "error" in item)
+            if records:
+                write_part(out, f"{run_id}-{number:07d}", records)
+            written += len(records)
+            if on_record is not None:
+                for record in records:
+                    on_record(record)
+            bar.update(len(result))
+
+    planned = set(sources)
+    manifest_records = write_manifest(out, planned)
+    clear_parts(out)
+    failures.sort(key=lambda f: f["source"])
+    finished = time.time()
+    succeeded = len(sources) - len(failures)
+    record = {
+        **base_record,
+        "status": "complete" if not failures else "complete_with_failures",
+        "seed": options.seed,
+        "mixing_set": identity["mixing_set"],
+        "counts": {"inputs": len(sources), "succeeded": succeeded, "failed": len(failures),
+                   "already_done": len(done & planned), "files_written": written,
+                   "manifest_records": manifest_records},
+        "failures": failures,
+        "timings": {"started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 3),
+                    "jobs": jobs},
+    }
+    write_run_record(out, record)
+    return RunSummary(len(sources), len(done & planned), succeeded, failures, written, manifest_records,
+                      finished - started, record)
+
+
+def _iso(timestamp: float) -> str:
+    return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
+
+
