@@ -33,3 +33,51 @@ def photo_like(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.fixture
 def rng() -> np.random.Generator:
     return np.random.default_rng(12345)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_cache(tmp_path_factory):
+    """Tests never touch the user's cache: the built-in mixing set is built in a session folder."""
+    import os
+
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    yield cache
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+
+
+@pytest.fixture(scope="session")
+def mixing_dir(tmp_path_factory):
+    """A small procedural mixing set, built once per session."""
+    from ipmix_cli.fractal_set import BuildConfig, build_set
+
+    folder = tmp_path_factory.mktemp("mixing")
+    build_set(folder, BuildConfig(count=24, size=64, seed=3, kind="mixed"), show_progress=False)
+    return folder
+
+
+def make_inputs(root, count: int, size=(24, 20), labels=("cats", "dogs"), seed: int = 0):
+    """``count`` small PNG photos spread over label folders; returns their relative paths."""
+    from PIL import Image
+
+    made = []
+    for index in range(count):
+        label = labels[index % len(labels)] if labels else None
+        folder = root / label if label else root
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo_like(size[0], size[1], seed=seed + index)).save(folder / f"img{index:04d}.png")
+        made.append(f"{label}/img{index:04d}.png" if label else f"img{index:04d}.png")
+    return made
+
+
+def folder_bytes(folder, skip=("ipmix_run.json",)) -> dict:
+    """Every file under ``folder`` with its bytes (the run record, which holds timings, left out)."""
+    return {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and p.name not in skip
+    }
