@@ -74,19 +74,20 @@ _CHANNEL_OFFSETS = np.array([0, 256, 512], np.uint16)
 _IDENTITY = np.arange(256, dtype=np.uint8)
 
 
-def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Image]:
     """The (3, 256) lookup table of Pillow's ``ImageOps.equalize``, built for all channels at once.
 
-    Small images take the histogram with one ``bincount`` (and hand back the widened pixel indices for one
-    ``take``); large ones use Pillow's C histogram, which avoids widening every pixel to 16 bits.
+    Small images take the histogram with one ``bincount`` and hand back the widened pixel indices (for one
+    ``take``); large ones use Pillow's C histogram, which avoids widening every pixel to 16 bits, and hand
+    back the Pillow image (for Pillow's C ``point``).
     """
     count = image.shape[0] * image.shape[1]
-    index = None
     if count <= SMALL_PIXELS:
         index = image.reshape(-1, 3) + _CHANNEL_OFFSETS
         hist = np.bincount(index.ravel(), minlength=768).reshape(3, 256)
     else:
-        hist = np.array(_to_pil(image).histogram(), dtype=np.int64).reshape(3, 256)
+        index = _to_pil(image)
+        hist = np.array(index.histogram(), dtype=np.int64).reshape(3, 256)
     last = 255 - np.argmax(hist[:, ::-1] > 0, axis=1)
     # Pillow leaves a channel alone when it has one value (then step is 0 too) or when step is 0.
     step = (count - hist[(0, 1, 2), last]) // 255
@@ -110,11 +111,11 @@ def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
 
 def _equalize(image: np.ndarray, params: Params) -> np.ndarray:
-    """Pillow's ``ImageOps.equalize``."""
+    """Pillow's ``ImageOps.equalize``; large images apply the table with Pillow's C ``point``."""
     lut, index = _equalize_lut(image)
-    if index is not None:
+    if isinstance(index, np.ndarray):
         return np.take(lut.ravel(), index).reshape(image.shape)
-    return _apply_channel_luts(image, lut)
+    return _from_pil(index.point(lut.ravel().tolist()))
 
 
 def _equalize_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
@@ -169,7 +170,9 @@ def _solarize(image: np.ndarray, params: Params) -> np.ndarray:
     threshold = params["threshold"]
     if threshold >= 256:
         return image.copy()
-    return np.where(image >= threshold, np.invert(image), image)
+    lut = _IDENTITY.copy()
+    lut[max(threshold, 0) :] = 255 - lut[max(threshold, 0) :]
+    return np.take(lut, image)  # one pass, where np.where needs three
 
 
 def _rotate(image: np.ndarray, params: Params) -> np.ndarray:

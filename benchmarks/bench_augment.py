@@ -1,0 +1,167 @@
+"""`ipmix augment` end to end, against the I/O floor of the same work, in one run.
+
+Makes a folder of 224×224 JPEG inputs from the samples (random crops, scales and flips), then measures
+side by side, alternating the order in each repeat:
+
+- `ipmix augment --k 4 --format jpeg --quality 95` against the floor for JPEG: a process that decodes
+  every input once and encodes and writes K copies with the same codec, settings and number of jobs;
+- the same with the default PNG output;
+- `--jobs 2` against `--jobs 1` (PNG);
+- the peak resident memory of the whole process tree (parent and workers) at 2,000 and 10,000 inputs.
+
+Everything runs as a real subprocess, so start-up costs count on both sides.
+
+    python benchmarks/bench_augment.py [--inputs 2000] [--large 10000] [--repeat 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import ROOT, PeakTreeMemory  # noqa: E402
+
+K = 4
+TARGETS = {"jpeg": 5.0, "png": 1.4, "jobs": 1.7, "memory_mb": 400, "memory_growth": 0.10}
+
+
+def make_inputs(folder: Path, count: int) -> None:
+    """``count`` 224×224 JPEGs (quality 90) cut from the sample photos, in the samples' class folders."""
+    import numpy as np
+    from PIL import Image
+
+    from ipmix_cli.seeding import generator_for_index
+
+    photos = sorted((ROOT / "samples").rglob("*.jpg"))
+    opened = [(p.parent.name, p.stem, Image.open(p).convert("RGB")) for p in photos]
+    for index in range(count):
+        label, stem, image = opened[index % len(opened)]
+        rng = generator_for_index(0, index)
+        side = int(min(image.size) * rng.uniform(0.45, 1.0))
+        left = int(rng.integers(0, image.width - side + 1))
+        top = int(rng.integers(0, image.height - side + 1))
+        tile = image.crop((left, top, left + side, top + side)).resize((224, 224), Image.Resampling.BICUBIC)
+        if rng.random() < 0.5:
+            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        target = folder / label
+        target.mkdir(parents=True, exist_ok=True)
+        tile.save(target / f"{stem}_{index:05d}.jpg", quality=90)
+    del np
+
+
+def floor(root: str, out: str, output_format: str, jobs: int) -> None:
+    """The I/O floor: decode each input once, encode and write K copies (no augmentation)."""
+    from joblib import Parallel, delayed
+    from PIL import Image
+
+    from ipmix_cli.images import Encoder, discover
+
+    sources = discover(Path(root))
+    encoder = Encoder(output_format, 95)
+
+    def batch(chunk):
+        for source in chunk:
+            with Image.open(Path(root) / source) as image:
+                pixels = __import__("numpy").array(image.convert("RGB"))
+            target = Path(out) / source
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for copy in range(K):
+                target.with_name(f"{target.stem}_copy{copy}{encoder.extension}").write_bytes(encoder.encode(pixels))
+
+    size = 16
+    Parallel(n_jobs=jobs)(delayed(batch)(sources[i : i + size]) for i in range(0, len(sources), size))
+
+
+def timed(command: list[str]) -> tuple[float, int]:
+    """Wall seconds and peak tree memory (bytes) of a command."""
+    start = time.perf_counter()
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    with PeakTreeMemory(process.pid) as memory:
+        code = process.wait()
+    if code != 0:
+        raise SystemExit(f"{' '.join(command)} failed with status {code}")
+    return time.perf_counter() - start, memory.peak
+
+
+def ipmix_command(root: Path, out: Path, output_format: str, jobs: int) -> list[str]:
+    command = [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--k", str(K), "--seed", "0",
+               "--jobs", str(jobs), "--format", output_format, "--quiet"]
+    return command + (["--quality", "95"] if output_format == "jpeg" else [])
+
+
+def floor_command(root: Path, out: Path, output_format: str, jobs: int) -> list[str]:
+    return [sys.executable, __file__, "--floor", str(root), str(out), output_format, str(jobs)]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--inputs", type=int, default=2000)
+    parser.add_argument("--large", type=int, default=10000, help="inputs for the second memory measurement (0: skip)")
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.floor:
+        floor(args.floor[0], args.floor[1], args.floor[2], int(args.floor[3]))
+        return 0
+
+    work = Path(tempfile.mkdtemp(prefix="ipmix-bench-"))
+    try:
+        inputs = work / "in"
+        make_inputs(inputs, args.inputs)
+        # build the built-in mixing set outside the measurements (a one-off per user)
+        subprocess.run([sys.executable, "-c", "from ipmix_cli.builtin import ensure_builtin; ensure_builtin(False)"],
+                       check=True)
+        cases = {
+            "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),
+            "ipmix jpeg (2 jobs)": ipmix_command(inputs, work / "o", "jpeg", 2),
+            "floor png (2 jobs)": floor_command(inputs, work / "o", "png", 2),
+            "ipmix png (2 jobs)": ipmix_command(inputs, work / "o", "png", 2),
+            "ipmix png (1 job)": ipmix_command(inputs, work / "o", "png", 1),
+        }
+        seconds: dict[str, list[float]] = {name: [] for name in cases}
+        peaks: list[int] = []
+        for repeat in range(args.repeat):
+            order = list(cases) if repeat % 2 == 0 else list(reversed(cases))
+            for name in order:
+                shutil.rmtree(work / "o", ignore_errors=True)
+                elapsed, peak = timed(cases[name])
+                seconds[name].append(elapsed)
+                if name == "ipmix png (2 jobs)":
+                    peaks.append(peak)
+        median = {name: statistics.median(values) for name, values in seconds.items()}
+        print(f"{args.inputs} inputs of 224x224, K={K}, median of {args.repeat} (seconds per run, inputs/s)")
+        for name, value in median.items():
+            print(f"  {name:<22} {value:8.2f} s  {args.inputs / value:8.1f} inputs/s")
+        jpeg = median["ipmix jpeg (2 jobs)"] / median["floor jpeg (2 jobs)"]
+        png = median["ipmix png (2 jobs)"] / median["floor png (2 jobs)"]
+        scaling = median["ipmix png (1 job)"] / median["ipmix png (2 jobs)"]
+        print(f"  jpeg: ipmix / floor = {jpeg:.2f}  (target <= {TARGETS['jpeg']})")
+        print(f"  png:  ipmix / floor = {png:.2f}  (target <= {TARGETS['png']})")
+        print(f"  2 jobs vs 1: {scaling:.2f}x throughput  (target >= {TARGETS['jobs']})")
+        small_peak = statistics.median(peaks)
+        print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
+        if args.large:
+            shutil.rmtree(work / "o", ignore_errors=True)
+            make_inputs(work / "large", args.large)
+            _, large_peak = timed(ipmix_command(work / "large", work / "o", "png", 2))
+            growth = large_peak / small_peak - 1
+            print(f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
+                  f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
+                  f"{TARGETS['memory_growth']:.0%})")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
