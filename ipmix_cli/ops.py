@@ -280,31 +280,27 @@ def _shear_y(image: np.ndarray, params: Params) -> np.ndarray:
     return _shear(image, params["factor"], axis=0)
 
 
-def _translate_x(image: np.ndarray, params: Params) -> np.ndarray:
-    """Output pixel x shows input pixel x + pixels (Pillow's affine offset), black where uncovered."""
-    shift = params["pixels"]
+def _translate(image: np.ndarray, shift: int, axis: int) -> np.ndarray:
+    """Output pixel i shows input pixel i + shift along ``axis`` (Pillow's affine offset), black where
+    uncovered. An integer offset samples pixel centres exactly, so this equals Pillow's bilinear result."""
     out = np.zeros_like(image)
-    width = image.shape[1]
-    if abs(shift) >= width:
+    length = image.shape[axis]
+    if abs(shift) >= length:
         return out
-    if shift >= 0:
-        out[:, : width - shift] = image[:, shift:]
-    else:
-        out[:, -shift:] = image[:, : width + shift]
+    source = [slice(None), slice(None)]
+    target = [slice(None), slice(None)]
+    source[axis] = slice(shift, None) if shift >= 0 else slice(0, length + shift)
+    target[axis] = slice(0, length - shift) if shift >= 0 else slice(-shift, None)
+    out[tuple(target)] = image[tuple(source)]
     return out
+
+
+def _translate_x(image: np.ndarray, params: Params) -> np.ndarray:
+    return _translate(image, params["pixels"], axis=1)
 
 
 def _translate_y(image: np.ndarray, params: Params) -> np.ndarray:
-    shift = params["pixels"]
-    out = np.zeros_like(image)
-    height = image.shape[0]
-    if abs(shift) >= height:
-        return out
-    if shift >= 0:
-        out[: height - shift] = image[shift:]
-    else:
-        out[-shift:] = image[: height + shift]
-    return out
+    return _translate(image, params["pixels"], axis=0)
 
 
 def _mirror(image: np.ndarray, params: Params) -> np.ndarray:
