@@ -14,7 +14,7 @@ from . import __version__
 from .fractal_set import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from .fractals import KINDS
 from .seeding import fresh_seed
-from .options import augment_options
+from .options import engine_options, output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -83,7 +83,8 @@ def fractals_build(out: Path, count: int, size: int, seed: int | None, kind: str
 @main.command(context_settings=CONTEXT)
 @click.argument("in_dir", metavar="IN", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
-@augment_options
+@engine_options()
+@output_options
 @jobs_option
 @click.option("--files-from", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).")
@@ -143,3 +144,78 @@ def augment(in_dir: Path, out_dir: Path, jobs: int | None, files_from, print_mod
         if len(summary.failures) > 20:
             click.echo(f"  … and {len(summary.failures) - 20} more, listed in {out_dir}/ipmix_run.json", err=True)
         sys.exit(1)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("paths", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True,
+                type=click.Path(exists=True, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the PNG.")
+@click.option("--explain", is_flag=True, help="Take one copy of one IMAGE apart, step by step.")
+@click.option("--copy", "copy_index", type=click.IntRange(min=0), default=0, show_default=True,
+              help="With --explain: which copy.")
+@click.option("--per-folder", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Images taken from each folder argument (the first ones, sorted).")
+@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="The folder input paths are relative to, as IN for `ipmix augment` (their seeds depend on it). "
+                   "Default: a single folder argument itself, else the folder holding all arguments.")
+@engine_options(default_k=8)
+def preview(paths: tuple[Path, ...], output: Path, explain: bool, copy_index: int, per_folder: int,
+            root: Path | None, **settings) -> None:
+    """Draw a contact sheet: one row per input, the original then its K copies.
+
+    \b
+    Each tile is, pixel for pixel, the PNG `ipmix augment ROOT OUT` writes for that input with the same
+    seed and options (the seed defaults to 0 here). With --explain, one copy of one image is taken apart:
+    the original, the mixing picture, every chain after each step, the weights and the result.
+    """
+    from .pipeline import AugmentError
+    from .planning import resolve_options
+    from .preview import contact_sheet, explain_copy, preview_inputs
+    from .images import UnreadableImage
+    from .mixset import MixingSet
+
+    if settings["seed"] is None:
+        settings["seed"] = 0
+    settings.update(output_format="png", quality=None, keep_original=False, trace=False)
+    try:
+        base, sources = preview_inputs(list(paths), per_folder, root)
+        if explain and (len(sources) != 1 or len(paths) != 1 or Path(paths[0]).is_dir()):
+            raise ValueError("--explain takes exactly one IMAGE (a file, not a folder)")
+        options = resolve_options(base, output, settings, show_progress=True)
+        mixing = MixingSet.from_folder(options.mixing_folder)
+        if explain:
+            if copy_index >= options.k:
+                raise ValueError(f"--copy {copy_index} is out of range for --k {options.k}")
+            figure = explain_copy(base, sources[0], copy_index, options, mixing)
+        else:
+            figure = contact_sheet(base, sources, options, mixing)
+    except (ValueError, AugmentError) as error:
+        raise click.UsageError(str(error)) from error
+    except UnreadableImage as error:
+        raise click.ClickException(f"cannot read an input: {error}") from error
+    output.parent.mkdir(parents=True, exist_ok=True)
+    figure.save(output)
+    click.echo(f"{output}: {figure.width}×{figure.height}", err=True)
+
+
+@fractals.command("preview", context_settings=CONTEXT)
+@click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Where to write the PNG.")
+@click.option("--count", type=click.IntRange(min=1), default=64, show_default=True, help="Pictures shown.")
+@click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Pictures per row.")
+@click.option("--side", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
+              help="Side of each tile, in pixels.")
+def fractals_preview(folder: Path, output: Path, count: int, columns: int, side: int) -> None:
+    """Draw a grid of the pictures in a mixing set FOLDER."""
+    from .mixset import MixingSet, MixingSetError
+    from .preview import mixing_grid
+
+    try:
+        grid = mixing_grid(MixingSet.from_folder(folder), count, columns, side)
+    except MixingSetError as error:
+        raise click.UsageError(str(error)) from error
+    output.parent.mkdir(parents=True, exist_ok=True)
+    grid.save(output)
+    click.echo(f"{output}: {grid.width}×{grid.height}", err=True)

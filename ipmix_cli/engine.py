@@ -6,6 +6,8 @@ went through ``json.dumps``/``json.loads`` gives the same bytes.
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import numpy as np
 
 from .config import IPMixConfig
@@ -85,10 +87,21 @@ def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.n
 
 def _apply_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str) -> np.ndarray:
     current = image
+    for current in iterate_chain(image, mixing, chain, overflow):
+        pass
+    return current
+
+
+def iterate_chain(
+    image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str
+) -> Iterator[np.ndarray]:
+    """The chain's image after each of its steps (a patch chain updates one array in place: copy to keep)."""
     if chain["mode"] == "image":
+        current = image
         for step in chain["steps"]:
             current = apply_image_op(current, step)
-        return current
+            yield current
+        return
     current = image.copy()
     for step in chain["steps"]:
         left, top, patch_width, patch_height = step["box"]
@@ -102,7 +115,7 @@ def _apply_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, over
         else:
             source_patch = apply_image_op_region(image, source, step["box"])
         current[rows, cols] = apply_mix(current[rows, cols], source_patch, step, overflow)
-    return current
+        yield current
 
 
 def _blend(image: np.ndarray, original_weight: float, chains: list) -> np.ndarray:

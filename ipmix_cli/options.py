@@ -68,10 +68,10 @@ def _crop(context, parameter, value: str | None):
     return parts[0], parts[1]
 
 
-def augment_options(function):
-    """The options that decide what is written (SPEC §1.6 engine overrides, §4 reading and writing)."""
+def engine_options(default_k: int = 4):
+    """What decides the pixels of each copy: K, seed, mixing set, engine settings (SPEC §1.6) and reading."""
     options = [
-        click.option("--k", "k", type=click.IntRange(min=1), default=4, show_default=True,
+        click.option("--k", "k", type=click.IntRange(min=1), default=default_k, show_default=True,
                      help="Augmented copies per input."),
         click.option("--seed", type=click.IntRange(min=0), default=None,
                      help="Global seed. Default: drawn and recorded (a resumed run reuses the recorded one)."),
@@ -93,18 +93,31 @@ def augment_options(function):
                      help="Absolute patch sizes in pixels, e.g. 4,8,16 (default: the preset's, scaled to the image)."),
         click.option("--overflow", type=click.Choice(OVERFLOW_MODES), default=None,
                      help="How add/multiply results leave [0, 1]: wrap (the reference's byte cast) or clip. [wrap]"),
-        click.option("--format", "output_format", type=click.Choice(sorted(OUTPUT_FORMATS)), default="png",
-                     show_default=True, help="Output format."),
-        click.option("--quality", type=click.IntRange(1, 100), default=None,
-                     help="JPEG/WebP quality. [95]"),
-        click.option("--keep-original", is_flag=True,
-                     help="Also write the clean image (<stem>_original.<ext>), e.g. for a consistency loss."),
         click.option("--background", callback=_background, default="white", show_default=True,
                      help="Colour that transparent pixels are composited onto."),
         click.option("--resize", type=click.IntRange(min=2), default=None,
                      help="Before augmenting, scale so the shorter side is this many pixels (antialiased)."),
         click.option("--crop", callback=_crop, default=None,
                      help="Before augmenting (after --resize), take the centred W or WxH window."),
+    ]
+
+    def decorate(function):
+        for option in reversed(options):
+            function = option(function)
+        return function
+
+    return decorate
+
+
+def output_options(function):
+    """How ``augment`` writes: format, quality, the clean original, the trace."""
+    options = [
+        click.option("--format", "output_format", type=click.Choice(sorted(OUTPUT_FORMATS)), default="png",
+                     show_default=True, help="Output format."),
+        click.option("--quality", type=click.IntRange(1, 100), default=None,
+                     help="JPEG/WebP quality. [95]"),
+        click.option("--keep-original", is_flag=True,
+                     help="Also write the clean image (<stem>_original.<ext>), e.g. for a consistency loss."),
         click.option("--trace", is_flag=True, help="Record every sampled step in the manifest's 'trace' field."),
     ]
     for option in reversed(options):

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Callable, Iterator
 
+import numpy as np
+
 from joblib import Parallel, delayed
 
 from . import __version__
@@ -149,27 +151,44 @@ def prepare_pixels(path: Path, options: AugmentOptions):
     return pixels
 
 
+@dataclass(frozen=True)
+class Output:
+    """One output of an input, before encoding: the clean original (copy None) or an augmented copy."""
+
+    copy: int | None
+    file_name: str
+    pixels: np.ndarray
+    mixing_picture: str | None
+    trace: dict | None
+
+
+def render_outputs(pixels: np.ndarray, source: str, options: AugmentOptions, mixing: MixingSet,
+                   configs: ConfigResolver) -> Iterator[Output]:
+    """Every output of one prepared input, in order: what ``augment`` writes and ``preview`` shows."""
+    config = configs(*pixels.shape[:2])
+    for copy, file_name in output_names(source, options):
+        if copy is None:
+            yield Output(None, file_name, pixels, None, None)
+            continue
+        made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), config)
+        yield Output(copy, file_name, made.pixels, made.mixing_picture, made.trace())
+
+
 def augment_input(root: Path, out: Path, source: str, options: AugmentOptions,
                   mixing: MixingSet, configs: ConfigResolver) -> list[dict]:
     """Write every output of one input and return their manifest records."""
     pixels = prepare_pixels(root / source, options)
     height, width = pixels.shape[:2]
-    config = configs(height, width)
     label = label_of(source)
     records = []
-    for copy, file_name in output_names(source, options):
-        record = {"file_name": file_name, "source": source, "label": label, "copy": copy, "seed": options.seed}
-        if copy is None:
-            result, picture, trace = pixels, None, None
-        else:
-            made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), config)
-            result, picture, trace = made.pixels, made.mixing_picture, made.trace()
-        data = options.encoder.encode(result)
-        write_bytes_atomic(out / file_name, data)
-        record.update(mixing_picture=picture, width=width, height=height,
-                      sha256=hashlib.sha256(data).hexdigest())
-        if options.trace and trace is not None:
-            record["trace"] = dumps(trace)
+    for output in render_outputs(pixels, source, options, mixing, configs):
+        data = options.encoder.encode(output.pixels)
+        write_bytes_atomic(out / output.file_name, data)
+        record = {"file_name": output.file_name, "source": source, "label": label, "copy": output.copy,
+                  "seed": options.seed, "mixing_picture": output.mixing_picture, "width": width, "height": height,
+                  "sha256": hashlib.sha256(data).hexdigest()}
+        if options.trace and output.trace is not None:
+            record["trace"] = dumps(output.trace)
         records.append(record)
     return records
 

@@ -1,0 +1,199 @@
+"""Pictures of what ipmix does: contact sheets, a copy taken apart step by step, mixing-set grids.
+
+Sheets go through ``pipeline.render_outputs``, the very function ``ipmix augment`` encodes and writes,
+so every tile is, pixel for pixel, the PNG that ``augment`` would write for the same input path, seed and
+options. The explanation replays the copy's plan chain by chain with ``engine.iterate_chain``, the code
+the engine itself runs, and shows the copy's real pixels as its final panel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFont
+
+from .engine import iterate_chain
+from .images import discover
+from .mixset import MixingSet
+from .pipeline import AugmentOptions, output_names, prepare_pixels, render_outputs
+from .seeding import generator_for
+from .transform import ConfigResolver, augment_copy
+
+PAD = 6
+CAPTION = 16
+BACKGROUND = (24, 24, 28)
+INK = (235, 235, 235)
+DIM = (150, 150, 160)
+
+
+def _font(size: int = 11):
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1 has only the bitmap font
+        return ImageFont.load_default()
+
+
+@dataclass(frozen=True)
+class Tile:
+    pixels: np.ndarray
+    caption: str
+
+
+def compose(rows: list[list[Tile]], title: str | None = None) -> Image.Image:
+    """Rows of captioned tiles at native size, left-aligned, on a dark background, under a title whose
+    lines (split at newlines) are never cut: the figure widens to fit them."""
+    font = _font()
+    lines = title.split("\n") if title else []
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    title_width = max((int(measure.textlength(line, font=font)) for line in lines), default=0)
+    title_height = len(lines) * CAPTION + (PAD if lines else 0)
+    width = PAD + max(max(sum(t.pixels.shape[1] + PAD for t in row) for row in rows), title_width + PAD)
+    height = PAD + title_height + sum(max(t.pixels.shape[0] for t in row) + CAPTION + PAD for row in rows)
+    sheet = Image.new("RGB", (width, height), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for number, line in enumerate(lines):
+        draw.text((PAD, PAD + number * CAPTION), line, fill=INK, font=font)
+    y = PAD + title_height
+    for row in rows:
+        x = PAD
+        row_height = max(t.pixels.shape[0] for t in row)
+        for tile in row:
+            sheet.paste(Image.fromarray(tile.pixels, "RGB"), (x, y))
+            text = _fit(draw, tile.caption, font, tile.pixels.shape[1] + PAD - 2)
+            draw.text((x, y + tile.pixels.shape[0] + 2), text, fill=INK, font=font)
+            x += tile.pixels.shape[1] + PAD
+        y += row_height + CAPTION + PAD
+    return sheet
+
+
+def _fit(draw: ImageDraw.ImageDraw, text: str, font, width: int) -> str:
+    """``text``, shortened with an ellipsis until it fits ``width`` pixels."""
+    if draw.textlength(text, font=font) <= width:
+        return text
+    while text and draw.textlength(text + "…", font=font) > width:
+        text = text[:-1]
+    return text + "…"
+
+
+# --- inputs ---------------------------------------------------------------------------------------
+
+
+def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tuple[Path, list[str]]:
+    """The root that input paths are relative to (their seeds depend on it) and the inputs, in order.
+
+    A folder contributes its first ``per_folder`` images in sorted order. Without ``root``, a single
+    folder argument is its own root (as ``ipmix augment FOLDER`` would see it), otherwise the deepest folder
+    holding every argument.
+    """
+    paths = [p.resolve() for p in paths]
+    if root is None:
+        if len(paths) == 1 and paths[0].is_dir():
+            root = paths[0]
+        else:
+            root = Path(_common_folder([p if p.is_dir() else p.parent for p in paths]))
+    root = root.resolve()
+    sources: list[str] = []
+    for path in paths:
+        if root != path and root not in path.parents:
+            raise ValueError(f"{path} is not under --root {root}")
+        if path.is_dir():
+            found = discover(path)[:per_folder]
+            if not found:
+                raise ValueError(f"no images found under {path}")
+            sources.extend((path / name).relative_to(root).as_posix() for name in found)
+        else:
+            sources.append(path.relative_to(root).as_posix())
+    return root, list(dict.fromkeys(sources))
+
+
+def _common_folder(folders: list[Path]) -> str:
+    import os
+
+    return os.path.commonpath([str(f) for f in folders])
+
+
+# --- the contact sheet ------------------------------------------------------------------------------
+
+
+def contact_sheet(root: Path, sources: list[str], options: AugmentOptions, mixing: MixingSet) -> Image.Image:
+    """One row per input: the prepared original, then its K copies, captioned by copy index."""
+    configs = ConfigResolver(options.preset, **options.overrides)
+    rows = []
+    for source in sources:
+        pixels = prepare_pixels(root / source, options)
+        tiles = [Tile(pixels, source)]
+        for output in render_outputs(pixels, source, options, mixing, configs):
+            if output.copy is not None:
+                tiles.append(Tile(output.pixels, f"copy {output.copy}"))
+        rows.append(tiles)
+    return compose(rows, title=f"ipmix: seed {options.seed}, K={options.k}, preset {options.preset}")
+
+
+# --- one copy taken apart -------------------------------------------------------------------------
+
+
+def describe_step(step: dict) -> str:
+    """A short description of a sampled step, e.g. ``rotate -7 deg`` or ``add 16x9 @ (3,12)`` (ASCII: the
+    default font has no ×, ≥ or ° glyphs)."""
+    if step["op"] == "patch":
+        left, top, width, height = step["box"]
+        source = step["source"]
+        origin = "" if source == "mixing" else f" from {describe_step(source)}"
+        return f"{step['mix']} {width}x{height} @ ({left},{top}){origin}"
+    name = step["op"]
+    if "degrees" in step:
+        return f"{name} {step['degrees']} deg"
+    if "pixels" in step:
+        return f"{name} {step['pixels']} px"
+    if "bits" in step:
+        return f"{name} {step['bits']} bits"
+    if "threshold" in step:
+        return f"{name} >= {step['threshold']}"
+    if "cutoff" in step:
+        return f"{name} {step['cutoff']:.1f}%"
+    if "factor" in step:
+        return f"{name} {step['factor']:+.3f}" if name.startswith("shear") else f"{name} x{step['factor']:.2f}"
+    return name
+
+
+def explain_copy(root: Path, source: str, copy: int, options: AugmentOptions, mixing: MixingSet) -> Image.Image:
+    """Copy ``copy`` of ``source`` taken apart: original, mixing crop, every chain step, weights, result."""
+    if not 0 <= copy < options.k:
+        raise ValueError(f"--copy must be between 0 and {options.k - 1} (K = {options.k})")
+    configs = ConfigResolver(options.preset, **options.overrides)
+    pixels = prepare_pixels(root / source, options)
+    height, width = pixels.shape[:2]
+    made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), configs(height, width))
+    plan = made.plan
+    scaled = mixing.scaled(mixing.names.index(made.mixing_picture), height, width)
+    left, top = made.mixing_crop
+    crop = scaled[top : top + height, left : left + width]
+    file_name = dict(output_names(source, options))[copy]
+    rows = [[Tile(pixels, f"original {source}"), Tile(np.ascontiguousarray(crop), f"mixing {made.mixing_picture}"),
+             Tile(made.pixels, f"result = {file_name.rsplit('/', 1)[-1]}")]]
+    m = plan["m"]
+    for number, (weight, chain) in enumerate(zip(plan["weights"], plan["chains"])):
+        tiles = [Tile(pixels, f"chain {number + 1} ({chain['mode']}) w={weight:.2f}")]
+        for step, state in zip(chain["steps"], iterate_chain(pixels, crop, chain, plan["overflow"])):
+            tiles.append(Tile(state.copy(), describe_step(step)))
+        if not chain["steps"]:
+            tiles[0] = Tile(pixels, f"chain {number + 1} w={weight:.2f}: depth 0")
+        rows.append(tiles)
+    weights = " + ".join(f"{m * w:.2f}*chain{i + 1}" for i, w in enumerate(plan["weights"]))
+    title = f"{source}, copy {copy} (seed {options.seed}), m = {m:.2f}\nresult = {1 - m:.2f}*original + {weights}"
+    return compose(rows, title=title)
+
+
+# --- a mixing set ---------------------------------------------------------------------------------------
+
+
+def mixing_grid(mixing: MixingSet, count: int = 64, columns: int = 8, side: int = 128) -> Image.Image:
+    """The first ``count`` pictures of a set, each scaled to ``side``×``side``, captioned with its name."""
+    tiles = []
+    for index in range(min(count, len(mixing))):
+        picture = Image.fromarray(mixing.picture(index), "RGB").resize((side, side), Image.Resampling.BILINEAR)
+        tiles.append(Tile(np.array(picture), mixing.names[index]))
+    rows = [tiles[i : i + columns] for i in range(0, len(tiles), columns)]
+    return compose(rows, title=f"{len(mixing)} mixing pictures; the first {len(tiles)}")
