@@ -12,6 +12,11 @@ TEMP_PREFIX = ".ipmix-tmp-"
 #: process kills itself with SIGKILL right after its N-th atomic write, exactly like a hard crash.
 _KILL_AFTER = int(os.environ.get("IPMIX_KILL_AFTER_WRITES", "0") or 0)
 _writes = 0
+# mkstemp creates files readable by their owner only; outputs get the usual 0666 less the umask instead
+# (read once, at import, while no other thread can be changing it)
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+FILE_MODE = 0o666 & ~_UMASK
 
 
 def write_bytes_atomic(path: Path, data: bytes) -> None:
@@ -21,6 +26,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
+            os.fchmod(stream.fileno(), FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

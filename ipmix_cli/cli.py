@@ -43,6 +43,18 @@ def quiet_option(function):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")(function)
 
 
+def _shard(context, parameter, value: str | None):
+    if value is None:
+        return None
+    try:
+        index, count = (int(part) for part in value.split("/"))
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not I/N, e.g. 0/4") from None
+    if count < 1 or not 0 <= index < count:
+        raise click.BadParameter(f"{value!r}: need 0 <= I < N")
+    return index, count
+
+
 @main.group(context_settings=CONTEXT)
 def fractals() -> None:
     """Procedural mixing pictures: IFS fractals, dead leaves, spectral noise."""
@@ -86,13 +98,25 @@ def fractals_build(out: Path, count: int, size: int, seed: int | None, kind: str
 @engine_options()
 @output_options
 @jobs_option
+@click.option("--backend", type=click.Choice(["loky", "threading", "dask", "ray"]), default="loky", show_default=True,
+              help="Where batches run: local processes (loky), threads, a dask cluster or ray (extras: "
+                   "pip install 'ipmix[dask]' / 'ipmix[ray]'; workers need OUT and IN on a shared filesystem).")
+@click.option("--scheduler", default=None, metavar="ADDRESS",
+              help="With --backend dask: the scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster of "
+                   "--jobs workers).")
+@click.option("--ray-address", default=None, metavar="ADDRESS",
+              help="With --backend ray: the cluster to join (default: start ray locally with --jobs CPUs).")
+@click.option("--shard", callback=_shard, default=None, metavar="I/N",
+              help="Do only shard I of N (split by the inputs' path digests), e.g. one task of a SLURM array; "
+                   "then run `ipmix merge OUT`. Needs --seed.")
 @click.option("--files-from", type=click.File("r", encoding="utf-8"), default=None,
               help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).")
 @click.option("--print", "print_mode", type=click.Choice(["paths", "jsonl"]), default=None,
               help="Print each written file's path, or its manifest record, on stdout as it is written.")
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
 @quiet_option
-def augment(in_dir: Path, out_dir: Path, jobs: int | None, files_from, print_mode: str | None,
+def augment(in_dir: Path, out_dir: Path, jobs: int | None, backend: str, scheduler: str | None,
+            ray_address: str | None, shard: tuple[int, int] | None, files_from, print_mode: str | None,
             overwrite: bool, quiet: bool, **settings) -> None:
     """Write K IPMix copies of every image under IN to OUT, with a manifest.
 
@@ -103,9 +127,16 @@ def augment(in_dir: Path, out_dir: Path, jobs: int | None, files_from, print_mod
     path and the copy index: not on --jobs, order or interruptions. Re-running the same command
     resumes an interrupted run. Exit status: 0 all written, 1 some inputs failed, 2 usage error.
     """
+    from .backends import BackendError, BackendSpec
     from .pipeline import AugmentError, run_augment
     from .planning import plan_inputs, resolve_options
 
+    if shard is not None and settings["seed"] is None:
+        raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
+    if scheduler and backend != "dask":
+        raise click.UsageError("--scheduler applies to --backend dask")
+    if ray_address and backend != "ray":
+        raise click.UsageError("--ray-address applies to --backend ray")
     try:
         sources = plan_inputs(in_dir, files_from)
         options = resolve_options(in_dir, out_dir, settings, show_progress=not quiet)
@@ -122,16 +153,19 @@ def augment(in_dir: Path, out_dir: Path, jobs: int | None, files_from, print_mod
         sys.stdout.flush()
 
     try:
-        summary = run_augment(in_dir, out_dir, sources, options, jobs=jobs or default_jobs(), overwrite=overwrite,
+        spec = BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address)
+        summary = run_augment(in_dir, out_dir, sources, options, backend=spec, overwrite=overwrite,
                               show_progress=not quiet, on_record=emit if print_mode else None,
-                              command=["ipmix", *sys.argv[1:]])
-    except AugmentError as error:
+                              command=["ipmix", *sys.argv[1:]], shard=shard)
+    except (AugmentError, BackendError) as error:
         raise click.UsageError(str(error)) from error
     except KeyboardInterrupt:
         click.echo(f"interrupted; re-run the same command to resume into {out_dir}", err=True)
         sys.exit(130)
     if not quiet:
         done = f", {summary.already_done} already done" if summary.already_done else ""
+        if shard:
+            done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
         click.echo(
             f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} files in {out_dir} "
             f"(seed {options.seed}{done}, {summary.seconds:.1f} s)",
@@ -219,3 +253,28 @@ def fractals_preview(folder: Path, output: Path, count: int, columns: int, side:
     output.parent.mkdir(parents=True, exist_ok=True)
     grid.save(output)
     click.echo(f"{output}: {grid.width}×{grid.height}", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def merge(out_dir: Path) -> None:
+    """Combine the shards of `ipmix augment --shard I/N` in OUT into one run.
+
+    Checks that every shard finished with the same settings and that every planned output is present
+    exactly once with its recorded digest; then writes OUT/metadata.jsonl and OUT/ipmix_run.json as a single
+    run would, and removes the shard files. Exit status 1, with what is missing, when the shards are
+    incomplete.
+    """
+    from .merge import MergeError, merge_shards
+
+    try:
+        summary = merge_shards(out_dir, command=["ipmix", *sys.argv[1:]])
+    except MergeError as error:
+        click.echo(f"ipmix merge: {out_dir} cannot be merged yet:", err=True)
+        for problem in error.problems[:30]:
+            click.echo(f"  {problem}", err=True)
+        if len(error.problems) > 30:
+            click.echo(f"  … and {len(error.problems) - 30} more", err=True)
+        sys.exit(1)
+    click.echo(f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
+               f"{f', {summary.failures} failed inputs' if summary.failures else ''}", err=True)

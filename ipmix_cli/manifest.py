@@ -1,9 +1,11 @@
-"""The manifest (``metadata.jsonl``), its resumable parts, and the run record (``ipmix_run.json``).
+"""The manifest (``metadata.jsonl``), its resumable parts, the run record (``ipmix_run.json``), and
+where a whole run or one shard of a run keeps them (:class:`Layout`).
 
 While a run goes on, the parent writes one part file per finished batch in ``OUT/.ipmix/`` (atomically,
 after the batch's images exist), each sorted by (source, copy). The manifest is a streaming merge of the
 parts, and of the previous manifest when a finished run is extended, so it is always sorted the same way
-and never needs every record in memory.
+and never needs every record in memory. A shard ``I/N`` keeps the same files under names that end in
+``.shard-I-of-N``, until ``ipmix merge`` combines the shards into the files of a single run.
 """
 
 from __future__ import annotations
@@ -12,14 +14,51 @@ import heapq
 import json
 import os
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .atomic import TEMP_PREFIX, write_text_atomic
+from .atomic import FILE_MODE, TEMP_PREFIX, write_text_atomic
 
 MANIFEST_NAME = "metadata.jsonl"
 RUN_RECORD_NAME = "ipmix_run.json"
 STATE_DIR = ".ipmix"
+
+
+@dataclass(frozen=True)
+class Layout:
+    """The files of a whole run (``shard`` None) or of shard (index, count) in ``out``."""
+
+    out: Path
+    shard: tuple[int, int] | None = None
+
+    @property
+    def suffix(self) -> str:
+        return f".shard-{self.shard[0]}-of-{self.shard[1]}" if self.shard else ""
+
+    @property
+    def manifest(self) -> Path:
+        return self.out / f"metadata{self.suffix}.jsonl"
+
+    @property
+    def run_record(self) -> Path:
+        return self.out / f"ipmix_run{self.suffix}.json"
+
+    @property
+    def state(self) -> Path:
+        return self.out / STATE_DIR
+
+    @property
+    def plan(self) -> Path:
+        """A shard's list of planned inputs, kept for ``ipmix merge`` to check against."""
+        return self.state / f"plan{self.suffix}.txt"
+
+    def parts(self) -> list[Path]:
+        tag = self.suffix or ".run"
+        return sorted(self.state.glob(f"part{tag}-*.jsonl"))
+
+    def part(self, name: str) -> Path:
+        return self.state / f"part{self.suffix or '.run'}-{name}.jsonl"
 
 
 def record_key(record: dict) -> tuple[str, int]:
@@ -45,71 +84,66 @@ def read_jsonl(path: Path) -> Iterator[dict]:
         return
 
 
-def write_part(out: Path, name: str, records: list[dict]) -> None:
-    state = out / STATE_DIR
-    state.mkdir(exist_ok=True)
+def write_part(layout: Layout, name: str, records: list[dict]) -> None:
+    layout.state.mkdir(exist_ok=True)
     lines = "".join(dumps(r) + "\n" for r in sorted(records, key=record_key))
-    write_text_atomic(state / f"part-{name}.jsonl", lines)
+    write_text_atomic(layout.part(name), lines)
 
 
-def part_files(out: Path) -> list[Path]:
-    return sorted((out / STATE_DIR).glob("part-*.jsonl"))
-
-
-def existing_records(out: Path) -> Iterator[dict]:
+def existing_records(layout: Layout) -> Iterator[dict]:
     """Every record written so far: the manifest of an earlier run, then the parts of this one."""
-    yield from read_jsonl(out / MANIFEST_NAME)
-    for part in part_files(out):
+    yield from read_jsonl(layout.manifest)
+    for part in layout.parts():
         yield from read_jsonl(part)
 
 
-def write_manifest(out: Path, keep: set[str]) -> int:
-    """Merge the previous manifest and all parts into ``metadata.jsonl`` (sources in ``keep`` only).
+def merge_sorted(sources: list[Iterable[dict]], target: Path, keep=None) -> int:
+    """Heap-merge sorted record streams into ``target`` (atomically), one record per (source, copy).
 
-    Each input is sorted, so a heap merge streams them in order; a source recorded twice (re-made after
-    an interruption) keeps one record per copy. Returns the number of records written.
+    ``keep``, when given, is the set of sources whose records are kept. Returns the number written.
     """
-    sources = [read_jsonl(out / MANIFEST_NAME)] + [read_jsonl(p) for p in part_files(out)]
     merged = heapq.merge(*sources, key=record_key)
-    handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".jsonl", dir=out)
+    handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=".jsonl", dir=target.parent)
     written = 0
     previous = None
     try:
+        os.fchmod(handle, FILE_MODE)
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             for record in merged:
                 key = record_key(record)
-                if key == previous or record["source"] not in keep:
+                if key == previous or (keep is not None and record["source"] not in keep):
                     continue
                 previous = key
                 stream.write(dumps(record) + "\n")
                 written += 1
-        os.replace(temporary, out / MANIFEST_NAME)
+        os.replace(temporary, target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
     return written
 
 
-def clear_parts(out: Path) -> None:
-    for part in part_files(out):
+def write_manifest(layout: Layout, keep: set[str]) -> int:
+    """Merge the previous manifest and all parts into the layout's manifest (sources in ``keep`` only)."""
+    sources = [read_jsonl(layout.manifest)] + [read_jsonl(p) for p in layout.parts()]
+    return merge_sorted(sources, layout.manifest, keep)
+
+
+def clear_parts(layout: Layout) -> None:
+    for part in layout.parts():
         part.unlink(missing_ok=True)
     try:
-        (out / STATE_DIR).rmdir()
+        layout.state.rmdir()
     except OSError:
-        pass
+        pass  # other shards' files are still there
 
 
-def read_run_record(out: Path) -> dict | None:
+def read_run_record(path: Path) -> dict | None:
     try:
-        return json.loads((out / RUN_RECORD_NAME).read_text(encoding="utf-8"))
+        return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return None
 
 
-def write_run_record(out: Path, record: dict) -> None:
-    write_text_atomic(out / RUN_RECORD_NAME, json.dumps(record, indent=2, ensure_ascii=False) + "\n")
-
-
-def manifest_files(records: Iterable[dict]) -> Iterator[str]:
-    for record in records:
-        yield record["file_name"]
+def write_run_record(path: Path, record: dict) -> None:
+    write_text_atomic(path, json.dumps(record, indent=2, ensure_ascii=False) + "\n")

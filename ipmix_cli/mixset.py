@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import threading
 from collections import OrderedDict
 from pathlib import Path
 
@@ -59,6 +60,7 @@ class MixingSet:
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self._fingerprint = fingerprint
+        self._lock = threading.Lock()  # the threading backend shares one set between threads
 
     @classmethod
     def from_folder(cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "MixingSet":
@@ -118,15 +120,17 @@ class MixingSet:
     def scaled(self, index: int, height: int, width: int) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at 1.125×."""
         key = (index, height, width)
-        cached = self._cache.get(key)
-        if cached is not None:
-            self._cache.move_to_end(key)
-            return cached
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._cache.move_to_end(key)
+                return cached
         picture = self.picture(index)
         size = cover_size(picture.shape[0], picture.shape[1], height, width)
         scaled = np.array(Image.fromarray(picture, "RGB").resize(size, Image.Resampling.BILINEAR))
         scaled.setflags(write=False)
-        self._remember(key, scaled)
+        with self._lock:
+            self._remember(key, scaled)
         return scaled
 
     def _remember(self, key, scaled: np.ndarray) -> None:
@@ -140,7 +144,12 @@ class MixingSet:
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # cheap to rebuild; no need to ship it to workers
         state["_cached_bytes"] = 0
+        del state["_lock"]
         return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -8,7 +8,6 @@ copy index), so nothing depends on the number of workers, the order of completio
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import os
 
@@ -20,18 +19,17 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from joblib import Parallel, delayed
+from joblib import delayed
 
 from . import __version__
 from .allocator import tune_allocator
-from .atomic import remove_stale_temporaries, write_bytes_atomic
+from .atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
 from .colour import WHITE
-from .config import IPMixConfig
 from .images import MIN_SIDE, Encoder, UnreadableImage, centre_crop, label_of, read_rgb, resize_shorter
+from .backends import BackendSpec, open_backend
 from .manifest import (
-    MANIFEST_NAME,
-    RUN_RECORD_NAME,
     STATE_DIR,
+    Layout,
     clear_parts,
     dumps,
     existing_records,
@@ -42,7 +40,7 @@ from .manifest import (
 )
 from .mixset import MixingSet
 from .progress import progress_bar
-from .seeding import generator_for
+from .seeding import generator_for, path_digest
 from .transform import ConfigResolver, augment_copy
 
 
@@ -233,42 +231,84 @@ def check_folders(root: Path, out: Path) -> None:
         raise AugmentError(f"IN ({root}) is inside OUT ({out}); choose an output folder that does not contain the inputs")
 
 
-def prepare_out(out: Path, options: AugmentOptions, overwrite: bool) -> dict | None:
-    """Check OUT against an earlier run: same settings resume, others are refused unless ``overwrite``."""
-    previous = read_run_record(out)
+def shard_of(source: str, count: int) -> int:
+    """The shard an input belongs to: its path digest (the one its seeds use) modulo the shard count."""
+    return path_digest(source) % count
+
+
+def select_shard(sources: list[str], shard: tuple[int, int] | None) -> list[str]:
+    if shard is None:
+        return sources
+    index, count = shard
+    return [s for s in sources if shard_of(s, count) == index]
+
+
+def _sibling_records(out: Path) -> list[dict]:
+    """Run records of a whole run and of every shard in ``out``."""
+    found = []
+    for path in sorted(out.glob("ipmix_run*.json")) if out.is_dir() else []:
+        record = read_run_record(path)
+        if record is not None:
+            found.append(record)
+    return found
+
+
+def prepare_out(layout: Layout, options: AugmentOptions, overwrite: bool) -> None:
+    """Check OUT against earlier runs: the same settings resume, others are refused unless ``overwrite``."""
+    out = layout.out
+    identity = options.identity()
+    own = read_run_record(layout.run_record)
+    if own is not None and own.get("identity") == identity:
+        return
+    others = _sibling_records(out)
     occupied = out.exists() and any(out.iterdir())
-    if previous is not None and previous.get("identity") == options.identity():
-        return previous
+    if layout.shard and others and all(r.get("identity") == identity for r in others):
+        return  # another shard of the same run got here first
     if occupied and not overwrite:
+        previous = own or (others[0] if others else None)
         if previous is None:
             raise AugmentError(f"{out} is not empty and holds no ipmix run; choose an empty folder or pass --overwrite")
-        changed = sorted(k for k in options.identity() if previous.get("identity", {}).get(k) != options.identity()[k])
+        changed = sorted(k for k in identity if previous.get("identity", {}).get(k) != identity[k])
         raise AugmentError(
-            f"{out} holds a run with other settings (different: {', '.join(changed)}); "
+            f"{out} holds a run with other settings (different: {', '.join(changed) or 'shard layout'}); "
             "re-run with the same options to resume, choose another folder, or pass --overwrite"
         )
-    if occupied and previous is not None:
-        _remove_previous_outputs(out)
-    return None
+    if occupied and (own is not None or others):
+        remove_previous_outputs(out)
 
 
-def _remove_previous_outputs(out: Path) -> None:
-    """Delete what an earlier run wrote (listed in its manifest and parts), never anything else."""
-    for record in existing_records(out):
-        target = out / record["file_name"]
-        if target.is_file():
-            target.unlink()
-    clear_parts(out)
-    for name in (MANIFEST_NAME, RUN_RECORD_NAME):
-        (out / name).unlink(missing_ok=True)
+def remove_previous_outputs(out: Path) -> None:
+    """Delete what earlier runs or shards wrote (listed in their manifests and parts), nothing else."""
+    for record_path in out.glob("ipmix_run*.json"):
+        suffix = record_path.name[len("ipmix_run") : -len(".json")]
+        shard = None
+        if suffix.startswith(".shard-"):
+            index, _, count = suffix[len(".shard-") :].partition("-of-")
+            shard = (int(index), int(count))
+        layout = Layout(out, shard)
+        for record in existing_records(layout):
+            target = out / record["file_name"]
+            if target.is_file():
+                target.unlink()
+        for part in layout.parts():
+            part.unlink()
+        layout.plan.unlink(missing_ok=True)
+        layout.manifest.unlink(missing_ok=True)
+        record_path.unlink()
+    for leftover in Layout(out).parts():  # parts of a run killed before it wrote a record
+        leftover.unlink()
+    try:
+        (out / STATE_DIR).rmdir()
+    except OSError:
+        pass
 
 
-def _done_sources(out: Path, options: AugmentOptions) -> set[str]:
+def _done_sources(layout: Layout, options: AugmentOptions) -> set[str]:
     """Inputs whose every output is recorded and present on disk."""
     expected = options.k + (1 if options.keep_original else 0)
     counts: dict[str, set] = {}
-    for record in existing_records(out):
-        if (out / record["file_name"]).is_file():
+    for record in existing_records(layout):
+        if (layout.out / record["file_name"]).is_file():
             counts.setdefault(record["source"], set()).add(record["copy"])
     return {source for source, copies in counts.items() if len(copies) == expected}
 
@@ -283,14 +323,15 @@ def run_augment(
     out: Path,
     sources: list[str],
     options: AugmentOptions,
-    jobs: int = 1,
+    backend: BackendSpec = BackendSpec(),
     overwrite: bool = False,
     show_progress: bool = True,
     on_record: Callable[[dict], None] | None = None,
     command: list[str] | None = None,
-    backend: str = "loky",
+    shard: tuple[int, int] | None = None,
 ) -> RunSummary:
-    """Augment ``sources`` (relative to ``root``) into ``out``; resumable and deterministic."""
+    """Augment ``sources`` (relative to ``root``) into ``out``, or the inputs of one shard of them;
+    resumable and deterministic."""
     started = time.time()
     tune_allocator()
     check_folders(root, out)
@@ -302,43 +343,42 @@ def run_augment(
             f"inputs whose outputs would share a name: {shown}{more}; rename one of each pair "
             "or pass an explicit list with --files-from"
         )
-    prepare_out(out, options, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_stale_temporaries(out, recursive=True)
-    identity = options.identity()
-    base_record = {"ipmix_version": __version__, "command": command or [], "identity": identity,
-                   "in": str(root), "out": str(out)}
-    write_run_record(out, {**base_record, "status": "running", "started": _iso(started)})
+    sources = select_shard(sources, shard)
+    layout = Layout(out, shard)
+    with open_backend(backend) as run:  # a backend that cannot start is refused before OUT is touched
+        prepare_out(layout, options, overwrite)
+        out.mkdir(parents=True, exist_ok=True)
+        remove_stale_temporaries(out, recursive=True)
+        identity = options.identity()
+        base_record = {"ipmix_version": __version__, "command": command or [], "identity": identity,
+                       "in": str(root), "out": str(out), "shard": list(shard) if shard else None}
+        write_run_record(layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
+        if shard:
+            layout.state.mkdir(exist_ok=True)
+            write_text_atomic(layout.plan, "".join(s + "\n" for s in sources))
 
-    done = _done_sources(out, options)
-    todo = [s for s in sources if s not in done]
-    failures: list[dict] = []
-    written = 0
-    batch = max(1, min(16, -(-len(todo) // max(1, 4 * jobs))))
-    run_id = f"{int(started * 1000):x}-{os.getpid()}"
-    tasks = (delayed(process_batch)(str(root), str(out), chunk, options) for chunk in batches_of(todo, batch))
-    with progress_bar(len(todo), "augmenting", show_progress, unit="img") as bar:
-        if jobs == 1:
-            results = (task[0](*task[1], **task[2]) for task in tasks)
-            parallel = None
-        else:
-            parallel = Parallel(n_jobs=jobs, backend=backend, return_as="generator_unordered",
-                                pre_dispatch="2*n_jobs")
-            results = parallel(tasks)
-        for number, result in enumerate(results):
-            records = [r for item in result if "records" in item for r in item["records"]]
-            failures.extend({"source": item["source"], "error": item["error"]} for item in result if "error" in item)
-            if records:
-                write_part(out, f"{run_id}-{number:07d}", records)
-            written += len(records)
-            if on_record is not None:
-                for record in records:
-                    on_record(record)
-            bar.update(len(result))
+        done = _done_sources(layout, options)
+        todo = [s for s in sources if s not in done]
+        failures: list[dict] = []
+        written = 0
+        run_id = f"{int(started * 1000):x}-{os.getpid()}"
+        size = backend.batch_size(len(todo))
+        tasks = (delayed(process_batch)(str(root), str(out), chunk, options) for chunk in batches_of(todo, size))
+        with progress_bar(len(todo), "augmenting", show_progress, unit="img") as bar:
+            for number, result in enumerate(run(tasks)):
+                records = [r for item in result if "records" in item for r in item["records"]]
+                failures.extend({"source": item["source"], "error": item["error"]} for item in result if "error" in item)
+                if records:
+                    write_part(layout, f"{run_id}-{number:07d}", records)
+                written += len(records)
+                if on_record is not None:
+                    for record in records:
+                        on_record(record)
+                bar.update(len(result))
 
     planned = set(sources)
-    manifest_records = write_manifest(out, planned)
-    clear_parts(out)
+    manifest_records = write_manifest(layout, planned)
+    clear_parts(layout)
     failures.sort(key=lambda f: f["source"])
     finished = time.time()
     succeeded = len(sources) - len(failures)
@@ -352,14 +392,12 @@ def run_augment(
                    "manifest_records": manifest_records},
         "failures": failures,
         "timings": {"started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 3),
-                    "jobs": jobs},
+                    "backend": backend.name, "jobs": backend.jobs},
     }
-    write_run_record(out, record)
+    write_run_record(layout.run_record, record)
     return RunSummary(len(sources), len(done & planned), succeeded, failures, written, manifest_records,
                       finished - started, record)
 
 
 def _iso(timestamp: float) -> str:
     return datetime.fromtimestamp(timestamp, timezone.utc).isoformat(timespec="seconds")
-
-

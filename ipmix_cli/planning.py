@@ -9,7 +9,7 @@ from .builtin import ensure_builtin
 from .config import ConfigError
 from .images import Encoder, discover
 from .mixset import MixingSet, MixingSetError
-from .manifest import read_run_record
+from .manifest import RUN_RECORD_NAME, read_run_record
 from .pipeline import AugmentError, AugmentOptions
 from .seeding import fresh_seed
 from .transform import ConfigResolver
@@ -76,7 +76,7 @@ def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) 
 
     seed = settings.get("seed")
     if seed is None:
-        previous = read_run_record(out)
+        previous = read_run_record(out / RUN_RECORD_NAME)
         seed = previous["identity"]["seed"] if previous and "identity" in previous else fresh_seed()
     return AugmentOptions(
         seed=seed,
