@@ -7,6 +7,7 @@ side by side, alternating the order in each repeat:
   every input once and encodes and writes K copies with the same codec, settings and number of jobs;
 - the same with the default PNG output;
 - `--jobs 2` against `--jobs 1` (PNG);
+- `--backend dask` on a local cluster of two workers (started by ipmix) against `--backend loky` with 2 jobs;
 - the peak resident memory of the whole process tree (parent and workers) at 2,000 and 10,000 inputs.
 
 Everything runs as a real subprocess, so start-up costs count on both sides.
@@ -32,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, PeakTreeMemory  # noqa: E402
 
 K = 4
-TARGETS = {"jpeg": 5.0, "png": 1.4, "jobs": 1.7, "memory_mb": 400, "memory_growth": 0.10}
+TARGETS = {"jpeg": 5.0, "png": 1.4, "jobs": 1.7, "memory_mb": 400, "memory_growth": 0.10, "dask": 1.25}
 
 
 def make_inputs(folder: Path, count: int) -> None:
@@ -108,6 +109,8 @@ def main(argv=None) -> int:
     parser.add_argument("--inputs", type=int, default=2000)
     parser.add_argument("--large", type=int, default=10000, help="inputs for the second memory measurement (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-dask", dest="dask", action="store_false",
+                        help="skip the dask case (it needs pip install 'ipmix[dask]')")
     parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
@@ -128,6 +131,8 @@ def main(argv=None) -> int:
             "ipmix png (2 jobs)": ipmix_command(inputs, work / "o", "png", 2),
             "ipmix png (1 job)": ipmix_command(inputs, work / "o", "png", 1),
         }
+        if args.dask:
+            cases["ipmix png (dask, 2 workers)"] = ipmix_command(inputs, work / "o", "png", 2) + ["--backend", "dask"]
         seconds: dict[str, list[float]] = {name: [] for name in cases}
         peaks: list[int] = []
         for repeat in range(args.repeat):
@@ -148,6 +153,9 @@ def main(argv=None) -> int:
         print(f"  jpeg: ipmix / floor = {jpeg:.2f}  (target <= {TARGETS['jpeg']})")
         print(f"  png:  ipmix / floor = {png:.2f}  (target <= {TARGETS['png']})")
         print(f"  2 jobs vs 1: {scaling:.2f}x throughput  (target >= {TARGETS['jobs']})")
+        if args.dask:
+            dask = median["ipmix png (dask, 2 workers)"] / median["ipmix png (2 jobs)"]
+            print(f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time  (target <= {TARGETS['dask']})")
         small_peak = statistics.median(peaks)
         print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
         if args.large:

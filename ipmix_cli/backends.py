@@ -89,23 +89,46 @@ def _dask(spec: BackendSpec) -> Iterator[Runner]:
             cluster.close()
 
 
+def _call(function, args, kwargs):
+    return function(*args, **kwargs)
+
+
 @contextmanager
 def _ray(spec: BackendSpec) -> Iterator[Runner]:
+    """Ray tasks driven directly: joblib's ray backend cannot hand back results as they complete. At most
+    two tasks per CPU are in flight, so the driver holds a bounded amount of work."""
     try:
         import ray
-        from ray.util.joblib import register_ray
     except ImportError:
         raise BackendError(f"--backend ray needs ray: {EXTRAS['ray']}") from None
-    register_ray()
     started = not ray.is_initialized()
     if started:
-        if spec.ray_address:
-            ray.init(address=spec.ray_address, log_to_driver=False)
-        else:
-            ray.init(num_cpus=spec.jobs, include_dashboard=False, log_to_driver=False)
+        try:
+            if spec.ray_address:
+                ray.init(address=spec.ray_address, log_to_driver=False, logging_level="ERROR")
+            else:
+                ray.init(num_cpus=spec.jobs, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+        except ConnectionError as error:
+            raise BackendError(f"cannot reach the ray cluster at {spec.ray_address}: {error}") from None
+    remote = ray.remote(num_cpus=1, max_retries=3)(_call)
+    in_flight = max(2, 2 * int(ray.cluster_resources().get("CPU", spec.jobs)))
+
+    def run(tasks: Iterable) -> Iterator:
+        pending = []
+        tasks = iter(tasks)
+        for function, args, kwargs in tasks:
+            pending.append(remote.remote(function, args, kwargs))
+            if len(pending) >= in_flight:
+                break
+        while pending:
+            finished, pending = ray.wait(pending, num_returns=1)
+            for function, args, kwargs in tasks:
+                pending.append(remote.remote(function, args, kwargs))
+                break
+            yield ray.get(finished[0])
+
     try:
-        with parallel_config(backend="ray"):
-            yield lambda tasks: Parallel(n_jobs=-1, return_as="generator_unordered", pre_dispatch="2*n_jobs")(tasks)
+        yield run
     finally:
         if started:
             ray.shutdown()

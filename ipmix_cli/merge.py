@@ -90,7 +90,7 @@ def check_shards(out: Path) -> tuple[int, dict[tuple[int, int], dict]]:
                 problems.append(f"{name}: {entry['file_name']} does not match its recorded sha256")
             copies[entry["source"]] = copies.get(entry["source"], 0) + 1
         failed = {f["source"] for f in record.get("failures", [])}
-        planned = [line.rstrip("\n") for line in open(layout.plan, encoding="utf-8")] if layout.plan.exists() else None
+        planned = layout.plan.read_text(encoding="utf-8").splitlines() if layout.plan.exists() else None
         if planned is None:
             problems.append(f"{name}: its list of planned inputs ({layout.plan.name}) is missing")
             continue
