@@ -18,8 +18,6 @@ Everything runs as a real subprocess, so start-up costs count on both sides.
 from __future__ import annotations
 
 import argparse
-import io
-import os
 import shutil
 import statistics
 import subprocess
@@ -95,8 +93,23 @@ def timed(command: list[str]) -> tuple[float, int]:
 
 
 def ipmix_command(root: Path, out: Path, output_format: str, jobs: int) -> list[str]:
-    command = [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--k", str(K), "--seed", "0",
-               "--jobs", str(jobs), "--format", output_format, "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "augment",
+        str(root),
+        str(out),
+        "--k",
+        str(K),
+        "--seed",
+        "0",
+        "--jobs",
+        str(jobs),
+        "--format",
+        output_format,
+        "--quiet",
+    ]
     return command + (["--quality", "95"] if output_format == "jpeg" else [])
 
 
@@ -109,8 +122,9 @@ def main(argv=None) -> int:
     parser.add_argument("--inputs", type=int, default=2000)
     parser.add_argument("--large", type=int, default=10000, help="inputs for the second memory measurement (0: skip)")
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--no-dask", dest="dask", action="store_false",
-                        help="skip the dask case (it needs pip install 'ipmix[dask]')")
+    parser.add_argument(
+        "--no-dask", dest="dask", action="store_false", help="skip the dask case (it needs pip install 'ipmix[dask]')"
+    )
     parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
@@ -122,8 +136,9 @@ def main(argv=None) -> int:
         inputs = work / "in"
         make_inputs(inputs, args.inputs)
         # build the built-in mixing set outside the measurements (a one-off per user)
-        subprocess.run([sys.executable, "-c", "from ipmix_cli.builtin import ensure_builtin; ensure_builtin(False)"],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-c", "from ipmix_cli.builtin import ensure_builtin; ensure_builtin(False)"], check=True
+        )
         cases = {
             "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),
             "ipmix jpeg (2 jobs)": ipmix_command(inputs, work / "o", "jpeg", 2),
@@ -155,7 +170,9 @@ def main(argv=None) -> int:
         print(f"  2 jobs vs 1: {scaling:.2f}x throughput  (target >= {TARGETS['jobs']})")
         if args.dask:
             dask = median["ipmix png (dask, 2 workers)"] / median["ipmix png (2 jobs)"]
-            print(f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time  (target <= {TARGETS['dask']})")
+            print(
+                f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time  (target <= {TARGETS['dask']})"
+            )
         small_peak = statistics.median(peaks)
         print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
         if args.large:
@@ -163,9 +180,11 @@ def main(argv=None) -> int:
             make_inputs(work / "large", args.large)
             _, large_peak = timed(ipmix_command(work / "large", work / "o", "png", 2))
             growth = large_peak / small_peak - 1
-            print(f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
-                  f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
-                  f"{TARGETS['memory_growth']:.0%})")
+            print(
+                f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
+                f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
+                f"{TARGETS['memory_growth']:.0%})"
+            )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

@@ -17,7 +17,6 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import jpeg_encode_ms  # noqa: E402
-
 from ipmix_cli.allocator import tune_allocator  # noqa: E402
 from ipmix_cli.fractal_set import BuildConfig, build_set  # noqa: E402
 from ipmix_cli.fractals import IFS_POINTS, make_picture  # noqa: E402
@@ -48,8 +47,12 @@ def main(argv=None) -> int:
     for jobs in (1, 2):
         with tempfile.TemporaryDirectory() as folder:
             start = time.perf_counter()
-            build_set(Path(folder) / "set", BuildConfig(count=args.build_count, size=256, seed=1), jobs=jobs,
-                      show_progress=False)
+            build_set(
+                Path(folder) / "set",
+                BuildConfig(count=args.build_count, size=256, seed=1),
+                jobs=jobs,
+                show_progress=False,
+            )
             rates[jobs] = args.build_count / (time.perf_counter() - start)
 
     ifs = statistics.median(times["ifs"])
@@ -58,11 +61,15 @@ def main(argv=None) -> int:
     for kind, values in times.items():
         median = statistics.median(values)
         print(f"{kind:<12} {median:>18.2f} {median / jpeg:>8.1f}")
-    print(f"ifs: {IFS_POINTS:,} points, 256x256, colourised, with background; target <= 20x jpeg "
-          f"({'met' if ifs <= 20 * jpeg else 'NOT met'}), <= {PUBLIC_NUMBA_MS / 2:.1f} ms = half the public numba "
-          f"generator ({'met' if ifs <= PUBLIC_NUMBA_MS / 2 else 'NOT met'})")
-    print(f"fractals build (ifs, 256x256, PNG written): {rates[1]:.1f} pictures/s with --jobs 1, "
-          f"{rates[2]:.1f} with --jobs 2 ({rates[2] / rates[1]:.2f}x)")
+    print(
+        f"ifs: {IFS_POINTS:,} points, 256x256, colourised, with background; target <= 20x jpeg "
+        f"({'met' if ifs <= 20 * jpeg else 'NOT met'}), <= {PUBLIC_NUMBA_MS / 2:.1f} ms = half the public numba "
+        f"generator ({'met' if ifs <= PUBLIC_NUMBA_MS / 2 else 'NOT met'})"
+    )
+    print(
+        f"fractals build (ifs, 256x256, PNG written): {rates[1]:.1f} pictures/s with --jobs 1, "
+        f"{rates[2]:.1f} with --jobs 2 ({rates[2] / rates[1]:.2f}x)"
+    )
     return 0
 
 

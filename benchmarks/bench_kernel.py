@@ -47,8 +47,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--per-round", type=int, default=200)
-    parser.add_argument("--default-allocator", action="store_true",
-                        help="do not apply the allocator tuning the CLI's workers use")
+    parser.add_argument(
+        "--default-allocator", action="store_true", help="do not apply the allocator tuning the CLI's workers use"
+    )
     args = parser.parse_args(argv)
     if not args.default_allocator:
         tune_allocator()

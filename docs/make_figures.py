@@ -34,14 +34,49 @@ def main(argv=None) -> int:
     side = "48" if args.small else "128"
     k = "3" if args.small else "6"
     common = ["--seed", "0", "--resize", side, "--crop", side, "--root", str(SAMPLES)]
-    run("preview", str(SAMPLES / "space" / "astronaut.jpg"), str(SAMPLES / "everyday" / "chelsea.jpg"),
-        str(SAMPLES / "everyday" / "coffee.jpg"), str(SAMPLES / "texture" / "brick.jpg"),
-        "--k", k, *common, "-o", str(args.out / "sheet.png"))
+    run(
+        "preview",
+        str(SAMPLES / "space" / "astronaut.jpg"),
+        str(SAMPLES / "everyday" / "chelsea.jpg"),
+        str(SAMPLES / "everyday" / "coffee.jpg"),
+        str(SAMPLES / "texture" / "brick.jpg"),
+        "--k",
+        k,
+        *common,
+        "-o",
+        str(args.out / "sheet.png"),
+    )
     wide = "48" if args.small else "176"  # room for the step captions
-    run("preview", "--explain", str(SAMPLES / "everyday" / "chelsea.jpg"), "--copy", "1", "--k", k, "--seed", "0",
-        "--resize", wide, "--crop", wide, "--root", str(SAMPLES), "-o", str(args.out / "explain.png"))
-    run("fractals", "preview", str(ensure_builtin(show_progress=False)), "--count", "8" if args.small else "32",
-        "--side", "48" if args.small else "96", "-o", str(args.out / "fractals.png"))
+    run(
+        "preview",
+        "--explain",
+        str(SAMPLES / "everyday" / "chelsea.jpg"),
+        "--copy",
+        "1",
+        "--k",
+        k,
+        "--seed",
+        "0",
+        "--resize",
+        wide,
+        "--crop",
+        wide,
+        "--root",
+        str(SAMPLES),
+        "-o",
+        str(args.out / "explain.png"),
+    )
+    run(
+        "fractals",
+        "preview",
+        str(ensure_builtin(show_progress=False)),
+        "--count",
+        "8" if args.small else "32",
+        "--side",
+        "48" if args.small else "96",
+        "-o",
+        str(args.out / "fractals.png"),
+    )
     return 0
 
 

@@ -59,8 +59,9 @@ def open_backend(spec: BackendSpec) -> Iterator[Runner]:
     elif spec.jobs == 1:
         yield lambda tasks: (function(*args, **kwargs) for function, args, kwargs in tasks)
     else:
-        yield lambda tasks: Parallel(n_jobs=spec.jobs, backend=spec.name, return_as="generator_unordered",
-                                     pre_dispatch="2*n_jobs")(tasks)
+        yield lambda tasks: Parallel(
+            n_jobs=spec.jobs, backend=spec.name, return_as="generator_unordered", pre_dispatch="2*n_jobs"
+        )(tasks)
 
 
 @contextmanager
@@ -77,8 +78,9 @@ def _dask(spec: BackendSpec) -> Iterator[Runner]:
         except (OSError, TimeoutError) as error:
             raise BackendError(f"cannot reach the dask scheduler at {address}: {error}") from None
     else:
-        cluster = LocalCluster(n_workers=spec.jobs, threads_per_worker=1, processes=True, host="127.0.0.1",
-                               dashboard_address=None)
+        cluster = LocalCluster(
+            n_workers=spec.jobs, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        )
         client = Client(cluster)
     try:
         with parallel_config(backend="dask", wait_for_workers_timeout=120):

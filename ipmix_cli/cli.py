@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sys
 from pathlib import Path
 
 import click
 
-import json
-import os
-import sys
-
 from . import __version__
 from .fractal_set import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from .fractals import KINDS
-from .seeding import fresh_seed
 from .options import engine_options, output_options
+from .seeding import fresh_seed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -34,7 +33,10 @@ def main() -> None:
 
 def jobs_option(function):
     return click.option(
-        "--jobs", "-j", type=click.IntRange(min=1), default=None,
+        "--jobs",
+        "-j",
+        type=click.IntRange(min=1),
+        default=None,
         help="Worker processes (default: all cores). Results do not depend on it.",
     )(function)
 
@@ -62,19 +64,34 @@ def fractals() -> None:
 
 @fractals.command("build", context_settings=CONTEXT)
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--count", "-n", type=click.IntRange(min=1), default=1000, show_default=True,
-              help="Number of pictures.")
-@click.option("--size", "-s", type=click.IntRange(MIN_SIZE, MAX_SIZE), default=256, show_default=True,
-              help="Side of the square pictures, in pixels.")
-@click.option("--seed", type=click.IntRange(min=0), default=None,
-              help="Global seed; picture i depends only on (seed, i). Default: drawn and recorded.")
-@click.option("--kind", type=click.Choice(KINDS), default="ifs", show_default=True,
-              help="ifs fractals, dead_leaves, spectral (1/f) noise, or mixed (one of the three per picture).")
+@click.option("--count", "-n", type=click.IntRange(min=1), default=1000, show_default=True, help="Number of pictures.")
+@click.option(
+    "--size",
+    "-s",
+    type=click.IntRange(MIN_SIZE, MAX_SIZE),
+    default=256,
+    show_default=True,
+    help="Side of the square pictures, in pixels.",
+)
+@click.option(
+    "--seed",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Global seed; picture i depends only on (seed, i). Default: drawn and recorded.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(KINDS),
+    default="ifs",
+    show_default=True,
+    help="ifs fractals, dead_leaves, spectral (1/f) noise, or mixed (one of the three per picture).",
+)
 @jobs_option
 @click.option("--overwrite", is_flag=True, help="Replace a set built in OUT with other settings.")
 @quiet_option
-def fractals_build(out: Path, count: int, size: int, seed: int | None, kind: str, jobs: int | None,
-                   overwrite: bool, quiet: bool) -> None:
+def fractals_build(
+    out: Path, count: int, size: int, seed: int | None, kind: str, jobs: int | None, overwrite: bool, quiet: bool
+) -> None:
     """Build a mixing set in OUT: numbered PNGs plus metadata.jsonl and ipmix_fractals.json.
 
     Re-running the same command completes an interrupted build with the same bytes.
@@ -98,26 +115,64 @@ def fractals_build(out: Path, count: int, size: int, seed: int | None, kind: str
 @engine_options()
 @output_options
 @jobs_option
-@click.option("--backend", type=click.Choice(["loky", "threading", "dask", "ray"]), default="loky", show_default=True,
-              help="Where batches run: local processes (loky), threads, a dask cluster or ray (extras: "
-                   "pip install 'ipmix[dask]' / 'ipmix[ray]'; workers need OUT and IN on a shared filesystem).")
-@click.option("--scheduler", default=None, metavar="ADDRESS",
-              help="With --backend dask: the scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster of "
-                   "--jobs workers).")
-@click.option("--ray-address", default=None, metavar="ADDRESS",
-              help="With --backend ray: the cluster to join (default: start ray locally with --jobs CPUs).")
-@click.option("--shard", callback=_shard, default=None, metavar="I/N",
-              help="Do only shard I of N (split by the inputs' path digests), e.g. one task of a SLURM array; "
-                   "then run `ipmix merge OUT`. Needs --seed.")
-@click.option("--files-from", type=click.File("r", encoding="utf-8"), default=None,
-              help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).")
-@click.option("--print", "print_mode", type=click.Choice(["paths", "jsonl"]), default=None,
-              help="Print each written file's path, or its manifest record, on stdout as it is written.")
+@click.option(
+    "--backend",
+    type=click.Choice(["loky", "threading", "dask", "ray"]),
+    default="loky",
+    show_default=True,
+    help="Where batches run: local processes (loky), threads, a dask cluster or ray (extras: "
+    "pip install 'ipmix[dask]' / 'ipmix[ray]'; workers need OUT and IN on a shared filesystem).",
+)
+@click.option(
+    "--scheduler",
+    default=None,
+    metavar="ADDRESS",
+    help="With --backend dask: the scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster of "
+    "--jobs workers).",
+)
+@click.option(
+    "--ray-address",
+    default=None,
+    metavar="ADDRESS",
+    help="With --backend ray: the cluster to join (default: start ray locally with --jobs CPUs).",
+)
+@click.option(
+    "--shard",
+    callback=_shard,
+    default=None,
+    metavar="I/N",
+    help="Do only shard I of N (split by the inputs' path digests), e.g. one task of a SLURM array; "
+    "then run `ipmix merge OUT`. Needs --seed.",
+)
+@click.option(
+    "--files-from",
+    type=click.File("r", encoding="utf-8"),
+    default=None,
+    help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).",
+)
+@click.option(
+    "--print",
+    "print_mode",
+    type=click.Choice(["paths", "jsonl"]),
+    default=None,
+    help="Print each written file's path, or its manifest record, on stdout as it is written.",
+)
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
 @quiet_option
-def augment(in_dir: Path, out_dir: Path, jobs: int | None, backend: str, scheduler: str | None,
-            ray_address: str | None, shard: tuple[int, int] | None, files_from, print_mode: str | None,
-            overwrite: bool, quiet: bool, **settings) -> None:
+def augment(
+    in_dir: Path,
+    out_dir: Path,
+    jobs: int | None,
+    backend: str,
+    scheduler: str | None,
+    ray_address: str | None,
+    shard: tuple[int, int] | None,
+    files_from,
+    print_mode: str | None,
+    overwrite: bool,
+    quiet: bool,
+    **settings,
+) -> None:
     """Write K IPMix copies of every image under IN to OUT, with a manifest.
 
     \b
@@ -154,9 +209,18 @@ def augment(in_dir: Path, out_dir: Path, jobs: int | None, backend: str, schedul
 
     try:
         spec = BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address)
-        summary = run_augment(in_dir, out_dir, sources, options, backend=spec, overwrite=overwrite,
-                              show_progress=not quiet, on_record=emit if print_mode else None,
-                              command=["ipmix", *sys.argv[1:]], shard=shard)
+        summary = run_augment(
+            in_dir,
+            out_dir,
+            sources,
+            options,
+            backend=spec,
+            overwrite=overwrite,
+            show_progress=not quiet,
+            on_record=emit if print_mode else None,
+            command=["ipmix", *sys.argv[1:]],
+            shard=shard,
+        )
     except (AugmentError, BackendError) as error:
         raise click.UsageError(str(error)) from error
     except KeyboardInterrupt:
@@ -181,21 +245,40 @@ def augment(in_dir: Path, out_dir: Path, jobs: int | None, backend: str, schedul
 
 
 @main.command(context_settings=CONTEXT)
-@click.argument("paths", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True,
-                type=click.Path(exists=True, path_type=Path))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the PNG.")
+@click.argument(
+    "paths", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
+)
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write the PNG."
+)
 @click.option("--explain", is_flag=True, help="Take one copy of one IMAGE apart, step by step.")
-@click.option("--copy", "copy_index", type=click.IntRange(min=0), default=0, show_default=True,
-              help="With --explain: which copy.")
-@click.option("--per-folder", type=click.IntRange(min=1), default=4, show_default=True,
-              help="Images taken from each folder argument (the first ones, sorted).")
-@click.option("--root", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
-              help="The folder input paths are relative to, as IN for `ipmix augment` (their seeds depend on it). "
-                   "Default: a single folder argument itself, else the folder holding all arguments.")
+@click.option(
+    "--copy", "copy_index", type=click.IntRange(min=0), default=0, show_default=True, help="With --explain: which copy."
+)
+@click.option(
+    "--per-folder",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="Images taken from each folder argument (the first ones, sorted).",
+)
+@click.option(
+    "--root",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="The folder input paths are relative to, as IN for `ipmix augment` (their seeds depend on it). "
+    "Default: a single folder argument itself, else the folder holding all arguments.",
+)
 @engine_options(default_k=8)
-def preview(paths: tuple[Path, ...], output: Path, explain: bool, copy_index: int, per_folder: int,
-            root: Path | None, **settings) -> None:
+def preview(
+    paths: tuple[Path, ...],
+    output: Path,
+    explain: bool,
+    copy_index: int,
+    per_folder: int,
+    root: Path | None,
+    **settings,
+) -> None:
     """Draw a contact sheet: one row per input, the original then its K copies.
 
     \b
@@ -203,11 +286,11 @@ def preview(paths: tuple[Path, ...], output: Path, explain: bool, copy_index: in
     seed and options (the seed defaults to 0 here). With --explain, one copy of one image is taken apart:
     the original, the mixing picture, every chain after each step, the weights and the result.
     """
+    from .images import UnreadableImage
+    from .mixset import MixingSet
     from .pipeline import AugmentError
     from .planning import resolve_options
     from .preview import contact_sheet, explain_copy, preview_inputs
-    from .images import UnreadableImage
-    from .mixset import MixingSet
 
     if settings["seed"] is None:
         settings["seed"] = 0
@@ -235,12 +318,14 @@ def preview(paths: tuple[Path, ...], output: Path, explain: bool, copy_index: in
 
 @fractals.command("preview", context_settings=CONTEXT)
 @click.argument("folder", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Where to write the PNG.")
+@click.option(
+    "--output", "-o", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Where to write the PNG."
+)
 @click.option("--count", type=click.IntRange(min=1), default=64, show_default=True, help="Pictures shown.")
 @click.option("--columns", type=click.IntRange(min=1), default=8, show_default=True, help="Pictures per row.")
-@click.option("--side", type=click.IntRange(min=8, max=1024), default=128, show_default=True,
-              help="Side of each tile, in pixels.")
+@click.option(
+    "--side", type=click.IntRange(min=8, max=1024), default=128, show_default=True, help="Side of each tile, in pixels."
+)
 def fractals_preview(folder: Path, output: Path, count: int, columns: int, side: int) -> None:
     """Draw a grid of the pictures in a mixing set FOLDER."""
     from .mixset import MixingSet, MixingSetError
@@ -276,5 +361,8 @@ def merge(out_dir: Path) -> None:
         if len(error.problems) > 30:
             click.echo(f"  … and {len(error.problems) - 30} more", err=True)
         sys.exit(1)
-    click.echo(f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
-               f"{f', {summary.failures} failed inputs' if summary.failures else ''}", err=True)
+    click.echo(
+        f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
+        f"{f', {summary.failures} failed inputs' if summary.failures else ''}",
+        err=True,
+    )

@@ -45,8 +45,10 @@ class IPMixConfig:
         _check_choice("variant", self.variant, VARIANTS)
         object.__setattr__(self, "chains", _check_int("chains", self.chains, 1, 64))
         object.__setattr__(self, "depth", _check_int("depth", self.depth, 0, 64))
-        if not isinstance(self.beta, numbers.Real) or isinstance(self.beta, bool) or not (
-            math.isfinite(self.beta) and self.beta > 0
+        if (
+            not isinstance(self.beta, numbers.Real)
+            or isinstance(self.beta, bool)
+            or not (math.isfinite(self.beta) and self.beta > 0)
         ):
             raise ConfigError(f"beta must be a finite number > 0, got {self.beta!r}")
         object.__setattr__(self, "beta", float(self.beta))
@@ -55,9 +57,7 @@ class IPMixConfig:
             raise ConfigError(f"ops must name at least one operation; valid: {', '.join(ALL_OPS)}")
         unknown = [name for name in self.ops if name not in ALL_OPS]
         if unknown:
-            raise ConfigError(
-                f"unknown operation(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ALL_OPS)}"
-            )
+            raise ConfigError(f"unknown operation(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ALL_OPS)}")
         if len(set(self.ops)) != len(self.ops):
             raise ConfigError(f"ops lists an operation twice: {', '.join(self.ops)}")
         if not self.patch_sizes:

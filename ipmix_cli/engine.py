@@ -44,9 +44,7 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: IPMix
     }
 
 
-def _sample_patch_step(
-    draws: Draws, height: int, width: int, sizes: tuple[int, ...], config: IPMixConfig
-) -> dict:
+def _sample_patch_step(draws: Draws, height: int, width: int, sizes: tuple[int, ...], config: IPMixConfig) -> dict:
     size = sizes[draws.index(len(sizes))]
     mix = sample_mix(draws, config.beta)
     left, top, patch_width, patch_height = sample_box(draws, height, width, size)
@@ -92,9 +90,7 @@ def _apply_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, over
     return current
 
 
-def iterate_chain(
-    image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str
-) -> Iterator[np.ndarray]:
+def iterate_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str) -> Iterator[np.ndarray]:
     """The chain's image after each of its steps (a patch chain updates one array in place: copy to keep)."""
     if chain["mode"] == "image":
         current = image
@@ -143,9 +139,7 @@ def _check_image(name: str, array: np.ndarray) -> None:
         raise ValueError(f"{name} must be at least 2×2 pixels, got {array.shape[0]}×{array.shape[1]}")
 
 
-def ipmix(
-    image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: IPMixConfig
-) -> np.ndarray:
+def ipmix(image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: IPMixConfig) -> np.ndarray:
     """One IPMix output of ``image`` (H×W×3 uint8) using the prepared mixing picture ``mixing``."""
     return ipmix_with_trace(image, mixing, rng, config)[0]
 

@@ -61,8 +61,13 @@ class BuildConfig:
 def render_picture(config: BuildConfig, index: int) -> tuple[bytes, dict]:
     """The PNG bytes and metadata record of picture ``index``."""
     kind, picture = make_picture(config.kind, generator_for_index(config.seed, index), config.size)
-    record = {"file_name": config.file_name(index), "index": index, "kind": kind, "seed": config.seed,
-              "params": picture.params}
+    record = {
+        "file_name": config.file_name(index),
+        "index": index,
+        "kind": kind,
+        "seed": config.seed,
+        "params": picture.params,
+    }
     info = PngImagePlugin.PngInfo()
     info.add_text(_TEXT_KEY, json.dumps(record, separators=(",", ":")))
     buffer = io.BytesIO()
@@ -108,7 +113,9 @@ def build_set(
         if not same:
             _remove_built_files(out)
     elif out.exists() and any(out.iterdir()) and not overwrite:
-        raise BuildError(f"{out} is not empty and holds no ipmix mixing set; choose an empty folder or pass --overwrite")
+        raise BuildError(
+            f"{out} is not empty and holds no ipmix mixing set; choose an empty folder or pass --overwrite"
+        )
     out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     write_text_atomic(record_path, json.dumps({**wanted, "ipmix_version": __version__}, indent=2) + "\n")
@@ -138,8 +145,13 @@ def build_set(
 
     lines = "".join(json.dumps(records[i], separators=(",", ":")) + "\n" for i in range(config.count))
     write_text_atomic(out / METADATA_NAME, lines)
-    final = {**wanted, "complete": True, "ipmix_version": __version__, "made": len(missing),
-             "kept": config.count - len(missing)}
+    final = {
+        **wanted,
+        "complete": True,
+        "ipmix_version": __version__,
+        "made": len(missing),
+        "kept": config.count - len(missing),
+    }
     write_text_atomic(record_path, json.dumps(final, indent=2) + "\n")
     return final
 
@@ -160,7 +172,9 @@ def _describe(record: dict) -> str:
 def _remove_built_files(out: Path) -> None:
     """Remove what an earlier build wrote (its pictures, metadata and record), nothing else."""
     for path in out.iterdir():
-        if path.is_file() and (path.name in (METADATA_NAME, RECORD_NAME) or (path.suffix == ".png" and path.stem.isdigit())):
+        if path.is_file() and (
+            path.name in (METADATA_NAME, RECORD_NAME) or (path.suffix == ".png" and path.stem.isdigit())
+        ):
             path.unlink()
 
 

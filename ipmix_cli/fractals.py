@@ -204,8 +204,13 @@ def colourise(counts: np.ndarray, rng: np.random.Generator, size: int) -> tuple[
     mask = Image.fromarray(np.take(opacity, counts), "L")
     background, grid = smooth_background(rng, size)
     picture = Image.composite(Image.fromarray(foreground, "RGB"), background, mask)
-    params = {"hue_offset": hue_offset, "hue_span": hue_span, "saturation": saturation, "value": value,
-              "background_grid": grid}
+    params = {
+        "hue_offset": hue_offset,
+        "hue_span": hue_span,
+        "saturation": saturation,
+        "value": value,
+        "background_grid": grid,
+    }
     return np.asarray(picture).copy(), params
 
 
@@ -244,8 +249,9 @@ def make_dead_leaves(rng: np.random.Generator, size: int) -> Picture:
     for (x, y), r, colour, square in zip(centres.tolist(), radii.tolist(), colours.tolist(), squares.tolist()):
         box = (x - r, y - r, x + r, y + r)
         (draw.rectangle if square else draw.ellipse)(box, fill=tuple(colour))
-    return Picture(np.asarray(image).copy(), {"shapes": count, "square_share": float(squares.mean()),
-                                             "palette": palette.tolist()})
+    return Picture(
+        np.asarray(image).copy(), {"shapes": count, "square_share": float(squares.mean()), "palette": palette.tolist()}
+    )
 
 
 def make_spectral(rng: np.random.Generator, size: int) -> Picture:
@@ -266,8 +272,10 @@ def make_spectral(rng: np.random.Generator, size: int) -> Picture:
     offset = rng.uniform(0.3, 0.7, 3)[:, None, None]
     contrast = float(rng.uniform(0.12, 0.25))
     pixels = np.clip((offset + contrast * channels) * 255 + 0.5, 0, 255).astype(np.uint8).transpose(1, 2, 0)
-    return Picture(np.ascontiguousarray(pixels), {"exponent": exponent, "contrast": contrast,
-                                                  "colour_mix": mix.tolist(), "offset": offset.ravel().tolist()})
+    return Picture(
+        np.ascontiguousarray(pixels),
+        {"exponent": exponent, "contrast": contrast, "colour_mix": mix.tolist(), "offset": offset.ravel().tolist()},
+    )
 
 
 GENERATORS: dict[str, Callable[[np.random.Generator, int], Picture]] = {

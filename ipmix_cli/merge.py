@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from . import __version__
-from .manifest import STATE_DIR, Layout, read_jsonl, read_run_record, merge_sorted, write_run_record
+from .manifest import STATE_DIR, Layout, merge_sorted, read_jsonl, read_run_record, write_run_record
 
 _SHARD_RECORD = re.compile(r"^ipmix_run\.shard-(\d+)-of-(\d+)\.json$")
 
@@ -108,23 +108,30 @@ def merge_shards(out: Path, command: list[str] | None = None) -> MergeSummary:
     records = merge_sorted([read_jsonl(layout.manifest) for layout in layouts], Layout(out).manifest)
     first = shards[(0, count)]
     failures = sorted((f for r in shards.values() for f in r.get("failures", [])), key=lambda f: f["source"])
-    totals = {key: sum(r["counts"][key] for r in shards.values())
-              for key in ("inputs", "succeeded", "failed", "already_done", "files_written", "manifest_records")}
-    write_run_record(Layout(out).run_record, {
-        "ipmix_version": __version__,
-        "command": command or [],
-        "identity": first["identity"],
-        "in": first.get("in"),
-        "out": str(out),
-        "shard": None,
-        "status": "complete" if not failures else "complete_with_failures",
-        "seed": first["identity"]["seed"],
-        "mixing_set": first["identity"]["mixing_set"],
-        "counts": totals,
-        "failures": failures,
-        "timings": {"shards": [{"shard": f"{i}/{count}", **shards[(i, count)].get("timings", {})} for i in range(count)]},
-        "merged_from": count,
-    })
+    totals = {
+        key: sum(r["counts"][key] for r in shards.values())
+        for key in ("inputs", "succeeded", "failed", "already_done", "files_written", "manifest_records")
+    }
+    write_run_record(
+        Layout(out).run_record,
+        {
+            "ipmix_version": __version__,
+            "command": command or [],
+            "identity": first["identity"],
+            "in": first.get("in"),
+            "out": str(out),
+            "shard": None,
+            "status": "complete" if not failures else "complete_with_failures",
+            "seed": first["identity"]["seed"],
+            "mixing_set": first["mixing_set"],
+            "counts": totals,
+            "failures": failures,
+            "timings": {
+                "shards": [{"shard": f"{i}/{count}", **shards[(i, count)].get("timings", {})} for i in range(count)]
+            },
+            "merged_from": count,
+        },
+    )
     for layout in layouts:
         layout.manifest.unlink(missing_ok=True)
         layout.run_record.unlink(missing_ok=True)

@@ -52,7 +52,12 @@ class MixingSet:
         for name, picture in zip(names, pictures):
             if isinstance(picture, bytes):
                 continue
-            if not isinstance(picture, np.ndarray) or picture.dtype != np.uint8 or picture.ndim != 3 or picture.shape[2] != 3:
+            if (
+                not isinstance(picture, np.ndarray)
+                or picture.dtype != np.uint8
+                or picture.ndim != 3
+                or picture.shape[2] != 3
+            ):
                 raise MixingSetError(f"mixing picture {name!r} is not an H×W×3 uint8 array or encoded image")
         self.pictures = pictures
         self.names = names

@@ -5,9 +5,9 @@ from __future__ import annotations
 import click
 
 from .config import PRESETS
+from .images import OUTPUT_FORMATS
 from .mixing import OVERFLOW_MODES
 from .ops import ALL_OPS
-from .images import OUTPUT_FORMATS
 
 
 def _comma_list(kind):
@@ -71,34 +71,92 @@ def _crop(context, parameter, value: str | None):
 def engine_options(default_k: int = 4):
     """What decides the pixels of each copy: K, seed, mixing set, engine settings (SPEC §1.6) and reading."""
     options = [
-        click.option("--k", "k", type=click.IntRange(min=1), default=default_k, show_default=True,
-                     help="Augmented copies per input."),
-        click.option("--seed", type=click.IntRange(min=0), default=None,
-                     help="Global seed. Default: drawn and recorded (a resumed run reuses the recorded one)."),
-        click.option("--mixing-set", type=click.Path(exists=True, file_okay=False), default=None,
-                     help="Folder of mixing pictures (e.g. from `ipmix fractals build`). Default: built-in fractals."),
-        click.option("--preset", type=click.Choice(PRESETS), default="auto", show_default=True,
-                     help="cifar or imagenet reference settings; auto picks cifar when the shorter side ≤ 64."),
+        click.option(
+            "--k",
+            "k",
+            type=click.IntRange(min=1),
+            default=default_k,
+            show_default=True,
+            help="Augmented copies per input.",
+        ),
+        click.option(
+            "--seed",
+            type=click.IntRange(min=0),
+            default=None,
+            help="Global seed. Default: drawn and recorded (a resumed run reuses the recorded one).",
+        ),
+        click.option(
+            "--mixing-set",
+            type=click.Path(exists=True, file_okay=False),
+            default=None,
+            help="Folder of mixing pictures (e.g. from `ipmix fractals build`). Default: built-in fractals.",
+        ),
+        click.option(
+            "--preset",
+            type=click.Choice(PRESETS),
+            default="auto",
+            show_default=True,
+            help="cifar or imagenet reference settings; auto picks cifar when the shorter side ≤ 64.",
+        ),
         click.option("--chains", type=click.IntRange(1, 64), default=None, help="Chains per image (paper's k). [3]"),
-        click.option("--depth", type=click.IntRange(0, 64), default=None,
-                     help="Maximum steps per chain, drawn from 0…depth (paper's t). [3]"),
-        click.option("--beta", type=click.FloatRange(min=0, min_open=True), default=None,
-                     help="Mixing coefficient parameter. [cifar 3, imagenet 4]"),
-        click.option("--severity", type=click.IntRange(1, 10), default=None,
-                     help="Image operation strength. [cifar 3, imagenet 1]"),
-        click.option("--all-ops", is_flag=True, help="Use all fifteen image operations (adds five that overlap ImageNet-C)."),
-        click.option("--ops", callback=_comma_list(_op_name), default=None,
-                     help="Comma-separated image operations to draw from, e.g. to drop mirror where it changes the label."),
-        click.option("--patch-sizes", callback=_comma_list(_patch_size), default=None,
-                     help="Absolute patch sizes in pixels, e.g. 4,8,16 (default: the preset's, scaled to the image)."),
-        click.option("--overflow", type=click.Choice(OVERFLOW_MODES), default=None,
-                     help="How add/multiply results leave [0, 1]: wrap (the reference's byte cast) or clip. [wrap]"),
-        click.option("--background", callback=_background, default="white", show_default=True,
-                     help="Colour that transparent pixels are composited onto."),
-        click.option("--resize", type=click.IntRange(min=2), default=None,
-                     help="Before augmenting, scale so the shorter side is this many pixels (antialiased)."),
-        click.option("--crop", callback=_crop, default=None,
-                     help="Before augmenting (after --resize), take the centred W or WxH window."),
+        click.option(
+            "--depth",
+            type=click.IntRange(0, 64),
+            default=None,
+            help="Maximum steps per chain, drawn from 0…depth (paper's t). [3]",
+        ),
+        click.option(
+            "--beta",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="Mixing coefficient parameter. [cifar 3, imagenet 4]",
+        ),
+        click.option(
+            "--severity",
+            type=click.IntRange(1, 10),
+            default=None,
+            help="Image operation strength. [cifar 3, imagenet 1]",
+        ),
+        click.option(
+            "--all-ops", is_flag=True, help="Use all fifteen image operations (adds five that overlap ImageNet-C)."
+        ),
+        click.option(
+            "--ops",
+            callback=_comma_list(_op_name),
+            default=None,
+            help="Comma-separated image operations to draw from, e.g. to drop mirror where it changes the label.",
+        ),
+        click.option(
+            "--patch-sizes",
+            callback=_comma_list(_patch_size),
+            default=None,
+            help="Absolute patch sizes in pixels, e.g. 4,8,16 (default: the preset's, scaled to the image).",
+        ),
+        click.option(
+            "--overflow",
+            type=click.Choice(OVERFLOW_MODES),
+            default=None,
+            help="How add/multiply results leave [0, 1]: wrap (the reference's byte cast) or clip. [wrap]",
+        ),
+        click.option(
+            "--background",
+            callback=_background,
+            default="white",
+            show_default=True,
+            help="Colour that transparent pixels are composited onto.",
+        ),
+        click.option(
+            "--resize",
+            type=click.IntRange(min=2),
+            default=None,
+            help="Before augmenting, scale so the shorter side is this many pixels (antialiased).",
+        ),
+        click.option(
+            "--crop",
+            callback=_crop,
+            default=None,
+            help="Before augmenting (after --resize), take the centred W or WxH window.",
+        ),
     ]
 
     def decorate(function):
@@ -112,12 +170,20 @@ def engine_options(default_k: int = 4):
 def output_options(function):
     """How ``augment`` writes: format, quality, the clean original, the trace."""
     options = [
-        click.option("--format", "output_format", type=click.Choice(sorted(OUTPUT_FORMATS)), default="png",
-                     show_default=True, help="Output format."),
-        click.option("--quality", type=click.IntRange(1, 100), default=None,
-                     help="JPEG/WebP quality. [95]"),
-        click.option("--keep-original", is_flag=True,
-                     help="Also write the clean image (<stem>_original.<ext>), e.g. for a consistency loss."),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(sorted(OUTPUT_FORMATS)),
+            default="png",
+            show_default=True,
+            help="Output format.",
+        ),
+        click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality. [95]"),
+        click.option(
+            "--keep-original",
+            is_flag=True,
+            help="Also write the clean image (<stem>_original.<ext>), e.g. for a consistency loss.",
+        ),
         click.option("--trace", is_flag=True, help="Record every sampled step in the manifest's 'trace' field."),
     ]
     for option in reversed(options):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -18,15 +17,14 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
-
 from joblib import delayed
 
 from . import __version__
 from .allocator import tune_allocator
 from .atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
+from .backends import BackendSpec, open_backend
 from .colour import WHITE
 from .images import MIN_SIDE, Encoder, UnreadableImage, centre_crop, label_of, read_rgb, resize_shorter
-from .backends import BackendSpec, open_backend
 from .manifest import (
     STATE_DIR,
     Layout,
@@ -76,7 +74,7 @@ class AugmentOptions:
             "preset": self.preset,
             "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.overrides.items())},
             "resolved": {variant: config.to_dict() for variant, config in sorted(resolver.by_variant.items())},
-            "mixing_set": {"source": self.mixing_label, "fingerprint": self.mixing_fingerprint},
+            "mixing_set": {"fingerprint": self.mixing_fingerprint},  # the content, however its path is spelled
             "format": self.encoder.format,
             "quality": self.encoder.quality if self.encoder.format != "png" else None,
             "background": list(self.background),
@@ -90,11 +88,16 @@ class AugmentOptions:
 # --- planning ----------------------------------------------------------------------------------------
 
 
-def output_names(source: str, options: AugmentOptions) -> list[tuple[int | None, str]]:
-    """(copy, file name relative to OUT) of every output of ``source``; copy None is the clean original."""
+def _prefix(source: str) -> str:
+    """``source`` without its extension: the stem its output names are built from."""
     folder, _, name = source.rpartition("/")
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    prefix = f"{folder}/{stem}" if folder else stem
+    return f"{folder}/{stem}" if folder else stem
+
+
+def output_names(source: str, options: AugmentOptions) -> list[tuple[int | None, str]]:
+    """(copy, file name relative to OUT) of every output of ``source``; copy None is the clean original."""
+    prefix = _prefix(source)
     width = len(str(options.k - 1))
     extension = options.encoder.extension
     names: list[tuple[int | None, str]] = [(j, f"{prefix}_ipmix{j:0{width}d}{extension}") for j in range(options.k)]
@@ -108,9 +111,7 @@ def find_collisions(sources: list[str]) -> list[tuple[str, str]]:
     seen: dict[str, str] = {}
     clashes = []
     for source in sources:
-        folder, _, name = source.rpartition("/")
-        stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-        key = f"{folder}/{stem}"
+        key = _prefix(source)
         if key in seen:
             clashes.append((seen[key], source))
         else:
@@ -160,8 +161,9 @@ class Output:
     trace: dict | None
 
 
-def render_outputs(pixels: np.ndarray, source: str, options: AugmentOptions, mixing: MixingSet,
-                   configs: ConfigResolver) -> Iterator[Output]:
+def render_outputs(
+    pixels: np.ndarray, source: str, options: AugmentOptions, mixing: MixingSet, configs: ConfigResolver
+) -> Iterator[Output]:
     """Every output of one prepared input, in order: what ``augment`` writes and ``preview`` shows."""
     config = configs(*pixels.shape[:2])
     for copy, file_name in output_names(source, options):
@@ -172,8 +174,9 @@ def render_outputs(pixels: np.ndarray, source: str, options: AugmentOptions, mix
         yield Output(copy, file_name, made.pixels, made.mixing_picture, made.trace())
 
 
-def augment_input(root: Path, out: Path, source: str, options: AugmentOptions,
-                  mixing: MixingSet, configs: ConfigResolver) -> list[dict]:
+def augment_input(
+    root: Path, out: Path, source: str, options: AugmentOptions, mixing: MixingSet, configs: ConfigResolver
+) -> list[dict]:
     """Write every output of one input and return their manifest records."""
     pixels = prepare_pixels(root / source, options)
     height, width = pixels.shape[:2]
@@ -182,9 +185,17 @@ def augment_input(root: Path, out: Path, source: str, options: AugmentOptions,
     for output in render_outputs(pixels, source, options, mixing, configs):
         data = options.encoder.encode(output.pixels)
         write_bytes_atomic(out / output.file_name, data)
-        record = {"file_name": output.file_name, "source": source, "label": label, "copy": output.copy,
-                  "seed": options.seed, "mixing_picture": output.mixing_picture, "width": width, "height": height,
-                  "sha256": hashlib.sha256(data).hexdigest()}
+        record = {
+            "file_name": output.file_name,
+            "source": source,
+            "label": label,
+            "copy": output.copy,
+            "seed": options.seed,
+            "mixing_picture": output.mixing_picture,
+            "width": width,
+            "height": height,
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
         if options.trace and output.trace is not None:
             record["trace"] = dumps(output.trace)
         records.append(record)
@@ -199,7 +210,9 @@ def process_batch(root: str, out: str, sources: list[str], options: AugmentOptio
     results = []
     for source in sources:
         try:
-            results.append({"source": source, "records": augment_input(Path(root), Path(out), source, options, mixing, configs)})
+            results.append(
+                {"source": source, "records": augment_input(Path(root), Path(out), source, options, mixing, configs)}
+            )
         except UnreadableImage as error:
             results.append({"source": source, "error": str(error)})
     return results
@@ -228,7 +241,9 @@ def check_folders(root: Path, out: Path) -> None:
     if real_in in real_out.parents:
         raise AugmentError(f"OUT ({out}) is inside IN ({root}); choose an output folder outside the inputs")
     if real_out in real_in.parents:
-        raise AugmentError(f"IN ({root}) is inside OUT ({out}); choose an output folder that does not contain the inputs")
+        raise AugmentError(
+            f"IN ({root}) is inside OUT ({out}); choose an output folder that does not contain the inputs"
+        )
 
 
 def shard_of(source: str, count: int) -> int:
@@ -350,8 +365,14 @@ def run_augment(
         out.mkdir(parents=True, exist_ok=True)
         remove_stale_temporaries(out, recursive=True)
         identity = options.identity()
-        base_record = {"ipmix_version": __version__, "command": command or [], "identity": identity,
-                       "in": str(root), "out": str(out), "shard": list(shard) if shard else None}
+        base_record = {
+            "ipmix_version": __version__,
+            "command": command or [],
+            "identity": identity,
+            "in": str(root),
+            "out": str(out),
+            "shard": list(shard) if shard else None,
+        }
         write_run_record(layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
         if shard:
             layout.state.mkdir(exist_ok=True)
@@ -367,7 +388,9 @@ def run_augment(
         with progress_bar(len(todo), "augmenting", show_progress, unit="img") as bar:
             for number, result in enumerate(run(tasks)):
                 records = [r for item in result if "records" in item for r in item["records"]]
-                failures.extend({"source": item["source"], "error": item["error"]} for item in result if "error" in item)
+                failures.extend(
+                    {"source": item["source"], "error": item["error"]} for item in result if "error" in item
+                )
                 if records:
                     write_part(layout, f"{run_id}-{number:07d}", records)
                 written += len(records)
@@ -386,17 +409,28 @@ def run_augment(
         **base_record,
         "status": "complete" if not failures else "complete_with_failures",
         "seed": options.seed,
-        "mixing_set": identity["mixing_set"],
-        "counts": {"inputs": len(sources), "succeeded": succeeded, "failed": len(failures),
-                   "already_done": len(done & planned), "files_written": written,
-                   "manifest_records": manifest_records},
+        "mixing_set": {"source": options.mixing_label, "fingerprint": options.mixing_fingerprint},
+        "counts": {
+            "inputs": len(sources),
+            "succeeded": succeeded,
+            "failed": len(failures),
+            "already_done": len(done & planned),
+            "files_written": written,
+            "manifest_records": manifest_records,
+        },
         "failures": failures,
-        "timings": {"started": _iso(started), "finished": _iso(finished), "seconds": round(finished - started, 3),
-                    "backend": backend.name, "jobs": backend.jobs},
+        "timings": {
+            "started": _iso(started),
+            "finished": _iso(finished),
+            "seconds": round(finished - started, 3),
+            "backend": backend.name,
+            "jobs": backend.jobs,
+        },
     }
     write_run_record(layout.run_record, record)
-    return RunSummary(len(sources), len(done & planned), succeeded, failures, written, manifest_records,
-                      finished - started, record)
+    return RunSummary(
+        len(sources), len(done & planned), succeeded, failures, written, manifest_records, finished - started, record
+    )
 
 
 def _iso(timestamp: float) -> str:

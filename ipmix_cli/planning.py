@@ -8,8 +8,8 @@ from pathlib import Path
 from .builtin import ensure_builtin
 from .config import ConfigError
 from .images import Encoder, discover
-from .mixset import MixingSet, MixingSetError
 from .manifest import RUN_RECORD_NAME, read_run_record
+from .mixset import MixingSet, MixingSetError
 from .pipeline import AugmentError, AugmentOptions
 from .seeding import fresh_seed
 from .transform import ConfigResolver
@@ -31,7 +31,9 @@ def read_list(root: Path, stream) -> list[str]:
         real = os.path.realpath(joined)
         inside = joined.startswith(base + os.sep) and (real == real_base or real.startswith(real_base + os.sep))
         if not inside:
-            raise AugmentError(f"--files-from line {number}: {entry!r} is outside IN ({root}); list only files under IN")
+            raise AugmentError(
+                f"--files-from line {number}: {entry!r} is outside IN ({root}); list only files under IN"
+            )
         sources.add(Path(os.path.relpath(joined, base)).as_posix())
     return sorted(sources)
 

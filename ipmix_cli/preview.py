@@ -171,8 +171,13 @@ def explain_copy(root: Path, source: str, copy: int, options: AugmentOptions, mi
     left, top = made.mixing_crop
     crop = scaled[top : top + height, left : left + width]
     file_name = dict(output_names(source, options))[copy]
-    rows = [[Tile(pixels, f"original {source}"), Tile(np.ascontiguousarray(crop), f"mixing {made.mixing_picture}"),
-             Tile(made.pixels, f"result = {file_name.rsplit('/', 1)[-1]}")]]
+    rows = [
+        [
+            Tile(pixels, f"original {source}"),
+            Tile(np.ascontiguousarray(crop), f"mixing {made.mixing_picture}"),
+            Tile(made.pixels, f"result = {file_name.rsplit('/', 1)[-1]}"),
+        ]
+    ]
     m = plan["m"]
     for number, (weight, chain) in enumerate(zip(plan["weights"], plan["chains"])):
         tiles = [Tile(pixels, f"chain {number + 1} ({chain['mode']}) w={weight:.2f}")]

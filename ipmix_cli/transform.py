@@ -31,9 +31,7 @@ class Copy:
         return {"mixing_picture": self.mixing_picture, "mixing_crop": self.mixing_crop, "plan": self.plan}
 
 
-def augment_copy(
-    image: np.ndarray, mixing_set: MixingSet, rng: np.random.Generator, config: IPMixConfig
-) -> Copy:
+def augment_copy(image: np.ndarray, mixing_set: MixingSet, rng: np.random.Generator, config: IPMixConfig) -> Copy:
     """Draw the mixing picture and its crop, then the IPMix plan, from ``rng``; apply the plan."""
     height, width = image.shape[:2]
     picture_name, mixing, crop = mixing_set.draw(rng, height, width)

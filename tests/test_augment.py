@@ -40,7 +40,17 @@ def test_samples_with_the_builtin_set(tmp_path):
         written = out / record["file_name"]
         assert written.is_file()
         assert record["label"] == record["source"].split("/")[0]
-        assert set(record) == {"file_name", "source", "label", "copy", "seed", "mixing_picture", "width", "height", "sha256"}
+        assert set(record) == {
+            "file_name",
+            "source",
+            "label",
+            "copy",
+            "seed",
+            "mixing_picture",
+            "width",
+            "height",
+            "sha256",
+        }
         with Image.open(written) as image:
             assert image.format == "PNG" and image.mode == "RGB"
             assert image.size == (record["width"], record["height"])
@@ -61,8 +71,21 @@ def test_same_files_and_manifest_with_one_and_two_jobs(tmp_path, mixing_dir):
     outputs = []
     for jobs in (1, 2):
         out = tmp_path / f"out{jobs}"
-        result = run(tmp_path / "in", out, "--k", "3", "--seed", "7", "--mixing-set", mixing_dir, "--jobs", jobs,
-                     "--trace", "--keep-original", "--quiet")
+        result = run(
+            tmp_path / "in",
+            out,
+            "--k",
+            "3",
+            "--seed",
+            "7",
+            "--mixing-set",
+            mixing_dir,
+            "--jobs",
+            jobs,
+            "--trace",
+            "--keep-original",
+            "--quiet",
+        )
         assert result.exit_code == 0, result.output
         outputs.append(folder_bytes(out))
     assert outputs[0] == outputs[1]
@@ -121,8 +144,20 @@ def test_other_settings_are_refused_unless_overwrite(tmp_path, mixing_dir):
     assert refused.exit_code == 2
     assert "other settings" in refused.output and "overrides" in refused.output
     (out / "notes.txt").write_text("the user's own file")
-    replaced = run(tmp_path / "in", out, "--seed", "1", "--beta", "2", "--format", "jpeg", "--mixing-set",
-                   mixing_dir, "--overwrite", "--quiet")
+    replaced = run(
+        tmp_path / "in",
+        out,
+        "--seed",
+        "1",
+        "--beta",
+        "2",
+        "--format",
+        "jpeg",
+        "--mixing-set",
+        mixing_dir,
+        "--overwrite",
+        "--quiet",
+    )
     assert replaced.exit_code == 0
     assert not list(out.rglob("*.png")), "the earlier run's outputs are replaced"
     assert len(list(out.rglob("*.jpg"))) == 12
@@ -156,8 +191,24 @@ def test_resize_crop_formats_and_keep_original(tmp_path, mixing_dir):
     (tmp_path / "in").mkdir()
     Image.fromarray(np.full((60, 90, 3), 120, np.uint8)).save(tmp_path / "in" / "wide.png")
     out = tmp_path / "out"
-    result = run(tmp_path / "in", out, "--resize", "40", "--crop", "32x24", "--format", "webp", "--quality", "80",
-                 "--keep-original", "--k", "2", "--mixing-set", mixing_dir, "--quiet")
+    result = run(
+        tmp_path / "in",
+        out,
+        "--resize",
+        "40",
+        "--crop",
+        "32x24",
+        "--format",
+        "webp",
+        "--quality",
+        "80",
+        "--keep-original",
+        "--k",
+        "2",
+        "--mixing-set",
+        mixing_dir,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
     records = manifest(out)
     assert [r["copy"] for r in records] == [None, 0, 1]
@@ -233,8 +284,15 @@ def test_files_from_reads_a_list_and_refuses_escapes(tmp_path, mixing_dir):
     (tmp_path / "secret.png").write_bytes((tmp_path / "in" / sources[0]).read_bytes())
     (tmp_path / "in" / "link.png").symlink_to(tmp_path / "secret.png")
     for escaping in ("../secret.png", str(tmp_path / "secret.png"), "cats/../../secret.png", "link.png"):
-        refused = run(tmp_path / "in", tmp_path / "other", "--files-from", "-", "--mixing-set", mixing_dir,
-                      input=f"{sources[1]}\n{escaping}\n")
+        refused = run(
+            tmp_path / "in",
+            tmp_path / "other",
+            "--files-from",
+            "-",
+            "--mixing-set",
+            mixing_dir,
+            input=f"{sources[1]}\n{escaping}\n",
+        )
         assert refused.exit_code == 2, escaping
         assert "outside IN" in refused.output
         assert not (tmp_path / "other").exists()
@@ -249,6 +307,8 @@ def test_inputs_are_never_modified(tmp_path, mixing_dir):
 
 def test_print_jsonl_streams_manifest_records(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 3)
-    result = run(tmp_path / "in", tmp_path / "out", "--print", "jsonl", "--k", "2", "--mixing-set", mixing_dir, "--quiet")
+    result = run(
+        tmp_path / "in", tmp_path / "out", "--print", "jsonl", "--k", "2", "--mixing-set", mixing_dir, "--quiet"
+    )
     printed = sorted((json.loads(line) for line in result.stdout.splitlines()), key=lambda r: r["file_name"])
     assert printed == sorted(manifest(tmp_path / "out"), key=lambda r: r["file_name"])

@@ -21,11 +21,14 @@ from ipmix_cli.cli import main
 
 def _png_declaring(width: int, height: int) -> bytes:
     """A tiny PNG file whose header declares ``width``×``height`` (a decompression bomb)."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b"")
+    )
 
 
 def make_odd_folder(root: Path) -> dict[str, str]:
@@ -80,8 +83,20 @@ def make_odd_folder(root: Path) -> dict[str, str]:
 def test_odd_and_broken_inputs(tmp_path, mixing_dir):
     expected_failures = make_odd_folder(tmp_path / "in")
     out = tmp_path / "out"
-    result = CliRunner().invoke(main, ["augment", str(tmp_path / "in"), str(out), "--k", "2", "--keep-original",
-                                       "--mixing-set", str(mixing_dir), "--quiet"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "augment",
+            str(tmp_path / "in"),
+            str(out),
+            "--k",
+            "2",
+            "--keep-original",
+            "--mixing-set",
+            str(mixing_dir),
+            "--quiet",
+        ],
+    )
     assert result.exit_code == 1, result.output
     assert result.stdout == ""
     run_record = json.loads((out / "ipmix_run.json").read_text())
@@ -95,8 +110,16 @@ def test_odd_and_broken_inputs(tmp_path, mixing_dir):
     records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     written = {r["source"] for r in records}
     assert written == {
-        "good/photo0.jpg", "good/photo1.jpg", "good/photo2.jpg", "odd/gray16.png", "odd/cmyk.jpg",
-        "odd/palette.png", "odd/gray_alpha.png", "odd/rgba.png", "odd/animated.gif", "odd/exif_rotated.jpg",
+        "good/photo0.jpg",
+        "good/photo1.jpg",
+        "good/photo2.jpg",
+        "odd/gray16.png",
+        "odd/cmyk.jpg",
+        "odd/palette.png",
+        "odd/gray_alpha.png",
+        "odd/rgba.png",
+        "odd/animated.gif",
+        "odd/exif_rotated.jpg",
         "odd/strip.png",
     }
     assert all(len([r for r in records if r["source"] == s]) == 3 for s in written)
@@ -130,15 +153,44 @@ def test_background_colour_is_used_for_transparency(tmp_path, mixing_dir):
     rgba = np.zeros((6, 6, 4), np.uint8)
     Image.fromarray(rgba, "RGBA").save(tmp_path / "in" / "clear.png")
     out = tmp_path / "out"
-    CliRunner().invoke(main, ["augment", str(tmp_path / "in"), str(out), "--keep-original", "--k", "1",
-                              "--background", "#102030", "--mixing-set", str(mixing_dir), "--quiet"])
+    CliRunner().invoke(
+        main,
+        [
+            "augment",
+            str(tmp_path / "in"),
+            str(out),
+            "--keep-original",
+            "--k",
+            "1",
+            "--background",
+            "#102030",
+            "--mixing-set",
+            str(mixing_dir),
+            "--quiet",
+        ],
+    )
     with Image.open(out / "clear_original.png") as image:
         assert np.all(np.array(image) == (16, 32, 48))
 
 
 def _command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--k", "2", "--seed", "3",
-            "--mixing-set", str(mixing), "--jobs", "2", *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "augment",
+        str(root),
+        str(out),
+        "--k",
+        "2",
+        "--seed",
+        "3",
+        "--mixing-set",
+        str(mixing),
+        "--jobs",
+        "2",
+        *extra,
+    ]
 
 
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_result(tmp_path, mixing_dir):
@@ -147,8 +199,12 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_result(tmp_path, mi
     subprocess.run(_command(tmp_path / "in", reference, mixing_dir, "--quiet"), check=True)
 
     out = tmp_path / "out"
-    process = subprocess.Popen(_command(tmp_path / "in", out, mixing_dir, "--print", "paths", "--quiet"),
-                               stdout=subprocess.PIPE, text=True, start_new_session=True)
+    process = subprocess.Popen(
+        _command(tmp_path / "in", out, mixing_dir, "--print", "paths", "--quiet"),
+        stdout=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
     seen = 0
     for _ in process.stdout:  # wait for evidence of progress, then kill the whole process group
         seen += 1
@@ -177,8 +233,20 @@ def test_output_loads_with_hugging_face_datasets(tmp_path, mixing_dir, monkeypat
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     make_inputs(tmp_path / "in", 6, labels=("cats", "dogs", "owls"))
     out = tmp_path / "out"
-    CliRunner().invoke(main, ["augment", str(tmp_path / "in"), str(out), "--k", "2", "--keep-original",
-                              "--mixing-set", str(mixing_dir), "--quiet"])
+    CliRunner().invoke(
+        main,
+        [
+            "augment",
+            str(tmp_path / "in"),
+            str(out),
+            "--k",
+            "2",
+            "--keep-original",
+            "--mixing-set",
+            str(mixing_dir),
+            "--quiet",
+        ],
+    )
     dataset = load_dataset("imagefolder", data_dir=str(out), cache_dir=str(tmp_path / "hf-cache"))["train"]
     assert dataset.num_rows == 6 * 3
     rows = sorted(dataset, key=lambda row: (row["source"], -1 if row["copy"] is None else row["copy"]))
@@ -195,11 +263,15 @@ def test_print_paths_feeds_another_command(tmp_path, mixing_dir):
     command = " ".join(_command(tmp_path / "in", out, mixing_dir, "--print", "paths", "--quiet"))
     listing = tmp_path / "list"
     (listing).mkdir()
-    pipeline = f"find {tmp_path / 'in'} -name '*.png' | sed 's|{tmp_path / 'in'}/||' | " \
-               f"{command} --files-from - | xargs sha256sum"
+    pipeline = (
+        f"find {tmp_path / 'in'} -name '*.png' | sed 's|{tmp_path / 'in'}/||' | "
+        f"{command} --files-from - | xargs sha256sum"
+    )
     completed = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
-    digests = {Path(line.split()[1]).relative_to(out).as_posix(): line.split()[0] for line in completed.stdout.splitlines()}
+    digests = {
+        Path(line.split()[1]).relative_to(out).as_posix(): line.split()[0] for line in completed.stdout.splitlines()
+    }
     records = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
     assert digests == {r["file_name"]: r["sha256"] for r in records}
     assert len(digests) == 5 * 2

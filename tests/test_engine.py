@@ -158,7 +158,11 @@ def test_same_generator_state_gives_the_same_bytes(preset):
 @pytest.mark.parametrize("overflow", ["wrap", "clip"])
 @pytest.mark.parametrize("preset", ["cifar", "imagenet"])
 def test_trace_replay_after_json_round_trip_gives_the_same_bytes(preset, overflow):
-    config = dataclasses.replace(IPMixConfig.preset(preset), overflow=overflow, ops=IPMixConfig().ops + ("autocontrast", "color", "contrast", "brightness", "sharpness"))
+    config = dataclasses.replace(
+        IPMixConfig.preset(preset),
+        overflow=overflow,
+        ops=IPMixConfig().ops + ("autocontrast", "color", "contrast", "brightness", "sharpness"),
+    )
     image, mixing = photo_like(48, 40, 3), photo_like(48, 40, 4)
     for seed in range(60):
         output, plan = ipmix_with_trace(image, mixing, np.random.default_rng(seed), config)
@@ -171,7 +175,9 @@ def test_overflow_mode_changes_only_add_and_multiply_patches():
     wrap = IPMixConfig.preset("cifar")
     clip = dataclasses.replace(wrap, overflow="clip")
     differ = sum(
-        not np.array_equal(ipmix(image, mixing, np.random.default_rng(s), wrap), ipmix(image, mixing, np.random.default_rng(s), clip))
+        not np.array_equal(
+            ipmix(image, mixing, np.random.default_rng(s), wrap), ipmix(image, mixing, np.random.default_rng(s), clip)
+        )
         for s in range(40)
     )
     assert differ > 5
@@ -197,15 +203,26 @@ def test_bad_arrays_are_rejected_with_clear_errors():
         ipmix(good, good, 0, config)
 
 
-sizes = st.tuples(st.integers(2, 70), st.integers(2, 70)) | st.sampled_from([(2, 2), (37, 301), (301, 37), (224, 224), (3, 200)])
+sizes = st.tuples(st.integers(2, 70), st.integers(2, 70)) | st.sampled_from(
+    [(2, 2), (37, 301), (301, 37), (224, 224), (3, 200)]
+)
 
 
 @settings(max_examples=60, deadline=None)
-@given(size=sizes, seed=st.integers(0, 2**32 - 1), preset=st.sampled_from(["cifar", "imagenet"]),
-       overflow=st.sampled_from(["wrap", "clip"]), all_ops=st.booleans())
+@given(
+    size=sizes,
+    seed=st.integers(0, 2**32 - 1),
+    preset=st.sampled_from(["cifar", "imagenet"]),
+    overflow=st.sampled_from(["wrap", "clip"]),
+    all_ops=st.booleans(),
+)
 def test_outputs_keep_shape_and_dtype_and_inputs_are_untouched(size, seed, preset, overflow, all_ops):
     config = IPMixConfig.preset(preset)
-    config = dataclasses.replace(config, overflow=overflow, ops=config.ops + (("autocontrast", "color", "contrast", "brightness", "sharpness") if all_ops else ()))
+    config = dataclasses.replace(
+        config,
+        overflow=overflow,
+        ops=config.ops + (("autocontrast", "color", "contrast", "brightness", "sharpness") if all_ops else ()),
+    )
     image = photo_like(*size, seed=seed % 1000)
     mixing = photo_like(*size, seed=seed % 997 + 1)
     image_before, mixing_before = image.copy(), mixing.copy()

@@ -117,8 +117,24 @@ def test_same_bytes_in_a_separate_process():
 def test_build_is_identical_with_one_and_two_jobs(tmp_path):
     runner = CliRunner()
     for jobs in (1, 2):
-        result = runner.invoke(main, ["fractals", "build", str(tmp_path / f"j{jobs}"), "--count", "20",
-                                      "--size", "48", "--seed", "4", "--kind", "mixed", "--jobs", str(jobs)])
+        result = runner.invoke(
+            main,
+            [
+                "fractals",
+                "build",
+                str(tmp_path / f"j{jobs}"),
+                "--count",
+                "20",
+                "--size",
+                "48",
+                "--seed",
+                "4",
+                "--kind",
+                "mixed",
+                "--jobs",
+                str(jobs),
+            ],
+        )
         assert result.exit_code == 0, result.output
     assert _files(tmp_path / "j1") == _files(tmp_path / "j2")
     lines = (tmp_path / "j1" / "metadata.jsonl").read_text().splitlines()
@@ -127,8 +143,22 @@ def test_build_is_identical_with_one_and_two_jobs(tmp_path):
 
 
 def test_an_interrupted_build_resumes_to_the_same_folder(tmp_path):
-    command = [sys.executable, "-m", "ipmix_cli", "fractals", "build", "--count", "30", "--size", "48",
-               "--seed", "2", "--jobs", "1", "--quiet"]
+    command = [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "fractals",
+        "build",
+        "--count",
+        "30",
+        "--size",
+        "48",
+        "--seed",
+        "2",
+        "--jobs",
+        "1",
+        "--quiet",
+    ]
     reference = tmp_path / "reference"
     subprocess.run([*command, str(reference)], check=True)
 

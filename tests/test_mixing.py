@@ -104,7 +104,7 @@ def test_coefficient_draws_have_the_spec_distribution():
     assert alpha1.min() > 0 and alpha1.max() < 1 and alpha2.min() > 1 and alpha2.max() < 2
     assert gamma2.min() > -1 and gamma2.max() < 0
     # the CDF of Beta(β, 1) is x^β: check one quantile
-    assert_share(int((alpha1 < 0.5**(1 / beta)).sum()), len(alpha1), 0.5, "median of Beta(β, 1)")
+    assert_share(int((alpha1 < 0.5 ** (1 / beta)).sum()), len(alpha1), 0.5, "median of Beta(β, 1)")
 
 
 def test_patch_boxes_have_the_spec_distribution():

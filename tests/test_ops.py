@@ -51,8 +51,10 @@ def test_every_registered_operation_has_a_pillow_reference():
 def test_operation_matches_pillow(name, size):
     params, reference, exact = PILLOW_REFERENCE[name]
     for seed in range(3):
-        image = photo_like(*size, seed=seed) if seed else np.random.default_rng(seed).integers(
-            0, 256, (*size, 3), dtype=np.uint8
+        image = (
+            photo_like(*size, seed=seed)
+            if seed
+            else np.random.default_rng(seed).integers(0, 256, (*size, 3), dtype=np.uint8)
         )
         before = image.copy()
         ours = ops.apply_image_op(image, {"op": name, **params})
@@ -84,7 +86,9 @@ def test_equalize_matches_pillow_on_degenerate_histograms():
         np.dstack([np.full((70, 70), 3, np.uint8), np.eye(70, dtype=np.uint8) * 255, np.zeros((70, 70), np.uint8)]),
         np.tile(np.array([0, 255], np.uint8).repeat(3).reshape(1, 2, 3), (50, 50, 1)),
     ):
-        assert np.array_equal(ops.apply_image_op(image, {"op": "equalize"}), np.array(ImageOps.equalize(Image.fromarray(image))))
+        assert np.array_equal(
+            ops.apply_image_op(image, {"op": "equalize"}), np.array(ImageOps.equalize(Image.fromarray(image)))
+        )
 
 
 @pytest.mark.parametrize("name", ops.ALL_OPS)

@@ -54,15 +54,27 @@ def test_explain_final_panel_is_the_augmented_copy(tmp_path, mixing_dir):
     options = ["--seed", "4", "--k", "5", "--mixing-set", mixing_dir]
     invoke("augment", tmp_path / "in", tmp_path / "out", *options, "--quiet")
     figure = tmp_path / "explain.png"
-    result = invoke("preview", "--explain", tmp_path / "in" / "cats" / "img0000.png", "--root", tmp_path / "in",
-                    "--copy", "3", *options, "-o", figure)
+    result = invoke(
+        "preview",
+        "--explain",
+        tmp_path / "in" / "cats" / "img0000.png",
+        "--root",
+        tmp_path / "in",
+        "--copy",
+        "3",
+        *options,
+        "-o",
+        figure,
+    )
     assert result.exit_code == 0, result.output
     with Image.open(figure) as image:
         panels = np.array(image)
     final = tile(panels, 0, 2, 40, title_lines=2)
     with Image.open(tmp_path / "out" / "cats" / "img0000_ipmix3.png") as written:
         assert np.array_equal(final, np.array(written))
-    assert np.array_equal(tile(panels, 0, 0, 40, title_lines=2), np.array(Image.open(tmp_path / "in" / "cats" / "img0000.png")))
+    assert np.array_equal(
+        tile(panels, 0, 0, 40, title_lines=2), np.array(Image.open(tmp_path / "in" / "cats" / "img0000.png"))
+    )
 
 
 def test_the_same_command_gives_the_same_bytes(tmp_path, mixing_dir):
@@ -77,8 +89,19 @@ def test_the_same_command_gives_the_same_bytes(tmp_path, mixing_dir):
 
 
 def test_fractal_grid(tmp_path, mixing_dir):
-    result = invoke("fractals", "preview", mixing_dir, "--count", "10", "--columns", "4", "--side", "60",
-                    "-o", tmp_path / "grid.png")
+    result = invoke(
+        "fractals",
+        "preview",
+        mixing_dir,
+        "--count",
+        "10",
+        "--columns",
+        "4",
+        "--side",
+        "60",
+        "-o",
+        tmp_path / "grid.png",
+    )
     assert result.exit_code == 0, result.output
     with Image.open(tmp_path / "grid.png") as image:
         assert image.size == (PAD + 4 * (60 + PAD), PAD + CAPTION + PAD + 3 * (60 + CAPTION + PAD))
@@ -89,7 +112,11 @@ def test_fractal_grid(tmp_path, mixing_dir):
     [
         (["preview", "missing.png", "-o", "x.png"], 2, "does not exist"),
         (["preview", "--explain", "{in}", "-o", "x.png"], 2, "--explain takes exactly one IMAGE"),
-        (["preview", "--explain", "{in}/cats/img0000.png", "--copy", "9", "--k", "2", "-o", "x.png"], 2, "out of range"),
+        (
+            ["preview", "--explain", "{in}/cats/img0000.png", "--copy", "9", "--k", "2", "-o", "x.png"],
+            2,
+            "out of range",
+        ),
         (["preview", "{in}/broken.png", "-o", "x.png"], 1, "cannot read an input"),
         (["preview", "{in}", "-o", "x.png", "--severity", "0"], 2, "Invalid value for '--severity'"),
         (["preview", "{in}", "-o"], 2, "requires an argument"),
@@ -112,15 +139,20 @@ def test_bad_inputs_and_options_get_clear_errors(tmp_path, mixing_dir, monkeypat
 
 def test_steps_are_described_for_people():
     assert describe_step({"op": "rotate", "degrees": -7}) == "rotate -7 deg"
-    assert describe_step({"op": "patch", "mix": "add", "box": [3, 12, 16, 9], "source": "mixing"}) == "add 16x9 @ (3,12)"
+    assert (
+        describe_step({"op": "patch", "mix": "add", "box": [3, 12, 16, 9], "source": "mixing"}) == "add 16x9 @ (3,12)"
+    )
     step = {"op": "patch", "mix": "multiply", "box": [0, 0, 4, 4], "source": {"op": "solarize", "threshold": 200}}
     assert describe_step(step) == "multiply 4x4 @ (0,0) from solarize >= 200"
     assert describe_step({"op": "color", "factor": 1.234}) == "color x1.23"
 
 
 def test_the_readme_figures_script_runs(tmp_path):
-    completed = subprocess.run([sys.executable, str(ROOT / "docs" / "make_figures.py"), "--small", "--out", str(tmp_path)],
-                               capture_output=True, text=True)
+    completed = subprocess.run(
+        [sys.executable, str(ROOT / "docs" / "make_figures.py"), "--small", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+    )
     assert completed.returncode == 0, completed.stderr
     for name in ("sheet.png", "explain.png", "fractals.png"):
         with Image.open(tmp_path / name) as image:

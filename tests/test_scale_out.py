@@ -18,8 +18,21 @@ from ipmix_cli.cli import main
 
 
 def command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--k", "2", "--seed", "8",
-            "--mixing-set", str(mixing), *extra]
+    return [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "augment",
+        str(root),
+        str(out),
+        "--k",
+        "2",
+        "--seed",
+        "8",
+        "--mixing-set",
+        str(mixing),
+        *extra,
+    ]
 
 
 def run_ok(arguments: list[str], **kwargs) -> subprocess.CompletedProcess:
@@ -32,8 +45,9 @@ def run_ok(arguments: list[str], **kwargs) -> subprocess.CompletedProcess:
 def dask_cluster():
     """A real dask.distributed cluster: a scheduler and two worker processes (with nannies) on loopback."""
     distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                       dashboard_address=None)
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+    )
     client = distributed.Client(cluster)
     yield cluster, client
     client.close()
@@ -62,8 +76,18 @@ def test_a_killed_dask_worker_changes_nothing(tmp_path, mixing_dir, dask_cluster
     cluster, client = dask_cluster
     inputs, expected = reference
     out = tmp_path / "dask"
-    arguments = command(inputs, out, mixing_dir, "--backend", "dask", "--scheduler", cluster.scheduler_address,
-                        "--print", "paths", "--quiet")
+    arguments = command(
+        inputs,
+        out,
+        mixing_dir,
+        "--backend",
+        "dask",
+        "--scheduler",
+        cluster.scheduler_address,
+        "--print",
+        "paths",
+        "--quiet",
+    )
     process = subprocess.Popen(arguments, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     victim = next(iter(client.run(os.getpid).values()))
     killed = False
@@ -76,7 +100,9 @@ def test_a_killed_dask_worker_changes_nothing(tmp_path, mixing_dir, dask_cluster
     process.stderr.close()
     assert killed
     if process.returncode != 0:  # the run may give up on the lost tasks; a re-run must then finish it
-        run_ok(command(inputs, out, mixing_dir, "--backend", "dask", "--scheduler", cluster.scheduler_address, "--quiet"))
+        run_ok(
+            command(inputs, out, mixing_dir, "--backend", "dask", "--scheduler", cluster.scheduler_address, "--quiet")
+        )
     assert folder_bytes(out) == folder_bytes(expected)
 
 
@@ -99,8 +125,11 @@ def test_shards_in_any_order_one_interrupted_then_merged_equal_a_single_run(tmp_
     inputs, expected = reference
     out = tmp_path / "sharded"
     run_ok(command(inputs, out, mixing_dir, "--shard", "2/3", "--jobs", "1", "--quiet"))
-    killed = subprocess.run(command(inputs, out, mixing_dir, "--shard", "0/3", "--jobs", "1", "--quiet"),
-                            env={**os.environ, "IPMIX_KILL_AFTER_WRITES": "25"}, capture_output=True)
+    killed = subprocess.run(
+        command(inputs, out, mixing_dir, "--shard", "0/3", "--jobs", "1", "--quiet"),
+        env={**os.environ, "IPMIX_KILL_AFTER_WRITES": "25"},
+        capture_output=True,
+    )
     assert killed.returncode == -signal.SIGKILL
 
     incomplete = subprocess.run([sys.executable, "-m", "ipmix_cli", "merge", str(out)], capture_output=True, text=True)
@@ -159,19 +188,24 @@ def test_shards_split_the_inputs_by_path_digest():
 )
 def test_backend_and_shard_usage_errors(tmp_path, mixing_dir, arguments, message):
     make_inputs(tmp_path / "in", 2)
-    result = CliRunner().invoke(main, ["augment", str(tmp_path / "in"), str(tmp_path / "out"),
-                                       "--mixing-set", str(mixing_dir), *arguments])
+    result = CliRunner().invoke(
+        main, ["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--mixing-set", str(mixing_dir), *arguments]
+    )
     assert result.exit_code == 2, result.output
     assert message in result.output
     assert not (tmp_path / "out").exists()
 
 
-@pytest.mark.parametrize("backend, module, extra", [("dask", "distributed", "ipmix[dask]"), ("ray", "ray", "ipmix[ray]")])
+@pytest.mark.parametrize(
+    "backend, module, extra", [("dask", "distributed", "ipmix[dask]"), ("ray", "ray", "ipmix[ray]")]
+)
 def test_a_backend_that_is_not_installed_names_its_extra(tmp_path, mixing_dir, monkeypatch, backend, module, extra):
     monkeypatch.setitem(sys.modules, module, None)  # makes `import module` fail as if it were not installed
     make_inputs(tmp_path / "in", 2)
-    result = CliRunner().invoke(main, ["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--backend", backend,
-                                       "--mixing-set", str(mixing_dir)])
+    result = CliRunner().invoke(
+        main,
+        ["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--backend", backend, "--mixing-set", str(mixing_dir)],
+    )
     assert result.exit_code == 2
     assert extra in result.output
     assert not (tmp_path / "out").exists()
