@@ -194,7 +194,7 @@ def augment(
         raise click.UsageError("--ray-address applies to --backend ray")
     try:
         sources = plan_inputs(in_dir, files_from)
-        options = resolve_options(in_dir, out_dir, settings, show_progress=not quiet)
+        options, _ = resolve_options(in_dir, out_dir, settings, show_progress=not quiet)
     except AugmentError as error:
         raise click.UsageError(str(error)) from error
     if not sources:
@@ -287,7 +287,6 @@ def preview(
     the original, the mixing picture, every chain after each step, the weights and the result.
     """
     from .images import UnreadableImage
-    from .mixset import MixingSet
     from .pipeline import AugmentError
     from .planning import resolve_options
     from .preview import contact_sheet, explain_copy, preview_inputs
@@ -299,8 +298,7 @@ def preview(
         base, sources = preview_inputs(list(paths), per_folder, root)
         if explain and (len(sources) != 1 or len(paths) != 1 or Path(paths[0]).is_dir()):
             raise ValueError("--explain takes exactly one IMAGE (a file, not a folder)")
-        options = resolve_options(base, output, settings, show_progress=True)
-        mixing = MixingSet.from_folder(options.mixing_folder)
+        options, mixing = resolve_options(base, output, settings, show_progress=True)
         if explain:
             if copy_index >= options.k:
                 raise ValueError(f"--copy {copy_index} is out of range for --k {options.k}")

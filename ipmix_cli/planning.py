@@ -42,8 +42,8 @@ def plan_inputs(root: Path, files_from) -> list[str]:
     return read_list(root, files_from) if files_from is not None else discover(root)
 
 
-def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) -> AugmentOptions:
-    """Validate the settings, load the mixing set's identity and settle the seed."""
+def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) -> tuple[AugmentOptions, MixingSet]:
+    """Validate the settings, load the mixing set (for its fingerprint) and settle the seed."""
     overrides = {}
     for name in ("chains", "depth", "beta", "severity", "overflow"):
         if settings.get(name) is not None:
@@ -80,7 +80,7 @@ def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) 
     if seed is None:
         previous = read_run_record(out / RUN_RECORD_NAME)
         seed = previous["identity"]["seed"] if previous and "identity" in previous else fresh_seed()
-    return AugmentOptions(
+    options = AugmentOptions(
         seed=seed,
         k=settings["k"],
         preset=settings["preset"],
@@ -95,3 +95,4 @@ def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) 
         keep_original=settings.get("keep_original", False),
         trace=settings.get("trace", False),
     )
+    return options, mixing
