@@ -72,6 +72,7 @@ class IPMix:
     ):
         self.configs = ConfigResolver(preset, **overrides)
         self.background = background
+        self._given = mixing_set
         self._source = mixing_set if not isinstance(mixing_set, MixingSet) else None
         self._mixing_set = mixing_set if isinstance(mixing_set, MixingSet) else None
 
@@ -92,8 +93,8 @@ class IPMix:
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        if self._source is not None or self._mixing_set is None:
-            state["_mixing_set"] = None  # reloaded (from disk or the cache) in the receiving process
+        if not isinstance(self._given, MixingSet):
+            state["_mixing_set"] = None  # a folder or the built-in set: reloaded in the receiving process
         return state
 
     def __repr__(self) -> str:

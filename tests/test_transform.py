@@ -73,6 +73,11 @@ def test_transform_is_picklable_and_reproducible(mixing_folder):
     assert isinstance(first, Image.Image) and first.size == (32, 32) and first.mode == "RGB"
     assert first.tobytes() == second.tobytes()
     assert len(pickle.dumps(transform)) < 10_000  # pictures are reloaded, not shipped
+    builtin = IPMix(preset="cifar")
+    builtin(image, rng=generator_for(0, "x.png", 0))  # loads (and here first builds) the built-in set
+    assert len(pickle.dumps(builtin)) < 10_000
+    given = IPMix(MixingSet.from_folder(mixing_folder))
+    assert len(pickle.loads(pickle.dumps(given)).mixing_set) == 6  # an object the caller gave travels
 
 
 def test_transform_equals_the_shared_code_path(mixing_folder):
