@@ -28,6 +28,13 @@ def main() -> None:
         ipmix augment in/ out/ --k 4 --seed 0
     Build a mixing set of procedural fractals instead of downloading one:
         ipmix fractals build mixing/ --count 1000
+    See what it does, as a contact sheet or one copy taken apart:
+        ipmix preview in/ --k 8 -o sheet.png
+        ipmix preview --explain in/cats/a.jpg --root in/ --copy 0 -o explain.png
+    Split a large job (e.g. a SLURM array), then combine:
+        ipmix augment in/ out/ --seed 0 --shard 3/16  …  ipmix merge out/
+
+    Run `ipmix COMMAND --help` for every option.
     """
 
 
