@@ -52,6 +52,16 @@ def quiet_option(function):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")(function)
 
 
+def _fail(header: str, lines: list[str], where: str = "", shown: int = 20) -> None:
+    """Say what went wrong on stderr (the first ``shown`` lines) and exit with status 1."""
+    click.echo(header, err=True)
+    for line in lines[:shown]:
+        click.echo(f"  {line}", err=True)
+    if len(lines) > shown:
+        click.echo(f"  … and {len(lines) - shown} more{', ' + where if where else ''}", err=True)
+    sys.exit(1)
+
+
 def _shard(context, parameter, value: str | None):
     if value is None:
         return None
@@ -243,12 +253,11 @@ def augment(
             err=True,
         )
     if summary.failures:
-        click.echo(f"ipmix: {len(summary.failures)} input(s) failed and were skipped:", err=True)
-        for failure in summary.failures[:20]:
-            click.echo(f"  {failure['source']}: {failure['error']}", err=True)
-        if len(summary.failures) > 20:
-            click.echo(f"  … and {len(summary.failures) - 20} more, listed in {out_dir}/ipmix_run.json", err=True)
-        sys.exit(1)
+        _fail(
+            f"ipmix: {len(summary.failures)} input(s) failed and were skipped:",
+            [f"{failure['source']}: {failure['error']}" for failure in summary.failures],
+            f"listed in {out_dir}/ipmix_run.json",
+        )
 
 
 @main.command(context_settings=CONTEXT)
@@ -360,12 +369,7 @@ def merge(out_dir: Path) -> None:
     try:
         summary = merge_shards(out_dir, command=["ipmix", *sys.argv[1:]])
     except MergeError as error:
-        click.echo(f"ipmix merge: {out_dir} cannot be merged yet:", err=True)
-        for problem in error.problems[:30]:
-            click.echo(f"  {problem}", err=True)
-        if len(error.problems) > 30:
-            click.echo(f"  … and {len(error.problems) - 30} more", err=True)
-        sys.exit(1)
+        _fail(f"ipmix merge: {out_dir} cannot be merged yet:", error.problems)
     click.echo(
         f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
         f"{f', {summary.failures} failed inputs' if summary.failures else ''}",

@@ -159,12 +159,7 @@ def engine_options(default_k: int = 4):
         ),
     ]
 
-    def decorate(function):
-        for option in reversed(options):
-            function = option(function)
-        return function
-
-    return decorate
+    return lambda function: _apply(options, function)
 
 
 def output_options(function):
@@ -186,6 +181,11 @@ def output_options(function):
         ),
         click.option("--trace", is_flag=True, help="Record every sampled step in the manifest's 'trace' field."),
     ]
+    return _apply(options, function)
+
+
+def _apply(options: list, function):
+    """Decorate ``function`` with ``options``, listed in the order --help shows them."""
     for option in reversed(options):
         function = option(function)
     return function
