@@ -16,21 +16,31 @@ from .transform import ConfigResolver
 
 
 def read_list(root: Path, stream) -> list[str]:
-    """Inputs from a list (one per line, relative to ``root`` or absolute inside it), normalised, unique, sorted.
+    """Inputs from a list, normalised, unique, sorted.
 
-    An entry that leads outside ``root``, lexically or through a symbolic link, is refused.
+    An entry is relative to ``root`` (SPEC §4) or absolute. So that ``find in -name '*.jpg' | ipmix augment
+    in/ out/ --files-from -`` works as written, a relative entry that names no file under ``root`` but
+    names one from the working directory, inside ``root``, is taken from there. An entry that leads
+    outside ``root``, lexically or through a symbolic link, is refused.
     """
     base = os.path.abspath(root)
     real_base = os.path.realpath(root)
+
+    def inside(path: str) -> bool:
+        real = os.path.realpath(path)
+        return path.startswith(base + os.sep) and (real == real_base or real.startswith(real_base + os.sep))
+
     sources = set()
     for number, line in enumerate(stream, 1):
         entry = line.rstrip("\r\n")
         if not entry.strip():
             continue
         joined = os.path.normpath(os.path.join(base, entry))
-        real = os.path.realpath(joined)
-        inside = joined.startswith(base + os.sep) and (real == real_base or real.startswith(real_base + os.sep))
-        if not inside:
+        if not os.path.exists(joined) and not os.path.isabs(entry):
+            from_here = os.path.normpath(os.path.abspath(entry))
+            if os.path.exists(from_here) and inside(from_here):
+                joined = from_here
+        if not inside(joined):
             raise AugmentError(
                 f"--files-from line {number}: {entry!r} is outside IN ({root}); list only files under IN"
             )

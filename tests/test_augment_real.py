@@ -263,11 +263,9 @@ def test_print_paths_feeds_another_command(tmp_path, mixing_dir):
     command = " ".join(_command(tmp_path / "in", out, mixing_dir, "--print", "paths", "--quiet"))
     listing = tmp_path / "list"
     (listing).mkdir()
-    pipeline = (
-        f"find {tmp_path / 'in'} -name '*.png' | sed 's|{tmp_path / 'in'}/||' | "
-        f"{command} --files-from - | xargs sha256sum"
-    )
-    completed = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, text=True)
+    # exactly the brief's usage: find prints paths relative to the working directory ("in/…")
+    pipeline = f"find in -name '*.png' | {command} --files-from - | xargs sha256sum"
+    completed = subprocess.run(["bash", "-o", "pipefail", "-c", pipeline], capture_output=True, text=True, cwd=tmp_path)
     assert completed.returncode == 0, completed.stderr
     digests = {
         Path(line.split()[1]).relative_to(out).as_posix(): line.split()[0] for line in completed.stdout.splitlines()
