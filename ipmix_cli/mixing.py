@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 
 from .draws import Draws
-from .seeding import generator_from_subseed
+from .seeding import mask_uniforms
 
 Params = dict
 OVERFLOW_MODES = ("wrap", "clip")
@@ -94,14 +94,14 @@ def _multiply(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np
 
 def _random_pixels(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
     """``a`` where ``u < q`` else ``b``, with one ``u`` per pixel shared by the three channels."""
-    u = generator_from_subseed(params["mask_seed"]).random(a.shape[:2], dtype=_F32)
+    u = mask_uniforms(params["mask_seed"], a.shape[:2])
     keep = np.repeat((u < _F32(params["q"]))[..., None], 3, axis=2)  # no length-3 broadcast loop
     return np.where(keep, a, b)
 
 
 def _random_elems(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
     """As ``random_pixels`` with an independent ``u`` for every channel value."""
-    u = generator_from_subseed(params["mask_seed"]).random(a.shape, dtype=_F32)
+    u = mask_uniforms(params["mask_seed"], a.shape)
     return np.where(u < _F32(params["q"]), a, b)
 
 

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import re
+import threading
 from pathlib import Path
 
 import numpy as np
 
 import ipmix_cli
-from ipmix_cli.seeding import generator_for, generator_for_index, path_digest
+from conftest import assert_share
+
+from ipmix_cli.seeding import generator_for, generator_for_index, mask_uniforms, path_digest
 
 
 def test_generator_is_built_exactly_as_the_spec_says():
@@ -54,3 +57,27 @@ def test_the_package_uses_no_global_random_state():
         if pattern.search(line)
     ]
     assert not offenders, offenders
+
+
+def test_mask_uniforms_depend_on_the_sub_seed_alone():
+    first = mask_uniforms(2**53 - 1, (7, 5))
+    mask_uniforms(3, (100,))  # another mask in between must not shift the stream
+    again = mask_uniforms(2**53 - 1, (7, 5))
+    in_thread = {}
+    worker = threading.Thread(target=lambda: in_thread.update(u=mask_uniforms(2**53 - 1, (7, 5))))
+    worker.start()
+    worker.join()
+    assert first.dtype == np.float32 and first.shape == (7, 5)
+    assert np.array_equal(first, again) and np.array_equal(first, in_thread["u"])
+    assert not np.array_equal(first, mask_uniforms(2**53 - 2, (7, 5)))
+
+
+def test_mask_uniforms_are_uniform_and_unrelated_across_nearby_sub_seeds():
+    n = 200_000
+    u = mask_uniforms(12345, (n,))
+    assert 0.0 <= u.min() and u.max() < 1.0
+    for q in (0.1, 0.5, 0.9):
+        assert_share(int((u < q).sum()), n, q, f"mask values below {q}")
+    # consecutive sub-seeds: the two masks agree (both below 1/2 or both above) half the time
+    v = mask_uniforms(12346, (n,))
+    assert_share(int(((u < 0.5) == (v < 0.5)).sum()), n, 0.5, "agreement of neighbouring masks")
