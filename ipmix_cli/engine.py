@@ -122,12 +122,14 @@ def _blend(image: np.ndarray, original_weight: float, chains: list) -> np.ndarra
     """
     if not chains:
         return image.copy()
-    total = np.multiply(image, _F32(original_weight), dtype=_F32)
+    # Casts first, then same-type arithmetic: numpy's mixed uint8 × float32 loops buffer their casts.
+    total = image.astype(_F32)
+    total *= _F32(original_weight)
     total += _F32(0.5)
-    scratch = np.empty_like(total)
     for weight, chain in chains:
-        np.multiply(chain, _F32(weight), out=scratch, dtype=_F32)
-        total += scratch
+        term = chain.astype(_F32)
+        term *= _F32(weight)
+        total += term
     return total.astype(np.uint8)
 
 
