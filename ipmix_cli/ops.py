@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Callable
 
 import numpy as np
@@ -74,43 +75,65 @@ def _from_pil(image: Image.Image) -> np.ndarray:
 # --- the operations -----------------------------------------------------------------------------
 
 
-_CHANNEL_OFFSETS = np.array([0, 256, 512], np.uint16)
 _IDENTITY = np.arange(256, dtype=np.uint8)
 
 
-def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Image]:
-    """The (3, 256) lookup table of Pillow's ``ImageOps.equalize``, built for all channels at once.
+@lru_cache(maxsize=16)
+def _channel_offsets(pixels: int) -> np.ndarray:
+    """0, 256, 512 repeated for every pixel: channel values become indices into one 768-bin histogram."""
+    offsets = np.tile(np.array([0, 256, 512], np.uint16), pixels)
+    offsets.flags.writeable = False
+    return offsets
 
-    Small images take the histogram with one ``bincount`` and hand back the widened pixel indices (for one
-    ``take``); large ones use Pillow's C histogram, which avoids widening every pixel to 16 bits, and hand
-    back the Pillow image (for Pillow's C ``point``).
+
+@lru_cache(maxsize=16)
+def _channel_bounds(pixels: int) -> tuple[np.ndarray, np.ndarray]:
+    """For a flat cumulative 768-bin histogram: each bin's count of earlier channels, and where each
+    channel's cumulative count ends."""
+    starts = np.repeat(np.array([0, pixels, 2 * pixels], np.intp), 256)
+    ends = np.array([pixels, 2 * pixels, 3 * pixels], np.intp)
+    starts.flags.writeable = ends.flags.writeable = False
+    return starts, ends
+
+
+def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Image]:
+    """The flat 768-entry lookup table (R, G, B) of Pillow's ``ImageOps.equalize``.
+
+    Small images take the histogram of all channels with one ``bincount`` and hand back the offset
+    pixel indices (for one ``take``); large ones use Pillow's C histogram, which avoids widening every
+    pixel, and hand back the Pillow image (for Pillow's C ``point``).
     """
     count = image.shape[0] * image.shape[1]
     if count <= SMALL_PIXELS:
-        index = image.reshape(-1, 3) + _CHANNEL_OFFSETS
-        hist = np.bincount(index.ravel(), minlength=768).reshape(3, 256)
+        index = np.add(image.reshape(-1), _channel_offsets(count))
+        hist = np.bincount(index, minlength=768)
     else:
         index = _to_pil(image)
-        hist = np.array(index.histogram(), dtype=np.int64).reshape(3, 256)
-    last = 255 - np.argmax(hist[:, ::-1] > 0, axis=1)
-    # Pillow leaves a channel alone when it has one value (then step is 0 too) or when step is 0.
-    step = (count - hist[(0, 1, 2), last]) // 255
-    trivial = step == 0
-    step[trivial] = 1
-    before = np.cumsum(hist, axis=1)
-    before -= hist
-    before += (step // 2)[:, None]
-    before //= step[:, None]
-    np.minimum(before, 255, out=before)
-    lut = before.astype(np.uint8)
-    lut[trivial] = _IDENTITY
+        hist = np.array(index.histogram(), dtype=np.intp)
+    starts, ends = _channel_bounds(count)
+    below = np.cumsum(hist)
+    last = np.searchsorted(below, ends)  # flat position of each channel's largest value
+    step = (count - hist[last]) // 255
+    below -= hist
+    below -= starts  # pixels below each value, within its channel
+    if step.all():
+        below += np.repeat(step // 2, 256)
+        below //= np.repeat(step, 256)
+        np.minimum(below, 255, out=below)
+        return below.astype(np.uint8), index
+    # Pillow leaves a channel alone when its step is 0 (one value, or nearly all pixels at its largest)
+    lut = np.tile(_IDENTITY, 3)
+    for channel in np.flatnonzero(step).tolist():
+        part = slice(256 * channel, 256 * (channel + 1))
+        size = int(step[channel])
+        lut[part] = np.minimum((below[part] + size // 2) // size, 255)
     return lut, index
 
 
 def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     out = np.empty_like(image)
     for c in range(3):
-        np.take(lut[c], image[..., c], out=out[..., c])
+        np.take(lut[256 * c : 256 * (c + 1)], image[..., c], out=out[..., c])
     return out
 
 
@@ -118,8 +141,8 @@ def _equalize(image: np.ndarray, params: Params) -> np.ndarray:
     """Pillow's ``ImageOps.equalize``; large images apply the table with Pillow's C ``point``."""
     lut, index = _equalize_lut(image)
     if isinstance(index, np.ndarray):
-        return np.take(lut.ravel(), index).reshape(image.shape)
-    return _from_pil(index.point(lut.ravel().tolist()))
+        return lut.take(index).reshape(image.shape)
+    return _from_pil(index.point(lut.tolist()))
 
 
 def _equalize_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 
 from conftest import photo_like
@@ -89,6 +91,23 @@ def test_equalize_matches_pillow_on_degenerate_histograms():
         assert np.array_equal(
             ops.apply_image_op(image, {"op": "equalize"}), np.array(ImageOps.equalize(Image.fromarray(image)))
         )
+
+
+@settings(max_examples=120, deadline=None)
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    levels=st.integers(1, 256),
+    single_channel=st.sampled_from([None, 0, 1, 2]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_equalize_matches_pillow_over_sizes_and_histograms(height, width, levels, single_channel, seed):
+    rng = np.random.default_rng(seed)
+    image = rng.integers(0, levels, (height, width, 3), dtype=np.uint8) * np.uint8(255 // levels)
+    if single_channel is not None:
+        image[..., single_channel] = rng.integers(0, 256)
+    expected = np.array(ImageOps.equalize(Image.fromarray(image)))
+    assert np.array_equal(ops.apply_image_op(image, {"op": "equalize"}), expected)
 
 
 @pytest.mark.parametrize("name", ops.ALL_OPS)
