@@ -32,10 +32,12 @@ class Draws:
 
     def uniform(self) -> float:
         """Uniform on [0, 1)."""
-        if not self._buffer:
+        try:
+            return self._buffer.pop()
+        except IndexError:
             self._buffer = self._rng.random(_BLOCK).tolist()
             self._buffer.reverse()
-        return self._buffer.pop()
+            return self._buffer.pop()
 
     def between(self, low: float, high: float) -> float:
         """Uniform on [low, high)."""
@@ -43,7 +45,9 @@ class Draws:
 
     def index(self, n: int) -> int:
         """Uniform on {0, …, n − 1}."""
-        return min(int(self.uniform() * n), n - 1)  # the guard only matters if rounding ever reached n
+        # u ≤ 1 − 2⁻⁵³, and (1 − 2⁻⁵³)·n rounds to a double below n for every integer n ≤ 2⁵³, so
+        # this is at most n − 1 with no guard
+        return int(self.uniform() * n)
 
     def integer(self, low: int, high: int) -> int:
         """Uniform on {low, …, high}, both inclusive."""
