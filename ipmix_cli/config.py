@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import numbers
 from dataclasses import dataclass
@@ -92,14 +93,18 @@ class IPMixConfig:
 
     def patch_sizes_for(self, height: int, width: int) -> tuple[int, ...]:
         """Patch sizes for an image: scaled by ``S / reference_side`` (rounded half up), ≥ 2, ≤ S."""
-        side = min(height, width)
-        if self.reference_side is None:
-            return tuple(min(side, size) for size in self.patch_sizes)
-        ref = self.reference_side
-        return tuple(min(side, max(2, (2 * size * side + ref) // (2 * ref))) for size in self.patch_sizes)
+        return _scaled_patch_sizes(self.patch_sizes, self.reference_side, min(height, width))
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "ops": list(self.ops), "patch_sizes": list(self.patch_sizes)}
+
+
+@functools.lru_cache(maxsize=256)
+def _scaled_patch_sizes(sizes: tuple[int, ...], reference_side: int | None, side: int) -> tuple[int, ...]:
+    if reference_side is None:
+        return tuple(min(side, size) for size in sizes)
+    ref = reference_side
+    return tuple(min(side, max(2, (2 * size * side + ref) // (2 * ref))) for size in sizes)
 
 
 def resolve_preset(preset: str, height: int, width: int) -> str:

@@ -1,9 +1,9 @@
 """Pixel-level mixing operations and patch sampling (SPEC §1.3, §1.4).
 
-Operands are uint8 patches; the arithmetic runs in float32 on the patch only (never the whole image),
-and ``add``/``multiply`` results go back to uint8 through the overflow conversion of §1.3. A uint8 operand
-takes only 256 values, so each operand's term is a 256-entry table computed in float64 once per step:
-no per-pixel powers.
+Operands are uint8 patches; the arithmetic runs on the patch only (never the whole image), and
+``add``/``multiply`` results go back to uint8 through the overflow conversion of §1.3. A uint8 operand takes
+only 256 values, so each operand's term is a 256-entry float64 table computed once per step: no per-pixel
+powers, and a patch value costs two lookups and one add or multiply.
 """
 
 from __future__ import annotations
@@ -71,10 +71,11 @@ def _sample_mask(draws: Draws, beta: float) -> Params:
 
 def _add(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
     """``((2a − 1)·α + (2b − 1)·γ + 1) / 2``, evaluated as 255·r = T_a[A] + T_b[B] from 256-entry tables."""
-    table_a = (_CENTRED * params["alpha"] + 127.5).astype(_F32)
-    table_b = (_CENTRED * params["gamma"]).astype(_F32)
-    scaled = np.take(table_a, a)
-    scaled += np.take(table_b, b)
+    table_a = _CENTRED * params["alpha"]
+    table_a += 127.5
+    table_b = _CENTRED * params["gamma"]
+    scaled = table_a.take(a)
+    scaled += table_b.take(b)
     if overflow == "wrap":
         # |α| ≤ 2 and |γ| ≤ 1 bound |255·r| by 1,000: a 16-bit integer holds it exactly, and the int16 →
         # uint8 cast wraps as the reference's byte cast does.
@@ -90,8 +91,8 @@ def _multiply(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np
     """
     table_a = 127.5 * np.exp(params["alpha"] * _LOG_DOUBLE)
     table_b = np.exp(params["gamma"] * _LOG_DOUBLE_FLOORED)
-    scaled = np.take(table_a, a)
-    scaled *= np.take(table_b, b)
+    scaled = table_a.take(a)
+    scaled *= table_b.take(b)
     return _scaled_to_uint8(scaled, overflow)
 
 

@@ -54,9 +54,10 @@ def test_add_and_multiply_follow_the_formulas(name, overflow):
             params.update(alpha=1 + draws.beta_1b(3.0), gamma=-draws.beta_1b(3.0))
         ours = apply_mix(a, b, params, overflow)
         theirs = _reference(name, a.astype(np.float64), b.astype(np.float64), params, overflow)
-        # float32 tables vs float64 formula: truncation may flip where 255·r lands on an integer
+        # float64 tables vs the formula's order of operations: truncation could flip only where 255·r
+        # is within rounding error of an integer (none did in these draws)
         mismatch = ours != theirs
-        assert mismatch.mean() < 0.002, f"{name}/{overflow}: {mismatch.mean():.4%} differ"
+        assert mismatch.mean() < 1e-4, f"{name}/{overflow}: {mismatch.mean():.4%} differ"
 
 
 def test_random_pixels_takes_whole_pixels_and_random_elems_single_values():
