@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import os
+import secrets
 import signal
-import tempfile
 from pathlib import Path
 
 TEMP_PREFIX = ".ipmix-tmp-"
@@ -12,26 +13,60 @@ TEMP_PREFIX = ".ipmix-tmp-"
 #: process kills itself with SIGKILL right after its N-th atomic write, exactly like a hard crash.
 _KILL_AFTER = int(os.environ.get("IPMIX_KILL_AFTER_WRITES", "0") or 0)
 _writes = 0
-# mkstemp creates files readable by their owner only; outputs get the usual 0666 less the umask instead
-# (read once, at import, while no other thread can be changing it)
+# Files get the usual 0666 less the umask (read once, at import, while no other thread can change it);
+# os.open applies the umask itself, files made by other means are given FILE_MODE explicitly.
 _UMASK = os.umask(0)
 os.umask(_UMASK)
 FILE_MODE = 0o666 & ~_UMASK
 
 
+_temporary_names = itertools.count()
+_made_folders: set[Path] = set()
+_process_token = ("", 0)  # (token, pid it was made in): a forked child makes its own
+
+
+def _token() -> str:
+    """This process's part of temporary names: its pid and random bits (pids repeat across hosts)."""
+    global _process_token
+    token, pid = _process_token
+    if pid != os.getpid():
+        token, pid = f"{os.getpid()}-{secrets.token_hex(4)}", os.getpid()
+        _process_token = (token, pid)
+    return token
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file in ``path``'s folder, flush it, then rename it into place."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=TEMP_PREFIX, suffix=path.suffix, dir=path.parent)
+    """Write ``data`` to a temporary file in ``path``'s folder, then rename it into place.
+
+    The temporary name is this process's token and a counter (unique without the random names and
+    retries of ``tempfile.mkstemp``), and the file is created with its final permissions, so a write
+    costs one open, one write and one rename.
+    """
+    folder = path.parent
+    if folder not in _made_folders:
+        folder.mkdir(parents=True, exist_ok=True)
+        _made_folders.add(folder)
+    temporary, handle = _create_temporary(folder, path.suffix)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
-            os.fchmod(stream.fileno(), FILE_MODE)
         os.replace(temporary, path)
     except BaseException:
-        Path(temporary).unlink(missing_ok=True)
+        temporary.unlink(missing_ok=True)
         raise
     _count_write()
+
+
+def _create_temporary(folder: Path, suffix: str) -> tuple[Path, int]:
+    for _ in range(100):
+        temporary = folder / f"{TEMP_PREFIX}{_token()}-{next(_temporary_names)}{suffix}"
+        try:
+            return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:  # a leftover of an earlier process that had this token: take the next name
+            continue
+        except FileNotFoundError:  # the folder was removed after it was made
+            folder.mkdir(parents=True, exist_ok=True)
+    raise OSError(f"could not create a temporary file in {folder}")
 
 
 def _count_write() -> None:

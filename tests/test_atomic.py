@@ -1,0 +1,49 @@
+"""Atomic writes: complete files under their final names, usual permissions, nothing left behind."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ipmix_cli import atomic
+from ipmix_cli.atomic import TEMP_PREFIX, write_bytes_atomic
+
+
+def test_writes_make_folders_use_the_umask_and_leave_no_temporaries(tmp_path):
+    target = tmp_path / "new" / "deeper" / "a.png"
+    write_bytes_atomic(target, b"first")
+    write_bytes_atomic(target, b"second")  # replaces
+    assert target.read_bytes() == b"second"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o666 & ~atomic._UMASK
+    assert not [p for p in target.parent.iterdir() if p.name.startswith(TEMP_PREFIX)]
+
+
+def test_a_leftover_with_the_next_temporary_name_is_skipped(tmp_path, monkeypatch):
+    counter = iter(range(10))
+    monkeypatch.setattr(atomic, "_temporary_names", counter)
+    leftover = tmp_path / f"{TEMP_PREFIX}{atomic._token()}-0.png"
+    leftover.write_bytes(b"crash leftover")
+    write_bytes_atomic(tmp_path / "b.png", b"data")
+    assert (tmp_path / "b.png").read_bytes() == b"data"
+    assert leftover.read_bytes() == b"crash leftover"  # never written into
+
+
+def test_a_folder_removed_after_its_first_write_is_made_again(tmp_path):
+    folder = tmp_path / "gone"
+    write_bytes_atomic(folder / "a.png", b"1")
+    (folder / "a.png").unlink()
+    folder.rmdir()
+    write_bytes_atomic(folder / "b.png", b"2")
+    assert (folder / "b.png").read_bytes() == b"2"
+
+
+def test_a_forked_child_names_its_temporaries_apart_from_its_parent():
+    parent_token = atomic._token()
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        os.write(write, atomic._token().encode())
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child_token = os.read(read, 100).decode()
+    assert child_token != parent_token and child_token.startswith(f"{pid}-")
