@@ -171,7 +171,8 @@ def main(argv=None) -> int:
         if args.dask:
             dask = median["ipmix png (dask, 2 workers)"] / median["ipmix png (2 jobs)"]
             print(
-                f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time  (target <= {TARGETS['dask']})"
+                f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time"
+                f"  (target <= {TARGETS['dask']})"
             )
         small_peak = statistics.median(peaks)
         print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")

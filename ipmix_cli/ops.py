@@ -209,7 +209,8 @@ def _rotate(image: np.ndarray, params: Params) -> np.ndarray:
         return image.copy()
     height, width = image.shape[:2]
     if height * width <= TABLE_ROTATION_PIXELS:
-        return apply_tables(image, cached_tables(height, width, _rotation_coefficients(params["degrees"], width, height)))
+        coefficients = _rotation_coefficients(params["degrees"], width, height)
+        return apply_tables(image, cached_tables(height, width, coefficients))
     return _from_pil(_to_pil(image).rotate(params["degrees"], resample=BILINEAR))
 
 

@@ -11,7 +11,6 @@ import numpy as np
 
 import ipmix_cli
 from conftest import assert_share
-
 from ipmix_cli.seeding import generator_for, generator_for_index, mask_uniforms, path_digest
 
 
