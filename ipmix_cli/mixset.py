@@ -68,9 +68,23 @@ class MixingSet:
         self._lock = threading.Lock()  # the threading backend shares one set between threads
 
     @classmethod
-    def from_folder(cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES) -> "MixingSet":
-        """Every readable image under ``folder`` (recursively, hidden files skipped), in path order."""
-        root = Path(folder)
+    def from_folder(
+        cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES, expected_fingerprint: str | None = None
+    ) -> "MixingSet":
+        """Every readable image under ``folder`` (recursively, hidden files skipped), in path order.
+
+        With ``expected_fingerprint`` (a worker loading the set its parent already checked), files are
+        recognised by their header alone, which costs nothing next to verifying every picture's data; the
+        full check runs only if the result differs from what the parent found.
+        """
+        if expected_fingerprint is not None:
+            quick = cls._load(Path(folder), cache_bytes, verify=False)
+            if quick.fingerprint == expected_fingerprint:
+                return quick
+        return cls._load(Path(folder), cache_bytes, verify=True)
+
+    @classmethod
+    def _load(cls, root: Path, cache_bytes: int, verify: bool) -> "MixingSet":
         if not root.is_dir():
             raise MixingSetError(f"mixing set {str(root)!r} is not a folder")
         pictures, names = [], []
@@ -79,7 +93,8 @@ class MixingSet:
             data = path.read_bytes()
             try:
                 with Image.open(io.BytesIO(data)) as image:
-                    image.verify()  # a cheap check that this is an image, without decoding
+                    if verify:
+                        image.verify()  # reads every chunk and checksum, without decoding
             except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
                 continue  # not a picture (e.g. metadata.jsonl): a mixing set may hold other files
             name = path.relative_to(root).as_posix()
@@ -114,6 +129,14 @@ class MixingSet:
         picture = self.pictures[index]
         return _decode(picture) if isinstance(picture, bytes) else picture
 
+    def _scaled_image(self, index: int, height: int, width: int) -> Image.Image:
+        picture = self.pictures[index]
+        if not isinstance(picture, bytes):
+            return _cover(Image.fromarray(picture, "RGB"), height, width)
+        with Image.open(io.BytesIO(picture)) as opened:  # decoded straight to Pillow: no array round trip
+            opened.load()
+            return _cover(to_rgb(opened), height, width)
+
     def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray, list[int]]:
         """Draw a picture and a crop window: its name, a read-only H×W×3 view, and [left, top]."""
         index = int(rng.integers(len(self.pictures)))
@@ -130,9 +153,7 @@ class MixingSet:
             if cached is not None:
                 self._cache.move_to_end(key)
                 return cached
-        picture = self.picture(index)
-        size = cover_size(picture.shape[0], picture.shape[1], height, width)
-        scaled = np.array(Image.fromarray(picture, "RGB").resize(size, Image.Resampling.BILINEAR))
+        scaled = np.array(self._scaled_image(index, height, width))
         scaled.setflags(write=False)
         with self._lock:
             self._remember(key, scaled)
@@ -159,6 +180,11 @@ class MixingSet:
 
 def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
+
+
+def _cover(image: Image.Image, height: int, width: int) -> Image.Image:
+    size = cover_size(image.height, image.width, height, width)
+    return image.resize(size, Image.Resampling.BILINEAR)
 
 
 def cover_size(picture_height: int, picture_width: int, height: int, width: int) -> tuple[int, int]:

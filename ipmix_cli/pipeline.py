@@ -127,7 +127,7 @@ _MIXING_SETS: dict[str, MixingSet] = {}  # per worker process: each set is loade
 def _mixing_set(folder: str, fingerprint: str) -> MixingSet:
     key = f"{folder}\0{fingerprint}"
     if key not in _MIXING_SETS:
-        mixing = MixingSet.from_folder(folder)
+        mixing = MixingSet.from_folder(folder, expected_fingerprint=fingerprint or None)
         if fingerprint and mixing.fingerprint != fingerprint:
             raise RuntimeError(f"the mixing set in {folder} changed while the run was going on")
         _MIXING_SETS.clear()

@@ -1,0 +1,52 @@
+"""Loading mixing sets from folders: what counts as a picture, and the worker's quick load."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+from conftest import photo_like
+from ipmix_cli.mixset import MixingSet
+
+
+def _png(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def _folder(tmp_path):
+    (tmp_path / "a.png").write_bytes(_png(photo_like(20, 30, 1)))
+    (tmp_path / "b.png").write_bytes(_png(photo_like(25, 25, 2)))
+    (tmp_path / "metadata.jsonl").write_text('{"not": "a picture"}\n')
+    damaged = bytearray(_png(photo_like(20, 20, 3)))
+    damaged[60:80] = b"\0" * 20  # header intact, image data corrupt: only a full check notices
+    (tmp_path / "c.png").write_bytes(bytes(damaged))
+    return tmp_path
+
+
+def test_a_full_load_skips_non_pictures_and_damaged_pictures(tmp_path):
+    mixing = MixingSet.from_folder(_folder(tmp_path))
+    assert mixing.names == ["a.png", "b.png"]
+
+
+def test_the_quick_load_agrees_with_the_full_one_even_when_a_picture_is_damaged(tmp_path):
+    folder = _folder(tmp_path)
+    full = MixingSet.from_folder(folder)
+    quick = MixingSet.from_folder(folder, expected_fingerprint=full.fingerprint)
+    assert quick.names == full.names and quick.fingerprint == full.fingerprint
+    (folder / "c.png").unlink()
+    clean = MixingSet.from_folder(folder, expected_fingerprint=full.fingerprint)
+    assert clean.names == full.names and clean.fingerprint == full.fingerprint
+
+
+def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp_path):
+    folder = _folder(tmp_path)
+    from_files = MixingSet.from_folder(folder)
+    from_arrays = MixingSet([from_files.picture(0), from_files.picture(1)], ["a.png", "b.png"])
+    for index in (0, 1):
+        scaled = from_files.scaled(index, 32, 32)
+        assert scaled.shape[0] >= 36 and scaled.shape[1] >= 36 and not scaled.flags.writeable
+        assert np.array_equal(scaled, from_arrays.scaled(index, 32, 32))
