@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import os
+import re
 import secrets
 import signal
+import socket
+import time
 from pathlib import Path
 
 TEMP_PREFIX = ".ipmix-tmp-"
+#: A temporary that no live process on this host owns is removed at once; one made on another host
+#: (shards may share OUT over a network file system) only once it is this old. A live writer renames its
+#: temporary milliseconds after making it, so an hour-old one is certainly abandoned.
+FOREIGN_TEMPORARY_AGE = 3600.0
+_TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{8})-(\d+)-[0-9a-f]+-\d+")
 #: Fault injection for the interruption tests: with IPMIX_KILL_AFTER_WRITES=N in the environment, a
 #: process kills itself with SIGKILL right after its N-th atomic write, exactly like a hard crash.
 _KILL_AFTER = int(os.environ.get("IPMIX_KILL_AFTER_WRITES", "0") or 0)
@@ -25,12 +34,17 @@ _made_folders: set[Path] = set()
 _process_token = ("", 0)  # (token, pid it was made in): a forked child makes its own
 
 
+def host_tag() -> str:
+    """Eight hex digits naming this host, so a sweep can tell its own host's temporaries from others'."""
+    return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
+
+
 def _token() -> str:
-    """This process's part of temporary names: its pid and random bits (pids repeat across hosts)."""
+    """This process's part of temporary names: host tag, pid and random bits (pids repeat across hosts)."""
     global _process_token
     token, pid = _process_token
     if pid != os.getpid():
-        token, pid = f"{os.getpid()}-{secrets.token_hex(4)}", os.getpid()
+        token, pid = f"{host_tag()}-{os.getpid()}-{secrets.token_hex(4)}", os.getpid()
         _process_token = (token, pid)
     return token
 
@@ -81,13 +95,41 @@ def write_text_atomic(path: Path, text: str) -> None:
 
 
 def remove_stale_temporaries(folder: Path, recursive: bool = False) -> int:
-    """Delete temporary files left by an interrupted run; returns how many."""
+    """Delete temporary files that their writers abandoned (a crash, a killed worker); returns how many.
+
+    Temporaries of live processes are left alone, so a sweep is safe while other runs or shards write
+    into the same folder.
+    """
     if not folder.is_dir():
         return 0
     pattern = f"**/{TEMP_PREFIX}*" if recursive else f"{TEMP_PREFIX}*"
+    host, now = host_tag(), time.time()
     removed = 0
     for leftover in folder.glob(pattern):
-        if leftover.is_file():
-            leftover.unlink(missing_ok=True)
-            removed += 1
+        try:
+            if leftover.is_file() and _is_abandoned(leftover, host, now):
+                leftover.unlink(missing_ok=True)
+                removed += 1
+        except OSError:  # renamed or removed by its writer meanwhile
+            continue
     return removed
+
+
+def _is_abandoned(temporary: Path, host: str, now: float) -> bool:
+    named = _TEMPORARY_NAME.match(temporary.name)
+    if named and named.group(1) == host:
+        pid = int(named.group(2))
+        if pid == os.getpid():  # ours only if it carries this process's random bits (pids repeat in containers)
+            return not temporary.name.startswith(TEMP_PREFIX + _token() + "-")
+        return not _process_is_alive(pid)
+    return now - temporary.stat().st_mtime >= FOREIGN_TEMPORARY_AGE
+
+
+def _process_is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, but another user's
+        return True
+    return True

@@ -398,6 +398,7 @@ def run_augment(
                     for record in records:
                         on_record(record)
                 bar.update(len(result))
+        remove_stale_temporaries(out, recursive=True)  # e.g. of a worker that died while writing
 
     planned = set(sources)
     manifest_records = write_manifest(layout, planned)

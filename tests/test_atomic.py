@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import os
 import stat
+import subprocess
+import sys
+import time
 
 from ipmix_cli import atomic
 from ipmix_cli.atomic import TEMP_PREFIX, write_bytes_atomic
@@ -46,4 +49,34 @@ def test_a_forked_child_names_its_temporaries_apart_from_its_parent():
         os._exit(0)
     os.waitpid(pid, 0)
     child_token = os.read(read, 100).decode()
-    assert child_token != parent_token and child_token.startswith(f"{pid}-")
+    assert child_token != parent_token and child_token.startswith(f"{atomic.host_tag()}-{pid}-")
+
+
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    return int(child.stdout)
+
+
+def test_a_sweep_removes_only_temporaries_no_live_writer_owns(tmp_path):
+    host = atomic.host_tag()
+    folder = tmp_path / "class"
+    folder.mkdir()
+    crashed = folder / f"{TEMP_PREFIX}{host}-{dead_pid()}-0a1b2c3d-5.png"
+    live_other = folder / f"{TEMP_PREFIX}{host}-{os.getppid()}-0a1b2c3d-5.png"  # pytest's parent is alive
+    ours = folder / f"{TEMP_PREFIX}{atomic._token()}-7.png"
+    other_bits = "00000000" if atomic._token().endswith("-ffffffff") else "ffffffff"
+    same_pid_earlier_process = folder / f"{TEMP_PREFIX}{host}-{os.getpid()}-{other_bits}-7.png"
+    other_host_fresh = folder / f"{TEMP_PREFIX}00000000-{dead_pid()}-0a1b2c3d-5.png"
+    other_host_old = folder / f"{TEMP_PREFIX}00000000-{dead_pid()}-0a1b2c3d-6.png"
+    unparsed_old = folder / f"{TEMP_PREFIX}123-abc-1.png"  # an earlier version's naming
+    for path in (crashed, live_other, ours, same_pid_earlier_process, other_host_fresh, other_host_old, unparsed_old):
+        path.write_bytes(b"partial")
+    old = time.time() - atomic.FOREIGN_TEMPORARY_AGE - 60
+    for path in (other_host_old, unparsed_old):
+        os.utime(path, (old, old))
+
+    assert atomic.remove_stale_temporaries(tmp_path) == 0  # not recursive: the folder is one level down
+    assert atomic.remove_stale_temporaries(tmp_path, recursive=True) == 4
+    left = sorted(p.name for p in folder.iterdir())
+    assert left == sorted(p.name for p in (live_other, ours, other_host_fresh))

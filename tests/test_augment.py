@@ -312,3 +312,28 @@ def test_print_jsonl_streams_manifest_records(tmp_path, mixing_dir):
     )
     printed = sorted((json.loads(line) for line in result.stdout.splitlines()), key=lambda r: r["file_name"])
     assert printed == sorted(manifest(tmp_path / "out"), key=lambda r: r["file_name"])
+
+
+def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tmp_path, mixing_dir, monkeypatch):
+    """A worker killed while writing (a dask or ray node lost mid-run) leaves a temporary; the run that
+    finishes its work must not leave it behind."""
+    import subprocess
+    import sys
+
+    from ipmix_cli import pipeline
+    from ipmix_cli.atomic import TEMP_PREFIX, host_tag
+
+    exited = subprocess.Popen([sys.executable, "-c", "pass"])
+    exited.wait()
+    abandoned = tmp_path / "out" / f"{TEMP_PREFIX}{host_tag()}-{exited.pid}-0a1b2c3d-3.png"
+    real_write_part = pipeline.write_part
+
+    def write_part_and_abandon_a_temporary(*arguments):
+        real_write_part(*arguments)
+        abandoned.write_bytes(b"partial")  # after the sweep at the start of the run
+
+    monkeypatch.setattr(pipeline, "write_part", write_part_and_abandon_a_temporary)
+    make_inputs(tmp_path / "in", 3)
+    run(tmp_path / "in", tmp_path / "out", "--k", "1", "--mixing-set", mixing_dir, "--quiet")
+    assert (tmp_path / "out" / "metadata.jsonl").exists()
+    assert not abandoned.exists()

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from ipmix_cli import fractals
+from ipmix_cli.atomic import TEMP_PREFIX, host_tag
 from ipmix_cli.cli import main
 from ipmix_cli.fractal_set import BuildConfig, BuildError, build_set, render_picture
 from ipmix_cli.seeding import generator_for_index
@@ -164,11 +165,12 @@ def test_an_interrupted_build_resumes_to_the_same_folder(tmp_path):
 
     interrupted = tmp_path / "interrupted"
     environment = {**os.environ, "IPMIX_KILL_AFTER_WRITES": "12"}
-    killed = subprocess.run([*command, str(interrupted)], env=environment, check=False)
-    assert killed.returncode == -9
+    killed = subprocess.Popen([*command, str(interrupted)], env=environment)
+    assert killed.wait() == -9
     assert not (interrupted / "metadata.jsonl").exists()
     assert 0 < len(list(interrupted.glob("*.png"))) < 30
-    (interrupted / ".ipmix-tmp-leftover.png").write_bytes(b"partial")  # as a kill mid-write would leave
+    leftover = interrupted / f"{TEMP_PREFIX}{host_tag()}-{killed.pid}-0a1b2c3d-12.png"
+    leftover.write_bytes(b"partial")  # as a kill mid-write would leave
 
     subprocess.run([*command, str(interrupted)], check=True)
     assert _without_counts(interrupted) == _without_counts(reference)
