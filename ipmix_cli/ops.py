@@ -6,9 +6,9 @@ Names in the registry are the names written in traces and manifests.
 
 Pillow semantics are kept exactly; the point operations (equalize, posterize, solarize, invert) and the
 integer shifts (translate, mirror) are done in numpy because Pillow builds their lookup tables in
-Python, which costs more than the operation itself on small images. Small rotations gather from cached
-tables that reproduce Pillow's bilinear transform exactly (``affine.py``); the other bilinear geometric
-operations and the enhancers call Pillow.
+Python, which costs more than the operation itself on small images. On small images rotations and shears
+gather exactly Pillow's bilinear result in numpy (``affine.py``), so no Pillow image is made at all with
+the default operations; larger rotations and the enhancers call Pillow.
 """
 
 from __future__ import annotations
@@ -21,15 +21,16 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from .affine import apply_tables, cached_tables
+from .affine import apply_tables, cached_tables, shear
 from .draws import Draws
 
 BILINEAR = Image.Resampling.BILINEAR
 
 Params = dict
 Box = tuple  # (left, top, width, height)
-#: Up to this many pixels, Pillow's C shear and a one-pass numpy histogram for equalize win (fixed costs
-#: dominate); above it, the numpy shear and Pillow's C histogram. Both paths follow Pillow's semantics.
+#: Up to this many pixels, shears gather exactly Pillow's result (``affine.shear``) and equalize takes a
+#: one-pass numpy histogram (fixed costs dominate); above it, the row-run numpy shear (Pillow's result within
+#: one level) and Pillow's C histogram.
 SMALL_PIXELS = 64 * 64
 #: Up to this many pixels, rotations gather from cached tables (exactly Pillow's result, at half the cost).
 TABLE_ROTATION_PIXELS = 40 * 40
@@ -288,11 +289,6 @@ def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
     return out
 
 
-def _pillow_affine(image: np.ndarray, coefficients: tuple) -> np.ndarray:
-    pil = _to_pil(image)
-    return _from_pil(pil.transform(pil.size, Image.Transform.AFFINE, coefficients, resample=BILINEAR))
-
-
 def _shear_x_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
     return _pillow_affine_region(image, (1, params["factor"], 0, 0, 1, 0), box)
 
@@ -303,13 +299,13 @@ def _shear_y_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
 
 def _shear_x(image: np.ndarray, params: Params) -> np.ndarray:
     if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
-        return _pillow_affine(image, (1, params["factor"], 0, 0, 1, 0))
+        return shear(image, params["factor"], axis=1)  # exactly Pillow's
     return _shear(image, params["factor"], axis=1)
 
 
 def _shear_y(image: np.ndarray, params: Params) -> np.ndarray:
     if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
-        return _pillow_affine(image, (1, 0, 0, params["factor"], 1, 0))
+        return shear(image, params["factor"], axis=0)
     return _shear(image, params["factor"], axis=0)
 
 

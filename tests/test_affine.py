@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ipmix_cli.affine import apply_tables, build_tables, cached_tables
+from ipmix_cli.affine import apply_tables, build_tables, cached_tables, shear
 from ipmix_cli.ops import _rotation_coefficients
 
 
@@ -57,3 +57,23 @@ def test_non_contiguous_input_is_read_correctly():
     coefficients = _rotation_coefficients(7, 40, 30)
     expected = _pillow(np.ascontiguousarray(view), coefficients)
     assert np.array_equal(apply_tables(view, build_tables(30, 40, coefficients)), expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    height=st.integers(1, 70),
+    width=st.integers(1, 70),
+    axis=st.sampled_from([0, 1]),
+    factor=st.one_of(st.floats(-0.3, 0.3), st.floats(-3.0, 3.0), st.sampled_from([0.0, 0.5, -0.25, 1.0])),
+    seed=st.integers(0, 2**32 - 1),
+    contiguous=st.booleans(),
+)
+def test_shear_reproduces_pillow_exactly(height, width, axis, factor, seed, contiguous):
+    image = np.random.default_rng(seed).integers(0, 256, (height, width + 1, 3), dtype=np.uint8)
+    image = np.ascontiguousarray(image[:, :width]) if contiguous else image[:, ::-1][:, :width]
+    coefficients = (1, factor, 0, 0, 1, 0) if axis == 1 else (1, 0, 0, factor, 1, 0)
+    before = image.copy()
+    ours = shear(image, factor, axis)
+    assert ours.dtype == np.uint8 and ours.shape == image.shape
+    assert np.array_equal(ours, _pillow(np.ascontiguousarray(image), coefficients))
+    assert np.array_equal(image, before)
