@@ -337,3 +337,17 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
     run(tmp_path / "in", tmp_path / "out", "--k", "1", "--mixing-set", mixing_dir, "--quiet")
     assert (tmp_path / "out" / "metadata.jsonl").exists()
     assert not abandoned.exists()
+
+
+@pytest.mark.parametrize("group_bytes", [1, 10**9])
+def test_grouping_outputs_before_encoding_changes_no_byte(tmp_path, mixing_dir, monkeypatch, group_bytes):
+    """Outputs are encoded in groups bounded by bytes (one output at a time, or a whole batch at once)."""
+    from ipmix_cli import pipeline
+
+    make_inputs(tmp_path / "in", 5, labels=("a", "b"))
+    (tmp_path / "in" / "a" / "broken.png").write_bytes(b"not a png")  # a failure inside a group
+    run(tmp_path / "in", tmp_path / "default", "--k", "3", "--seed", "4", "--mixing-set", mixing_dir, "--quiet")
+    monkeypatch.setattr(pipeline, "GROUP_BYTES", group_bytes)
+    run(tmp_path / "in", tmp_path / "grouped", "--k", "3", "--seed", "4", "--mixing-set", mixing_dir, "--quiet")
+    assert folder_bytes(tmp_path / "grouped") == folder_bytes(tmp_path / "default")
+    assert len(manifest(tmp_path / "grouped")) == 5 * 3
