@@ -121,15 +121,41 @@ def _is_abandoned(temporary: Path, host: str, now: float) -> bool:
         pid = int(named.group(2))
         if pid == os.getpid():  # ours only if it carries this process's random bits (pids repeat in containers)
             return not temporary.name.startswith(TEMP_PREFIX + _token() + "-")
-        return not _process_is_alive(pid)
+        return not _owner_is_alive(pid, temporary.stat().st_mtime)
     return now - temporary.stat().st_mtime >= FOREIGN_TEMPORARY_AGE
 
 
-def _process_is_alive(pid: int) -> bool:
+def _owner_is_alive(pid: int, written_at: float) -> bool:
+    """Whether process ``pid`` is running and could have written a file last modified at ``written_at``.
+
+    A killed worker whose parent died too stays a zombie until some ancestor reaps it, and a container's
+    first process may never do so: a zombie exists for ``kill(pid, 0)`` but will never rename anything.
+    A process that started after the file was written merely reuses the writer's pid.
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # alive, but another user's
+        pass
+    status = _proc_status(pid)
+    if status is None:  # no /proc (not Linux): trust kill()
         return True
-    return True
+    state, started_at = status
+    return state not in "ZX" and started_at <= written_at + _START_TIME_SLACK
+
+
+#: /proc gives boot time in whole seconds and start times in clock ticks: allow for that rounding.
+_START_TIME_SLACK = 2.0
+
+
+def _proc_status(pid: int) -> tuple[str, float] | None:
+    """(state letter, start time in seconds since the epoch) of ``pid`` from Linux's /proc, or None."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stream:
+            fields = stream.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as stream:
+            boot = next(int(line.split()[1]) for line in stream if line.startswith(b"btime "))
+        return fields[0].decode(), boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError, StopIteration):
+        return None

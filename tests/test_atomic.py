@@ -80,3 +80,36 @@ def test_a_sweep_removes_only_temporaries_no_live_writer_owns(tmp_path):
     assert atomic.remove_stale_temporaries(tmp_path, recursive=True) == 4
     left = sorted(p.name for p in folder.iterdir())
     assert left == sorted(p.name for p in (live_other, ours, other_host_fresh))
+
+
+def test_a_zombie_writer_owns_nothing(tmp_path):
+    """A SIGKILLed worker nobody reaps (a container's first process may never) still answers kill(pid, 0)."""
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # it has exited, but stays a zombie: not reaped
+        os.kill(pid, 0)  # the precondition: the zombie still "exists"
+        leftover = tmp_path / f"{TEMP_PREFIX}{atomic.host_tag()}-{pid}-0a1b2c3d-1.png"
+        leftover.write_bytes(b"partial")
+        assert atomic.remove_stale_temporaries(tmp_path) == 1
+        assert not leftover.exists()
+    finally:
+        os.waitpid(pid, 0)
+
+
+def test_a_process_that_started_after_the_write_only_reuses_the_pid(tmp_path):
+    child = subprocess.Popen(["cat"], stdin=subprocess.PIPE)  # alive until its input closes
+    try:
+        host = atomic.host_tag()
+        fresh = tmp_path / f"{TEMP_PREFIX}{host}-{child.pid}-0a1b2c3d-1.png"
+        from_before = tmp_path / f"{TEMP_PREFIX}{host}-{child.pid}-0a1b2c3d-2.png"
+        for path in (fresh, from_before):
+            path.write_bytes(b"partial")
+        long_ago = time.time() - 600  # written before the child existed: by an earlier owner of its pid
+        os.utime(from_before, (long_ago, long_ago))
+        assert atomic.remove_stale_temporaries(tmp_path) == 1
+        assert fresh.exists() and not from_before.exists()
+    finally:
+        child.stdin.close()
+        child.wait()
