@@ -63,12 +63,25 @@ def test_operation_matches_pillow(name, size):
         theirs = np.array(reference(Image.fromarray(image), params))
         assert np.array_equal(image, before), "the input was modified"
         assert ours.shape == image.shape and ours.dtype == np.uint8
-        if exact:
+        if exact or size[0] * size[1] <= ops.SMALL_PIXELS:  # small shears gather Pillow's result exactly
             assert np.array_equal(ours, theirs), f"{name} differs from Pillow at {size}"
         else:
-            difference = np.abs(ours.astype(int) - theirs)
-            assert difference.max() <= 1, f"{name} differs from Pillow by {difference.max()} at {size}"
-            assert (difference > 0).mean() <= 0.05
+            _assert_within_one_level_in_rare_values(ours, theirs, f"{name} at {size}")
+
+
+#: The float32 row-run shear of large images interpolates each row with one fraction, where Pillow computes
+#: every pixel's position in float64: the truncated value can differ by one level where the interpolated value
+#: lies within rounding of an integer. Measured: round factors such as 0.3 up to 0.82 % of values; factors
+#: drawn as the sampler draws them, 2e-6 to 7e-6 of values over 100 random 224×224 shears at severities 1, 3
+#: and 10 (at most 2.3e-4 in one image), 1.2e-5 for the 40 images of the sampled-factor test below.
+ROUND_FACTOR_SHARE = 0.01
+SAMPLED_FACTOR_SHARE = 5e-5
+
+
+def _assert_within_one_level_in_rare_values(ours, theirs, what, share=ROUND_FACTOR_SHARE):
+    difference = np.abs(ours.astype(int) - theirs)
+    assert difference.max() <= 1, f"{what}: differs from Pillow by {difference.max()}"
+    assert (difference > 0).mean() <= share, f"{what}: {(difference > 0).mean():.2e} of values differ"
 
 
 @pytest.mark.parametrize("factor", [0.0, 0.003, 0.029, -0.09, 0.3, -0.9, 2.5])
@@ -78,8 +91,23 @@ def test_numpy_shear_matches_pillow_over_factors(name, factor):
     coefficients = (1, factor, 0, 0, 1, 0) if name == "shear_x" else (1, 0, 0, factor, 1, 0)
     theirs = np.array(_affine(Image.fromarray(image), coefficients))
     ours = ops.apply_image_op(image, {"op": name, "factor": factor})
-    difference = np.abs(ours.astype(int) - theirs)
-    assert difference.max() <= 1 and (difference > 0).mean() <= 0.05
+    _assert_within_one_level_in_rare_values(ours, theirs, f"{name} by {factor}")
+
+
+@pytest.mark.parametrize("name", ["shear_x", "shear_y"])
+def test_numpy_shear_with_sampled_factors_differs_from_pillow_in_almost_no_value(name):
+    draws = Draws(np.random.default_rng(21))
+    ours, theirs = [], []
+    for seed in range(40):
+        image = photo_like(224, 224, seed=seed)
+        params = {"op": name, **ops.IMAGE_OPS[name].sample(draws, draws.between(0.1, 10), 224, 224)}
+        factor = params["factor"]
+        coefficients = (1, factor, 0, 0, 1, 0) if name == "shear_x" else (1, 0, 0, factor, 1, 0)
+        ours.append(ops.apply_image_op(image, params))
+        theirs.append(np.array(_affine(Image.fromarray(image), coefficients)))
+    _assert_within_one_level_in_rare_values(
+        np.stack(ours), np.stack(theirs), f"{name}, sampled factors", share=SAMPLED_FACTOR_SHARE
+    )
 
 
 def test_equalize_matches_pillow_on_degenerate_histograms():
