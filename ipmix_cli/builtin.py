@@ -14,6 +14,7 @@ from pathlib import Path
 
 from .fractal_set import GENERATOR_VERSION, BuildConfig, build_set, is_complete
 from .mixset import MixingSet
+from .progress import note
 
 BUILTIN = BuildConfig(count=256, size=256, seed=0, kind="ifs")
 
@@ -33,6 +34,10 @@ def ensure_builtin(show_progress: bool = True) -> Path:
     folder = builtin_folder()
     if is_complete(folder, BUILTIN):
         return folder
+    note(
+        f"building the built-in mixing set ({BUILTIN.count} fractals, a few seconds, once per user) in {folder}",
+        show_progress,
+    )
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:

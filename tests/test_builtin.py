@@ -41,3 +41,14 @@ def test_two_processes_building_at_once_agree(tmp_path):
     assert fingerprints[0] == fingerprints[1] and len(fingerprints[0]) == 64
     leftovers = [p.name for p in (tmp_path / "ipmix").iterdir()]
     assert len(leftovers) == 1, leftovers  # the loser's staging folder is gone
+
+
+def test_the_first_build_says_so_on_stderr_once(monkeypatch, tmp_path, capsys):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.setattr(builtin, "BUILTIN", BuildConfig(count=3, size=32, seed=0))
+    folder = builtin.ensure_builtin(show_progress=True)
+    first = capsys.readouterr()
+    assert first.out == ""
+    assert first.err.count("building the built-in mixing set") == 1 and str(folder) in first.err
+    builtin.ensure_builtin(show_progress=True)
+    assert capsys.readouterr() == ("", "")
