@@ -1,9 +1,11 @@
 """Mixing sets (SPEC §1.5): pictures drawn per augmented copy, scaled once per image size.
 
 Each copy draws a picture uniformly and a uniform crop window with its own generator. A set loaded from a
-folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it; scaled
+folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it. Scaled
 versions are cached within a byte budget, so a dataset of one image size decodes and scales every picture
-once per worker instead of once per copy, and a worker holds little more than the scaled pictures.
+once per worker instead of once per copy, and a worker holds little more than the scaled pictures. When
+image sizes vary, a picture is scaled for each size anyway, but it is decoded at most twice: a picture
+decoded a second time is kept decoded (within its own byte budget), which a one-size dataset never pays for.
 """
 
 from __future__ import annotations
@@ -65,6 +67,9 @@ class MixingSet:
         self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
         self._cached_bytes = 0
         self._fingerprint = fingerprint
+        self._decoded: OrderedDict[int, Image.Image] = OrderedDict()  # pictures that needed a second decode
+        self._decoded_bytes = 0
+        self._decoded_once: set[int] = set()
         self._lock = threading.Lock()  # the threading backend shares one set between threads
 
     @classmethod
@@ -133,9 +138,26 @@ class MixingSet:
         picture = self.pictures[index]
         if not isinstance(picture, bytes):
             return _cover(Image.fromarray(picture, "RGB"), height, width)
-        with Image.open(io.BytesIO(picture)) as opened:  # decoded straight to Pillow: no array round trip
-            opened.load()
-            return _cover(to_rgb(opened), height, width)
+        return _cover(self._decoded_picture(index), height, width)
+
+    def _decoded_picture(self, index: int) -> Image.Image:
+        """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
+        with self._lock:
+            kept = self._decoded.get(index)
+            if kept is not None:
+                self._decoded.move_to_end(index)
+                return kept
+            again = index in self._decoded_once
+            self._decoded_once.add(index)
+        decoded = _open_rgb(self.pictures[index])
+        if again:
+            with self._lock:
+                self._decoded[index] = decoded
+                self._decoded_bytes += _pillow_bytes(decoded)
+                while self._decoded_bytes > self.cache_bytes and len(self._decoded) > 1:
+                    _, dropped = self._decoded.popitem(last=False)
+                    self._decoded_bytes -= _pillow_bytes(dropped)
+        return decoded
 
     def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray, list[int]]:
         """Draw a picture and a crop window: its name, a read-only H×W×3 view, and [left, top]."""
@@ -170,12 +192,26 @@ class MixingSet:
         state = self.__dict__.copy()
         state["_cache"] = OrderedDict()  # cheap to rebuild; no need to ship it to workers
         state["_cached_bytes"] = 0
+        state["_decoded"] = OrderedDict()
+        state["_decoded_bytes"] = 0
+        state["_decoded_once"] = set()
         del state["_lock"]
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
         self._lock = threading.Lock()
+
+
+def _open_rgb(data: bytes) -> Image.Image:
+    # no ``with``: to_rgb may return the opened image itself, and an in-memory file needs no closing
+    opened = Image.open(io.BytesIO(data))
+    opened.load()
+    return to_rgb(opened)
+
+
+def _pillow_bytes(image: Image.Image) -> int:
+    return image.width * image.height * 4  # Pillow stores RGB pixels in four bytes
 
 
 def _hidden(path: Path, root: Path) -> bool:

@@ -50,3 +50,29 @@ def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp
         scaled = from_files.scaled(index, 32, 32)
         assert scaled.shape[0] >= 36 and scaled.shape[1] >= 36 and not scaled.flags.writeable
         assert np.array_equal(scaled, from_arrays.scaled(index, 32, 32))
+
+
+def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_vary(tmp_path, monkeypatch):
+    from ipmix_cli import mixset
+
+    folder = _folder(tmp_path)
+    decodes = []
+    real_open = mixset._open_rgb
+    monkeypatch.setattr(mixset, "_open_rgb", lambda data: decodes.append(data) or real_open(data))
+    from_files = MixingSet.from_folder(folder)
+    from_arrays = MixingSet([from_files.picture(0), from_files.picture(1)], ["a.png", "b.png"])
+    decodes.clear()
+
+    one_size = MixingSet.from_folder(folder)
+    for _ in range(3):
+        for index in (0, 1):
+            one_size.scaled(index, 24, 24)
+    assert len(decodes) == 2 and one_size._decoded_bytes == 0  # one decode each, nothing kept decoded
+
+    decodes.clear()
+    varied = MixingSet.from_folder(folder)
+    for height, width in [(24, 24), (30, 17), (9, 40), (33, 33), (24, 24), (5, 2)]:
+        for index in (0, 1):
+            scaled = varied.scaled(index, height, width)
+            assert np.array_equal(scaled, from_arrays.scaled(index, height, width))
+    assert [decodes.count(picture) for picture in varied.pictures] == [2, 2]  # the second decode is kept
