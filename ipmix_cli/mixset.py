@@ -15,6 +15,7 @@ import io
 import threading
 from collections import OrderedDict
 from pathlib import Path
+from typing import Any, Callable, Hashable
 
 import numpy as np
 from PIL import Image
@@ -64,13 +65,10 @@ class MixingSet:
         self.pictures = pictures
         self.names = names
         self.cache_bytes = cache_bytes
-        self._cache: OrderedDict[tuple[int, int, int], np.ndarray] = OrderedDict()
-        self._cached_bytes = 0
         self._fingerprint = fingerprint
-        self._decoded: OrderedDict[int, Image.Image] = OrderedDict()  # pictures that needed a second decode
-        self._decoded_bytes = 0
+        self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, height, width)
+        self._decoded = _ByteBudgetCache(cache_bytes, _pillow_bytes)  # pictures that needed a second decode
         self._decoded_once: set[int] = set()
-        self._lock = threading.Lock()  # the threading backend shares one set between threads
 
     @classmethod
     def from_folder(
@@ -142,21 +140,13 @@ class MixingSet:
 
     def _decoded_picture(self, index: int) -> Image.Image:
         """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
-        with self._lock:
-            kept = self._decoded.get(index)
-            if kept is not None:
-                self._decoded.move_to_end(index)
-                return kept
-            again = index in self._decoded_once
+        decoded = self._decoded.get(index)
+        if decoded is None:
+            again = index in self._decoded_once  # threads may race here: at worst one decode more
             self._decoded_once.add(index)
-        decoded = _open_rgb(self.pictures[index])
-        if again:
-            with self._lock:
-                self._decoded[index] = decoded
-                self._decoded_bytes += _pillow_bytes(decoded)
-                while self._decoded_bytes > self.cache_bytes and len(self._decoded) > 1:
-                    _, dropped = self._decoded.popitem(last=False)
-                    self._decoded_bytes -= _pillow_bytes(dropped)
+            decoded = _open_rgb(self.pictures[index])
+            if again:
+                self._decoded.put(index, decoded)
         return decoded
 
     def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray, list[int]]:
@@ -170,37 +160,55 @@ class MixingSet:
     def scaled(self, index: int, height: int, width: int) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at 1.125×."""
         key = (index, height, width)
-        with self._lock:
-            cached = self._cache.get(key)
-            if cached is not None:
-                self._cache.move_to_end(key)
-                return cached
-        scaled = np.array(self._scaled_image(index, height, width))
-        scaled.setflags(write=False)
-        with self._lock:
-            self._remember(key, scaled)
+        scaled = self._scaled.get(key)
+        if scaled is None:
+            scaled = np.array(self._scaled_image(index, height, width))
+            scaled.setflags(write=False)
+            self._scaled.put(key, scaled)
         return scaled
-
-    def _remember(self, key, scaled: np.ndarray) -> None:
-        self._cache[key] = scaled
-        self._cached_bytes += scaled.nbytes
-        while self._cached_bytes > self.cache_bytes and len(self._cache) > 1:
-            _, dropped = self._cache.popitem(last=False)
-            self._cached_bytes -= dropped.nbytes
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_cache"] = OrderedDict()  # cheap to rebuild; no need to ship it to workers
-        state["_cached_bytes"] = 0
-        state["_decoded"] = OrderedDict()
-        state["_decoded_bytes"] = 0
-        state["_decoded_once"] = set()
-        del state["_lock"]
+        state["_decoded_once"] = set()  # the caches travel empty (see _ByteBudgetCache): cheap to rebuild
         return state
 
-    def __setstate__(self, state):
-        self.__dict__.update(state)
+
+class _ByteBudgetCache:
+    """The most recently used values whose sizes add up to at most ``budget`` bytes (the newest value is kept
+    even when it alone is larger). Thread-safe: the threading backend shares one mixing set between threads.
+    Pickles empty, so a mixing set sent to workers does not carry its cached pictures along."""
+
+    def __init__(self, budget: int, size_of: Callable[[Any], int]):
+        self.budget, self.size_of = budget, size_of
+        self.bytes = 0
+        self._values: OrderedDict[Hashable, Any] = OrderedDict()
         self._lock = threading.Lock()
+
+    def get(self, key: Hashable) -> Any | None:
+        with self._lock:
+            value = self._values.get(key)
+            if value is not None:
+                self._values.move_to_end(key)
+            return value
+
+    def put(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            if key in self._values:  # another thread made it meanwhile
+                return
+            self._values[key] = value
+            self.bytes += self.size_of(value)
+            while self.bytes > self.budget and len(self._values) > 1:
+                _, dropped = self._values.popitem(last=False)
+                self.bytes -= self.size_of(dropped)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __getstate__(self):
+        return {"budget": self.budget, "size_of": self.size_of}
+
+    def __setstate__(self, state):
+        self.__init__(state["budget"], state["size_of"])
 
 
 def _open_rgb(data: bytes) -> Image.Image:
@@ -212,6 +220,10 @@ def _open_rgb(data: bytes) -> Image.Image:
 
 def _pillow_bytes(image: Image.Image) -> int:
     return image.width * image.height * 4  # Pillow stores RGB pixels in four bytes
+
+
+def _array_bytes(array: np.ndarray) -> int:
+    return array.nbytes
 
 
 def _hidden(path: Path, root: Path) -> bool:

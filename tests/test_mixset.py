@@ -67,7 +67,7 @@ def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_var
     for _ in range(3):
         for index in (0, 1):
             one_size.scaled(index, 24, 24)
-    assert len(decodes) == 2 and one_size._decoded_bytes == 0  # one decode each, nothing kept decoded
+    assert len(decodes) == 2 and one_size._decoded.bytes == 0  # one decode each, nothing kept decoded
 
     decodes.clear()
     varied = MixingSet.from_folder(folder)
@@ -76,3 +76,17 @@ def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_var
             scaled = varied.scaled(index, height, width)
             assert np.array_equal(scaled, from_arrays.scaled(index, height, width))
     assert [decodes.count(picture) for picture in varied.pictures] == [2, 2]  # the second decode is kept
+
+
+def test_the_byte_budget_cache_evicts_least_recently_used_and_counts_each_value_once():
+    from ipmix_cli.mixset import _ByteBudgetCache
+
+    cache = _ByteBudgetCache(budget=10, size_of=len)
+    cache.put("a", b"xxxx")
+    cache.put("b", b"yyyy")
+    cache.put("a", b"zzzz")  # a second thread's copy of a value already cached: ignored, not counted twice
+    assert cache.bytes == 8 and cache.get("a") == b"xxxx"  # "a" is now the most recently used
+    cache.put("c", b"wwww")
+    assert cache.get("b") is None and cache.get("a") == b"xxxx" and cache.bytes == 8
+    cache.put("d", b"v" * 50)  # larger than the budget alone: kept, everything older goes
+    assert len(cache) == 1 and cache.get("d") and cache.bytes == 50

@@ -61,7 +61,13 @@ def test_scaled_pictures_are_cached_within_the_byte_budget(mixing_folder):
     rng = np.random.default_rng(0)
     for _ in range(50):
         mixing.draw(rng, 32, 32)
-    assert len(mixing._cache) <= 2
+    assert len(mixing._scaled) == 1 or mixing._scaled.bytes <= mixing.cache_bytes  # the newest is always kept
+    assert 1 <= len(mixing._scaled) <= 2
+    clone = pickle.loads(pickle.dumps(mixing))  # what a worker receives: the pictures, no cache
+    assert len(clone._scaled) == 0 and clone._scaled.bytes == 0 and clone._scaled.budget == mixing.cache_bytes
+    name, crop, window = clone.draw(np.random.default_rng(1), 32, 32)
+    assert (name, window) == mixing.draw(np.random.default_rng(1), 32, 32)[::2]
+    assert np.array_equal(crop, mixing.draw(np.random.default_rng(1), 32, 32)[1])
 
 
 def test_transform_is_picklable_and_reproducible(mixing_folder):
