@@ -145,8 +145,10 @@ def _owner_is_alive(pid: int, written_at: float) -> bool:
     return state not in "ZX" and started_at <= written_at + _START_TIME_SLACK
 
 
-#: /proc gives boot time in whole seconds and start times in clock ticks: allow for that rounding.
-_START_TIME_SLACK = 2.0
+#: A writer starts before it writes, but /proc's boot time is whole seconds and the wall clock may be stepped
+#: (NTP) between a process's start and its write: a temporary counts as a reused pid's only when its writer
+#: "started" this much after writing it. Pids are not reused within a minute in practice.
+_START_TIME_SLACK = 60.0
 
 
 def _proc_status(pid: int) -> tuple[str, float] | None:

@@ -32,12 +32,6 @@ class MixingSetError(ValueError):
     """A mixing set that cannot be used; the message says why and what to do."""
 
 
-def _decode(data: bytes) -> np.ndarray:
-    with Image.open(io.BytesIO(data)) as image:
-        image.load()
-        return np.array(to_rgb(image))
-
-
 class MixingSet:
     """An ordered collection of pictures (RGB arrays, or encoded image files) with a fingerprint."""
 
@@ -130,7 +124,7 @@ class MixingSet:
     def picture(self, index: int) -> np.ndarray:
         """Picture ``index`` as an RGB array (decoded on each call for file-backed sets)."""
         picture = self.pictures[index]
-        return _decode(picture) if isinstance(picture, bytes) else picture
+        return np.array(_open_rgb(picture)) if isinstance(picture, bytes) else picture
 
     def _scaled_image(self, index: int, height: int, width: int) -> Image.Image:
         picture = self.pictures[index]
