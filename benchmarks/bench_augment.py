@@ -63,7 +63,7 @@ def floor(root: str, out: str, output_format: str, jobs: int) -> None:
     from joblib import Parallel, delayed
     from PIL import Image
 
-    from ipmix_cli.images import Encoder, discover
+    from ipmix_cli.imaging.images import Encoder, discover
 
     sources = discover(Path(root))
     encoder = Encoder(output_format, 95)
@@ -137,7 +137,7 @@ def main(argv=None) -> int:
         make_inputs(inputs, args.inputs)
         # build the built-in mixing set outside the measurements (a one-off per user)
         subprocess.run(
-            [sys.executable, "-c", "from ipmix_cli.builtin import ensure_builtin; ensure_builtin(False)"], check=True
+            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"], check=True
         )
         cases = {
             "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),

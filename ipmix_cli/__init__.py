@@ -5,8 +5,8 @@ The package is a library first; the ``ipmix`` command is a thin layer over it.
 
 __version__ = "0.1.0"
 
-from .config import ConfigError, IPMixConfig
-from .engine import apply_plan, ipmix, ipmix_with_trace, sample_plan
+from .engine.config import ConfigError, IPMixConfig
+from .engine.ipmix import apply_plan, ipmix, ipmix_with_trace, sample_plan
 from .seeding import generator_for, path_digest
 from .transform import IPMix
 

@@ -1,6 +1,6 @@
 """``python -m ipmix_cli`` runs the ``ipmix`` command."""
 
-from .cli import main
+from .cli.main import main
 
 if __name__ == "__main__":
     main()

@@ -14,10 +14,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine import iterate_chain
-from .images import discover
-from .mixset import MixingSet
-from .pipeline import AugmentOptions, output_names, prepare_pixels, render_outputs
+from .engine.ipmix import iterate_chain
+from .imaging.images import discover
+from .mixsets.mixing_set import MixingSet
+from .job.pipeline import AugmentOptions, output_names, prepare_pixels, render_outputs
 from .seeding import generator_for
 from .transform import ConfigResolver, augment_copy
 

@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .colour import WHITE, to_rgb_array
-from .config import IPMixConfig, resolve_preset
-from .engine import Plan, apply_plan, sample_plan
-from .mixset import MixingSet
+from .imaging.colour import WHITE, to_rgb_array
+from .engine.config import IPMixConfig, resolve_preset
+from .engine.ipmix import Plan, apply_plan, sample_plan
+from .mixsets.mixing_set import MixingSet
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,7 +79,7 @@ class IPMix:
     @property
     def mixing_set(self) -> MixingSet:
         if self._mixing_set is None:
-            from .builtin import load_mixing_set
+            from .mixsets.builtin import load_mixing_set
 
             self._mixing_set = load_mixing_set(self._source)
         return self._mixing_set

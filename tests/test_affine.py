@@ -7,8 +7,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ipmix_cli.affine import apply_tables, build_tables, cached_tables, shear
-from ipmix_cli.ops import _rotation_coefficients
+from ipmix_cli.engine.affine import apply_tables, build_tables, cached_tables, shear
+from ipmix_cli.engine.ops import _rotation_coefficients
 
 
 def _pillow(image: np.ndarray, coefficients) -> np.ndarray:

@@ -8,8 +8,8 @@ import subprocess
 import sys
 import time
 
-from ipmix_cli import atomic
-from ipmix_cli.atomic import TEMP_PREFIX, write_bytes_atomic
+from ipmix_cli.disk import atomic
+from ipmix_cli.disk.atomic import TEMP_PREFIX, write_bytes_atomic
 
 
 def test_writes_make_folders_use_the_umask_and_leave_no_temporaries(tmp_path):

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import folder_bytes, make_inputs
-from ipmix_cli.cli import main
-from ipmix_cli.engine import apply_plan
-from ipmix_cli.mixset import MixingSet
+from ipmix_cli.cli.main import main
+from ipmix_cli.engine.ipmix import apply_plan
+from ipmix_cli.mixsets.mixing_set import MixingSet
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples"
 
@@ -320,8 +320,8 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
     import subprocess
     import sys
 
-    from ipmix_cli import pipeline
-    from ipmix_cli.atomic import TEMP_PREFIX, host_tag
+    from ipmix_cli.job import pipeline
+    from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
 
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
@@ -342,7 +342,7 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
 @pytest.mark.parametrize("group_bytes", [1, 10**9])
 def test_grouping_outputs_before_encoding_changes_no_byte(tmp_path, mixing_dir, monkeypatch, group_bytes):
     """Outputs are encoded in groups bounded by bytes (one output at a time, or a whole batch at once)."""
-    from ipmix_cli import pipeline
+    from ipmix_cli.job import pipeline
 
     make_inputs(tmp_path / "in", 5, labels=("a", "b"))
     (tmp_path / "in" / "a" / "broken.png").write_bytes(b"not a png")  # a failure inside a group

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import folder_bytes, make_inputs, photo_like
-from ipmix_cli.cli import main
+from ipmix_cli.cli.main import main
 
 
 def _png_declaring(width: int, height: int) -> bytes:

@@ -6,8 +6,8 @@ import os
 import subprocess
 import sys
 
-from ipmix_cli import builtin
-from ipmix_cli.fractal_set import BuildConfig
+from ipmix_cli.mixsets import builtin
+from ipmix_cli.mixsets.build import BuildConfig
 
 
 def test_builtin_set_is_built_once_into_xdg_cache(monkeypatch, tmp_path):
@@ -26,8 +26,8 @@ def test_builtin_set_is_built_once_into_xdg_cache(monkeypatch, tmp_path):
 
 def test_two_processes_building_at_once_agree(tmp_path):
     code = (
-        "from ipmix_cli import builtin\n"
-        "from ipmix_cli.fractal_set import BuildConfig\n"
+        "from ipmix_cli.mixsets import builtin\n"
+        "from ipmix_cli.mixsets.build import BuildConfig\n"
         "builtin.BUILTIN = BuildConfig(count=24, size=48, seed=0)\n"
         "print(builtin.load_mixing_set(None, show_progress=False).fingerprint)\n"
     )

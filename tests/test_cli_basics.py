@@ -8,7 +8,7 @@ import sys
 from click.testing import CliRunner
 
 import ipmix_cli
-from ipmix_cli.cli import main
+from ipmix_cli.cli.main import main
 
 
 def test_version_in_process():

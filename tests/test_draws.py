@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from conftest import assert_share
-from ipmix_cli.draws import Draws
+from ipmix_cli.engine.draws import Draws
 
 
 class _Fixed:

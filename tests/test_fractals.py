@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ipmix_cli import fractals
-from ipmix_cli.atomic import TEMP_PREFIX, host_tag
-from ipmix_cli.cli import main
-from ipmix_cli.fractal_set import BuildConfig, BuildError, build_set, render_picture
+from ipmix_cli.mixsets import fractals
+from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
+from ipmix_cli.cli.main import main
+from ipmix_cli.mixsets.build import BuildConfig, BuildError, build_set, render_picture
 from ipmix_cli.seeding import generator_for_index
 
 
@@ -105,7 +105,7 @@ def test_same_bytes_in_a_separate_process():
     config = BuildConfig(count=3, size=64, seed=11, kind="mixed")
     code = (
         "import sys, hashlib\n"
-        "from ipmix_cli.fractal_set import BuildConfig, render_picture\n"
+        "from ipmix_cli.mixsets.build import BuildConfig, render_picture\n"
         "c = BuildConfig(count=3, size=64, seed=11, kind='mixed')\n"
         "print(' '.join(hashlib.sha256(render_picture(c, i)[0]).hexdigest() for i in range(3)))\n"
     )

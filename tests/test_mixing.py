@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from conftest import assert_share, binomial_tolerance, photo_like
-from ipmix_cli.draws import Draws
-from ipmix_cli.mixing import MIX_NAMES, apply_mix, sample_box, sample_mix, to_uint8
+from ipmix_cli.engine.draws import Draws
+from ipmix_cli.engine.mixing import MIX_NAMES, apply_mix, sample_box, sample_mix, to_uint8
 
 
 def test_wrap_conversion_is_the_reference_byte_cast():

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 
 from conftest import photo_like
-from ipmix_cli.mixset import MixingSet
+from ipmix_cli.mixsets.mixing_set import MixingSet
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -53,7 +53,7 @@ def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp
 
 
 def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_vary(tmp_path, monkeypatch):
-    from ipmix_cli import mixset
+    from ipmix_cli.mixsets import mixing_set as mixset
 
     folder = _folder(tmp_path)
     decodes = []
@@ -79,7 +79,7 @@ def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_var
 
 
 def test_the_byte_budget_cache_evicts_least_recently_used_and_counts_each_value_once():
-    from ipmix_cli.mixset import _ByteBudgetCache
+    from ipmix_cli.mixsets.mixing_set import _ByteBudgetCache
 
     cache = _ByteBudgetCache(budget=10, size_of=len)
     cache.put("a", b"xxxx")

@@ -9,8 +9,8 @@ from hypothesis import strategies as st
 from PIL import Image, ImageEnhance, ImageOps
 
 from conftest import photo_like
-from ipmix_cli import ops
-from ipmix_cli.draws import Draws
+from ipmix_cli.engine import ops
+from ipmix_cli.engine.draws import Draws
 
 BILINEAR = Image.Resampling.BILINEAR
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import make_inputs
-from ipmix_cli.cli import main
+from ipmix_cli.cli.main import main
 from ipmix_cli.preview import CAPTION, PAD, describe_step
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from ipmix_cli.images import read_rgb
+from ipmix_cli.imaging.images import read_rgb
 
 # mode -> the lossless formats that store it
 FORMATS = {

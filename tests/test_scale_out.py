@@ -14,7 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from conftest import folder_bytes, make_inputs
-from ipmix_cli.cli import main
+from ipmix_cli.cli.main import main
 
 
 def command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
@@ -166,7 +166,7 @@ def test_merge_names_missing_and_corrupt_files(tmp_path, mixing_dir):
 
 
 def test_shards_split_the_inputs_by_path_digest():
-    from ipmix_cli.pipeline import select_shard, shard_of
+    from ipmix_cli.job.pipeline import select_shard, shard_of
     from ipmix_cli.seeding import path_digest
 
     sources = [f"class{i % 3}/img{i:04d}.png" for i in range(300)]

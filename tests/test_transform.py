@@ -10,7 +10,7 @@ from PIL import Image
 
 from conftest import photo_like
 from ipmix_cli import IPMix, IPMixConfig, generator_for
-from ipmix_cli.mixset import MixingSet, MixingSetError, cover_size
+from ipmix_cli.mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ipmix_cli.transform import augment_copy
 
 

@@ -5,14 +5,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .builtin import ensure_builtin
-from .config import ConfigError
-from .images import Encoder, discover
-from .manifest import RUN_RECORD_NAME, read_run_record
-from .mixset import MixingSet, MixingSetError
-from .pipeline import AugmentError, AugmentOptions
-from .seeding import fresh_seed
-from .transform import ConfigResolver
+from ..mixsets.builtin import ensure_builtin
+from ..engine.config import ConfigError
+from ..imaging.images import Encoder, discover
+from ..job.manifest import RUN_RECORD_NAME, read_run_record
+from ..mixsets.mixing_set import MixingSet, MixingSetError
+from ..job.pipeline import AugmentError, AugmentOptions
+from ..seeding import fresh_seed
+from ..transform import ConfigResolver
 
 
 def read_list(root: Path, stream) -> list[str]:
@@ -61,7 +61,7 @@ def resolve_options(root: Path, out: Path, settings: dict, show_progress: bool) 
     if settings.get("all_ops") and settings.get("ops"):
         raise AugmentError("--ops and --all-ops contradict each other; give one")
     if settings.get("all_ops"):
-        from .ops import ALL_OPS
+        from ..engine.ops import ALL_OPS
 
         overrides["ops"] = ALL_OPS
     elif settings.get("ops"):

@@ -17,11 +17,11 @@ from pathlib import Path
 from joblib import Parallel, delayed
 from PIL import Image, PngImagePlugin
 
-from . import __version__
-from .atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
-from .fractals import IFS_POINTS, KINDS, make_picture
-from .progress import progress_bar
-from .seeding import generator_for_index
+from .. import __version__
+from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
+from ..mixsets.fractals import IFS_POINTS, KINDS, make_picture
+from ..progress import progress_bar
+from ..seeding import generator_for_index
 
 #: Bumped whenever the pictures a (kind, size, seed, index) produces change, so caches are rebuilt.
 GENERATOR_VERSION = 1

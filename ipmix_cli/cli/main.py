@@ -9,11 +9,11 @@ from pathlib import Path
 
 import click
 
-from . import __version__
-from .fractal_set import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
-from .fractals import KINDS
-from .options import engine_options, output_options
-from .seeding import fresh_seed
+from .. import __version__
+from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
+from ..mixsets.fractals import KINDS
+from ..cli.options import engine_options, output_options
+from ..seeding import fresh_seed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -199,9 +199,9 @@ def augment(
     path and the copy index: not on --jobs, order or interruptions. Re-running the same command
     resumes an interrupted run. Exit status: 0 all written, 1 some inputs failed, 2 usage error.
     """
-    from .backends import BackendError, BackendSpec
-    from .pipeline import AugmentError, run_augment
-    from .planning import plan_inputs, resolve_options
+    from ..job.backends import BackendError, BackendSpec
+    from ..job.pipeline import AugmentError, run_augment
+    from ..job.planning import plan_inputs, resolve_options
 
     if shard is not None and settings["seed"] is None:
         raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
@@ -302,10 +302,10 @@ def preview(
     seed and options (the seed defaults to 0 here). With --explain, one copy of one image is taken apart:
     the original, the mixing picture, every chain after each step, the weights and the result.
     """
-    from .images import UnreadableImage
-    from .pipeline import AugmentError
-    from .planning import resolve_options
-    from .preview import contact_sheet, explain_copy, preview_inputs
+    from ..imaging.images import UnreadableImage
+    from ..job.pipeline import AugmentError
+    from ..job.planning import resolve_options
+    from ..preview import contact_sheet, explain_copy, preview_inputs
 
     if settings["seed"] is None:
         settings["seed"] = 0
@@ -342,8 +342,8 @@ def preview(
 )
 def fractals_preview(folder: Path, output: Path, count: int, columns: int, side: int) -> None:
     """Draw a grid of the pictures in a mixing set FOLDER."""
-    from .mixset import MixingSet, MixingSetError
-    from .preview import mixing_grid
+    from ..mixsets.mixing_set import MixingSet, MixingSetError
+    from ..preview import mixing_grid
 
     try:
         grid = mixing_grid(MixingSet.from_folder(folder), count, columns, side)
@@ -364,7 +364,7 @@ def merge(out_dir: Path) -> None:
     run would, and removes the shard files. Exit status 1, with what is missing, when the shards are
     incomplete.
     """
-    from .merge import MergeError, merge_shards
+    from ..job.merge import MergeError, merge_shards
 
     try:
         summary = merge_shards(out_dir, command=["ipmix", *sys.argv[1:]])

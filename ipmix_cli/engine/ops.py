@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from .affine import apply_tables, cached_tables, shear
-from .draws import Draws
+from ..engine.affine import apply_tables, cached_tables, shear
+from ..engine.draws import Draws
 
 BILINEAR = Image.Resampling.BILINEAR
 

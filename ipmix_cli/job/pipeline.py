@@ -19,13 +19,13 @@ from typing import Callable, Iterator
 import numpy as np
 from joblib import delayed
 
-from . import __version__
-from .allocator import tune_allocator
-from .atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
-from .backends import BackendSpec, open_backend
-from .colour import WHITE
-from .images import MIN_SIDE, Encoder, UnreadableImage, centre_crop, label_of, read_rgb, resize_shorter
-from .manifest import (
+from .. import __version__
+from ..allocator import tune_allocator
+from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
+from ..job.backends import BackendSpec, open_backend
+from ..imaging.colour import WHITE
+from ..imaging.images import MIN_SIDE, Encoder, UnreadableImage, centre_crop, label_of, read_rgb, resize_shorter
+from ..job.manifest import (
     STATE_DIR,
     Layout,
     clear_parts,
@@ -36,10 +36,10 @@ from .manifest import (
     write_part,
     write_run_record,
 )
-from .mixset import MixingSet
-from .progress import progress_bar
-from .seeding import generator_for, path_digest
-from .transform import ConfigResolver, augment_copy
+from ..mixsets.mixing_set import MixingSet
+from ..progress import progress_bar
+from ..seeding import generator_for, path_digest
+from ..transform import ConfigResolver, augment_copy
 
 
 class AugmentError(ValueError):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import click
 
-from .config import PRESETS
-from .images import OUTPUT_FORMATS
-from .mixing import OVERFLOW_MODES
-from .ops import ALL_OPS
+from ..engine.config import PRESETS
+from ..imaging.images import OUTPUT_FORMATS
+from ..engine.mixing import OVERFLOW_MODES
+from ..engine.ops import ALL_OPS
 
 
 def _comma_list(kind):

@@ -14,8 +14,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import __version__
-from .manifest import STATE_DIR, Layout, merge_sorted, read_jsonl, read_run_record, write_run_record
+from .. import __version__
+from ..job.manifest import STATE_DIR, Layout, merge_sorted, read_jsonl, read_run_record, write_run_record
 
 _SHARD_RECORD = re.compile(r"^ipmix_run\.shard-(\d+)-of-(\d+)\.json$")
 

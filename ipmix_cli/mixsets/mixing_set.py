@@ -20,7 +20,7 @@ from typing import Any, Callable, Hashable
 import numpy as np
 from PIL import Image
 
-from .colour import to_rgb
+from ..imaging.colour import to_rgb
 
 #: The mixing picture covers the image with its limiting side at this multiple of the image's
 #: (the reference's 32 → 36 and 224 → 256 ratios).

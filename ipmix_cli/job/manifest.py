@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from .atomic import FILE_MODE, TEMP_PREFIX, write_text_atomic
+from ..disk.atomic import FILE_MODE, TEMP_PREFIX, write_text_atomic
 
 MANIFEST_NAME = "metadata.jsonl"
 RUN_RECORD_NAME = "ipmix_run.json"

@@ -1,0 +1,1 @@
+"""Reading images faithfully (orientation, modes, bombs) and encoding outputs."""
