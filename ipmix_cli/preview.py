@@ -167,9 +167,7 @@ def explain_copy(root: Path, source: str, copy: int, options: AugmentOptions, mi
     height, width = pixels.shape[:2]
     made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), configs(height, width))
     plan = made.plan
-    scaled = mixing.scaled(mixing.names.index(made.mixing_picture), height, width)
-    left, top = made.mixing_crop
-    crop = scaled[top : top + height, left : left + width]
+    crop = made.mixing_window
     file_name = dict(output_names(source, options))[copy]
     rows = [
         [

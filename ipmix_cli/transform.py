@@ -25,18 +25,25 @@ class Copy:
     pixels: np.ndarray
     mixing_picture: str
     mixing_crop: list[int]  # [left, top] of the window in the scaled picture
+    mixing_size: list[int]  # [width, height] the picture was scaled to before the window was cut
     plan: Plan
+    mixing_window: np.ndarray  # the H×W window of the scaled picture that the plan mixed with
 
     def trace(self) -> dict:
-        return {"mixing_picture": self.mixing_picture, "mixing_crop": self.mixing_crop, "plan": self.plan}
+        return {
+            "mixing_picture": self.mixing_picture,
+            "mixing_size": self.mixing_size,
+            "mixing_crop": self.mixing_crop,
+            "plan": self.plan,
+        }
 
 
 def augment_copy(image: np.ndarray, mixing_set: MixingSet, rng: np.random.Generator, config: IPMixConfig) -> Copy:
     """Draw the mixing picture and its crop, then the IPMix plan, from ``rng``; apply the plan."""
     height, width = image.shape[:2]
-    picture_name, mixing, crop = mixing_set.draw(rng, height, width)
+    picture_name, mixing, crop, size = mixing_set.draw(rng, height, width, config.cover_ratio)
     plan = sample_plan(rng, height, width, config)
-    return Copy(apply_plan(image, mixing, plan), picture_name, crop, plan)
+    return Copy(apply_plan(image, mixing, plan), picture_name, crop, size, plan, mixing)
 
 
 class ConfigResolver:

@@ -136,6 +136,20 @@ def test_rerunning_resumes_and_extending_the_inputs_adds_only_new_outputs(tmp_pa
     assert len(manifest(out)) == 5 * 4
 
 
+def test_an_out_made_by_an_earlier_version_is_refused_not_mixed(tmp_path, mixing_dir):
+    """0.2.0 changed the bytes of every imagenet copy (mixing cover 8/7 instead of 1.125): an OUT written
+    by 0.1.0 must not be resumed as if its copies were this version's."""
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run(tmp_path / "in", out, "--seed", "1", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    record_path = out / "ipmix_run.json"
+    record = json.loads(record_path.read_text())
+    record["identity"]["ipmix_version"] = "0.1.0"
+    record_path.write_text(json.dumps(record))
+    refused = run(tmp_path / "in", out, "--seed", "1", "--mixing-set", mixing_dir)
+    assert refused.exit_code == 2 and "ipmix_version" in refused.output
+
+
 def test_other_settings_are_refused_unless_overwrite(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 3)
     out = tmp_path / "out"
@@ -228,9 +242,7 @@ def test_trace_replays_to_the_written_pixels(tmp_path, mixing_dir):
         trace = json.loads(record["trace"])
         with Image.open(tmp_path / "in" / record["source"]) as image:
             pixels = np.array(image.convert("RGB"))
-        left, top = trace["mixing_crop"]
-        scaled = mixing.scaled(mixing.names.index(trace["mixing_picture"]), *pixels.shape[:2])
-        crop = scaled[top : top + pixels.shape[0], left : left + pixels.shape[1]]
+        crop = mixing.window(trace["mixing_picture"], trace["mixing_size"], trace["mixing_crop"], *pixels.shape[:2])
         with Image.open(out / record["file_name"]) as written:
             assert np.array_equal(np.array(written), apply_plan(pixels, crop, trace["plan"]))
 

@@ -25,17 +25,54 @@ def mixing_folder(tmp_path):
     return folder
 
 
-def test_cover_size_matches_the_reference_ratios():
-    assert cover_size(256, 256, 32, 32) == (36, 36)
-    assert cover_size(256, 256, 224, 224) == (252, 252)
-    # a tall picture (400×100) for a 50×60 image: the width is the limiting side, 1.125·60 = 67.5 → 68
-    assert cover_size(400, 100, 50, 60) == (68, 270)
+CIFAR, IMAGENET = IPMixConfig.preset("cifar").cover_ratio, IPMixConfig.preset("imagenet").cover_ratio
+
+
+def test_each_variant_covers_at_its_reference_ratio():
+    assert CIFAR == (36, 32) and IMAGENET == (256, 224)
+    # the reference sides: Resize(36) then RandomCrop(32); Resize(256) then RandomCrop(224)
+    assert cover_size(256, 256, 32, 32, CIFAR) == (36, 36)
+    assert cover_size(256, 256, 224, 224, IMAGENET) == (256, 256)
+    assert cover_size(500, 500, 224, 224, IMAGENET) == (256, 256)
+    # other sizes keep the ratio: 64 · 36/32 = 72 and 64 · 256/224 = 73.14 → 73
+    assert cover_size(256, 256, 64, 64, CIFAR) == (72, 72)
+    assert cover_size(256, 256, 64, 64, IMAGENET) == (73, 73)
+    # a 300×200 image: the width limits; 300 · 9/8 = 337.5 → 338 and 300 · 8/7 = 342.86 → 343
+    assert cover_size(256, 256, 200, 300, CIFAR) == (338, 338)
+    assert cover_size(256, 256, 200, 300, IMAGENET) == (343, 343)
+    # a tall picture (400×100) for a 50×60 image: the width limits, 60 · 9/8 = 67.5 → 68
+    assert cover_size(400, 100, 50, 60, CIFAR) == (68, 270)
+
+
+@pytest.mark.parametrize(
+    "height, width, preset, expected",
+    [
+        (32, 32, "cifar", [36, 36]),
+        (224, 224, "imagenet", [256, 256]),
+        (64, 64, "cifar", [72, 72]),
+        (64, 64, "imagenet", [73, 73]),
+        (200, 300, "cifar", [338, 338]),
+        (200, 300, "imagenet", [343, 343]),
+        (32, 32, "auto", [36, 36]),  # auto: cifar at a shorter side <= 64
+        (100, 120, "auto", [137, 137]),  # auto: imagenet above; 120 · 8/7 = 137.1
+    ],
+)
+def test_copies_cut_their_mixing_window_from_the_variants_cover(height, width, preset, expected, tmp_path):
+    from ipmix_cli.transform import ConfigResolver
+
+    square = MixingSet([photo_like(256, 256, seed=4)], ["square"])
+    config = ConfigResolver(preset)(height, width)
+    made = augment_copy(photo_like(height, width), square, np.random.default_rng(0), config)
+    assert made.mixing_size == expected
+    left, top = made.mixing_crop
+    assert 0 <= left <= expected[0] - width and 0 <= top <= expected[1] - height
+    assert np.array_equal(made.mixing_window, square.window("square", expected, made.mixing_crop, height, width))
 
 
 def test_mixing_set_loads_a_folder_recursively_and_skips_non_images(mixing_folder):
     mixing = MixingSet.from_folder(mixing_folder)
     assert mixing.names == ["p0.png", "p1.png", "p2.png", "p3.png", "p4.png", "sub/deep.jpg"]
-    name, crop, corner = mixing.draw(np.random.default_rng(0), 31, 47)
+    name, crop, corner, size = mixing.draw(np.random.default_rng(0), 31, 47)
     assert name in mixing.names and crop.shape == (31, 47, 3) and crop.dtype == np.uint8
     assert len(corner) == 2
     assert len(mixing.fingerprint) == 64
@@ -65,8 +102,8 @@ def test_scaled_pictures_are_cached_within_the_byte_budget(mixing_folder):
     assert 1 <= len(mixing._scaled) <= 2
     clone = pickle.loads(pickle.dumps(mixing))  # what a worker receives: the pictures, no cache
     assert len(clone._scaled) == 0 and clone._scaled.bytes == 0 and clone._scaled.budget == mixing.cache_bytes
-    name, crop, window = clone.draw(np.random.default_rng(1), 32, 32)
-    assert (name, window) == mixing.draw(np.random.default_rng(1), 32, 32)[::2]
+    name, crop, window, size = clone.draw(np.random.default_rng(1), 32, 32)
+    assert (name, window, size) == mixing.draw(np.random.default_rng(1), 32, 32)[::2] + (size,)
     assert np.array_equal(crop, mixing.draw(np.random.default_rng(1), 32, 32)[1])
 
 

@@ -16,6 +16,9 @@ VARIANTS = ("cifar", "imagenet")
 PRESETS = ("auto", "cifar", "imagenet")
 #: ``auto`` uses ``cifar`` for images whose shorter side is at most this, else ``imagenet``.
 AUTO_CIFAR_MAX_SIDE = 64
+#: How far a mixing picture covers the image, per variant, as (numerator, denominator): the reference's
+#: CIFAR pipeline resizes mixing pictures to 36 and crops 32; its ImageNet pipeline resizes to 256 and crops 224.
+COVER_RATIOS = {"cifar": (36, 32), "imagenet": (256, 224)}
 
 
 class ConfigError(ValueError):
@@ -94,6 +97,11 @@ class IPMixConfig:
     def patch_sizes_for(self, height: int, width: int) -> tuple[int, ...]:
         """Patch sizes for an image: scaled by ``S / reference_side`` (rounded half up), ≥ 2, ≤ S."""
         return _scaled_patch_sizes(self.patch_sizes, self.reference_side, min(height, width))
+
+    @property
+    def cover_ratio(self) -> tuple[int, int]:
+        """The mixing picture's limiting side over the image's, exactly: 36/32 (cifar) or 256/224 (imagenet)."""
+        return COVER_RATIOS[self.variant]
 
     def to_dict(self) -> dict:
         return {**dataclasses.asdict(self), "ops": list(self.ops), "patch_sizes": list(self.patch_sizes)}

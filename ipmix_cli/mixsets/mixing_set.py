@@ -14,6 +14,7 @@ import hashlib
 import io
 import threading
 from collections import OrderedDict
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Callable, Hashable
 
@@ -22,9 +23,10 @@ from PIL import Image
 
 from ..imaging.colour import to_rgb
 
-#: The mixing picture covers the image with its limiting side at this multiple of the image's
-#: (the reference's 32 → 36 and 224 → 256 ratios).
-COVER_RATIO = 1.125
+#: The mixing picture covers the image with its limiting side at this multiple of the image's, as
+#: (numerator, denominator). Callers pass the ratio of the variant in use (``IPMixConfig.cover_ratio``:
+#: 36/32 for cifar, 256/224 for imagenet); this default is the cifar one.
+COVER_RATIO = (36, 32)
 DEFAULT_CACHE_BYTES = 64 * 2**20
 
 
@@ -63,6 +65,7 @@ class MixingSet:
         self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, height, width)
         self._decoded = _ByteBudgetCache(cache_bytes, _pillow_bytes)  # pictures that needed a second decode
         self._decoded_once: set[int] = set()
+        self._sizes: dict[int, tuple[int, int]] = {}
 
     @classmethod
     def from_folder(
@@ -126,12 +129,6 @@ class MixingSet:
         picture = self.pictures[index]
         return np.array(_open_rgb(picture)) if isinstance(picture, bytes) else picture
 
-    def _scaled_image(self, index: int, height: int, width: int) -> Image.Image:
-        picture = self.pictures[index]
-        if not isinstance(picture, bytes):
-            return _cover(Image.fromarray(picture, "RGB"), height, width)
-        return _cover(self._decoded_picture(index), height, width)
-
     def _decoded_picture(self, index: int) -> Image.Image:
         """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
         decoded = self._decoded.get(index)
@@ -143,23 +140,58 @@ class MixingSet:
                 self._decoded.put(index, decoded)
         return decoded
 
-    def draw(self, rng: np.random.Generator, height: int, width: int) -> tuple[str, np.ndarray, list[int]]:
-        """Draw a picture and a crop window: its name, a read-only H×W×3 view, and [left, top]."""
+    def draw(
+        self, rng: np.random.Generator, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
+    ) -> tuple[str, np.ndarray, list[int], list[int]]:
+        """Draw a picture and a crop window: its name, a read-only H×W×3 view, [left, top] of the window,
+        and [width, height] of the scaled picture it was cut from (all a replay needs)."""
         index = int(rng.integers(len(self.pictures)))
-        scaled = self.scaled(index, height, width)
+        scaled = self.scaled(index, height, width, ratio)
         top = int(rng.integers(0, scaled.shape[0] - height + 1))
         left = int(rng.integers(0, scaled.shape[1] - width + 1))
-        return self.names[index], scaled[top : top + height, left : left + width], [left, top]
+        window = scaled[top : top + height, left : left + width]
+        return self.names[index], window, [left, top], [scaled.shape[1], scaled.shape[0]]
 
-    def scaled(self, index: int, height: int, width: int) -> np.ndarray:
-        """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at 1.125×."""
-        key = (index, height, width)
+    def scaled(self, index: int, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO) -> np.ndarray:
+        """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at ``ratio``."""
+        picture_height, picture_width = self.picture_size(index)
+        return self.resized(index, cover_size(picture_height, picture_width, height, width, ratio))
+
+    def picture_size(self, index: int) -> tuple[int, int]:
+        """(height, width) of picture ``index``, from its header once."""
+        size = self._sizes.get(index)
+        if size is None:
+            picture = self.pictures[index]
+            if isinstance(picture, bytes):
+                with Image.open(io.BytesIO(picture)) as opened:  # reads the header only
+                    size = opened.height, opened.width
+            else:
+                size = picture.shape[:2]
+            self._sizes[index] = size
+        return size
+
+    def resized(self, index: int, size: tuple[int, int]) -> np.ndarray:
+        """Picture ``index`` scaled (bilinear, antialiased) to ``size`` = (width, height), read-only, cached."""
+        key = (index, tuple(size))
         scaled = self._scaled.get(key)
         if scaled is None:
-            scaled = np.array(self._scaled_image(index, height, width))
+            picture = self.pictures[index]
+            image = self._decoded_picture(index) if isinstance(picture, bytes) else Image.fromarray(picture, "RGB")
+            scaled = np.array(image.resize(tuple(size), Image.Resampling.BILINEAR))
             scaled.setflags(write=False)
             self._scaled.put(key, scaled)
         return scaled
+
+    def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
+        """The mixing pixels a traced copy used: picture ``name`` scaled to ``size`` = [width, height], cut at
+        ``crop`` = [left, top] to ``height``×``width`` (the ``mixing_*`` fields of a manifest trace)."""
+        if name not in self.names:
+            raise MixingSetError(f"mixing picture {name!r} is not in this mixing set")
+        left, top = crop
+        scaled = self.resized(self.names.index(name), (int(size[0]), int(size[1])))
+        if not (0 <= top <= scaled.shape[0] - height and 0 <= left <= scaled.shape[1] - width):
+            raise MixingSetError(f"crop {crop} of a {size[0]}×{size[1]} picture does not hold {width}×{height}")
+        return scaled[top : top + height, left : left + width]
 
     def __getstate__(self):
         state = self.__dict__.copy()
@@ -224,14 +256,13 @@ def _hidden(path: Path, root: Path) -> bool:
     return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
-def _cover(image: Image.Image, height: int, width: int) -> Image.Image:
-    size = cover_size(image.height, image.width, height, width)
-    return image.resize(size, Image.Resampling.BILINEAR)
-
-
-def cover_size(picture_height: int, picture_width: int, height: int, width: int) -> tuple[int, int]:
-    """(width, height) of the picture scaled so it covers the image with 1.125× on its limiting side."""
-    factor = COVER_RATIO * max(width / picture_width, height / picture_height)
-    new_width = max(width, int(picture_width * factor + 0.5))
-    new_height = max(height, int(picture_height * factor + 0.5))
+def cover_size(
+    picture_height: int, picture_width: int, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
+) -> tuple[int, int]:
+    """(width, height) of the picture scaled so that it covers the image with ``ratio`` × the image's side on
+    its limiting side, rounded half up, in exact arithmetic (a 256² picture for a 224² image at 256/224
+    is exactly 256², never 255 or 257 through float error)."""
+    factor = Fraction(*ratio) * max(Fraction(width, picture_width), Fraction(height, picture_height))
+    new_width = max(width, int(picture_width * factor + Fraction(1, 2)))
+    new_height = max(height, int(picture_height * factor + Fraction(1, 2)))
     return new_width, new_height
