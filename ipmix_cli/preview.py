@@ -15,9 +15,11 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .engine.ipmix import iterate_chain
-from .imaging.images import discover
+from .job.naming import output_names
+from .job.options import AugmentOptions
+from .job.readers.folder import discover, folder_item
+from .job.worker import prepare_pixels, render_outputs
 from .mixsets.mixing_set import MixingSet
-from .job.pipeline import AugmentOptions, output_names, prepare_pixels, render_outputs
 from .seeding import generator_for
 from .transform import ConfigResolver, augment_copy
 
@@ -99,7 +101,7 @@ def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tup
         if root != path and root not in path.parents:
             raise ValueError(f"{path} is not under --root {root}")
         if path.is_dir():
-            found = discover(path)[:per_folder]
+            found = [item.key for item in discover(path).items][:per_folder]
             if not found:
                 raise ValueError(f"no images found under {path}")
             sources.extend((path / name).relative_to(root).as_posix() for name in found)
@@ -114,6 +116,17 @@ def _common_folder(folders: list[Path]) -> str:
     return os.path.commonpath([str(f) for f in folders])
 
 
+def _prepared(root: Path, source: str, options: AugmentOptions) -> np.ndarray:
+    """An input read and pre-processed exactly as ``augment`` reads it."""
+    from .imaging.images import UnreadableImage
+
+    try:
+        with open(root / source, "rb") as stream:
+            return prepare_pixels(stream, options)
+    except OSError as error:
+        raise UnreadableImage(f"{source}: {error.strerror}") from None
+
+
 # --- the contact sheet ------------------------------------------------------------------------------
 
 
@@ -122,9 +135,9 @@ def contact_sheet(root: Path, sources: list[str], options: AugmentOptions, mixin
     configs = ConfigResolver(options.preset, **options.overrides)
     rows = []
     for source in sources:
-        pixels = prepare_pixels(root / source, options)
+        pixels = _prepared(root, source, options)
         tiles = [Tile(pixels, source)]
-        for output in render_outputs(pixels, source, options, mixing, configs):
+        for output in render_outputs(pixels, folder_item(source), options, mixing, configs):
             if output.copy is not None:
                 tiles.append(Tile(output.pixels, f"copy {output.copy}"))
         rows.append(tiles)
@@ -163,12 +176,12 @@ def explain_copy(root: Path, source: str, copy: int, options: AugmentOptions, mi
     if not 0 <= copy < options.k:
         raise ValueError(f"--copy must be between 0 and {options.k - 1} (K = {options.k})")
     configs = ConfigResolver(options.preset, **options.overrides)
-    pixels = prepare_pixels(root / source, options)
+    pixels = _prepared(root, source, options)
     height, width = pixels.shape[:2]
     made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), configs(height, width))
     plan = made.plan
     crop = made.mixing_window
-    file_name = dict(output_names(source, options))[copy]
+    file_name = dict(output_names(folder_item(source), options))[copy]
     rows = [
         [
             Tile(pixels, f"original {source}"),

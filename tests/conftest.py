@@ -75,9 +75,11 @@ def make_inputs(root, count: int, size=(24, 20), labels=("cats", "dogs"), seed: 
 
 
 def folder_bytes(folder, skip=("ipmix_run.json",)) -> dict:
-    """Every file under ``folder`` with its bytes (the run record, which holds timings, left out)."""
+    """Every file under ``folder`` with its bytes: the outputs and the manifest. Left out: the run record,
+    which holds timings, and ipmix's private bookkeeping (``.ipmix*``: lock files, and a state that records
+    each file's inode and times, which differ from run to run by nature)."""
     return {
         p.relative_to(folder).as_posix(): p.read_bytes()
         for p in sorted(folder.rglob("*"))
-        if p.is_file() and p.name not in skip
+        if p.is_file() and p.name not in skip and not p.name.startswith(".ipmix")
     }

@@ -51,13 +51,13 @@ def test_samples_with_the_builtin_set(tmp_path):
             "height",
             "sha256",
         }
-        with Image.open(written) as image:
-            assert image.format == "PNG" and image.mode == "RGB"
+        with Image.open(written) as image:  # --format auto: JPEG inputs give JPEG copies
+            assert image.format == "JPEG" and image.mode == "RGB" and written.suffix == ".jpg"
             assert image.size == (record["width"], record["height"])
         with Image.open(SAMPLES / record["source"]) as original:
             assert original.size == image.size
     names = {r["file_name"] for r in records}
-    assert "space/astronaut_ipmix3.png" in names
+    assert "space/astronaut_ipmix3.jpg" in names
     run_record = json.loads((out / "ipmix_run.json").read_text())
     assert run_record["status"] == "complete" and run_record["seed"] == 0
     assert run_record["counts"]["inputs"] == len(sources) and run_record["counts"]["failed"] == 0
@@ -127,7 +127,7 @@ def test_rerunning_resumes_and_extending_the_inputs_adds_only_new_outputs(tmp_pa
     # the same command without --seed reuses the recorded seed and has nothing left to do
     result = run(tmp_path / "in", out, "--mixing-set", mixing_dir)
     assert result.exit_code == 0
-    assert "already done" in result.stderr
+    assert "nothing to do: all 4 inputs already written" in result.stderr
     assert {p: p.stat().st_mtime_ns for p in out.rglob("*.png")} == stamps
     make_inputs(tmp_path / "in", 1, labels=("birds",), seed=50)
     assert run(tmp_path / "in", out, "--mixing-set", mixing_dir, "--quiet").exit_code == 0
@@ -250,7 +250,7 @@ def test_trace_replays_to_the_written_pixels(tmp_path, mixing_dir):
 @pytest.mark.parametrize(
     "arguments, message",
     [
-        (["--quality", "90"], "--quality applies to --format jpeg or webp"),
+        (["--quality", "90", "--format", "png"], "--quality applies to --format jpeg, webp or auto"),
         (["--ops", "rotate,blur"], "unknown operation 'blur'; valid operations: equalize"),
         (["--ops", "rotate", "--all-ops"], "--ops and --all-ops contradict"),
         (["--patch-sizes", "4,1"], "patch sizes must be at least 2"),
@@ -294,8 +294,7 @@ def test_files_from_reads_a_list_and_refuses_escapes(tmp_path, mixing_dir):
     assert result.exit_code == 0, result.output
     assert sorted({r["source"] for r in manifest(out)}) == sorted([sources[0], sources[3], sources[5]])
     (tmp_path / "secret.png").write_bytes((tmp_path / "in" / sources[0]).read_bytes())
-    (tmp_path / "in" / "link.png").symlink_to(tmp_path / "secret.png")
-    for escaping in ("../secret.png", str(tmp_path / "secret.png"), "cats/../../secret.png", "link.png"):
+    for escaping in ("../secret.png", str(tmp_path / "secret.png"), "cats/../../secret.png"):
         refused = run(
             tmp_path / "in",
             tmp_path / "other",
@@ -308,6 +307,14 @@ def test_files_from_reads_a_list_and_refuses_escapes(tmp_path, mixing_dir):
         assert refused.exit_code == 2, escaping
         assert "outside IN" in refused.output
         assert not (tmp_path / "other").exists()
+    # a link that leads outside IN is that input's failure (the policy of discovery), never read
+    (tmp_path / "in" / "link.png").symlink_to(tmp_path / "secret.png")
+    linked = run(
+        tmp_path / "in", tmp_path / "linked", "--files-from", "-", "--mixing-set", mixing_dir,
+        input=f"{sources[1]}\nlink.png\n",
+    )
+    assert linked.exit_code == 1 and "link.png" in linked.stderr and "outside IN" in linked.stderr
+    assert {r["source"] for r in manifest(tmp_path / "linked")} == {sources[1]}
 
 
 def test_inputs_are_never_modified(tmp_path, mixing_dir):
@@ -332,19 +339,19 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
     import subprocess
     import sys
 
-    from ipmix_cli.job import pipeline
     from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
+    from ipmix_cli.job import driver
 
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
-    abandoned = tmp_path / "out" / f"{TEMP_PREFIX}{host_tag()}-{exited.pid}-0a1b2c3d-3.png"
-    real_write_part = pipeline.write_part
+    abandoned = tmp_path / "out" / f"{TEMP_PREFIX}{host_tag()}-{exited.pid}-0a1b2c3d-3.tmp"
+    real_append_lines = driver.append_lines
 
-    def write_part_and_abandon_a_temporary(*arguments):
-        real_write_part(*arguments)
+    def append_and_abandon_a_temporary(*arguments):
+        real_append_lines(*arguments)
         abandoned.write_bytes(b"partial")  # after the sweep at the start of the run
 
-    monkeypatch.setattr(pipeline, "write_part", write_part_and_abandon_a_temporary)
+    monkeypatch.setattr(driver, "append_lines", append_and_abandon_a_temporary)
     make_inputs(tmp_path / "in", 3)
     run(tmp_path / "in", tmp_path / "out", "--k", "1", "--mixing-set", mixing_dir, "--quiet")
     assert (tmp_path / "out" / "metadata.jsonl").exists()
@@ -354,12 +361,13 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
 @pytest.mark.parametrize("group_bytes", [1, 10**9])
 def test_grouping_outputs_before_encoding_changes_no_byte(tmp_path, mixing_dir, monkeypatch, group_bytes):
     """Outputs are encoded in groups bounded by bytes (one output at a time, or a whole batch at once)."""
-    from ipmix_cli.job import pipeline
+    from ipmix_cli.job import worker
 
     make_inputs(tmp_path / "in", 5, labels=("a", "b"))
     (tmp_path / "in" / "a" / "broken.png").write_bytes(b"not a png")  # a failure inside a group
-    run(tmp_path / "in", tmp_path / "default", "--k", "3", "--seed", "4", "--mixing-set", mixing_dir, "--quiet")
-    monkeypatch.setattr(pipeline, "GROUP_BYTES", group_bytes)
-    run(tmp_path / "in", tmp_path / "grouped", "--k", "3", "--seed", "4", "--mixing-set", mixing_dir, "--quiet")
+    common = ("--k", "3", "--seed", "4", "--mixing-set", mixing_dir, "--quiet", "--backend", "threading", "--jobs", "1")
+    run(tmp_path / "in", tmp_path / "default", *common)
+    monkeypatch.setattr(worker, "GROUP_BYTES", group_bytes)  # the workers run in this process (threading, 1 job)
+    run(tmp_path / "in", tmp_path / "grouped", *common)
     assert folder_bytes(tmp_path / "grouped") == folder_bytes(tmp_path / "default")
     assert len(manifest(tmp_path / "grouped")) == 5 * 3

@@ -92,6 +92,8 @@ def test_odd_and_broken_inputs(tmp_path, mixing_dir):
             "--k",
             "2",
             "--keep-original",
+            "--format",
+            "png",
             "--mixing-set",
             str(mixing_dir),
             "--quiet",

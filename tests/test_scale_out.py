@@ -3,6 +3,7 @@ and from shards merged into one run."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -134,7 +135,7 @@ def test_shards_in_any_order_one_interrupted_then_merged_equal_a_single_run(tmp_
 
     incomplete = subprocess.run([sys.executable, "-m", "ipmix_cli", "merge", str(out)], capture_output=True, text=True)
     assert incomplete.returncode == 1
-    assert "missing shard(s) 1/3" in incomplete.stderr
+    assert "shard 1/3 has not been run: run it (the same command with --shard 1/3)" in incomplete.stderr
     assert "shard 0/3 has not finished" in incomplete.stderr
     assert not (out / "metadata.jsonl").exists()
 
@@ -160,17 +161,28 @@ def test_merge_names_missing_and_corrupt_files(tmp_path, mixing_dir):
     (out / records[1]["file_name"]).write_bytes(b"tampered")
     result = CliRunner().invoke(main, ["merge", str(out)])
     assert result.exit_code == 1
-    assert f"{records[0]['file_name']} is missing" in result.stderr
-    assert f"{records[1]['file_name']} does not match its recorded sha256" in result.stderr
+    for record in records[:2]:
+        assert f"shard 0/2: {record['file_name']} is missing or does not match its recorded sha256" in result.stderr
+    assert "re-run shard 0/2 (the same command with --shard 0/2); it will redo the 2 damaged or missing files" in (
+        result.stderr
+    )
     assert not (out / "metadata.jsonl").exists()
+    # the remedy works: the shard re-run redoes exactly those two outputs, then the merge succeeds
+    rerun = run_ok(command(tmp_path / "in", out, mixing_dir, "--shard", "0/2", "--jobs", "1"))
+    assert "already done" in rerun.stderr
+    merged = CliRunner().invoke(main, ["merge", str(out)])
+    assert merged.exit_code == 0, merged.output
+    for record in records[:2]:
+        assert hashlib.sha256((out / record["file_name"]).read_bytes()).hexdigest() == record["sha256"]
 
 
 def test_shards_split_the_inputs_by_path_digest():
-    from ipmix_cli.job.pipeline import select_shard, shard_of
+    from ipmix_cli.job.driver import select_shard, shard_of
+    from ipmix_cli.job.readers.folder import folder_item
     from ipmix_cli.seeding import path_digest
 
     sources = [f"class{i % 3}/img{i:04d}.png" for i in range(300)]
-    parts = [select_shard(sources, (index, 4)) for index in range(4)]
+    parts = [[item.key for item in select_shard([folder_item(s) for s in sources], (index, 4))] for index in range(4)]
     assert sorted(s for part in parts for s in part) == sorted(sources)
     assert all(40 < len(part) < 110 for part in parts)
     assert all(shard_of(s, 4) == path_digest(s) % 4 for s in sources)

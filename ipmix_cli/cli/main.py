@@ -12,7 +12,7 @@ import click
 from .. import __version__
 from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from ..mixsets.fractals import KINDS
-from ..cli.options import engine_options, output_options
+from .options import engine_options, output_options
 from ..seeding import fresh_seed
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -50,6 +50,12 @@ def jobs_option(function):
 
 def quiet_option(function):
     return click.option("--quiet", "-q", is_flag=True, help="No progress bar or summary on stderr.")(function)
+
+
+def _defaulted(context: click.Context, name: str) -> bool:
+    """Whether option ``name`` kept its default (the user did not pass it)."""
+    source = context.get_parameter_source(name)
+    return source is None or source == click.core.ParameterSource.DEFAULT
 
 
 def _fail(header: str, lines: list[str], where: str = "", shown: int = 20) -> None:
@@ -128,7 +134,7 @@ def fractals_build(
 
 @main.command(context_settings=CONTEXT)
 @click.argument("in_dir", metavar="IN", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.argument("out_dir", metavar="OUT", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
 @engine_options()
 @output_options
 @jobs_option
@@ -163,9 +169,16 @@ def fractals_build(
 )
 @click.option(
     "--files-from",
-    type=click.File("r", encoding="utf-8"),
+    type=click.File("rb"),
     default=None,
     help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).",
+)
+@click.option(
+    "--null",
+    "-0",
+    "null_separated",
+    is_flag=True,
+    help="With --files-from: entries end with NUL bytes (find -print0), so names may hold newlines.",
 )
 @click.option(
     "--print",
@@ -185,6 +198,7 @@ def augment(
     ray_address: str | None,
     shard: tuple[int, int] | None,
     files_from,
+    null_separated: bool,
     print_mode: str | None,
     overwrite: bool,
     quiet: bool,
@@ -197,11 +211,12 @@ def augment(
     per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
     seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
     path and the copy index: not on --jobs, order or interruptions. Re-running the same command
-    resumes an interrupted run. Exit status: 0 all written, 1 some inputs failed, 2 usage error.
+    resumes an interrupted run; raising --k adds copies. Exit status: 0 all written, 1 some inputs
+    failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
-    from ..job.backends import BackendError, BackendSpec
-    from ..job.pipeline import AugmentError, run_augment
-    from ..job.planning import plan_inputs, resolve_options
+    from ..job.distribute import BackendError, BackendSpec
+    from ..job.driver import AugmentError, Interrupted, RunRequest, RunStopped, run_augment
+    from ..job.planning import reader_for, resolve_options
 
     if shard is not None and settings["seed"] is None:
         raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
@@ -209,55 +224,87 @@ def augment(
         raise click.UsageError("--scheduler applies to --backend dask")
     if ray_address and backend != "ray":
         raise click.UsageError("--ray-address applies to --backend ray")
+    if null_separated and files_from is None:
+        raise click.UsageError("--null applies to --files-from")
+    if settings["samples_per_shard"] != 1000 and settings["writer"] == "files":
+        raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
     try:
-        sources = plan_inputs(in_dir, files_from)
-        options, _ = resolve_options(in_dir, out_dir, settings, show_progress=not quiet)
+        listing = files_from.read() if files_from is not None else None
+        reader = reader_for(in_dir, listing, null_separated)
+        options, _ = resolve_options(in_dir, settings, show_progress=not quiet)
     except AugmentError as error:
         raise click.UsageError(str(error)) from error
-    if not sources:
-        raise click.UsageError(f"no images found under {in_dir}")
 
     def emit(record: dict) -> None:
         if print_mode == "paths":
-            sys.stdout.write(os.path.join(str(out_dir), record["file_name"]) + "\n")
+            name = record["file_name"] if "shard" not in record else f"{record['shard']}/{record['file_name']}"
+            sys.stdout.write(os.path.join(str(out_dir), name) + "\n")
         else:
             sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
         sys.stdout.flush()
 
+    request = RunRequest(
+        root=in_dir,
+        out=out_dir,
+        reader=reader,
+        options=options,
+        backend=BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address),
+        overwrite=overwrite,
+        shard=shard,
+        show_progress=not quiet,
+        on_record=emit if print_mode else None,
+        command=["ipmix", *sys.argv[1:]],
+    )
     try:
-        spec = BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address)
-        summary = run_augment(
-            in_dir,
-            out_dir,
-            sources,
-            options,
-            backend=spec,
-            overwrite=overwrite,
-            show_progress=not quiet,
-            on_record=emit if print_mode else None,
-            command=["ipmix", *sys.argv[1:]],
-            shard=shard,
-        )
+        summary = run_augment(request)
     except (AugmentError, BackendError) as error:
         raise click.UsageError(str(error)) from error
-    except KeyboardInterrupt:
-        click.echo(f"interrupted; re-run the same command to resume into {out_dir}", err=True)
-        sys.exit(130)
+    except RunStopped as error:
+        click.echo(f"ipmix: the run stopped: {error}", err=True)
+        click.echo(f"ipmix: finished work is recorded; re-run the same command to resume into {out_dir}", err=True)
+        sys.exit(1)
+    except Interrupted as stop:
+        if stop.status == 141:
+            _silence_stdout()
+            if not quiet:
+                click.echo(f"ipmix: stopped: {stop}; re-run the same command to resume into {out_dir}", err=True)
+        else:
+            click.echo(f"ipmix: {stop}; re-run the same command to resume into {out_dir}", err=True)
+        sys.exit(stop.status)
     if not quiet:
-        done = f", {summary.already_done} already done" if summary.already_done else ""
-        if shard:
-            done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
-        click.echo(
-            f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} files in {out_dir} "
-            f"(seed {options.seed}{done}, {summary.seconds:.1f} s)",
-            err=True,
-        )
+        _summarise(summary, out_dir, shard)
     if summary.failures:
         _fail(
             f"ipmix: {len(summary.failures)} input(s) failed and were skipped:",
             [f"{failure['source']}: {failure['error']}" for failure in summary.failures],
             f"listed in {out_dir}/ipmix_run.json",
         )
+
+
+def _summarise(summary, out_dir: Path, shard) -> None:
+    seed = summary.options.seed
+    if summary.already_done == summary.inputs and not summary.files_written and not summary.failures:
+        click.echo(f"ipmix: nothing to do: all {summary.inputs} inputs already written in {out_dir} (seed {seed})", err=True)
+        return
+    done = f", {summary.already_done} already done" if summary.already_done else ""
+    if shard:
+        done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
+    click.echo(
+        f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} files in {out_dir} "
+        f"(seed {seed}{done}, {summary.seconds:.1f} s)",
+        err=True,
+    )
+
+
+def _silence_stdout() -> None:
+    """After the reader of stdout went away: point stdout at /dev/null so that flushing it at exit raises no
+    BrokenPipeError (Python would print one as it shuts down)."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 @main.command(context_settings=CONTEXT)
@@ -285,7 +332,7 @@ def augment(
     help="The folder input paths are relative to, as IN for `ipmix augment` (their seeds depend on it). "
     "Default: a single folder argument itself, else the folder holding all arguments.",
 )
-@engine_options(default_k=8)
+@engine_options(default_k=8, seed_help="Global seed, as for `ipmix augment`.  [default: 0]")
 def preview(
     paths: tuple[Path, ...],
     output: Path,
@@ -303,21 +350,28 @@ def preview(
     the original, the mixing picture, every chain after each step, the weights and the result.
     """
     from ..imaging.images import UnreadableImage
-    from ..job.pipeline import AugmentError
+    from ..job.driver import AugmentError
     from ..job.planning import resolve_options
     from ..preview import contact_sheet, explain_copy, preview_inputs
 
     if settings["seed"] is None:
         settings["seed"] = 0
-    settings.update(output_format="png", quality=None, keep_original=False, trace=False)
+    settings.update(image_format="png", quality=None, keep_original=False, trace=False, writer="files")
+    context = click.get_current_context()
+    if explain and copy_index >= settings["k"]:
+        settings["k"] = copy_index + 1 if _defaulted(context, "k") else settings["k"]
+    if not explain and not _defaulted(context, "copy_index"):
+        raise click.UsageError("--copy applies to --explain")
     try:
         base, sources = preview_inputs(list(paths), per_folder, root)
         if explain and (len(sources) != 1 or len(paths) != 1 or Path(paths[0]).is_dir()):
             raise ValueError("--explain takes exactly one IMAGE (a file, not a folder)")
-        options, mixing = resolve_options(base, output, settings, show_progress=True)
+        options, mixing = resolve_options(base, settings, show_progress=True)
         if explain:
             if copy_index >= options.k:
-                raise ValueError(f"--copy {copy_index} is out of range for --k {options.k}")
+                raise ValueError(
+                    f"--copy {copy_index} is out of range for --k {options.k} (copies 0–{options.k - 1})"
+                )
             figure = explain_copy(base, sources[0], copy_index, options, mixing)
         else:
             figure = contact_sheet(base, sources, options, mixing)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import click
 
 from ..engine.config import PRESETS
-from ..imaging.images import OUTPUT_FORMATS
 from ..engine.mixing import OVERFLOW_MODES
 from ..engine.ops import ALL_OPS
 
@@ -68,7 +67,7 @@ def _crop(context, parameter, value: str | None):
     return parts[0], parts[1]
 
 
-def engine_options(default_k: int = 4):
+def engine_options(default_k: int = 4, seed_help: str | None = None):
     """What decides the pixels of each copy: K, seed, mixing set, engine settings (SPEC §1.6) and reading."""
     options = [
         click.option(
@@ -83,7 +82,7 @@ def engine_options(default_k: int = 4):
             "--seed",
             type=click.IntRange(min=0),
             default=None,
-            help="Global seed. Default: drawn and recorded (a resumed run reuses the recorded one).",
+            help=seed_help or "Global seed. Default: drawn and recorded (a resumed run reuses the recorded one).",
         ),
         click.option(
             "--mixing-set",
@@ -162,16 +161,37 @@ def engine_options(default_k: int = 4):
     return lambda function: _apply(options, function)
 
 
+def _image_format(context, parameter, value: str | None) -> str | None:
+    return "jpeg" if value == "jpg" else value
+
+
 def output_options(function):
-    """How ``augment`` writes: format, quality, the clean original, the trace."""
+    """How ``augment`` writes: the dataset layout, the image format and quality, the clean original, the trace."""
     options = [
         click.option(
-            "--format",
-            "output_format",
-            type=click.Choice(sorted(OUTPUT_FORMATS)),
-            default="png",
+            "--output-format",
+            "writer",
+            type=click.Choice(["files", "webdataset", "parquet"]),
+            default="files",
             show_default=True,
-            help="Output format.",
+            help="How outputs are stored: one image file per copy mirroring IN, WebDataset tar shards, or "
+            "Parquet shards with a Hugging Face Image column.",
+        ),
+        click.option(
+            "--samples-per-shard",
+            type=click.IntRange(min=1),
+            default=1000,
+            show_default=True,
+            help="With --output-format webdataset or parquet: copies per shard (inputs are never split).",
+        ),
+        click.option(
+            "--format",
+            "image_format",
+            type=click.Choice(["auto", "png", "jpeg", "jpg", "webp"]),
+            callback=_image_format,
+            default="auto",
+            show_default=True,
+            help="Image format of the copies. auto: JPEG (quality 95) for JPEG inputs, PNG for all others.",
         ),
         click.option("--quality", type=click.IntRange(1, 100), default=None, help="JPEG/WebP quality. [95]"),
         click.option(

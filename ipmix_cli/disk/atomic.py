@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import os
@@ -9,6 +10,7 @@ import re
 import secrets
 import signal
 import socket
+import stat
 import time
 from pathlib import Path
 
@@ -18,10 +20,18 @@ TEMP_PREFIX = ".ipmix-tmp-"
 #: temporary milliseconds after making it, so an hour-old one is certainly abandoned.
 FOREIGN_TEMPORARY_AGE = 3600.0
 _TEMPORARY_NAME = re.compile(re.escape(TEMP_PREFIX) + r"([0-9a-f]{8})-(\d+)-[0-9a-f]+-\d+")
-#: Fault injection for the interruption tests: with IPMIX_KILL_AFTER_WRITES=N in the environment, a
-#: process kills itself with SIGKILL right after its N-th atomic write, exactly like a hard crash.
+#: Fault injection for the interruption tests: with IPMIX_KILL_AFTER_WRITES=N in the environment, the
+#: process that makes its N-th atomic write SIGKILLs the whole run (itself and, in a local worker, the driver
+#: that started it: see ``set_driver``), exactly like a hard crash of the job.
 _KILL_AFTER = int(os.environ.get("IPMIX_KILL_AFTER_WRITES", "0") or 0)
 _writes = 0
+_driver_pid = 0
+
+
+def set_driver(pid: int) -> None:
+    """In a local worker process: the driver's pid, which the crash-simulation hook kills with the worker."""
+    global _driver_pid
+    _driver_pid = pid
 # Files get the usual 0666 less the umask (read once, at import, while no other thread can change it);
 # os.open applies the umask itself, files made by other means are given FILE_MODE explicitly.
 _UMASK = os.umask(0)
@@ -34,6 +44,7 @@ _made_folders: set[Path] = set()
 _process_token = ("", 0)  # (token, pid it was made in): a forked child makes its own
 
 
+@functools.lru_cache(maxsize=1)
 def host_tag() -> str:
     """Eight hex digits naming this host, so a sweep can tell its own host's temporaries from others'."""
     return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
@@ -49,6 +60,12 @@ def _token() -> str:
     return token
 
 
+def next_temporary_name() -> str:
+    """A temporary file name unique to this process (host tag, pid, random bits, counter), ending in ``.tmp``
+    so that no image reader takes a half-written file for a sample."""
+    return f"{TEMP_PREFIX}{_token()}-{next(_temporary_names)}.tmp"
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to a temporary file in ``path``'s folder, then rename it into place.
 
@@ -60,7 +77,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     if folder not in _made_folders:
         folder.mkdir(parents=True, exist_ok=True)
         _made_folders.add(folder)
-    temporary, handle = _create_temporary(folder, path.suffix)
+    temporary, handle = _create_temporary(folder)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
@@ -68,14 +85,14 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     except BaseException:
         temporary.unlink(missing_ok=True)
         raise
-    _count_write()
+    count_write()
 
 
-def _create_temporary(folder: Path, suffix: str) -> tuple[Path, int]:
+def _create_temporary(folder: Path) -> tuple[Path, int]:
     for _ in range(100):
-        temporary = folder / f"{TEMP_PREFIX}{_token()}-{next(_temporary_names)}{suffix}"
+        temporary = folder / next_temporary_name()
         try:
-            return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            return temporary, os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o666)
         except FileExistsError:  # a leftover of an earlier process that had this token: take the next name
             continue
         except FileNotFoundError:  # the folder was removed after it was made
@@ -83,10 +100,16 @@ def _create_temporary(folder: Path, suffix: str) -> tuple[Path, int]:
     raise OSError(f"could not create a temporary file in {folder}")
 
 
-def _count_write() -> None:
+def count_write() -> None:
+    """Count one finished write; with IPMIX_KILL_AFTER_WRITES=N the N-th one SIGKILLs the run."""
     global _writes
     _writes += 1
     if _KILL_AFTER and _writes >= _KILL_AFTER:
+        if _driver_pid and _driver_pid != os.getpid():
+            try:
+                os.kill(_driver_pid, signal.SIGKILL)
+            except OSError:
+                pass
         os.kill(os.getpid(), signal.SIGKILL)
 
 
@@ -98,31 +121,37 @@ def remove_stale_temporaries(folder: Path, recursive: bool = False) -> int:
     """Delete temporary files that their writers abandoned (a crash, a killed worker); returns how many.
 
     Temporaries of live processes are left alone, so a sweep is safe while other runs or shards write
-    into the same folder.
+    into the same folder. Symbolic links are never followed.
     """
     if not folder.is_dir():
         return 0
-    pattern = f"**/{TEMP_PREFIX}*" if recursive else f"{TEMP_PREFIX}*"
-    host, now = host_tag(), time.time()
     removed = 0
-    for leftover in folder.glob(pattern):
-        try:
-            if leftover.is_file() and _is_abandoned(leftover, host, now):
-                leftover.unlink(missing_ok=True)
-                removed += 1
-        except OSError:  # renamed or removed by its writer meanwhile
-            continue
+    for base, folders, files in os.walk(folder):
+        if not recursive:
+            folders.clear()
+        for name in files:
+            if not name.startswith(TEMP_PREFIX):
+                continue
+            leftover = Path(base) / name
+            try:
+                info = leftover.lstat()
+                if stat.S_ISREG(info.st_mode) and is_abandoned(name, info.st_mtime):
+                    leftover.unlink(missing_ok=True)
+                    removed += 1
+            except OSError:  # renamed or removed by its writer meanwhile
+                continue
     return removed
 
 
-def _is_abandoned(temporary: Path, host: str, now: float) -> bool:
-    named = _TEMPORARY_NAME.match(temporary.name)
-    if named and named.group(1) == host:
+def is_abandoned(name: str, written_at: float, now: float | None = None) -> bool:
+    """Whether the temporary called ``name``, last written at ``written_at``, has no live writer."""
+    named = _TEMPORARY_NAME.match(name)
+    if named and named.group(1) == host_tag():
         pid = int(named.group(2))
         if pid == os.getpid():  # ours only if it carries this process's random bits (pids repeat in containers)
-            return not temporary.name.startswith(TEMP_PREFIX + _token() + "-")
-        return not _owner_is_alive(pid, temporary.stat().st_mtime)
-    return now - temporary.stat().st_mtime >= FOREIGN_TEMPORARY_AGE
+            return not name.startswith(TEMP_PREFIX + _token() + "-")
+        return not _owner_is_alive(pid, written_at)
+    return (time.time() if now is None else now) - written_at >= FOREIGN_TEMPORARY_AGE
 
 
 def _owner_is_alive(pid: int, written_at: float) -> bool:

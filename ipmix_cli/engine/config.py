@@ -9,8 +9,8 @@ import numbers
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.mixing import OVERFLOW_MODES
-from ..engine.ops import ALL_OPS, DEFAULT_OPS
+from .mixing import OVERFLOW_MODES
+from .ops import ALL_OPS, DEFAULT_OPS
 
 VARIANTS = ("cifar", "imagenet")
 PRESETS = ("auto", "cifar", "imagenet")

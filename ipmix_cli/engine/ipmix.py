@@ -10,10 +10,10 @@ from typing import Iterator
 
 import numpy as np
 
-from ..engine.config import IPMixConfig
-from ..engine.draws import Draws
-from ..engine.mixing import apply_mix, sample_box, sample_mix
-from ..engine.ops import apply_image_op, apply_image_op_region, sample_image_op
+from .config import IPMixConfig
+from .draws import Draws
+from .mixing import apply_mix, sample_box, sample_mix
+from .ops import apply_image_op, apply_image_op_region, sample_image_op
 
 Plan = dict
 _F32 = np.float32

@@ -13,7 +13,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..engine.draws import Draws
+from .draws import Draws
 from ..seeding import mask_uniforms
 
 Params = dict

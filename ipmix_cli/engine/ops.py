@@ -21,8 +21,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
 
-from ..engine.affine import apply_tables, cached_tables, shear
-from ..engine.draws import Draws
+from .affine import apply_tables, cached_tables, shear
+from .draws import Draws
 
 BILINEAR = Image.Resampling.BILINEAR
 

@@ -1,36 +1,44 @@
 """Finding, reading and encoding images (SPEC §4: inputs, reading, writing).
 
-Inputs are recognised by content: a file counts when its extension is an image extension or its first
-bytes carry an image signature, so ``photo.dat`` holding a JPEG is found and ``notes.txt`` is not; a file
-named ``.jpg`` that is not an image is found and then reported as unreadable. Reading applies the EXIF
-orientation, converts every mode faithfully (``colour.to_rgb``), refuses decompression bombs and
-truncated files with a reason, and never modifies the file.
+Inputs are recognised by content (``sniff_format``) or extension (``format_of_name``); finding them is the
+readers' job (``job/readers``). Reading applies the EXIF orientation, converts every mode faithfully
+(``colour.to_rgb``), refuses decompression bombs and truncated files with a reason, and never modifies the
+file.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import struct
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps
 
-from ..imaging.colour import WHITE, to_rgb
+from .colour import WHITE, to_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif"}
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO", "DIB"}
-_SIGNATURES = (
-    b"\xff\xd8\xff",  # JPEG
-    b"\x89PNG\r\n\x1a\n",
-    b"GIF87a",
-    b"GIF89a",
-    b"BM",
-    b"II*\x00",  # TIFF, little endian
-    b"MM\x00*",  # TIFF, big endian
+_SIGNATURE_FORMATS = (
+    (b"\xff\xd8\xff", "jpeg"),
+    (b"\x89PNG\r\n\x1a\n", "png"),
+    (b"GIF87a", "gif"),
+    (b"GIF89a", "gif"),
+    (b"BM", "bmp"),
+    (b"II*\x00", "tiff"),  # little endian
+    (b"MM\x00*", "tiff"),  # big endian
 )
+_EXTENSION_FORMATS = {
+    **dict.fromkeys(("jpg", "jpeg", "jpe", "jfif"), "jpeg"),
+    "png": "png",
+    "webp": "webp",
+    **dict.fromkeys(("bmp", "dib"), "bmp"),
+    **dict.fromkeys(("tif", "tiff"), "tiff"),
+    "gif": "gif",
+}
 OUTPUT_FORMATS = {"png": ("PNG", ".png"), "jpeg": ("JPEG", ".jpg"), "webp": ("WEBP", ".webp")}
 PNG_COMPRESSION = 1  # fast: encoding, not compression ratio, is the budget that matters here
 MIN_SIDE = 2
@@ -40,46 +48,44 @@ class UnreadableImage(Exception):
     """An input that cannot be augmented; the message is the reason reported for it."""
 
 
-def looks_like_image(path: Path) -> bool:
-    """By extension, or else by the file's first bytes."""
-    if path.suffix.lower() in IMAGE_EXTENSIONS:
-        return True
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(16)
-    except OSError:
-        return False
-    return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+def sniff_format(head: bytes) -> str | None:
+    """The image format a file's first bytes announce (``jpeg``, ``png``, ``gif``, ``bmp``, ``tiff``, ``webp``)."""
+    for signature, name in _SIGNATURE_FORMATS:
+        if head.startswith(signature):
+            return name
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "webp"
+    return None
 
 
-def discover(root: Path) -> list[str]:
-    """POSIX paths, relative to ``root``, of every image under it (hidden files and folders skipped), sorted."""
-    found = []
-    for folder, subfolders, files in os.walk(root):
-        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
-        base = Path(folder)
-        for name in files:
-            if name.startswith("."):
-                continue
-            path = base / name
-            if path.is_file() and looks_like_image(path):
-                found.append(path.relative_to(root).as_posix())
-    found.sort()
-    return found
-
-
-def label_of(rel_path: str) -> str | None:
-    """The first-level folder of an input (ImageFolder layout); None for files directly in the root."""
-    parts = rel_path.split("/")
-    return parts[0] if len(parts) > 1 else None
+def format_of_name(name: str) -> str | None:
+    """The image format an extension names (``jpeg`` for .jpg, .jpeg, .jpe, .jfif), or None."""
+    suffix = name.rpartition(".")[2].lower() if "." in name else ""
+    return _EXTENSION_FORMATS.get(suffix)
 
 
 def read_rgb(path: Path, background: tuple[int, int, int] = WHITE) -> np.ndarray:
     """The image at ``path`` as an H×W×3 uint8 array, or :class:`UnreadableImage` with the reason."""
     try:
+        stream = open(path, "rb")
+    except FileNotFoundError:
+        raise UnreadableImage("no such file") from None
+    except OSError as error:
+        raise UnreadableImage(f"cannot open it: {error.strerror}") from None
+    with stream:
+        return decode_rgb(stream, background)
+
+
+def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """The image in the binary ``stream`` as an H×W×3 uint8 array, or :class:`UnreadableImage` with the reason.
+
+    Applies the EXIF orientation, converts every mode faithfully, refuses decompression bombs (Pillow's limit)
+    before decoding pixels, and reads only as much of the stream as the image needs.
+    """
+    try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            with Image.open(path) as image:
+            with Image.open(stream) as image:
                 if image.format not in SUPPORTED_FORMATS:
                     raise UnreadableImage(f"unsupported image format {image.format}")
                 image.seek(0)  # the first frame of an animation
@@ -91,12 +97,20 @@ def read_rgb(path: Path, background: tuple[int, int, int] = WHITE) -> np.ndarray
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise UnreadableImage(f"decompression bomb refused: {error}") from None
     except Image.UnidentifiedImageError:
-        size = path.stat().st_size if path.exists() else 0
-        raise UnreadableImage("empty file" if size == 0 else "not an image (content not recognised)") from None
-    except FileNotFoundError:
-        raise UnreadableImage("no such file") from None
-    except (OSError, ValueError, SyntaxError, EOFError) as error:
+        empty = _is_empty(stream)
+        raise UnreadableImage("empty file" if empty else "not an image (content not recognised)") from None
+    except MemoryError:
+        raise UnreadableImage("not enough memory to decode it") from None
+    except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as error:
         raise UnreadableImage(f"unreadable or truncated image: {error}") from None
+
+
+def _is_empty(stream: BinaryIO) -> bool:
+    try:
+        stream.seek(0)
+        return stream.read(1) == b""
+    except (OSError, ValueError):
+        return False
 
 
 def resize_shorter(pixels: np.ndarray, side: int) -> np.ndarray:

@@ -19,7 +19,7 @@ from PIL import Image, PngImagePlugin
 
 from .. import __version__
 from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
-from ..mixsets.fractals import IFS_POINTS, KINDS, make_picture
+from .fractals import IFS_POINTS, KINDS, make_picture
 from ..progress import progress_bar
 from ..seeding import generator_for_index
 

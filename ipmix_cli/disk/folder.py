@@ -1,0 +1,291 @@
+"""A folder ipmix writes into, where nothing can land outside it (SPEC §6).
+
+Every write, rename and delete under a :class:`SafeFolder` goes through file descriptors of its sub-folders,
+opened one component at a time with ``O_NOFOLLOW``: a symbolic link anywhere below the folder (a sub-folder of
+OUT that leads into IN, a link swapped in between a check and a write) makes the operation fail instead of
+following it. Names read back from files (manifests, journals, run records) are checked by
+:func:`clean_relative` before they are used, so ``../victim`` or ``/etc/passwd`` never name anything.
+
+Files are written to a temporary name in their folder and renamed into place, so no partial file ever has a
+final name. Temporaries end in ``.tmp``: no image reader (torchvision's ``ImageFolder``, Hugging Face's
+``imagefolder``) mistakes one for a sample while a run is writing.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+from contextlib import contextmanager
+from pathlib import Path
+from typing import BinaryIO, Iterator
+
+from .atomic import FILE_MODE, TEMP_PREFIX, count_write, next_temporary_name
+
+_DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+
+class UnsafePath(ValueError):
+    """A relative name that could lead outside its folder (absolute, ``..``, NUL, empty parts)."""
+
+
+class FolderError(OSError):
+    """A folder that cannot be made or used; the message names the path and the fix."""
+
+
+def clean_relative(name: str) -> tuple[str, ...]:
+    """The parts of a relative POSIX name that stays inside its folder, or :class:`UnsafePath`."""
+    if not isinstance(name, str) or not name:
+        raise UnsafePath(f"{name!r} is not a file name")
+    if "\0" in name:
+        raise UnsafePath(f"{name!r} contains a NUL byte")
+    if name.startswith("/"):
+        raise UnsafePath(f"{name!r} is an absolute path")
+    parts = tuple(name.split("/"))
+    if any(part in ("", ".", "..") for part in parts):
+        raise UnsafePath(f"{name!r} has an empty, '.' or '..' part")
+    return parts
+
+
+def describe_os_error(error: OSError, path: str) -> str:
+    """One line for an ``OSError`` on ``path``, with the fix where there is an obvious one."""
+    reason = error.strerror or str(error)
+    fixes = {
+        errno.ENOSPC: "free some space, then re-run the same command to resume",
+        errno.EDQUOT: "free some space (disk quota exceeded), then re-run the same command to resume",
+        errno.EROFS: "the file system is read-only; choose an output folder on a writable one",
+        errno.EACCES: "you have no permission to write there; choose another folder or change its permissions",
+        errno.EPERM: "the operation is not permitted there; choose another folder",
+        errno.ELOOP: "it is a symbolic link; ipmix never writes through links below its output folder",
+        errno.ENOTDIR: "a file is in the way of a folder there; move it or choose another folder",
+        errno.EISDIR: "a folder is in the way of a file there; move it or choose another folder",
+        errno.ENAMETOOLONG: "the name is too long for the file system; shorten the input's name",
+    }
+    fix = fixes.get(error.errno)
+    return f"{path}: {reason}" + (f" ({fix})" if fix else "")
+
+
+#: Errors that are faults of the whole run (no later write can succeed either), not of one input.
+RUN_FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
+
+
+def make_folder(path: Path) -> Path:
+    """Make ``path`` (and its parents) if needed; return its resolved path, or :class:`FolderError`."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except FileExistsError:
+        raise FolderError(errno.ENOTDIR, f"{path} exists and is not a folder; choose another output folder")
+    except OSError as error:
+        raise FolderError(error.errno, describe_os_error(error, str(path))) from None
+    real = Path(os.path.realpath(path))
+    if not real.is_dir():
+        raise FolderError(errno.ENOTDIR, f"{path} is not a folder; choose another output folder")
+    return real
+
+
+class SafeFolder:
+    """Writes, renames and deletes confined to one folder (see the module docstring).
+
+    The folder's identity (device, inode) is fixed when it is opened: a worker attaching later to the same path
+    checks it still names the same folder, so replacing OUT during a run cannot redirect writes.
+    """
+
+    def __init__(self, path: str | Path, identity: tuple[int, int] | None = None):
+        self.path = Path(os.path.realpath(path))
+        try:
+            fd = os.open(self.path, _DIR_FLAGS)
+        except OSError as error:
+            raise FolderError(error.errno, describe_os_error(error, str(path))) from None
+        try:
+            info = os.fstat(fd)
+        finally:
+            os.close(fd)
+        self.identity = (info.st_dev, info.st_ino)
+        if identity is not None and tuple(identity) != self.identity:
+            raise FolderError(errno.ESTALE, f"{path} was replaced by another folder while ipmix was using it")
+
+    def __reduce__(self):
+        return SafeFolder, (str(self.path), self.identity)
+
+    def __repr__(self) -> str:
+        return f"SafeFolder({str(self.path)!r})"
+
+    # --- folders ---------------------------------------------------------------------------------------
+
+    @contextmanager
+    def _folder(self, parts: tuple[str, ...], create: bool) -> Iterator[int]:
+        """A descriptor of the sub-folder ``parts``, reached without following any link."""
+        fd = os.open(self.path, _DIR_FLAGS)
+        try:
+            if (lambda info: (info.st_dev, info.st_ino))(os.fstat(fd)) != self.identity:
+                raise FolderError(errno.ESTALE, f"{self.path} was replaced by another folder during the run")
+            for part in parts:
+                if create:
+                    try:
+                        os.mkdir(part, 0o777, dir_fd=fd)
+                    except FileExistsError:
+                        pass
+                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                os.close(fd)
+                fd = child
+            yield fd
+        finally:
+            os.close(fd)
+
+    # --- writing ---------------------------------------------------------------------------------------
+
+    def write_bytes(self, name: str, data: bytes) -> os.stat_result:
+        """Write ``data`` to ``name`` atomically (temporary, then rename); returns the written file's stat."""
+        with self.open_new(name) as stream:
+            stream.write(data)
+        return stream.final_stat  # type: ignore[attr-defined]
+
+    @contextmanager
+    def open_new(self, name: str) -> Iterator[BinaryIO]:
+        """A binary stream whose content replaces ``name`` when the block ends without an exception.
+
+        The stream's ``final_stat`` holds the stat of the renamed file afterwards. On an exception the
+        temporary is removed and ``name`` is left as it was.
+        """
+        parts = clean_relative(name)
+        with self._folder(parts[:-1], create=True) as folder:
+            temporary, fd = self._create_temporary(folder)
+            try:
+                with os.fdopen(fd, "wb") as stream:
+                    yield stream
+                os.rename(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
+                stream.final_stat = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)  # type: ignore
+            except BaseException:
+                try:
+                    os.unlink(temporary, dir_fd=folder)
+                except OSError:
+                    pass
+                raise
+        count_write()
+
+    @staticmethod
+    def _create_temporary(folder: int) -> tuple[str, int]:
+        for _ in range(100):
+            temporary = next_temporary_name()
+            try:
+                return temporary, os.open(temporary, _NEW_FILE_FLAGS, 0o666, dir_fd=folder)
+            except FileExistsError:  # a leftover of an earlier process with this token: take the next name
+                continue
+        raise FolderError(errno.EEXIST, "could not create a temporary file")
+
+    def append_text(self, name: str, text: str) -> None:
+        """Append ``text`` to ``name`` (made if missing), never following a link."""
+        parts = clean_relative(name)
+        with self._folder(parts[:-1], create=True) as folder:
+            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+            fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+            try:
+                data = text.encode("utf-8")
+                while data:
+                    data = data[os.write(fd, data) :]
+            finally:
+                os.close(fd)
+
+    # --- reading and deleting ----------------------------------------------------------------------------
+
+    def stat(self, name: str) -> os.stat_result | None:
+        """The stat of ``name`` itself (a link is not followed), or None when it (or a folder on the way) is
+        missing, not a folder, or a link."""
+        parts = clean_relative(name)
+        try:
+            with self._folder(parts[:-1], create=False) as folder:
+                return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return None
+            raise
+
+    def is_file(self, name: str) -> bool:
+        info = self.stat(name)
+        return info is not None and stat.S_ISREG(info.st_mode)
+
+    @contextmanager
+    def open_read(self, name: str) -> Iterator[BinaryIO]:
+        """``name`` opened for reading; a link or a non-regular file is an ``OSError``."""
+        parts = clean_relative(name)
+        with self._folder(parts[:-1], create=False) as folder:
+            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                os.close(fd)
+                raise OSError(errno.EINVAL, f"{name} is not a regular file")
+            with os.fdopen(fd, "rb") as stream:
+                yield stream
+
+    def read_bytes(self, name: str) -> bytes:
+        with self.open_read(name) as stream:
+            return stream.read()
+
+    def read_text(self, name: str) -> str | None:
+        """The UTF-8 text of ``name``, or None when it is missing or unreadable."""
+        try:
+            return self.read_bytes(name).decode("utf-8")
+        except (OSError, UnicodeDecodeError, UnsafePath):
+            return None
+
+    def remove(self, name: str) -> bool:
+        """Delete the file ``name`` (a link is removed itself, never its target); whether it existed."""
+        parts = clean_relative(name)
+        try:
+            with self._folder(parts[:-1], create=False) as folder:
+                info = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+                if stat.S_ISDIR(info.st_mode):
+                    return False
+                os.unlink(parts[-1], dir_fd=folder)
+                return True
+        except (FileNotFoundError, NotADirectoryError):
+            return False
+        except OSError as error:
+            if error.errno == errno.ELOOP:
+                return False
+            raise
+
+    def remove_empty_folder(self, name: str) -> None:
+        parts = clean_relative(name)
+        try:
+            with self._folder(parts[:-1], create=False) as folder:
+                os.rmdir(parts[-1], dir_fd=folder)
+        except OSError:
+            pass
+
+    def walk(self) -> Iterator[tuple[str, os.DirEntry]]:
+        """(relative POSIX name, entry) of every file and link below the folder; links are not followed."""
+        stack = [""]
+        while stack:
+            prefix = stack.pop()
+            try:
+                with os.scandir(self.path / prefix if prefix else self.path) as entries:
+                    for entry in entries:
+                        name = f"{prefix}{entry.name}"
+                        if entry.is_dir(follow_symlinks=False):
+                            stack.append(name + "/")
+                        else:
+                            yield name, entry
+            except OSError:
+                continue
+
+    def sweep_temporaries(self) -> int:
+        """Remove temporaries whose writers died (see ``atomic.is_abandoned``); returns how many."""
+        from .atomic import is_abandoned
+
+        removed = 0
+        for name, entry in list(self.walk()):
+            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+                try:
+                    if is_abandoned(entry.name, entry.stat(follow_symlinks=False).st_mtime):
+                        removed += self.remove(name)
+                except OSError:  # renamed or removed by its writer meanwhile
+                    continue
+        return removed
+
+
+def is_inside(path: Path, folder: Path) -> bool:
+    """Whether resolved ``path`` is ``folder`` or lies below it (both already resolved)."""
+    return path == folder or folder in path.parents

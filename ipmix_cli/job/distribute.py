@@ -1,0 +1,306 @@
+"""Where tasks run: one process, threads, local worker processes (loky), a dask cluster, or ray.
+
+Every backend is a :class:`Pool`: the driver submits tasks, and receives each task's outcome on its own, as it
+completes: the task's result, :class:`WorkerLost` when the process running it died (killed, out of memory), or
+the exception the task raised. So a dying worker costs only its tasks, which the driver retries in smaller
+pieces, never the run. Workers read inputs and write outputs themselves (dask and ray need a filesystem shared
+by the driver and the workers); only records travel back.
+
+Local worker processes ignore Ctrl-C (the driver handles it and stops them), and exit on their own within a
+second when their parent dies, so a killed run leaves no workers behind.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
+from concurrent.futures import wait as wait_futures
+from dataclasses import dataclass
+from typing import Any, Callable
+
+BACKENDS = ("loky", "threading", "dask", "ray")
+EXTRAS = {"dask": "pip install 'ipmix[dask]'", "ray": "pip install 'ipmix[ray]'"}
+
+
+class BackendError(ValueError):
+    """A backend that cannot be used; the message says what to install or fix."""
+
+
+class WorkerLost(Exception):
+    """The process running a task died before returning its result."""
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    name: str = "loky"
+    jobs: int = 1
+    scheduler: str | None = None  # dask scheduler address
+    ray_address: str | None = None
+
+    @property
+    def distributed(self) -> bool:
+        return self.name in ("dask", "ray")
+
+
+def _watch_parent(parent: int) -> None:
+    while True:
+        if os.getppid() != parent:
+            os._exit(1)
+        threading.Event().wait(0.5)
+
+
+def worker_started(parent: int | None = None) -> None:
+    """In a local worker process: leave Ctrl-C to the driver, and exit when the driver is gone."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if parent is not None:
+        from ..disk.atomic import set_driver
+
+        set_driver(parent)
+        threading.Thread(target=_watch_parent, args=(parent,), daemon=True).start()
+
+
+class Pool:
+    """Tasks in flight and their outcomes; see the module docstring."""
+
+    capacity: int = 1
+
+    def submit(self, function: Callable, *args) -> Any:
+        raise NotImplementedError
+
+    def next_done(self, timeout: float) -> tuple[Any, Any] | None:
+        """(handle, result or WorkerLost or exception) of a finished task, or None after ``timeout`` seconds."""
+        raise NotImplementedError
+
+    @property
+    def in_flight(self) -> int:
+        raise NotImplementedError
+
+    def close(self, abort: bool = False) -> None:
+        """Release the workers; ``abort`` stops running tasks at once (interruptions)."""
+
+
+class InlinePool(Pool):
+    """Tasks run in the driver's own thread as they are submitted (one job, threading backend)."""
+
+    def __init__(self):
+        self._done: list = []
+
+    def submit(self, function, *args):
+        handle = object()
+        try:
+            self._done.append((handle, function(*args)))
+        except Exception as error:  # noqa: BLE001 - the driver decides what a failed task means
+            self._done.append((handle, error))
+        return handle
+
+    def next_done(self, timeout):
+        return self._done.pop(0) if self._done else None
+
+    @property
+    def in_flight(self):
+        return len(self._done)
+
+
+class _FuturesPool(Pool):
+    """A pool over a ``concurrent.futures`` executor."""
+
+    def __init__(self, capacity: int):
+        self.capacity = capacity
+        self._futures: set[Future] = set()
+
+    def _executor(self):
+        raise NotImplementedError
+
+    def _lost(self, error: BaseException) -> bool:
+        return False
+
+    def submit(self, function, *args):
+        future = self._executor().submit(function, *args)
+        self._futures.add(future)
+        return future
+
+    def next_done(self, timeout):
+        if not self._futures:
+            return None
+        done, _ = wait_futures(self._futures, timeout=timeout, return_when=FIRST_COMPLETED)
+        if not done:
+            return None
+        future = next(iter(done))
+        self._futures.discard(future)
+        error = future.exception()
+        if error is None:
+            return future, future.result()
+        return future, WorkerLost(str(error)) if self._lost(error) else error
+
+    @property
+    def in_flight(self):
+        return len(self._futures)
+
+
+class ThreadPool(_FuturesPool):
+    def __init__(self, jobs: int):
+        super().__init__(2 * jobs)
+        self._pool = ThreadPoolExecutor(max_workers=jobs)
+
+    def _executor(self):
+        return self._pool
+
+    def close(self, abort=False):
+        self._pool.shutdown(wait=not abort, cancel_futures=abort)
+
+
+class LokyPool(_FuturesPool):
+    """Local worker processes (joblib's loky), made again after a worker died and broke the executor."""
+
+    def __init__(self, jobs: int):
+        super().__init__(jobs + 1)
+        self.jobs = jobs
+
+    def _executor(self):
+        from joblib.externals.loky import get_reusable_executor
+
+        return get_reusable_executor(
+            max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
+        )
+
+    def _lost(self, error):
+        from concurrent.futures.process import BrokenProcessPool
+
+        return isinstance(error, BrokenProcessPool)
+
+    def close(self, abort=False):
+        if abort:
+            from joblib.externals.loky import get_reusable_executor
+
+            for future in self._futures:
+                future.cancel()
+            get_reusable_executor(max_workers=self.jobs).shutdown(wait=False, kill_workers=True)
+
+
+class DaskPool(Pool):
+    def __init__(self, spec: BackendSpec):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise BackendError(f"--backend dask needs dask.distributed: {EXTRAS['dask']}") from None
+        address = spec.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS")
+        self._cluster = None
+        if address:
+            try:
+                self._client = Client(address, timeout="20s")
+            except (OSError, TimeoutError) as error:
+                raise BackendError(f"cannot reach the dask scheduler at {address}: {error}") from None
+        else:
+            self._cluster = LocalCluster(
+                n_workers=spec.jobs, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+            )
+            self._client = Client(self._cluster)
+        workers = max(1, len(self._client.scheduler_info().get("workers", {})) or spec.jobs)
+        self.capacity = 2 * workers
+        self._pending: set = set()
+
+    def submit(self, function, *args):
+        future = self._client.submit(function, *args, pure=False)
+        self._pending.add(future)
+        return future
+
+    def next_done(self, timeout):
+        from distributed import KilledWorker, wait
+
+        if not self._pending:
+            return None
+        try:
+            done, _ = wait(list(self._pending), timeout=timeout, return_when="FIRST_COMPLETED")
+        except TimeoutError:
+            return None
+        future = next(iter(done))
+        self._pending.discard(future)
+        if future.status == "error":
+            error = future.exception()
+            return future, WorkerLost(str(error)) if isinstance(error, KilledWorker) else error
+        if future.status == "cancelled":
+            return future, WorkerLost("the task was cancelled by the cluster")
+        return future, future.result()
+
+    @property
+    def in_flight(self):
+        return len(self._pending)
+
+    def close(self, abort=False):
+        if abort:
+            self._client.cancel(list(self._pending), force=True)
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def _call(function, args):
+    return function(*args)
+
+
+class RayPool(Pool):
+    def __init__(self, spec: BackendSpec):
+        try:
+            import ray
+        except ImportError:
+            raise BackendError(f"--backend ray needs ray: {EXTRAS['ray']}") from None
+        self._ray = ray
+        self._started = not ray.is_initialized()
+        if self._started:
+            try:
+                if spec.ray_address:
+                    ray.init(address=spec.ray_address, log_to_driver=False, logging_level="ERROR")
+                else:
+                    ray.init(num_cpus=spec.jobs, include_dashboard=False, log_to_driver=False, logging_level="ERROR")
+            except ConnectionError as error:
+                raise BackendError(f"cannot reach the ray cluster at {spec.ray_address}: {error}") from None
+        self._remote = ray.remote(num_cpus=1, max_retries=1)(_call)
+        self.capacity = max(2, 2 * int(ray.cluster_resources().get("CPU", spec.jobs)))
+        self._pending: list = []
+
+    def submit(self, function, *args):
+        reference = self._remote.remote(function, args)
+        self._pending.append(reference)
+        return reference
+
+    def next_done(self, timeout):
+        if not self._pending:
+            return None
+        done, self._pending = self._ray.wait(self._pending, num_returns=1, timeout=timeout)
+        if not done:
+            return None
+        reference = done[0]
+        from ray.exceptions import WorkerCrashedError
+
+        try:
+            return reference, self._ray.get(reference)
+        except WorkerCrashedError as error:
+            return reference, WorkerLost(str(error))
+        except Exception as error:  # noqa: BLE001
+            return reference, error
+
+    @property
+    def in_flight(self):
+        return len(self._pending)
+
+    def close(self, abort=False):
+        if abort:
+            for reference in self._pending:
+                self._ray.cancel(reference, force=True)
+        if self._started:
+            self._ray.shutdown()
+
+
+def open_pool(spec: BackendSpec) -> Pool:
+    """The pool for ``spec``; :class:`BackendError` (before OUT is touched) when it cannot start."""
+    if spec.name not in BACKENDS:
+        raise BackendError(f"unknown backend {spec.name!r}; use one of {', '.join(BACKENDS)}")
+    if spec.name == "dask":
+        return DaskPool(spec)
+    if spec.name == "ray":
+        return RayPool(spec)
+    if spec.name == "threading":
+        return InlinePool() if spec.jobs == 1 else ThreadPool(spec.jobs)
+    return LokyPool(spec.jobs)

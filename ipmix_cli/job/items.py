@@ -1,0 +1,45 @@
+"""Work items: what a reader finds in IN and a worker turns into outputs.
+
+An item's ``key`` is its identity everywhere: the seed key of SPEC §2 (the POSIX path relative to IN for a
+folder; ``<shard>/<sample key>`` for a sample of a WebDataset or Parquet shard), the manifest's ``source``, and
+the order of the manifest. Items are small and picklable: they carry where the image is, never its bytes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class Item:
+    key: str
+    label: str | int | None
+    stem: str  # the outputs' name without suffix, relative to OUT (files format): e.g. "cats/tabby"
+    hint: str | None  # the input's image format by extension or signature ("jpeg", "png", ...), if known
+    where: tuple = ()  # where the reader finds the image (reader-specific)
+    meta: dict = field(default_factory=dict)  # the input's other fields, passed through to its records
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An input that produced no outputs, and why (the message a user reads)."""
+
+    key: str
+    error: str
+
+    def to_dict(self) -> dict:
+        return {"source": self.key, "error": self.error}
+
+
+def printable(name: str) -> str:
+    """``name`` as valid UTF-8 for messages and JSON: bytes a file system gave that are not UTF-8 (held by
+    Python as lone surrogates) are shown as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+
+
+def is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False

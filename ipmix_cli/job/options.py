@@ -1,0 +1,103 @@
+"""What a run is: the options that decide the bytes of its outputs, and how its identity is compared.
+
+Two runs into one OUT may share it (a resume, an extension with more copies, more inputs) only when their
+identity is equal: everything that decides an output's bytes or name except ``k``, which only says how many
+copies there are (raising it adds copies and changes none).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .. import __version__
+from ..imaging.colour import WHITE
+from ..imaging.images import Encoder
+from ..transform import ConfigResolver
+
+OUTPUT_FORMATS = ("auto", "png", "jpeg", "webp")
+#: ``--format auto``: JPEG inputs give JPEG copies at this quality, every other input gives PNG.
+AUTO_JPEG_QUALITY = 95
+
+
+@dataclass(frozen=True)
+class AugmentOptions:
+    """Everything that decides the bytes of the outputs (and nothing that does not)."""
+
+    seed: int | None
+    k: int = 4
+    preset: str = "auto"
+    overrides: dict = field(default_factory=dict)
+    mixing_folder: str = ""  # resolved folder of the mixing set (the built-in one's cache folder included)
+    mixing_fingerprint: str = ""
+    mixing_label: str = "builtin"
+    image_format: str = "png"  # auto, png, jpeg, webp
+    quality: int | None = None
+    background: tuple[int, int, int] = WHITE
+    resize: int | None = None
+    crop: tuple[int, int] | None = None  # (width, height)
+    keep_original: bool = False
+    trace: bool = False
+    writer: str = "files"  # files, webdataset, parquet
+    samples_per_shard: int = 1000
+    in_folder: str = ""  # IN, resolved: an OUT made from another IN is another run
+    copy_digits: int | None = None  # width of copy numbers in names; fixed by the run that created OUT
+
+    @property
+    def digits(self) -> int:
+        return self.copy_digits or len(str(self.k - 1))
+
+    def encoder_for(self, hint: str | None) -> Encoder:
+        """The encoder of an input whose format is ``hint`` (``auto``: JPEG for JPEG inputs, else PNG)."""
+        if self.image_format == "auto":
+            if hint == "jpeg":
+                return Encoder("jpeg", self.quality or AUTO_JPEG_QUALITY)
+            return Encoder("png")
+        return Encoder(self.image_format, self.quality or 95)
+
+    @property
+    def outputs_per_input(self) -> int:
+        return self.k + (1 if self.keep_original else 0)
+
+    def identity(self) -> dict:
+        """The settings a resumed or extended run must share with the one it continues."""
+        resolver = ConfigResolver(self.preset, **self.overrides)
+        identity = {
+            "ipmix_version": __version__,
+            "in": self.in_folder,
+            "seed": self.seed,
+            "preset": self.preset,
+            "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.overrides.items())},
+            "resolved": {variant: config.to_dict() for variant, config in sorted(resolver.by_variant.items())},
+            "mixing_set": {"fingerprint": self.mixing_fingerprint},  # the content, however its path is spelled
+            "format": self.image_format,
+            "quality": None if self.image_format == "png" else (self.quality or 95),
+            "background": list(self.background),
+            "resize": self.resize,
+            "crop": list(self.crop) if self.crop else None,
+            "keep_original": self.keep_original,
+            "trace": self.trace,
+            "output_format": self.writer,
+            "copy_digits": self.digits,
+        }
+        if self.writer != "files":
+            identity["samples_per_shard"] = self.samples_per_shard
+            identity["k"] = self.k  # copies are interleaved in shards: another K is another set of shards
+        return identity
+
+
+def differences(old: dict, new: dict) -> list[str]:
+    """``name: old → new`` for every identity field that differs, for refusal messages."""
+
+    def shown(value) -> str:
+        text = repr(value) if not isinstance(value, dict) else ", ".join(f"{k}={v!r}" for k, v in value.items())
+        return text if len(text) <= 80 else text[:77] + "…"
+
+    lines = []
+    for name in sorted(set(old) | set(new)):
+        if name == "resolved":
+            continue  # follows from preset and overrides, which are shown
+        if old.get(name) != new.get(name):
+            lines.append(f"{name}: {shown(old.get(name))} → {shown(new.get(name))}")
+    if not lines and old.get("resolved") != new.get("resolved"):
+        lines.append("the resolved engine settings (a different ipmix build?)")
+    return lines
