@@ -137,7 +137,8 @@ def main(argv=None) -> int:
         make_inputs(inputs, args.inputs)
         # build the built-in mixing set outside the measurements (a one-off per user)
         subprocess.run(
-            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"], check=True
+            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
+            check=True,
         )
         cases = {
             "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),

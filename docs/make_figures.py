@@ -10,8 +10,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ipmix_cli.mixsets.builtin import ensure_builtin
 from ipmix_cli.cli.main import main as ipmix
+from ipmix_cli.mixsets.builtin import ensure_builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -58,9 +58,7 @@ class Progress:
         self._milestones = [m for m in LOG_MILESTONES if m * total > done]
         self._bar = None
         if self.mode == "bar":
-            self._bar = tqdm(
-                total=total, initial=done, desc=what, unit=unit[:3], file=self.stream, dynamic_ncols=True
-            )
+            self._bar = tqdm(total=total, initial=done, desc=what, unit=unit[:3], file=self.stream, dynamic_ncols=True)
         elif self.mode == "log" and done < total:
             extra = f" ({done} already done)" if done else ""
             self._line(f"{what} {total - done} {unit}{extra}")

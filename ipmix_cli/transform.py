@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .imaging.colour import WHITE, to_rgb_array
 from .engine.config import IPMixConfig, resolve_preset
 from .engine.ipmix import Plan, apply_plan, sample_plan
+from .imaging.colour import WHITE, to_rgb_array
 from .mixsets.mixing_set import MixingSet
 
 

@@ -310,7 +310,12 @@ def test_files_from_reads_a_list_and_refuses_escapes(tmp_path, mixing_dir):
     # a link that leads outside IN is that input's failure (the policy of discovery), never read
     (tmp_path / "in" / "link.png").symlink_to(tmp_path / "secret.png")
     linked = run(
-        tmp_path / "in", tmp_path / "linked", "--files-from", "-", "--mixing-set", mixing_dir,
+        tmp_path / "in",
+        tmp_path / "linked",
+        "--files-from",
+        "-",
+        "--mixing-set",
+        mixing_dir,
         input=f"{sources[1]}\nlink.png\n",
     )
     assert linked.exit_code == 1 and "link.png" in linked.stderr and "outside IN" in linked.stderr

@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from ipmix_cli.mixsets import fractals
-from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
 from ipmix_cli.cli.main import main
+from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
+from ipmix_cli.mixsets import fractals
 from ipmix_cli.mixsets.build import BuildConfig, BuildError, build_set, render_picture
 from ipmix_cli.seeding import generator_for_index
 

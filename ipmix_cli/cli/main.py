@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from pathlib import Path
@@ -12,8 +11,8 @@ import click
 from .. import __version__
 from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from ..mixsets.fractals import KINDS
-from .options import engine_options, output_options
 from ..seeding import fresh_seed
+from .options import engine_options, output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -217,6 +216,7 @@ def augment(
     from ..job.distribute import BackendError, BackendSpec
     from ..job.driver import AugmentError, Interrupted, RunRequest, RunStopped, run_augment
     from ..job.planning import reader_for, resolve_options
+    from ..job.state import dumps
 
     if shard is not None and settings["seed"] is None:
         raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
@@ -240,7 +240,7 @@ def augment(
             name = record["file_name"] if "shard" not in record else f"{record['shard']}/{record['file_name']}"
             sys.stdout.write(os.path.join(str(out_dir), name) + "\n")
         else:
-            sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+            sys.stdout.write(dumps(record) + "\n")
         sys.stdout.flush()
 
     request = RunRequest(
@@ -284,7 +284,9 @@ def augment(
 def _summarise(summary, out_dir: Path, shard) -> None:
     seed = summary.options.seed
     if summary.already_done == summary.inputs and not summary.files_written and not summary.failures:
-        click.echo(f"ipmix: nothing to do: all {summary.inputs} inputs already written in {out_dir} (seed {seed})", err=True)
+        click.echo(
+            f"ipmix: nothing to do: all {summary.inputs} inputs already written in {out_dir} (seed {seed})", err=True
+        )
         return
     done = f", {summary.already_done} already done" if summary.already_done else ""
     if shard:
@@ -369,9 +371,7 @@ def preview(
         options, mixing = resolve_options(base, settings, show_progress=True)
         if explain:
             if copy_index >= options.k:
-                raise ValueError(
-                    f"--copy {copy_index} is out of range for --k {options.k} (copies 0–{options.k - 1})"
-                )
+                raise ValueError(f"--copy {copy_index} is out of range for --k {options.k} (copies 0–{options.k - 1})")
             figure = explain_copy(base, sources[0], copy_index, options, mixing)
         else:
             figure = contact_sheet(base, sources, options, mixing)

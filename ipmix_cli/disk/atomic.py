@@ -32,6 +32,8 @@ def set_driver(pid: int) -> None:
     """In a local worker process: the driver's pid, which the crash-simulation hook kills with the worker."""
     global _driver_pid
     _driver_pid = pid
+
+
 # Files get the usual 0666 less the umask (read once, at import, while no other thread can change it);
 # os.open applies the umask itself, files made by other means are given FILE_MODE explicitly.
 _UMASK = os.umask(0)

@@ -57,7 +57,7 @@ def describe_os_error(error: OSError, path: str) -> str:
         errno.EROFS: "the file system is read-only; choose an output folder on a writable one",
         errno.EACCES: "you have no permission to write there; choose another folder or change its permissions",
         errno.EPERM: "the operation is not permitted there; choose another folder",
-        errno.ELOOP: "it is a symbolic link; ipmix never writes through links below its output folder",
+        errno.ELOOP: "ipmix never writes through symbolic links below its output folder: remove the link",
         errno.ENOTDIR: "a file is in the way of a folder there; move it or choose another folder",
         errno.EISDIR: "a folder is in the way of a file there; move it or choose another folder",
         errno.ENAMETOOLONG: "the name is too long for the file system; shorten the input's name",
@@ -120,18 +120,33 @@ class SafeFolder:
         try:
             if (lambda info: (info.st_dev, info.st_ino))(os.fstat(fd)) != self.identity:
                 raise FolderError(errno.ESTALE, f"{self.path} was replaced by another folder during the run")
-            for part in parts:
+            for depth, part in enumerate(parts):
                 if create:
                     try:
                         os.mkdir(part, 0o777, dir_fd=fd)
                     except FileExistsError:
                         pass
-                child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                try:
+                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                except OSError as error:
+                    raise self._explained(error, fd, part, parts[: depth + 1]) from None
                 os.close(fd)
                 fd = child
             yield fd
         finally:
             os.close(fd)
+
+    def _explained(self, error: OSError, parent: int, part: str, parts: tuple[str, ...]) -> OSError:
+        """``error`` from opening a sub-folder, naming the full path and saying when a link is the cause
+        (Linux reports a link opened with O_DIRECTORY | O_NOFOLLOW as "not a directory")."""
+        path = str(self.path.joinpath(*parts))
+        if error.errno in (errno.ENOTDIR, errno.ELOOP):
+            try:
+                if stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode):
+                    return OSError(errno.ELOOP, "a symbolic link is in the way", path)
+            except OSError:
+                pass
+        return OSError(error.errno, error.strerror, path)
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -146,21 +161,27 @@ class SafeFolder:
         """A binary stream whose content replaces ``name`` when the block ends without an exception.
 
         The stream's ``final_stat`` holds the stat of the renamed file afterwards. On an exception the
-        temporary is removed and ``name`` is left as it was.
+        temporary is removed and ``name`` is left as it was. ``OSError``s name the full path of ``name``.
         """
         parts = clean_relative(name)
+        full = str(self.path.joinpath(*parts))
         with self._folder(parts[:-1], create=True) as folder:
-            temporary, fd = self._create_temporary(folder)
+            try:
+                temporary, fd = self._create_temporary(folder)
+            except OSError as error:
+                raise OSError(error.errno, error.strerror, full) from None
             try:
                 with os.fdopen(fd, "wb") as stream:
                     yield stream
                 os.rename(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
                 stream.final_stat = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)  # type: ignore
-            except BaseException:
+            except BaseException as error:
                 try:
                     os.unlink(temporary, dir_fd=folder)
                 except OSError:
                     pass
+                if isinstance(error, OSError) and not isinstance(error, FolderError):
+                    raise OSError(error.errno, error.strerror, full) from None
                 raise
         count_write()
 

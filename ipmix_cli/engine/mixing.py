@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from .draws import Draws
 from ..seeding import mask_uniforms
+from .draws import Draws
 
 Params = dict
 OVERFLOW_MODES = ("wrap", "clip")

@@ -28,13 +28,13 @@ from typing import Callable, Iterator
 
 from .. import __version__
 from ..allocator import tune_allocator
-from ..disk.folder import FolderError, SafeFolder, make_folder
+from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folder
 from ..disk.lock import LockHeld, hold_folder, setup_section
 from ..progress import Progress
 from ..seeding import path_digest
 from .distribute import BackendSpec, WorkerLost, open_pool
 from .items import Failure, Item, printable
-from .naming import find_collisions
+from .naming import find_collisions, output_names
 from .resume import RefusedOut, assign_units, plan_files, plan_units, settle, valid_records, valid_units
 from .state import Layout, append_lines, public, write_json, write_state_and_manifest
 from .worker import Job, Task, TaskResult, Work, run_task
@@ -186,7 +186,10 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
             "out": str(request.out),
             "shard": list(request.shard) if request.shard else None,
         }
-        write_json(out, layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
+        try:
+            write_json(out, layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(out.path / layout.run_record))) from None
     out.sweep_temporaries()
 
     if sharded:
@@ -204,7 +207,10 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
     if request.shard:
         from .state import dumps
 
-        out.write_bytes(layout.plan, "".join(dumps(item.key) + "\n" for item in planned_items).encode("utf-8"))
+        try:
+            out.write_bytes(layout.plan, "".join(dumps(item.key) + "\n" for item in planned_items).encode("utf-8"))
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(out.path / layout.plan))) from None
 
     progress = Progress(
         total=len(planned_items) + len(failures),
@@ -230,7 +236,17 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         progress.close()
     if stop is not None:
         status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
-    manifest_records = _finalize(out, layout, sharded)
+    try:
+        manifest_records = _finalize(out, layout, sharded)
+    except OSError as error:
+        manifest_records = 0
+        where = error.filename if isinstance(error.filename, str) else str(out.path)
+        if stop is None or isinstance(stop, Interrupted):
+            stop = RunStopped(
+                f"the manifest could not be written ({describe_os_error(error, where)}); what finished is kept "
+                "in OUT's journal"
+            )
+        status = "stopped"
     out.sweep_temporaries()
     finished = time.time()
     failed = sorted(collector.failures, key=lambda f: f.key)
@@ -260,7 +276,11 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
     }
     if stop is not None:
         record["stopped_because"] = str(stop)
-    write_json(out, layout.run_record, record)
+    try:
+        write_json(out, layout.run_record, record)
+    except OSError as error:
+        if stop is None:
+            stop = RunStopped(f"the run record could not be written ({describe_os_error(error, str(out.path))})")
     if stop is not None:
         raise stop
     return RunSummary(
@@ -307,14 +327,28 @@ class _Collector:
         self.succeeded = 0
         self.written = 0
 
+    def poisoned(self, work: Work) -> None:
+        """``work``'s input killed its worker even alone: record it as failed and remove the outputs it may
+        have written before dying (they are not recorded, and OUT holds exactly what its manifest lists)."""
+        for copy, name in output_names(work.item, self.options):
+            if copy in work.copies:
+                try:
+                    self.out.remove(name)
+                except OSError:
+                    pass
+        self.collect(TaskResult(failed=[Failure(work.item.key, WORKER_DIED)]))
+
     def collect(self, result: TaskResult) -> None:
         records = [record for _, batch in result.done for record in batch]
-        if result.unit is not None:
-            unit_records = [{**r, "shard": result.unit["name"]} for r in records]
-            append_lines(self.out, self.layout.journal, unit_records)
-            append_lines(self.out, self.layout.units, [result.unit])
-        elif records:
-            append_lines(self.out, self.layout.journal, records)
+        try:
+            if result.unit is not None:
+                unit_records = [{**r, "shard": result.unit["name"]} for r in records]
+                append_lines(self.out, self.layout.journal, unit_records)
+                append_lines(self.out, self.layout.units, [result.unit])
+            elif records:
+                append_lines(self.out, self.layout.journal, records)
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(self.out.path / self.layout.journal))) from None
         self.failures.extend(result.failed)
         self.succeeded += len(result.done)
         self.written += len(records)
@@ -336,7 +370,11 @@ MAX_BATCH = 64
 
 
 def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector) -> None:
-    """Run the plan's tasks on the backend until all are done, retrying the tasks of dead workers in halves."""
+    """Run the plan's tasks on the backend until all are done, retrying the tasks of dead workers in halves.
+
+    A process pool that loses one worker may lose the tasks of the others with it, so a lost task that holds
+    a single input is not blamed at once: it runs again *alone*, with nothing else in flight, and only a death
+    then marks the input as the one that kills workers."""
     queue: deque[Task] = deque(Task(tuple(works), name) for name, works in plan.units.items())
     todo: deque[Work] = deque(plan.works)
     if not queue and not todo:
@@ -345,10 +383,11 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
     per_input: float | None = None
     searches: dict[str, _PoisonSearch] = {}
     handles: dict = {}
-    aborted = True
     try:
         while queue or todo or pool.in_flight:
-            while pool.in_flight < pool.capacity and (queue or todo):
+            while pool.in_flight < pool.capacity and (queue or todo) and not _alone_in_flight(handles):
+                if queue and queue[0].alone and pool.in_flight:
+                    break  # it waits until the pool is empty
                 if queue:
                     task = queue.popleft()
                 else:
@@ -363,6 +402,9 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
             task = handles.pop(handle)
             if isinstance(outcome, BaseException) and not isinstance(outcome, WorkerLost):
                 raise outcome
+            if isinstance(outcome, WorkerLost) and len(task.works) == 1 and not task.alone:
+                queue.append(Task(task.works, task.unit, task.probe, alone=True))
+                continue
             if task.probe is not None:
                 searches[task.probe].settled(task, outcome, queue)
                 continue
@@ -373,19 +415,53 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
                     half = len(task.works) // 2
                     queue.extendleft([Task(task.works[half:]), Task(task.works[:half])])
                 else:
-                    collector.collect(TaskResult(failed=[Failure(task.works[0].item.key, WORKER_DIED)]))
+                    collector.poisoned(task.works[0])
                 continue
             if outcome.done and task.unit is None:
                 seconds = outcome.seconds / max(1, len(task.works))
                 per_input = seconds if per_input is None else 0.7 * per_input + 0.3 * seconds
             collector.collect(outcome)
-        aborted = False
+    except (KeyboardInterrupt, Interrupted) as stop:
+        interruption = stop if isinstance(stop, Interrupted) else Interrupted("interrupted", 130)
+        if interruption.status == 141:
+            collector.on_record = None  # nobody reads stdout any more
+        _drain(pool, handles, collector)
+        raise interruption from None
+    except BaseException:
+        pool.close(abort=True)
+        raise
+
+
+#: On Ctrl-C, SIGTERM or a closed pipe, tasks already running may finish and be recorded for this long (a task
+#: takes well under a second), so a stopped run leaves no finished output unrecorded. A second signal stops at once.
+DRAIN_SECONDS = 10.0
+
+
+def _drain(pool, handles: dict, collector: _Collector) -> None:
+    deadline = time.monotonic() + DRAIN_SECONDS
+    try:
+        while pool.in_flight and time.monotonic() < deadline:
+            finished = pool.next_done(timeout=0.25)
+            if finished is None:
+                continue
+            handle, outcome = finished
+            task = handles.pop(handle, None)
+            if isinstance(outcome, TaskResult) and task is not None and task.probe is None:
+                try:
+                    collector.collect(outcome)
+                except (RunStopped, Interrupted):
+                    collector.on_record = None
+    except (KeyboardInterrupt, Interrupted):
+        pass
     finally:
-        if aborted:
-            pool.close(abort=True)
+        pool.close(abort=True)
 
 
-WORKER_DIED = "the worker process died while processing it (killed, or out of memory?); it was retried alone"
+WORKER_DIED = "the worker process died while processing it (killed, or out of memory?), also when it ran alone"
+
+
+def _alone_in_flight(handles: dict) -> bool:
+    return any(task.alone for task in handles.values())
 
 
 class _PoisonSearch:
@@ -408,7 +484,7 @@ class _PoisonSearch:
     def settled(self, probe: Task, outcome, queue: deque) -> None:
         self.outstanding -= 1
         if isinstance(outcome, WorkerLost):
-            if len(probe.works) == 1:
+            if len(probe.works) == 1:  # it died alone (see _schedule)
                 self.poison.append(probe.works[0].item.key)
             else:
                 self._probe(probe.works, queue)

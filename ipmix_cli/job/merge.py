@@ -60,14 +60,18 @@ def check_shards(out: SafeFolder) -> tuple[int, dict[tuple[int, int], dict]]:
     if len(counts) != 1:
         shown = ", ".join(f"N={n}" for n in sorted(counts))
         raise MergeError(
-            [f"shards of different splits in {out.path} ({shown}): keep one split; re-run the others' inputs "
-             "with that split, or start over with --overwrite"]
+            [
+                f"shards of different splits in {out.path} ({shown}): keep one split; re-run the others' inputs "
+                "with that split, or start over with --overwrite"
+            ]
         )
     count = counts.pop()
     problems = []
     missing = sorted(set(range(count)) - {index for index, _ in shards})
     for index in missing:
-        problems.append(f"shard {index}/{count} has not been run: run it (the same command with --shard {index}/{count})")
+        problems.append(
+            f"shard {index}/{count} has not been run: run it (the same command with --shard {index}/{count})"
+        )
     identities = {repr(((record or {}).get("identity"), (record or {}).get("k"))) for record in shards.values()}
     if len(identities) > 1:
         problems.append(

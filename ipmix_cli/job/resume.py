@@ -51,7 +51,9 @@ def settle(out: SafeFolder, layout: Layout, options: AugmentOptions, overwrite: 
     layouts = layouts_in(out)
     records = {each: read_json(out, each.run_record) for each in layouts}
     own = records.get(layout)
-    ours = [each for each in layouts if each == layout or (layout.shard and each.shard and each.shard[1] == layout.shard[1])]
+    ours = [
+        each for each in layouts if each == layout or (layout.shard and each.shard and each.shard[1] == layout.shard[1])
+    ]
     previous = own or next((records[each] for each in ours if records.get(each)), None)
     if options.seed is None:
         seed = _recorded(previous, "seed")
@@ -65,7 +67,9 @@ def settle(out: SafeFolder, layout: Layout, options: AugmentOptions, overwrite: 
         record = records.get(each)
         same_split = layout.shard is not None and each.shard is not None and each.shard[1] == layout.shard[1]
         if each != layout and not same_split:
-            strangers.append((each, record, "shards of a run (merge them with `ipmix merge OUT`)" if each.shard else "a whole run"))
+            strangers.append(
+                (each, record, "shards of a run (merge them with `ipmix merge OUT`)" if each.shard else "a whole run")
+            )
             continue
         if record is None:
             strangers.append((each, None, "the remains of a run whose record is missing"))

@@ -27,9 +27,9 @@ from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
 from ..transform import ConfigResolver, augment_copy
 from .items import Failure, Item
-from .state import dumps
 from .naming import output_names
 from .options import AugmentOptions
+from .state import dumps
 
 #: Test hook: a worker SIGKILLs itself when it starts the input with this key (a poison input, exactly like an
 #: out-of-memory kill), so the tests can check that one input cannot take a run down.
@@ -53,6 +53,7 @@ class Task:
     works: tuple[Work, ...]
     unit: str | None = None  # the output shard a sharded writer writes whole
     probe: str | None = None  # a trial run for that shard's inputs that stores nothing (see driver)
+    alone: bool = False  # run with no other task in flight: a death is then surely this task's own
 
 
 @dataclass

@@ -19,9 +19,9 @@ from PIL import Image, PngImagePlugin
 
 from .. import __version__
 from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
-from .fractals import IFS_POINTS, KINDS, make_picture
 from ..progress import progress_bar
 from ..seeding import generator_for_index
+from .fractals import IFS_POINTS, KINDS, make_picture
 
 #: Bumped whenever the pictures a (kind, size, seed, index) produces change, so caches are rebuilt.
 GENERATOR_VERSION = 1

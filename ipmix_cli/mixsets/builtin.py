@@ -12,9 +12,9 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from ..progress import note
 from .build import GENERATOR_VERSION, BuildConfig, build_set, is_complete
 from .mixing_set import MixingSet
-from ..progress import note
 
 BUILTIN = BuildConfig(count=256, size=256, seed=0, kind="ifs")
 

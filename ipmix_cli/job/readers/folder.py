@@ -109,7 +109,7 @@ def discover(root: Path) -> Found:
 
 
 def _classify(entry: os.DirEntry, base: Path):
-    """"folder", an image format hint (str), "" (an image of unknown format), a Failure, or None (not an input)."""
+    """ "folder", an image format hint (str), "" (an image of unknown format), a Failure, or None (not an input)."""
     by_name = format_of_name(entry.name)
     if entry.is_symlink():
         target = Path(os.path.realpath(entry.path))
@@ -154,8 +154,7 @@ def read_list(root: Path, data: bytes, null_separated: bool = False) -> list[Ite
                 raw = raw[:-1]
             if b"\0" in raw:
                 raise ListError(
-                    f"--files-from line {number} holds a NUL byte; for a NUL-separated list (find -print0) "
-                    "add --null"
+                    f"--files-from line {number} holds a NUL byte; for a NUL-separated list (find -print0) add --null"
                 )
         try:
             entry = raw.decode("utf-8")
@@ -210,4 +209,14 @@ class FolderReader:
             stream.close()
 
 
-__all__ = ["FolderReader", "Found", "InputRefused", "ListError", "discover", "folder_item", "label_of", "read_list", "stem_of"]
+__all__ = [
+    "FolderReader",
+    "Found",
+    "InputRefused",
+    "ListError",
+    "discover",
+    "folder_item",
+    "label_of",
+    "read_list",
+    "stem_of",
+]
