@@ -205,7 +205,6 @@ def augment(
 ) -> None:
     """Write K IPMix copies of every image under IN to OUT, with a manifest.
 
-    \b
     Outputs mirror IN's layout: OUT/<dir>/<stem>_ipmix<j>.<ext>, plus OUT/metadata.jsonl (one record
     per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
     seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
@@ -346,7 +345,6 @@ def preview(
 ) -> None:
     """Draw a contact sheet: one row per input, the original then its K copies.
 
-    \b
     Each tile is, pixel for pixel, the PNG `ipmix augment ROOT OUT` writes for that input with the same
     seed and options (the seed defaults to 0 here). With --explain, one copy of one image is taken apart:
     the original, the mixing picture, every chain after each step, the weights and the result.
@@ -406,6 +404,58 @@ def fractals_preview(folder: Path, output: Path, count: int, columns: int, side:
     output.parent.mkdir(parents=True, exist_ok=True)
     grid.save(output)
     click.echo(f"{output}: {grid.width}×{grid.height}", err=True)
+
+
+@main.command(context_settings=CONTEXT)
+@click.argument("out_dir", metavar="OUT", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--replay",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="Also re-create this many sampled copies (from their trace, or their seed) and compare their bytes.",
+)
+@click.option(
+    "--in",
+    "in_dir",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --replay: where the run's inputs are now (default: the IN the run record names).",
+)
+@click.option(
+    "--mixing-set",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="With --replay: where the run's mixing set is now (default: the one the run record names).",
+)
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True, help="Which copies --replay samples.")
+@quiet_option
+def verify(out_dir: Path, replay: int, in_dir: Path | None, mixing_set: Path | None, seed: int, quiet: bool) -> None:
+    """Check that OUT is whole: every manifest record's file present with its sha256, no unlisted outputs.
+
+    Reads every byte (stored signatures are not trusted). With --replay N, N sampled copies are made again
+    and compared byte for byte. Exit status: 0 when everything holds, 1 with the list of problems otherwise.
+    """
+    from ..job.verify import VerifyError
+    from ..job.verify import verify as verify_out
+
+    try:
+        report = verify_out(out_dir, replay, in_dir, mixing_set, seed)
+    except VerifyError as error:
+        raise click.UsageError(str(error)) from error
+    replayed = f", {report.replayed} replayed" if replay else ""
+    leftovers = f" ({report.temporaries} leftover temporaries: the next run removes them)" if report.temporaries else ""
+    if report.ok:
+        if not quiet:
+            click.echo(f"ipmix verify: {out_dir}: {report.records} records intact{replayed}{leftovers}", err=True)
+        return
+    lines = report.problems + [f"{name}: in OUT but not in the manifest" for name in report.unlisted]
+    _fail(
+        f"ipmix verify: {out_dir}: {len(report.problems)} problem(s), {len(report.unlisted)} unlisted file(s) "
+        f"among {report.records} records{replayed}:",
+        lines,
+        "re-run the augment command to redo damaged or missing outputs",
+    )
 
 
 @main.command(context_settings=CONTEXT)

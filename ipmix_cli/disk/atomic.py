@@ -52,6 +52,11 @@ def host_tag() -> str:
     return hashlib.sha256(socket.gethostname().encode("utf-8", "surrogateescape")).hexdigest()[:8]
 
 
+def process_token() -> str:
+    """This process's unique tag (host, pid, random bits), e.g. for files only it appends to."""
+    return _token()
+
+
 def _token() -> str:
     """This process's part of temporary names: host tag, pid and random bits (pids repeat across hosts)."""
     global _process_token

@@ -1,9 +1,9 @@
 """``ipmix augment``: the driver that connects a reader, the workers, a writer and a backend (SPEC §4, §6).
 
 Data flows one way: the driver plans work items (inputs with the outputs they still need), workers read,
-augment, encode and store them and return records, and the driver alone keeps OUT's bookkeeping: it appends
-each finished input's records to the journal as results arrive, and at the end folds the journal into the
-state and regenerates the manifest. Every copy's generator comes from (seed, input key, copy index), so
+augment, encode and store them and return records. Each worker appends every finished input's records to a
+journal of its own the moment its files exist (so a hard kill loses only the inputs being made); the driver
+alone folds the journals into the state and regenerates the manifest. Every copy's generator comes from (seed, input key, copy index), so
 nothing depends on the number of workers, the order of completion or interruptions.
 
 The driver holds OUT's lock for the whole run. It stops early only for faults of the run (disk full, OUT
@@ -185,6 +185,7 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
             "in": str(request.root),
             "out": str(request.out),
             "shard": list(request.shard) if request.shard else None,
+            "classes": _classes(items),
         }
         try:
             write_json(out, layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
@@ -218,7 +219,7 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         enabled=request.show_progress,
         done=plan.already_done + len(failures),
     )
-    job = Job(request.reader, out, options)
+    job = Job(request.reader, out, options, None if sharded else layout.worker_journal_prefix)
     collector = _Collector(out, layout, options, request.on_record, progress)
     collector.failures.extend(failures)
     status = "complete"
@@ -256,7 +257,11 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         **base_record,
         "status": status,
         "seed": options.seed,
-        "mixing_set": {"source": options.mixing_label, "fingerprint": options.mixing_fingerprint},
+        "mixing_set": {
+            "source": options.mixing_label,
+            "folder": options.mixing_folder,
+            "fingerprint": options.mixing_fingerprint,
+        },
         "counts": {
             "inputs": len(planned_items) + len(failures),
             "succeeded": collector.succeeded + plan.already_done,
@@ -296,6 +301,13 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
     )
 
 
+def _classes(items: list[Item]) -> list:
+    """The class names of all inputs (every shard of a run lists the same), sorted as torchvision's
+    ``ImageFolder`` numbers its classes: for ``ClassLabel(names=...)`` (see README, "Reading the output")."""
+    labels = {item.label for item in items if item.label is not None}
+    return sorted(labels, key=lambda label: (isinstance(label, str), label))
+
+
 @contextmanager
 def _nothing():
     yield
@@ -306,8 +318,10 @@ def _finalize(out: SafeFolder, layout: Layout, sharded: bool) -> int:
     if sharded:
         units = valid_units(out, layout)
         out.write_bytes(layout.units, "".join(_line(unit) for unit in units).encode("utf-8"))
+    journals = layout.journals(out)
     count = write_state_and_manifest(out, layout, valid_records(out, layout, sharded))
-    out.remove(layout.journal)
+    for name in journals:
+        out.remove(name)
     return count
 
 
@@ -345,8 +359,7 @@ class _Collector:
                 unit_records = [{**r, "shard": result.unit["name"]} for r in records]
                 append_lines(self.out, self.layout.journal, unit_records)
                 append_lines(self.out, self.layout.units, [result.unit])
-            elif records:
-                append_lines(self.out, self.layout.journal, records)
+            # files format: each worker already journalled its inputs as they finished
         except OSError as error:
             raise RunStopped(describe_os_error(error, str(self.out.path / self.layout.journal))) from None
         self.failures.extend(result.failed)

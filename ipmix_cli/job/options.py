@@ -58,6 +58,35 @@ class AugmentOptions:
     def outputs_per_input(self) -> int:
         return self.k + (1 if self.keep_original else 0)
 
+    @classmethod
+    def from_record(cls, record: dict) -> "AugmentOptions":
+        """The options of the run that wrote a run record (``ipmix_run.json``), for replays and checks."""
+        identity = record.get("identity") or {}
+        overrides = {
+            name: tuple(value) if isinstance(value, list) else value
+            for name, value in (identity.get("overrides") or {}).items()
+        }
+        return cls(
+            seed=identity.get("seed"),
+            k=int(record.get("k") or 1),
+            preset=identity.get("preset", "auto"),
+            overrides=overrides,
+            mixing_folder=str((record.get("mixing_set") or {}).get("folder") or ""),
+            mixing_fingerprint=str((identity.get("mixing_set") or {}).get("fingerprint") or ""),
+            mixing_label=str((record.get("mixing_set") or {}).get("source") or ""),
+            image_format=identity.get("format", "png"),
+            quality=identity.get("quality"),
+            background=tuple(identity.get("background") or WHITE),
+            resize=identity.get("resize"),
+            crop=tuple(identity["crop"]) if identity.get("crop") else None,
+            keep_original=bool(identity.get("keep_original")),
+            trace=bool(identity.get("trace")),
+            writer=identity.get("output_format", "files"),
+            samples_per_shard=int(identity.get("samples_per_shard") or 1000),
+            in_folder=str(identity.get("in") or ""),
+            copy_digits=identity.get("copy_digits"),
+        )
+
     def identity(self) -> dict:
         """The settings a resumed or extended run must share with the one it continues."""
         resolver = ConfigResolver(self.preset, **self.overrides)
@@ -89,7 +118,10 @@ def differences(old: dict, new: dict) -> list[str]:
     """``name: old → new`` for every identity field that differs, for refusal messages."""
 
     def shown(value) -> str:
-        text = repr(value) if not isinstance(value, dict) else ", ".join(f"{k}={v!r}" for k, v in value.items())
+        if isinstance(value, dict):
+            text = ", ".join(f"{k}={v!r}" for k, v in value.items()) or "none"
+        else:
+            text = repr(value)
         return text if len(text) <= 80 else text[:77] + "…"
 
     lines = []

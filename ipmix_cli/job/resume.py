@@ -141,7 +141,7 @@ def remove_layout(out: SafeFolder, layout: Layout) -> int:
     so a tampered manifest cannot make this delete anything outside OUT or any file ipmix did not name.
     """
     names: set[str] = set()
-    for source in (layout.state, layout.journal, layout.manifest):
+    for source in (layout.state, layout.manifest, *layout.journals(out)):
         for record in read_jsonl(out, source):
             for key in ("file_name", "shard"):
                 name = record.get(key)
@@ -160,7 +160,7 @@ def remove_layout(out: SafeFolder, layout: Layout) -> int:
             folders.update(_parents(name))
     for folder in sorted(folders, key=lambda f: -f.count("/")):
         out.remove_empty_folder(folder)
-    for name in layout.files():
+    for name in [*layout.files(), *layout.journals(out)]:
         out.remove(name)
     return removed
 

@@ -65,6 +65,17 @@ class Layout:
         return f".ipmix-journal{self.suffix}.jsonl"
 
     @property
+    def worker_journal_prefix(self) -> str:
+        """Workers record each finished input in a journal of their own: ``<prefix><host-pid-token>.jsonl``."""
+        return f".ipmix-journal{self.suffix}.w-"
+
+    def journals(self, out: SafeFolder) -> list[str]:
+        """The driver's journal and every worker journal of this layout present in OUT."""
+        prefix = self.worker_journal_prefix
+        found = [name for name, _ in out.walk() if "/" not in name and name.startswith(prefix)]
+        return [self.journal, *sorted(n for n in found if n.endswith(".jsonl"))]
+
+    @property
     def units(self) -> str:
         return f".ipmix-units{self.suffix}.jsonl"
 
@@ -216,7 +227,7 @@ def _read_spill(out: SafeFolder, name: str) -> Iterator[tuple]:
 def current_records(out: SafeFolder, layout: Layout) -> Iterator[dict]:
     """The state and the journal folded together, sorted: one record per (source, copy), the newest winning."""
     state = _sorted_state(out, layout.state)
-    journal = sorted_records(out, read_records(out, layout.journal))
+    journal = sorted_records(out, (r for name in layout.journals(out) for r in read_records(out, name)))
     previous = None
     pending = None
     # state first, then journal: for equal keys the later one (the journal's, or the later journal line) wins

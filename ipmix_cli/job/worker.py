@@ -67,11 +67,13 @@ class TaskResult:
 
 @dataclass(frozen=True)
 class Job:
-    """What every task of a run shares: where inputs come from, how outputs are stored, the options."""
+    """What every task of a run shares: where inputs come from, how outputs are stored, the options, and
+    (files format) the prefix of the journal each worker appends its finished inputs to."""
 
     reader: object
     out: SafeFolder
     options: AugmentOptions
+    journal_prefix: str | None = None
 
 
 @dataclass(frozen=True)
@@ -202,6 +204,7 @@ def run_task(job: Job, task: Task) -> TaskResult:
         result.fault = f"cannot start: {error}"
         return result
     kill_key = os.environ.get(KILL_ON_INPUT)
+    journal = None if task.probe or not job.journal_prefix else _Journal(job.out, job.journal_prefix)
     group: list[_Pending] = []
     group_bytes = 0
     try:
@@ -220,9 +223,9 @@ def run_task(job: Job, task: Task) -> TaskResult:
                 continue
             group.append(pending)
             if group_bytes >= GROUP_BYTES:
-                _store(group, writer, options, result)
+                _store(group, writer, options, result, journal)
                 group, group_bytes = [], 0
-        _store(group, writer, options, result)
+        _store(group, writer, options, result, journal)
         result.unit = writer.close()
     except RunFault as fault:
         writer.abort()
@@ -250,7 +253,27 @@ class _NullWriter:
         pass
 
 
-def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskResult) -> None:
+class _Journal:
+    """This worker's journal: each finished input's records appended as soon as its files exist, so that a
+    killed run loses at most the inputs being made at that moment (one append per input; a kill can tear
+    only the last line, which readers skip)."""
+
+    def __init__(self, out: SafeFolder, prefix: str):
+        from ..disk.atomic import process_token
+
+        self.out, self.name = out, f"{prefix}{process_token()}.jsonl"
+
+    def record(self, records: list[dict]) -> None:
+        from .state import append_lines
+
+        try:
+            append_lines(self.out, self.name, records)
+        except OSError as error:
+            failure_reason(error)  # a run fault (disk full…) raises RunFault
+            raise RunFault(describe_os_error(error, str(self.out.path / self.name))) from None
+
+
+def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskResult, journal=None) -> None:
     """Encode and store the outputs of a group of inputs, each input's faults kept to itself."""
     for pending in group:
         item = pending.work.item
@@ -267,6 +290,8 @@ def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskR
             result.failed.append(Failure(item.key, failure_reason(error)))
             writer.drop(item)
             continue
+        if journal is not None:
+            journal.record(records)
         result.done.append((item.key, records))
 
 

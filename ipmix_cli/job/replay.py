@@ -1,0 +1,111 @@
+"""Re-creating a manifest record's output from what OUT recorded (``ipmix verify --replay``, and the API).
+
+A record with a ``trace`` is replayed from it alone: the input, the mixing window the trace names (picture,
+scaled size, corner) and ``apply_plan``; no random draw is made again. A record without one is made again from
+its seed: the copy's generator ``generator_for(seed, source, copy)`` and the run's settings. Either way the
+result is encoded as the run encoded it, so its SHA-256 can be compared with the record's.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from ..disk.folder import SafeFolder
+from ..engine.ipmix import apply_plan
+from ..mixsets.mixing_set import MixingSet, MixingSetError
+from ..seeding import generator_for
+from ..transform import ConfigResolver, augment_copy
+from .options import AugmentOptions
+from .readers.folder import FolderReader, folder_item
+from .state import Layout, read_json
+from .worker import prepare_pixels
+
+
+class ReplayError(ValueError):
+    """A record that cannot be replayed (its input, mixing set or run record is gone or changed)."""
+
+
+class Replayer:
+    """Replays records of the run in ``out``. ``in_folder`` and ``mixing_set`` override where the run record
+    says its inputs and mixing pictures are (e.g. after moving them)."""
+
+    def __init__(self, out: str | Path, in_folder: str | Path | None = None, mixing_set: str | Path | None = None):
+        folder = SafeFolder(out)
+        record = read_json(folder, Layout().run_record)
+        if record is None:
+            from .state import layouts_in
+
+            shards = [layout for layout in layouts_in(folder) if layout.shard]
+            record = read_json(folder, shards[0].run_record) if shards else None
+        if record is None or "identity" not in record:
+            raise ReplayError(f"{out} holds no readable ipmix run record (ipmix_run.json)")
+        self.options = AugmentOptions.from_record(record)
+        source = in_folder or self.options.in_folder
+        if not source or not Path(source).is_dir():
+            raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
+        self.reader = FolderReader(Path(source))
+        self.mixing = self._mixing_set(record, mixing_set)
+        self.configs = ConfigResolver(self.options.preset, **self.options.overrides)
+
+    def _mixing_set(self, record: dict, override) -> MixingSet:
+        label = (record.get("mixing_set") or {}).get("source")
+        try:
+            if override is not None:
+                mixing = MixingSet.from_folder(override)
+            elif label == "builtin":
+                from ..mixsets.builtin import ensure_builtin
+
+                mixing = MixingSet.from_folder(ensure_builtin(False))
+            else:
+                mixing = MixingSet.from_folder(self.options.mixing_folder)
+        except (MixingSetError, OSError) as error:
+            raise ReplayError(f"the run's mixing set cannot be loaded ({error}); pass it with --mixing-set") from None
+        if self.options.mixing_fingerprint and mixing.fingerprint != self.options.mixing_fingerprint:
+            raise ReplayError("the mixing set's pictures differ from the run's (its fingerprint changed)")
+        return mixing
+
+    def input_pixels(self, source: str) -> np.ndarray:
+        """The input ``source`` read and pre-processed as the run read it."""
+        item = folder_item(source)
+        for _, opened in self.reader.inputs([item]):
+            with opened as stream:
+                return prepare_pixels(stream, self.options)
+        raise ReplayError(f"{source} cannot be read")
+
+    def pixels(self, record: dict) -> np.ndarray:
+        """The pixels of the output a manifest record describes."""
+        pixels = self.input_pixels(record["source"])
+        copy = record.get("copy")
+        if copy is None:
+            return pixels
+        height, width = pixels.shape[:2]
+        if record.get("trace"):
+            trace = json.loads(record["trace"])
+            window = self.mixing.window(
+                trace["mixing_picture"], trace["mixing_size"], trace["mixing_crop"], height, width
+            )
+            return apply_plan(pixels, window, trace["plan"])
+        generator = generator_for(self.options.seed, record["source"], copy)
+        return augment_copy(pixels, self.mixing, generator, self.configs(height, width)).pixels
+
+    def encoded(self, record: dict) -> bytes:
+        """The output's bytes, encoded as the run encoded it (the format its file name's extension says)."""
+        extension = record["file_name"].rpartition(".")[2].lower()
+        image_format = {"jpg": "jpeg", "png": "png", "webp": "webp"}.get(extension)
+        if image_format is None:
+            raise ReplayError(f"{record['file_name']}: not an image name ipmix gives")
+        hint = "jpeg" if image_format == "jpeg" else None
+        encoder = self.options.encoder_for(hint) if self.options.image_format == "auto" else None
+        if encoder is None or encoder.format != image_format:
+            from ..imaging.images import Encoder
+
+            encoder = Encoder(image_format, self.options.quality or 95)
+        return encoder.encode(self.pixels(record))
+
+
+def replay_record(out: str | Path, record: dict) -> np.ndarray:
+    """The pixels of one record of ``out``'s manifest, re-created (see :class:`Replayer`)."""
+    return Replayer(out).pixels(record)
