@@ -3,8 +3,9 @@
 Data flows one way: the driver plans work items (inputs with the outputs they still need), workers read,
 augment, encode and store them and return records. Each worker appends every finished input's records to a
 journal of its own the moment its files exist (so a hard kill loses only the inputs being made); the driver
-alone folds the journals into the state and regenerates the manifest. Every copy's generator comes from (seed, input key, copy index), so
-nothing depends on the number of workers, the order of completion or interruptions.
+alone folds the journals into the state and regenerates the manifest. Every copy's generator comes from
+(seed, input key, copy index), so nothing depends on the number of workers, the order of completion or
+interruptions.
 
 The driver holds OUT's lock for the whole run. It stops early only for faults of the run (disk full, OUT
 read-only): a failing input is recorded and the run goes on; a worker that dies has its task retried in
