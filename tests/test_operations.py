@@ -267,6 +267,9 @@ def image_folder(root: Path, is_valid_file=None) -> tuple[list[str], list[tuple[
     is an error)."""
     try:
         from torchvision.datasets import ImageFolder
+
+        if getattr(ImageFolder, "stub", False):
+            raise ImportError("the stub below")
     except Exception:  # noqa: BLE001 - not installed here (it needs torch): the rules below
         classes = sorted(entry.name for entry in os.scandir(root) if entry.is_dir())
         samples = []
@@ -316,7 +319,7 @@ def test_originals_are_excluded_by_the_documented_filter(tmp_path, mixing_dir):
     out = tmp_path / "out"
     assert run(tmp_path / "in", out, "--keep-original", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
     recipe = readme_recipe("imagefolder")
-    scope = {"out": str(out)}
+    scope = {"OUT": str(out)}
     with stub_torchvision():
         exec(recipe, scope)  # noqa: S102 - the README's own code
     paths = {Path(path).relative_to(out).as_posix() for path, _ in scope["dataset"].samples}
@@ -331,7 +334,7 @@ def test_datasets_recipe_gives_a_class_label_with_the_folder_names(tmp_path, mix
     make_inputs(tmp_path / "in", 6, labels=("zebra", "ant", "mole"))
     out = tmp_path / "out"
     assert run(tmp_path / "in", out, "--k", "2", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
-    scope = {"out": str(out)}
+    scope = {"OUT": str(out)}
     exec(readme_recipe("datasets"), scope)  # noqa: S102
     dataset = scope["dataset"]
     label = dataset.features["label"]
@@ -349,7 +352,7 @@ def test_torch_dataset_recipe_reads_clean_and_two_copies(tmp_path, mixing_dir):
     assert (
         run(tmp_path / "in", out, "--k", "2", "--keep-original", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
     )
-    scope = {"out": str(out)}
+    scope = {"OUT": str(out)}
     exec(readme_recipe("manifest"), scope)  # noqa: S102
     dataset = scope["dataset"]
     assert len(dataset) == 4
@@ -362,7 +365,9 @@ def readme_recipe(name: str) -> str:
     text = (ROOT / "README.md").read_text()
     match = re.search(r"```python\n# recipe: " + re.escape(name) + r"\n(.*?)```", text, re.S)
     assert match, f"README has no recipe {name!r}"
-    return match.group(1).replace('"out"', "out")
+    code = match.group(1)
+    assert 'out = "out"' in code, "a recipe names OUT once, in its first lines"
+    return code.replace('out = "out"', "out = OUT")
 
 
 class stub_torchvision:
@@ -381,6 +386,8 @@ class stub_torchvision:
             pass
 
         class ImageFolder:
+            stub = True
+
             def __init__(self, root, is_valid_file=None):
                 self.classes, self.samples = image_folder(Path(root), is_valid_file)
 

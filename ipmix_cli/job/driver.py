@@ -381,6 +381,8 @@ class _Collector:
 #: while a task's fixed cost stays small; on a cluster, where a task costs a scheduler round trip, longer.
 TASK_SECONDS = {"local": 0.3, "distributed": 2.0}
 MAX_BATCH = 64
+#: A task never holds more than this share of the inputs (1/20th), so progress reports each quarter on its own.
+PROGRESS_STEPS = 20
 
 
 def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector) -> None:
@@ -394,6 +396,7 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
     if not queue and not todo:
         return
     target = TASK_SECONDS["distributed" if backend.distributed else "local"]
+    largest = max(1, min(MAX_BATCH, len(todo) // PROGRESS_STEPS))  # progress moves in small steps, whatever the size
     per_input: float | None = None
     searches: dict[str, _PoisonSearch] = {}
     handles: dict = {}
@@ -405,7 +408,7 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
                 if queue:
                     task = queue.popleft()
                 else:
-                    size = 1 if per_input is None else max(1, min(MAX_BATCH, round(target / max(per_input, 1e-4))))
+                    size = 1 if per_input is None else max(1, min(largest, round(target / max(per_input, 1e-4))))
                     task = Task(tuple(todo.popleft() for _ in range(min(size, len(todo)))))
                 handles[pool.submit(run_task, job, task)] = task
             finished = pool.next_done(timeout=1.0)
