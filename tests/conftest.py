@@ -83,3 +83,11 @@ def folder_bytes(folder, skip=("ipmix_run.json",)) -> dict:
         for p in sorted(folder.rglob("*"))
         if p.is_file() and p.name not in skip and not p.name.startswith(".ipmix")
     }
+
+
+def ipmix_command(root, out, mixing, *extra) -> list[str]:
+    """``ipmix augment ROOT OUT --mixing-set MIXING EXTRA…`` as a subprocess argument list."""
+    import sys
+
+    arguments = [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--mixing-set", str(mixing)]
+    return arguments + [str(e) for e in extra]

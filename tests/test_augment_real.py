@@ -7,7 +7,6 @@ import os
 import signal
 import struct
 import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -15,7 +14,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from conftest import folder_bytes, make_inputs, photo_like
+from conftest import folder_bytes, ipmix_command, make_inputs, photo_like
 from ipmix_cli.cli.main import main
 
 
@@ -176,23 +175,7 @@ def test_background_colour_is_used_for_transparency(tmp_path, mixing_dir):
 
 
 def _command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ipmix_cli",
-        "augment",
-        str(root),
-        str(out),
-        "--k",
-        "2",
-        "--seed",
-        "3",
-        "--mixing-set",
-        str(mixing),
-        "--jobs",
-        "2",
-        *extra,
-    ]
+    return ipmix_command(root, out, mixing, "--k", "2", "--seed", "3", "--jobs", "2", *extra)
 
 
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_result(tmp_path, mixing_dir):

@@ -11,7 +11,6 @@ import re
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -20,25 +19,12 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import folder_bytes, make_inputs, photo_like
+from conftest import ipmix_command as command
 from ipmix_cli.cli.main import main
 
 
 def run(*arguments, input=None):
     return CliRunner().invoke(main, ["augment", *map(str, arguments)], input=input, catch_exceptions=False)
-
-
-def command(root, out, mixing, *extra) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ipmix_cli",
-        "augment",
-        str(root),
-        str(out),
-        "--mixing-set",
-        str(mixing),
-        *map(str, extra),
-    ]
 
 
 def manifest(out: Path) -> list[dict]:

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 from conftest import folder_bytes, make_inputs, photo_like
+from conftest import ipmix_command as command
 from ipmix_cli.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,12 +26,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def run(*arguments, input=None):
     return CliRunner().invoke(main, ["augment", *map(str, arguments)], input=input, catch_exceptions=False)
-
-
-def command(root, out, mixing, *extra) -> list[str]:
-    return [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--mixing-set", str(mixing)] + [
-        str(e) for e in extra
-    ]
 
 
 def manifest(out: Path) -> list[dict]:

@@ -14,26 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import folder_bytes, make_inputs
+from conftest import folder_bytes, ipmix_command, make_inputs
 from ipmix_cli.cli.main import main
 
 
 def command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "ipmix_cli",
-        "augment",
-        str(root),
-        str(out),
-        "--k",
-        "2",
-        "--seed",
-        "8",
-        "--mixing-set",
-        str(mixing),
-        *extra,
-    ]
+    return ipmix_command(root, out, mixing, "--k", "2", "--seed", "8", *extra)
 
 
 def run_ok(arguments: list[str], **kwargs) -> subprocess.CompletedProcess:

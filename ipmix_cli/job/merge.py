@@ -21,6 +21,7 @@ from .state import (
     Layout,
     layouts_in,
     read_json,
+    read_json_lines,
     read_jsonl,
     read_records,
     read_units,
@@ -131,21 +132,7 @@ def _check_shard(out: SafeFolder, shard: tuple[int, int], record: dict | None, s
 
 def _plan(out: SafeFolder, layout: Layout) -> list[str]:
     """A shard's planned inputs: JSON strings, one per line (names with newlines or U+2028 survive)."""
-    import json
-
-    planned = []
-    try:
-        with out.open_read(layout.plan) as stream:
-            for raw in stream:
-                try:
-                    value = json.loads(raw)
-                except ValueError:
-                    continue
-                if isinstance(value, str):
-                    planned.append(value)
-    except OSError:
-        return []
-    return planned
+    return [value for value in read_json_lines(out, layout.plan) if isinstance(value, str)]
 
 
 def merge_shards(out_path: Path, command: list[str] | None = None) -> MergeSummary:

@@ -155,21 +155,23 @@ def is_valid_record(record) -> bool:
     return sig is None or (isinstance(sig, list) and len(sig) == 4 and all(isinstance(v, int) for v in sig))
 
 
-def read_jsonl(out: SafeFolder, name: str) -> Iterator[dict]:
-    """Valid JSON objects of a JSONL file in OUT; torn, tampered or unparsable lines are skipped."""
+def read_json_lines(out: SafeFolder, name: str) -> Iterator:
+    """The JSON values of a JSON-lines file in OUT; torn, tampered or unparsable lines are skipped, and a
+    missing or unreadable file (a link, a FIFO, a folder) reads as empty."""
     try:
         with out.open_read(name) as stream:
             for raw in stream:
                 try:
-                    value = json.loads(raw)
+                    yield json.loads(raw)
                 except ValueError:
                     continue
-                if isinstance(value, dict):
-                    yield value
-    except (FileNotFoundError, NotADirectoryError):
+    except (OSError, UnsafePath):
         return
-    except OSError:
-        return
+
+
+def read_jsonl(out: SafeFolder, name: str) -> Iterator[dict]:
+    """The JSON objects of a JSON-lines file in OUT (see :func:`read_json_lines`)."""
+    return (value for value in read_json_lines(out, name) if isinstance(value, dict))
 
 
 def read_records(out: SafeFolder, name: str) -> Iterator[dict]:
