@@ -26,6 +26,11 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
+#: Sub-folders this process made or found (per folder identity): no mkdir attempt for every write. Opening
+#: them still never follows a link, so a folder replaced by a link after it was made is still refused.
+_MADE: set = set()
+
+
 class UnsafePath(ValueError):
     """A relative name that could lead outside its folder (absolute, ``..``, NUL, empty parts)."""
 
@@ -121,13 +126,20 @@ class SafeFolder:
             if (lambda info: (info.st_dev, info.st_ino))(os.fstat(fd)) != self.identity:
                 raise FolderError(errno.ESTALE, f"{self.path} was replaced by another folder during the run")
             for depth, part in enumerate(parts):
-                if create:
+                if create and (self.identity, parts[: depth + 1]) not in _MADE:
                     try:
                         os.mkdir(part, 0o777, dir_fd=fd)
                     except FileExistsError:
                         pass
+                    _MADE.add((self.identity, parts[: depth + 1]))
                 try:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    try:
+                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                    except FileNotFoundError:
+                        if not create:
+                            raise
+                        os.mkdir(part, 0o777, dir_fd=fd)  # removed since this process made it
+                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
                 except OSError as error:
                     raise self._explained(error, fd, part, parts[: depth + 1]) from None
                 os.close(fd)

@@ -191,14 +191,14 @@ def sorted_records(out: SafeFolder, records: Iterable[dict]) -> Iterator[dict]:
     order = 0
     try:
         for record in records:
-            chunk.append((record_key(record), order, dumps(record)))
+            chunk.append((record_key(record), order, record))
             order += 1
             if len(chunk) >= SORT_CHUNK:
                 spilled.append(_spill(out, chunk))
                 chunk = []
-        chunk.sort()
+        chunk.sort(key=lambda entry: entry[:2])
         if not spilled:
-            yield from (json.loads(line) for _, _, line in chunk)
+            yield from (record for _, _, record in chunk)
             return
         spilled.append(_spill(out, chunk))
         streams = [_read_spill(out, name) for name in spilled]
@@ -210,11 +210,11 @@ def sorted_records(out: SafeFolder, records: Iterable[dict]) -> Iterator[dict]:
 
 
 def _spill(out: SafeFolder, chunk: list[tuple]) -> str:
-    chunk.sort()
+    chunk.sort(key=lambda entry: entry[:2])
     name = next_temporary_name()
     with out.open_new(name) as stream:
-        for key, order, line in chunk:
-            stream.write((dumps([key[0], key[1], order]) + "\t" + line + "\n").encode("utf-8"))
+        for key, order, record in chunk:
+            stream.write((dumps([key[0], key[1], order]) + "\t" + dumps(record) + "\n").encode("utf-8"))
     return name
 
 

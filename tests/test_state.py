@@ -1,0 +1,81 @@
+"""OUT's bookkeeping (``job/state.py``): sorting with bounded memory, folding journals into the state, and
+distrust of anything read back."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ipmix_cli.disk.folder import SafeFolder
+from ipmix_cli.job import state
+
+
+def record(source: str, copy, n: int = 0, name: str | None = None) -> dict:
+    return {"file_name": name or f"{source}_{copy}.png", "source": source, "copy": copy, "sha256": "a" * 64, "n": n}
+
+
+@pytest.mark.parametrize("chunk", [3, 7, 10_000])
+def test_sorting_spills_to_disk_in_chunks_and_stays_stable(tmp_path, monkeypatch, chunk):
+    monkeypatch.setattr(state, "SORT_CHUNK", chunk)
+    rng = np.random.default_rng(0)
+    records = [record(f"s{int(rng.integers(25)):02d}", [None, 0, 1, 2][int(rng.integers(4))], n) for n in range(200)]
+    out = SafeFolder(tmp_path)
+    assert list(state.sorted_records(out, iter(records))) == sorted(records, key=state.record_key)
+    assert list(tmp_path.iterdir()) == []  # spilled chunks are removed
+
+
+def test_the_journal_wins_over_the_state_and_later_lines_over_earlier(tmp_path):
+    out = SafeFolder(tmp_path)
+    layout = state.Layout()
+    write = lambda name, records: (tmp_path / name).write_text("".join(json.dumps(r) + "\n" for r in records))  # noqa
+    write(layout.state, [record("a", 0, 1), record("b", 0, 1), record("c", None, 1)])
+    write(layout.journal, [record("b", 0, 2), record("d", 1, 2)])
+    write(f"{layout.worker_journal_prefix}x.jsonl", [record("b", 0, 3), record("a", 1, 3)])
+    folded = [(r["source"], r["copy"], r["n"]) for r in state.current_records(out, layout)]
+    assert folded == [("a", 0, 1), ("a", 1, 3), ("b", 0, 3), ("c", None, 1), ("d", 1, 2)]
+
+
+def test_an_edited_state_out_of_order_is_sorted_again(tmp_path):
+    out = SafeFolder(tmp_path)
+    layout = state.Layout()
+    (tmp_path / layout.state).write_text("".join(json.dumps(record(s, 0)) + "\n" for s in ("c", "a", "b")))
+    assert [r["source"] for r in state.current_records(out, layout)] == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"file_name": "../x.png", "source": "a", "copy": 0, "sha256": "a" * 64},
+        {"file_name": "/etc/passwd", "source": "a", "copy": 0, "sha256": "a" * 64},
+        {"file_name": "a/./b.png", "source": "a", "copy": 0, "sha256": "a" * 64},
+        {"file_name": "a.png", "source": "a", "copy": -1, "sha256": "a" * 64},
+        {"file_name": "a.png", "source": "a", "copy": True, "sha256": "a" * 64},
+        {"file_name": "a.png", "source": "a", "copy": 0, "sha256": "zz"},
+        {"file_name": "a.png", "source": 3, "copy": 0, "sha256": "a" * 64},
+        {"file_name": "a.png", "source": "a", "copy": 0, "sha256": "a" * 64, "_sig": ["x", 1, 2, 3]},
+        ["not", "an", "object"],
+    ],
+)
+def test_records_read_back_are_checked_before_they_are_used(tmp_path, bad):
+    (tmp_path / "m.jsonl").write_text(json.dumps(bad) + "\n" + json.dumps(record("ok", 0)) + "\n{torn")
+    assert [r["source"] for r in state.read_records(SafeFolder(tmp_path), "m.jsonl")] == ["ok"]
+
+
+def test_bookkeeping_that_is_a_link_a_fifo_or_a_folder_reads_as_empty(tmp_path):
+    import os
+
+    secret = tmp_path.parent / f"{tmp_path.name}-secret.jsonl"
+    secret.write_text(json.dumps(record("secret", 0)) + "\n")
+    (tmp_path / "link.jsonl").symlink_to(secret)
+    os.mkfifo(tmp_path / "fifo.jsonl")
+    (tmp_path / "folder.jsonl").mkdir()
+    out = SafeFolder(tmp_path)
+    for name in ("link.jsonl", "fifo.jsonl", "folder.jsonl", "missing.jsonl"):
+        assert list(state.read_jsonl(out, name)) == []
+
+
+def test_json_lines_escape_what_other_tools_split_lines_on():
+    line = state.dumps({"source": "a\u2028b\u2029c\x85d\re\nf"})
+    assert len(line.splitlines()) == 1 and json.loads(line)["source"] == "a\u2028b\u2029c\x85d\re\nf"
