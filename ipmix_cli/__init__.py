@@ -3,7 +3,7 @@
 The package is a library first; the ``ipmix`` command is a thin layer over it.
 """
 
-__version__ = "0.2.0"
+__version__ = "0.3.0"
 
 from .engine.config import ConfigError, IPMixConfig
 from .engine.ipmix import apply_plan, ipmix, ipmix_with_trace, sample_plan
