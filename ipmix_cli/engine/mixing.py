@@ -187,9 +187,13 @@ MIX_OPS: dict[str, MixOp] = {op.name: op for op in _REGISTRY}
 MIX_NAMES: tuple[str, ...] = tuple(MIX_OPS)
 
 
-def sample_mix(draws: Draws, beta: float) -> Params:
-    """One mixing operation drawn uniformly from the four, with its coefficients."""
-    name = MIX_NAMES[draws.index(len(MIX_NAMES))]
+#: PixMix's mixing operations (andyzoujm/pixmix ``pixmix_utils.mixings``).
+PIXMIX_MIXES: tuple[str, ...] = ("add", "multiply")
+
+
+def sample_mix(draws: Draws, beta: float, names: tuple[str, ...] = MIX_NAMES) -> Params:
+    """One mixing operation drawn uniformly from ``names`` (IPMix's four by default), with its coefficients."""
+    name = names[draws.index(len(names))]
     return {"mix": name, **MIX_OPS[name].sample(draws, beta)}
 
 
@@ -209,3 +213,46 @@ def sample_box(draws: Draws, height: int, width: int, size: int) -> tuple[int, i
     if draws.coin():
         return left, top, size, size
     return left, top, draws.integer(2, size), draws.integer(2, size)
+
+
+# --- whole images in float32, kept between rounds (PixMix) ---------------------------------------------
+
+_LEVELS32 = np.arange(256, dtype=np.float32) / _F32(255)  # ToTensor: byte / 255 in float32
+_CENTRED32 = _DOUBLED32 - _F32(1)  # img * 2 - 1
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """A uint8 image as the reference's tensors hold it: byte / 255 in float32."""
+    return _LEVELS32.take(image)
+
+
+def to_bytes(mixed: np.ndarray) -> np.ndarray:
+    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32."""
+    scaled = mixed * _F32(255)
+    scaled += _F32(0.5)
+    return scaled.astype(np.uint8)
+
+
+def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarray:
+    """PixMix's ``add`` or ``multiply`` of a float32 image in [0, 1] with a uint8 source, clipped to [0, 1].
+
+    As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
+    / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
+    IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's term comes from a 256-entry table;
+    the image's is computed per value, since after the first round it is no longer a byte.
+    """
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    result = mixed * _F32(2)
+    if params["mix"] == "add":
+        result -= _F32(1)
+        result *= alpha
+        result += (_CENTRED32 * gamma).take(source)
+        result += _F32(1)
+    else:
+        result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
+        result *= power_tables(exponents)[1].take(source)
+    result *= _F32(0.5)
+    np.minimum(result, _F32(1), out=result)
+    np.maximum(result, _F32(0), out=result)
+    return result

@@ -1,8 +1,10 @@
-"""Image-level operations (SPEC §1.2): one registry of (name, sample, apply).
+"""Image-level operations (SPEC §1.2): one registry of (name, sample, apply), shared by every method.
 
 Each operation turns a ``level ~ U(0.1, severity)`` into small JSON-serialisable parameters
 (``sample``), then applies them to an H×W×3 uint8 array (``apply``) without touching its input.
-Names in the registry are the names written in traces and manifests.
+Names in the registry are the names written in traces and manifests. The registry's level mappings are
+IPMix's; a method whose reference maps a level differently (AugMix's autocontrast has no cutoff) has its own
+table of mappings, ``*_LEVELS``, over the same operations and appliers.
 
 Pillow semantics are kept exactly; the point operations (equalize, posterize, solarize, invert) and the
 integer shifts (translate, mirror) are done in numpy because Pillow builds their lookup tables in
@@ -16,7 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 from PIL import Image, ImageEnhance, ImageOps
@@ -427,13 +429,55 @@ IMAGE_OPS: dict[str, ImageOp] = {op.name: op for op in _REGISTRY}
 ALL_OPS: tuple[str, ...] = tuple(IMAGE_OPS)
 #: The default list: the last five overlap with ImageNet-C test corruptions (SPEC §1.2).
 DEFAULT_OPS: tuple[str, ...] = ALL_OPS[:10]
+#: IPMix's level mappings (hzlsaber/IPMix ``IPMix_utils.py``): the registry's own.
+IPMIX_LEVELS: dict[str, Sampler] = {op.name: op.sample for op in _REGISTRY}
 
 
-def sample_image_op(draws: Draws, ops: tuple[str, ...], severity: int, height: int, width: int) -> Params:
-    """Draw one operation uniformly from ``ops`` and its parameters at ``severity``."""
+def _sample_full_range(draws, level, height, width) -> Params:
+    return {"cutoff": 0}  # Pillow's autocontrast with its default cutoff: the level is not used
+
+
+#: AugMix's list (google-research/augmix ``augmentations.py``, also PixMix's ``pixmix_utils.py``): no mirror
+#: or invert; autocontrast is in the base list, without a cutoff. ``--all-ops`` adds the four enhancers.
+AUGMIX_OPS: tuple[str, ...] = (
+    "autocontrast",
+    "equalize",
+    "posterize",
+    "rotate",
+    "solarize",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+)
+AUGMIX_ALL_OPS: tuple[str, ...] = AUGMIX_OPS + ("color", "contrast", "brightness", "sharpness")
+#: AugMix's level mappings: IPMix's (both come from the same AutoAugment-style helpers) but autocontrast.
+AUGMIX_LEVELS: dict[str, Sampler] = {
+    **{name: IPMIX_LEVELS[name] for name in AUGMIX_ALL_OPS},
+    "autocontrast": _sample_full_range,
+}
+
+
+def sample_image_op(
+    draws: Draws,
+    ops: tuple[str, ...],
+    severity: int,
+    height: int,
+    width: int,
+    levels: dict[str, Sampler] = IPMIX_LEVELS,
+) -> Params:
+    """Draw one operation uniformly from ``ops`` and its parameters at ``severity`` (mapped by ``levels``)."""
     name = ops[draws.index(len(ops))]
     level = draws.between(0.1, severity)
-    return {"op": name, **IMAGE_OPS[name].sample(draws, level, height, width)}
+    return {"op": name, **levels[name](draws, level, height, width)}
+
+
+def iterate_ops(image: np.ndarray, steps: list[Params]) -> Iterator[np.ndarray]:
+    """The image after each of ``steps`` applied in turn (an image-level chain); ``image`` is left as it was."""
+    current = image
+    for step in steps:
+        current = apply_image_op(current, step)
+        yield current
 
 
 def apply_image_op(image: np.ndarray, params: Params) -> np.ndarray:
