@@ -207,3 +207,36 @@ def test_signs_are_fair(rng):
     rotations = [p["degrees"] for p in _sample_many("rotate", 10, n=20000)]
     nonzero = [d for d in rotations if d]
     assert_share(sum(d > 0 for d in nonzero), len(nonzero), 0.5, "positive rotations")
+
+
+def test_augmix_levels_are_ipmix_levels_but_autocontrast_without_cutoff():
+    """AugMix's augmentations.py maps levels as IPMix's IPMix_utils.py does, except autocontrast
+    (``ImageOps.autocontrast(pil_img)``, no level); its lists hold no mirror or invert."""
+    assert ops.AUGMIX_OPS == (
+        "autocontrast",
+        "equalize",
+        "posterize",
+        "rotate",
+        "solarize",
+        "shear_x",
+        "shear_y",
+        "translate_x",
+        "translate_y",
+    )
+    assert ops.AUGMIX_ALL_OPS == ops.AUGMIX_OPS + ("color", "contrast", "brightness", "sharpness")
+    assert set(ops.AUGMIX_LEVELS) == set(ops.AUGMIX_ALL_OPS) and set(ops.IPMIX_LEVELS) == set(ops.ALL_OPS)
+    for name in ops.AUGMIX_ALL_OPS:
+        if name != "autocontrast":
+            assert ops.AUGMIX_LEVELS[name] is ops.IPMIX_LEVELS[name], name
+    draws = Draws(np.random.default_rng(4))
+    for severity in (1, 3, 10):
+        for _ in range(50):
+            params = ops.sample_image_op(draws, ("autocontrast",), severity, 32, 32, ops.AUGMIX_LEVELS)
+            assert params == {"op": "autocontrast", "cutoff": 0}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_augmix_autocontrast_matches_pillow_default(size):
+    image = photo_like(*size, seed=2)
+    ours = ops.apply_image_op(image, {"op": "autocontrast", "cutoff": 0})
+    assert np.array_equal(ours, np.array(ImageOps.autocontrast(Image.fromarray(image))))

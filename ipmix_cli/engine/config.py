@@ -55,7 +55,13 @@ class MethodConfig:
     def for_image(cls, preset: str, height: int, width: int, **overrides: Any):
         """The configuration for one image: ``auto`` resolved by its size, then ``overrides`` applied."""
         base = cls.preset(resolve_preset(preset, height, width))
-        return dataclasses.replace(base, **overrides) if overrides else base
+        if not overrides:
+            return base
+        fields = [field.name for field in dataclasses.fields(cls) if field.name != "variant"]
+        unknown = [name for name in overrides if name not in fields]
+        if unknown:
+            raise ConfigError(f"{', '.join(unknown)}: not a setting of {cls.METHOD}; it has {', '.join(fields)}")
+        return dataclasses.replace(base, **overrides)
 
     @property
     def cover_ratio(self) -> tuple[int, int]:
