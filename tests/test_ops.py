@@ -138,6 +138,27 @@ def test_equalize_matches_pillow_over_sizes_and_histograms(height, width, levels
     assert np.array_equal(ops.apply_image_op(image, {"op": "equalize"}), expected)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    levels=st.integers(1, 256),
+    cutoff=st.sampled_from([0, 0.0, 0.5, 3.7, 9.9, 10, 49.9, 50, 60]) | st.floats(0, 100),
+    single_channel=st.sampled_from([None, 0, 1, 2]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_autocontrast_matches_pillow_over_sizes_histograms_and_cutoffs(
+    height, width, levels, cutoff, single_channel, seed
+):
+    rng = np.random.default_rng(seed)
+    low = int(rng.integers(0, 256 - levels + 1))
+    image = (low + rng.integers(0, levels, (height, width, 3))).astype(np.uint8)
+    if single_channel is not None:
+        image[..., single_channel] = rng.integers(0, 256)
+    expected = np.array(ImageOps.autocontrast(Image.fromarray(image), cutoff=cutoff))
+    assert np.array_equal(ops.apply_image_op(image, {"op": "autocontrast", "cutoff": cutoff}), expected)
+
+
 @pytest.mark.parametrize("name", ops.ALL_OPS)
 def test_region_equals_the_crop_of_the_whole_result(name):
     rng = np.random.default_rng(7)

@@ -217,13 +217,10 @@ def sample_box(draws: Draws, height: int, width: int, size: int) -> tuple[int, i
 
 # --- whole images in float32, kept between rounds (PixMix) ---------------------------------------------
 
-_LEVELS32 = np.arange(256, dtype=np.float32) / _F32(255)  # ToTensor: byte / 255 in float32
-_CENTRED32 = _DOUBLED32 - _F32(1)  # img * 2 - 1
-
 
 def to_float(image: np.ndarray) -> np.ndarray:
-    """A uint8 image as the reference's tensors hold it: byte / 255 in float32."""
-    return _LEVELS32.take(image)
+    """A uint8 image as the reference's tensors hold it (``ToTensor``): byte / 255 in float32."""
+    return np.divide(image, _F32(255), dtype=np.float32)  # a correctly rounded division, as torch's
 
 
 def to_bytes(mixed: np.ndarray) -> np.ndarray:
@@ -238,7 +235,7 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
 
     As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
     / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
-    IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's term comes from a 256-entry table;
+    IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's power comes from a 256-entry table;
     the image's is computed per value, since after the first round it is no longer a byte.
     """
     exponents = float32_exponents(params)
@@ -247,7 +244,11 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
     if params["mix"] == "add":
         result -= _F32(1)
         result *= alpha
-        result += (_CENTRED32 * gamma).take(source)
+        term = to_float(source)  # on a whole image, four passes cost less than one 256-entry table's take
+        term *= _F32(2)
+        term -= _F32(1)
+        term *= gamma
+        result += term
         result += _F32(1)
     else:
         result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
