@@ -16,7 +16,7 @@ from .config import AugMixConfig
 from .draws import Draws
 from .ipmix import chain_formula
 from .ops import AUGMIX_LEVELS, iterate_ops, sample_image_op
-from .plans import Explanation, Plan, check_generator, check_image, check_plan_fits
+from .plans import Explanation, Plan, sample_and_apply
 
 #: The reference's stochastic depth (its ``--mixture-depth -1``): uniform on 1…3.
 STOCHASTIC_DEPTHS = (1, 3)
@@ -37,14 +37,8 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: AugMi
     return {"method": "augmix", "height": height, "width": width, "weights": weights, "m": m, "chains": chains}
 
 
-def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
-    """Apply a sampled AugMix plan to ``image`` (``mixing`` is not used); the image is not modified."""
-    check_image("image", image)
-    check_plan_fits(plan, image)
-    return apply_checked(image, mixing, plan)
-
-
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
+    """Apply a sampled AugMix plan (``mixing`` is not used; ``methods.apply_plan`` checks the arguments)."""
     return blend_chains(image, plan["m"], plan["weights"], plan["chains"], _run_chain)
 
 
@@ -72,7 +66,4 @@ def augmix(image: np.ndarray, rng: np.random.Generator, config: AugMixConfig) ->
 
 def augmix_with_trace(image: np.ndarray, rng: np.random.Generator, config: AugMixConfig) -> tuple[np.ndarray, Plan]:
     """As :func:`augmix`, also returning the plan (the trace) that produced the output."""
-    check_image("image", image)
-    check_generator(rng)
-    plan = sample_plan(rng, image.shape[0], image.shape[1], config)
-    return apply_checked(image, None, plan), plan
+    return sample_and_apply(image, None, rng, config, sample_plan, apply_checked)

@@ -18,11 +18,9 @@ from .ops import apply_image_op_region, iterate_ops, sample_image_op
 from .plans import (
     Explanation,
     Plan,
-    check_generator,
-    check_image,
-    check_mixing,
-    check_plan_fits,
+    check_and_apply,
     require_mixing,
+    sample_and_apply,
 )
 
 
@@ -69,11 +67,8 @@ def _sample_patch_step(draws: Draws, height: int, width: int, sizes: tuple[int, 
 
 
 def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
-    """Apply a sampled plan to ``image`` with mixing picture ``mixing``; neither input is modified."""
-    check_image("image", image)
-    check_plan_fits(plan, image)
-    check_mixing(mixing, image)
-    return apply_checked(image, mixing, plan)
+    """Apply a sampled IPMix plan to ``image`` with mixing picture ``mixing``; neither input is modified."""
+    return check_and_apply(image, mixing, plan, apply_checked)
 
 
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
@@ -136,8 +131,4 @@ def ipmix_with_trace(
     image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: IPMixConfig
 ) -> tuple[np.ndarray, Plan]:
     """As :func:`ipmix`, also returning the plan (the trace) that produced the output."""
-    check_image("image", image)
-    check_generator(rng)
-    check_mixing(mixing, image)
-    plan = sample_plan(rng, image.shape[0], image.shape[1], config)
-    return apply_checked(image, mixing, plan), plan
+    return sample_and_apply(image, mixing, rng, config, sample_plan, apply_checked)

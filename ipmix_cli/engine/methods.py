@@ -14,7 +14,7 @@ import numpy as np
 
 from . import augmix, ipmix, pixmix
 from .config import AugMixConfig, ConfigError, IPMixConfig, MethodConfig, PixMixConfig
-from .plans import Explanation, Plan, check_image, check_mixing, check_plan_fits
+from .plans import Explanation, Plan, check_and_apply
 
 #: User settings that go into a method's configuration as they are (field of the same name).
 _PLAIN_SETTINGS = ("chains", "depth", "beta", "alpha", "rounds", "severity", "overflow")
@@ -98,11 +98,7 @@ def plan_method(plan: Plan) -> Method:
 
 def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """Apply any method's plan to ``image`` with mixing picture ``mixing`` (None for AugMix); inputs untouched."""
-    method = plan_method(plan)
-    check_image("image", image)
-    check_plan_fits(plan, image)
-    check_mixing(mixing, image)
-    return method.apply(image, mixing, plan)
+    return check_and_apply(image, mixing, plan, plan_method(plan).apply)
 
 
 def _flag(setting: str) -> str:

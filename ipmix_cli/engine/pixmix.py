@@ -21,11 +21,8 @@ from .ops import AUGMIX_LEVELS, apply_image_op, sample_image_op
 from .plans import (
     Explanation,
     Plan,
-    check_generator,
-    check_image,
-    check_mixing,
-    check_plan_fits,
     require_mixing,
+    sample_and_apply,
 )
 
 
@@ -44,15 +41,8 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: PixMi
     return {"method": "pixmix", "height": height, "width": width, "start": start, "rounds": rounds}
 
 
-def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
-    """Apply a sampled PixMix plan to ``image`` with mixing picture ``mixing``; neither input is modified."""
-    check_image("image", image)
-    check_plan_fits(plan, image)
-    check_mixing(mixing, image)
-    return apply_checked(image, mixing, plan)
-
-
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
+    """Apply a sampled PixMix plan (arguments already checked; ``methods.apply_plan`` checks them)."""
     start = _start(image, plan)
     if not plan["rounds"]:
         return start.copy() if start is image else start  # byte → float32 → byte gives the byte back
@@ -100,8 +90,4 @@ def pixmix_with_trace(
     image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: PixMixConfig
 ) -> tuple[np.ndarray, Plan]:
     """As :func:`pixmix`, also returning the plan (the trace) that produced the output."""
-    check_image("image", image)
-    check_generator(rng)
-    check_mixing(mixing, image)
-    plan = sample_plan(rng, image.shape[0], image.shape[1], config)
-    return apply_checked(image, mixing, plan), plan
+    return sample_and_apply(image, mixing, rng, config, sample_plan, apply_checked)

@@ -8,6 +8,7 @@ through ``json.dumps``/``json.loads`` gives the same bytes.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 
@@ -54,6 +55,35 @@ def check_plan_fits(plan: Plan, image: np.ndarray) -> None:
             f"the plan was sampled for {plan['height']}×{plan['width']} but the image is "
             f"{image.shape[0]}×{image.shape[1]}"
         )
+
+
+def check_and_apply(
+    image: np.ndarray,
+    mixing: np.ndarray | None,
+    plan: Plan,
+    apply: Callable[[np.ndarray, np.ndarray | None, Plan], np.ndarray],
+) -> np.ndarray:
+    """Check the arguments of a plan's replay, then ``apply`` them."""
+    check_image("image", image)
+    check_plan_fits(plan, image)
+    check_mixing(mixing, image)
+    return apply(image, mixing, plan)
+
+
+def sample_and_apply(
+    image: np.ndarray,
+    mixing: np.ndarray | None,
+    rng: np.random.Generator,
+    config: Any,
+    sample: Callable[[np.random.Generator, int, int, Any], Plan],
+    apply: Callable[[np.ndarray, np.ndarray | None, Plan], np.ndarray],
+) -> tuple[np.ndarray, Plan]:
+    """Check the arguments, sample a plan for ``image``, apply it: what every method's one-call API does."""
+    check_image("image", image)
+    check_generator(rng)
+    check_mixing(mixing, image)
+    plan = sample(rng, image.shape[0], image.shape[1], config)
+    return apply(image, mixing, plan), plan
 
 
 def require_mixing(mixing: np.ndarray | None) -> np.ndarray:
