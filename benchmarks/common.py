@@ -78,3 +78,36 @@ class PeakTreeMemory:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+
+
+_TORCHVISION_SCHEMAS = []  # keeps the declared operator schemas alive
+
+
+def load_torchvision():
+    """``(torch, torchvision.transforms)`` when both are installed, else None (they are never required).
+
+    torchvision's wheels are CUDA builds; next to a CPU-only torch its C++ operators cannot load and
+    ``import torchvision`` stops at ``register_fake("torchvision::nms")`` ("operator torchvision::nms does not
+    exist"). The transforms need none of those operators, so after that failure the two schemas are declared
+    and the import is tried again.
+    """
+    import sys
+
+    try:
+        import torch
+        import torchvision  # noqa: F401
+    except ImportError:
+        return None
+    except RuntimeError as error:
+        if "torchvision::nms" not in str(error):
+            raise
+        for name in [name for name in sys.modules if name.split(".")[0] == "torchvision"]:
+            del sys.modules[name]
+        library = torch.library.Library("torchvision", "DEF")
+        library.define("nms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        library.define("qnms(Tensor dets, Tensor scores, float iou_threshold) -> Tensor")
+        _TORCHVISION_SCHEMAS.append(library)
+        import torchvision  # noqa: F401
+    from torchvision import transforms
+
+    return torch, transforms

@@ -1,5 +1,6 @@
-"""Make the README's figures from samples/ with a fixed seed: a contact sheet, one copy taken apart, and a
-grid of the built-in mixing set. The tests run it with --small so the figures cannot silently rot.
+"""Make the README's figures from samples/ with a fixed seed: a contact sheet, one copy taken apart, the three
+methods on the same inputs, and a grid of the built-in mixing set. The tests run it with --small so the
+figures cannot silently rot.
 
     python docs/make_figures.py [--out docs] [--small]
 """
@@ -8,7 +9,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+import tempfile
 from pathlib import Path
+
+from PIL import Image
 
 from ipmix_cli.cli.main import main as ipmix
 from ipmix_cli.mixsets.builtin import ensure_builtin
@@ -23,6 +27,25 @@ def run(*arguments: str) -> None:
     except SystemExit as exit_:  # click's own exit (e.g. --help): anything non-zero is a failure
         if exit_.code:
             raise
+
+
+def methods_sheet(path: Path, common: list[str], k: str) -> None:
+    """IPMix, AugMix and PixMix on the same three photos, one contact sheet each, stacked."""
+    photos = [str(SAMPLES / "space" / "astronaut.jpg"), str(SAMPLES / "everyday" / "chelsea.jpg")]
+    photos.append(str(SAMPLES / "texture" / "brick.jpg"))
+    with tempfile.TemporaryDirectory() as folder:
+        sheets = []
+        for method in ("ipmix", "augmix", "pixmix"):
+            sheet = Path(folder) / f"{method}.png"
+            run("preview", *photos, "--method", method, "--k", k, *common, "-o", str(sheet))
+            with Image.open(sheet) as image:
+                sheets.append(image.convert("RGB"))
+    stacked = Image.new("RGB", (max(s.width for s in sheets), sum(s.height for s in sheets)))
+    top = 0
+    for sheet in sheets:
+        stacked.paste(sheet, (0, top))
+        top += sheet.height
+    stacked.save(path)
 
 
 def main(argv=None) -> int:
@@ -66,6 +89,7 @@ def main(argv=None) -> int:
         "-o",
         str(args.out / "explain.png"),
     )
+    methods_sheet(args.out / "methods.png", common, "2" if args.small else "4")
     run(
         "fractals",
         "preview",

@@ -1,9 +1,9 @@
 """Pictures of what ipmix does: contact sheets, a copy taken apart step by step, mixing-set grids.
 
-Sheets go through ``pipeline.render_outputs``, the very function ``ipmix augment`` encodes and writes,
+Sheets go through ``worker.render_outputs``, the very function ``ipmix augment`` encodes and writes,
 so every tile is, pixel for pixel, the PNG that ``augment`` would write for the same input path, seed and
-options. The explanation replays the copy's plan chain by chain with ``engine.iterate_chain``, the code
-the engine itself runs, and shows the copy's real pixels as its final panel.
+options. The explanation replays the copy's plan with its method's explainer (``engine.methods``), which
+runs the engine's own code, and shows the copy's real pixels as its final panel.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .engine.ipmix import iterate_chain
 from .job.naming import output_names
 from .job.options import AugmentOptions
 from .job.readers.folder import discover, folder_item
@@ -132,7 +131,7 @@ def _prepared(root: Path, source: str, options: AugmentOptions) -> np.ndarray:
 
 def contact_sheet(root: Path, sources: list[str], options: AugmentOptions, mixing: MixingSet) -> Image.Image:
     """One row per input: the prepared original, then its K copies, captioned by copy index."""
-    configs = ConfigResolver(options.preset, **options.overrides)
+    configs = ConfigResolver(options.preset, options.method, **options.overrides)
     rows = []
     for source in sources:
         pixels = _prepared(root, source, options)
@@ -141,15 +140,18 @@ def contact_sheet(root: Path, sources: list[str], options: AugmentOptions, mixin
             if output.copy is not None:
                 tiles.append(Tile(output.pixels, f"copy {output.copy}"))
         rows.append(tiles)
-    return compose(rows, title=f"ipmix: seed {options.seed}, K={options.k}, preset {options.preset}")
+    title = f"{configs.method.title}: seed {options.seed}, K={options.k}, preset {options.preset}"
+    return compose(rows, title=title)
 
 
 # --- one copy taken apart -------------------------------------------------------------------------
 
 
 def describe_step(step: dict) -> str:
-    """A short description of a sampled step, e.g. ``rotate -7 deg`` or ``add 16x9 @ (3,12)`` (ASCII: the
-    default font has no ×, ≥ or ° glyphs)."""
+    """A short description of a sampled step, e.g. ``rotate -7 deg``, ``add 16x9 @ (3,12)`` or a PixMix round's
+    ``multiply a=1.20 g=-0.31`` (ASCII: the default font has no ×, ≥ or ° glyphs)."""
+    if "op" not in step:  # a PixMix round: a mix of the whole image
+        return f"{step['mix']} a={step['alpha']:.2f} g={step['gamma']:+.2f}"
     if step["op"] == "patch":
         left, top, width, height = step["box"]
         source = step["source"]
@@ -175,31 +177,23 @@ def explain_copy(root: Path, source: str, copy: int, options: AugmentOptions, mi
     """Copy ``copy`` of ``source`` taken apart: original, mixing crop, every chain step, weights, result."""
     if not 0 <= copy < options.k:
         raise ValueError(f"--copy must be between 0 and {options.k - 1} (K = {options.k})")
-    configs = ConfigResolver(options.preset, **options.overrides)
+    configs = ConfigResolver(options.preset, options.method, **options.overrides)
     pixels = _prepared(root, source, options)
     height, width = pixels.shape[:2]
     made = augment_copy(pixels, mixing, generator_for(options.seed, source, copy), configs(height, width))
-    plan = made.plan
-    crop = made.mixing_window
     file_name = dict(output_names(folder_item(source), options))[copy]
-    rows = [
-        [
-            Tile(pixels, f"original {source}"),
-            Tile(np.ascontiguousarray(crop), f"mixing {made.mixing_picture}"),
-            Tile(made.pixels, f"result = {file_name.rsplit('/', 1)[-1]}"),
-        ]
-    ]
-    m = plan["m"]
-    for number, (weight, chain) in enumerate(zip(plan["weights"], plan["chains"])):
-        tiles = [Tile(pixels, f"chain {number + 1} ({chain['mode']}) w={weight:.2f}")]
-        for step, state in zip(chain["steps"], iterate_chain(pixels, crop, chain, plan["overflow"])):
-            tiles.append(Tile(state.copy(), describe_step(step)))
-        if not chain["steps"]:
-            tiles[0] = Tile(pixels, f"chain {number + 1} w={weight:.2f}: depth 0")
-        rows.append(tiles)
-    weights = " + ".join(f"{m * w:.2f}*chain{i + 1}" for i, w in enumerate(plan["weights"]))
-    title = f"{source}, copy {copy} (seed {options.seed}), m = {m:.2f}\nresult = {1 - m:.2f}*original + {weights}"
-    return compose(rows, title=title)
+    first = [Tile(pixels, f"original {source}")]
+    if made.mixing_window is not None:
+        first.append(Tile(np.ascontiguousarray(made.mixing_window), f"mixing {made.mixing_picture}"))
+    first.append(Tile(made.pixels, f"result = {file_name.rsplit('/', 1)[-1]}"))
+    explanation = configs.method.explain(pixels, made.mixing_window, made.plan)
+    rows = [first]
+    for row in explanation.rows:
+        rows.append(
+            [Tile(shown, caption if isinstance(caption, str) else describe_step(caption)) for caption, shown in row]
+        )
+    header = f"{source}, copy {copy} (seed {options.seed}), {configs.method.title}, {explanation.summary}"
+    return compose(rows, title=f"{header}\n{explanation.formula}")
 
 
 # --- a mixing set ---------------------------------------------------------------------------------------

@@ -1,7 +1,7 @@
-"""The online transform of SPEC §5, and the one code path that turns an image into one augmented copy.
+"""The online transforms of SPEC §5, and the one code path that turns an image into one augmented copy.
 
-``augment_copy`` is shared by the ``IPMix`` transform, the dataset generator and previews, so all three
-give the same bytes for the same generator.
+``augment_copy`` is shared by the transforms (``IPMix``, ``AugMix``, ``PixMix``), the dataset generator and
+previews, so all of them give the same bytes for the same generator and configuration.
 """
 
 from __future__ import annotations
@@ -12,22 +12,27 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from .engine.config import IPMixConfig, resolve_preset
-from .engine.ipmix import Plan, apply_plan, sample_plan
+from .engine.config import MethodConfig, resolve_preset
+from .engine.methods import Method, method_named, method_of
+from .engine.plans import Plan
 from .imaging.colour import WHITE, to_rgb_array
 from .mixsets.mixing_set import MixingSet
 
 
 @dataclasses.dataclass(frozen=True)
 class Copy:
-    """One augmented copy: the pixels, the mixing picture and crop it used, and its plan (the trace)."""
+    """One augmented copy: the pixels, the mixing picture and crop it used, and its plan (the trace).
+
+    For a method without mixing pictures (AugMix) ``mixing_picture``, ``mixing_crop``, ``mixing_size`` and
+    ``mixing_window`` are None.
+    """
 
     pixels: np.ndarray
-    mixing_picture: str
-    mixing_crop: list[int]  # [left, top] of the window in the scaled picture
-    mixing_size: list[int]  # [width, height] the picture was scaled to before the window was cut
+    mixing_picture: str | None
+    mixing_crop: list[int] | None  # [left, top] of the window in the scaled picture
+    mixing_size: list[int] | None  # [width, height] the picture was scaled to before the window was cut
     plan: Plan
-    mixing_window: np.ndarray  # the H×W window of the scaled picture that the plan mixed with
+    mixing_window: np.ndarray | None  # the H×W window of the scaled picture that the plan mixed with
 
     def trace(self) -> dict:
         return {
@@ -38,37 +43,54 @@ class Copy:
         }
 
 
-def augment_copy(image: np.ndarray, mixing_set: MixingSet, rng: np.random.Generator, config: IPMixConfig) -> Copy:
-    """Draw the mixing picture and its crop, then the IPMix plan, from ``rng``; apply the plan."""
+def augment_copy(
+    image: np.ndarray, mixing_set: MixingSet | None, rng: np.random.Generator, config: MethodConfig
+) -> Copy:
+    """One copy by the method ``config`` belongs to: first the mixing picture and its crop (methods that use
+    one; ``mixing_set`` may be None for the others), then the plan, all from ``rng``; then the plan applied."""
+    method = method_of(config)
     height, width = image.shape[:2]
-    picture_name, mixing, crop, size = mixing_set.draw(rng, height, width, config.cover_ratio)
-    plan = sample_plan(rng, height, width, config)
-    return Copy(apply_plan(image, mixing, plan), picture_name, crop, size, plan, mixing)
+    name = mixing = crop = size = None
+    if method.uses_mixing:
+        if mixing_set is None:
+            raise ValueError(f"{method.title} mixes with pictures: give a mixing set")
+        name, mixing, crop, size = mixing_set.draw(rng, height, width, config.cover_ratio)
+    plan = method.sample(rng, height, width, config)
+    return Copy(method.apply(image, mixing, plan), name, crop, size, plan, mixing)
 
 
 class ConfigResolver:
-    """Per-image configuration: the preset (``auto`` resolved by size) with the user's overrides."""
+    """Per-image configuration of one method: the preset (``auto`` resolved by size) with the user's overrides.
 
-    def __init__(self, preset: str = "auto", **overrides):
+    ``needs_mixing`` says whether the method draws mixing pictures (a job can skip loading a set when not).
+    """
+
+    def __init__(self, preset: str = "auto", method: str = "ipmix", **overrides):
         self.preset = preset
+        self.method: Method = method_named(method)
         self.overrides = overrides
         self.by_variant = {
-            variant: IPMixConfig.for_image(variant, 1, 1, **overrides)
+            variant: self.method.config.for_image(variant, 1, 1, **overrides)
             for variant in (("cifar", "imagenet") if preset == "auto" else (preset,))
         }
 
-    def __call__(self, height: int, width: int) -> IPMixConfig:
+    @property
+    def needs_mixing(self) -> bool:
+        return self.method.uses_mixing
+
+    def __call__(self, height: int, width: int) -> MethodConfig:
         return self.by_variant[resolve_preset(self.preset, height, width)]
 
 
-class IPMix:
-    """A picklable IPMix transform for online use, e.g. inside a PyTorch ``Dataset``.
+class _Transform:
+    """A picklable transform for online use, e.g. inside a PyTorch ``Dataset``.
 
     ``transform(image, rng=None)`` returns a PIL image of the same size. Pass ``rng`` (for example
     ``ipmix_cli.generator_for(seed, path, epoch)``) for reproducible results; without it each call draws
     fresh OS entropy, so copies of the transform in different data-loader workers never repeat each other.
-    ``mixing_set`` is a folder, a :class:`MixingSet`, or ``None`` for the built-in procedural set.
     """
+
+    METHOD = "ipmix"
 
     def __init__(
         self,
@@ -77,15 +99,15 @@ class IPMix:
         background: tuple[int, int, int] = WHITE,
         **overrides,
     ):
-        self.configs = ConfigResolver(preset, **overrides)
+        self.configs = ConfigResolver(preset, self.METHOD, **overrides)
         self.background = background
         self._given = mixing_set
         self._source = mixing_set if not isinstance(mixing_set, MixingSet) else None
         self._mixing_set = mixing_set if isinstance(mixing_set, MixingSet) else None
 
     @property
-    def mixing_set(self) -> MixingSet:
-        if self._mixing_set is None:
+    def mixing_set(self) -> MixingSet | None:
+        if self._mixing_set is None and self.configs.needs_mixing:
             from .mixsets.builtin import load_mixing_set
 
             self._mixing_set = load_mixing_set(self._source)
@@ -104,6 +126,34 @@ class IPMix:
             state["_mixing_set"] = None  # a folder or the built-in set: reloaded in the receiving process
         return state
 
-    def __repr__(self) -> str:
+    def _arguments(self) -> str:
         overrides = "".join(f", {k}={v!r}" for k, v in self.configs.overrides.items())
-        return f"IPMix(mixing_set={self._source!r}, preset={self.configs.preset!r}{overrides})"
+        return f"preset={self.configs.preset!r}{overrides}"
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(mixing_set={self._source!r}, {self._arguments()})"
+
+
+class IPMix(_Transform):
+    """The IPMix transform. ``mixing_set`` is a folder, a :class:`MixingSet`, or ``None`` for the built-in
+    procedural set."""
+
+    METHOD = "ipmix"
+
+
+class PixMix(_Transform):
+    """The PixMix transform; ``mixing_set`` as for :class:`IPMix`."""
+
+    METHOD = "pixmix"
+
+
+class AugMix(_Transform):
+    """The AugMix transform (it uses no mixing pictures)."""
+
+    METHOD = "augmix"
+
+    def __init__(self, preset: str = "auto", background: tuple[int, int, int] = WHITE, **overrides):
+        super().__init__(None, preset, background, **overrides)
+
+    def __repr__(self) -> str:
+        return f"AugMix({self._arguments()})"

@@ -122,7 +122,7 @@ def test_auto_preset_follows_the_shorter_side():
         ("beta", float("nan"), "beta must be a finite number > 0"),
         ("severity", 11, "severity must be between 1 and 10"),
         ("severity", 2.5, "severity must be an integer"),
-        ("ops", ("rotate", "blur"), "unknown operation(s) 'blur'; valid: equalize, posterize"),
+        ("ops", ("rotate", "blur"), "unknown operation(s) 'blur' for ipmix; valid: equalize, posterize"),
         ("ops", (), "ops must name at least one operation"),
         ("ops", ("rotate", "rotate"), "ops lists an operation twice"),
         ("patch_sizes", (4, 1), "each patch size must be at least 2"),

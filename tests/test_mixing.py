@@ -40,8 +40,7 @@ def _reference(name, a, b, params, overflow):
     return scaled.astype(np.int64).astype(np.uint8)
 
 
-@pytest.mark.parametrize("overflow", ["wrap", "clip"])
-@pytest.mark.parametrize("name", ["add", "multiply"])
+@pytest.mark.parametrize("name, overflow", [("add", "wrap"), ("add", "clip"), ("multiply", "clip")])
 def test_add_and_multiply_follow_the_formulas(name, overflow):
     rng = np.random.default_rng(3)
     draws = Draws(rng)
@@ -55,9 +54,63 @@ def test_add_and_multiply_follow_the_formulas(name, overflow):
         ours = apply_mix(a, b, params, overflow)
         theirs = _reference(name, a.astype(np.float64), b.astype(np.float64), params, overflow)
         # float64 tables vs the formula's order of operations: truncation could flip only where 255·r
-        # is within rounding error of an integer (none did in these draws)
+        # is within rounding error of an integer (none did in these draws). multiply with wrap is exact to
+        # the reference's float32 arithmetic instead: see the next test.
         mismatch = ours != theirs
         assert mismatch.mean() < 1e-4, f"{name}/{overflow}: {mismatch.mean():.4%} differ"
+
+
+def _power32(base, exponent):
+    """A float32 power, correctly rounded (evaluated in float64)."""
+    return (base.astype(np.float64) ** np.float64(exponent)).astype(np.float32)
+
+
+def _reference_multiply_float32(a_bytes, b_bytes, alpha32, gamma32):
+    """hzlsaber/IPMix's ``multiply`` as its tensors compute it, every step in float32: ``ToTensor`` operands
+    (byte / 255), ``img * 2``, ``img1 ** a``, ``img2.clip(1e-37) ** b``, the product, ``/ 2``, then
+    ``ToPILImage``'s ``mul(255).byte()``: truncation toward zero through int64, low byte kept (inf gives 0)."""
+    f32 = np.float32
+    img1 = a_bytes.astype(f32) / f32(255) * f32(2)
+    img2 = b_bytes.astype(f32) / f32(255) * f32(2)
+    out = _power32(img1, alpha32) * _power32(np.maximum(img2, f32(1e-37)), gamma32)
+    out = out / f32(2)
+    with np.errstate(over="ignore"):
+        scaled = out * f32(255)
+    scaled = np.where(np.isfinite(scaled) & (scaled < 2.0**63), scaled, 0)
+    return scaled.astype(np.int64).astype(np.uint8)
+
+
+# (u, γ): α = u for u < 1 (the first coefficient branch), α = 1 + u for u > 1 (the second, where the
+# reference's α is float32(1 + float32(u − 1))); γ < 0 is the path where b = 0 makes products near 1e9
+MULTIPLY_COEFFICIENTS = [
+    (0.2656071, -0.3118892),
+    (0.7395743, -0.1691138),
+    (0.9931633, -0.0012035),
+    (0.5101564, -0.9991641),
+    (1.0606441, -0.0728935),
+    (1.1765385, -0.0985349),
+    (1.5000001, -0.5000003),
+    (1.9993117, -0.7735993),
+    (0.3333333, 0.4121212),  # γ > 0, for completeness
+    (0.9, 0.02),
+]
+
+
+@pytest.mark.parametrize("u, gamma", MULTIPLY_COEFFICIENTS)
+def test_multiply_with_wrap_is_the_references_float32_arithmetic_exactly(u, gamma):
+    a = np.repeat(np.arange(256, dtype=np.uint8), 256).reshape(256, 256, 1).repeat(3, axis=2)
+    b = a.transpose(1, 0, 2).copy()  # every (a, b) pair of byte values, b = 0 included
+    if u < 1:
+        alpha, alpha32 = u, np.float32(u)
+    else:
+        rest = u - 1
+        alpha, alpha32 = 1 + rest, np.float32(1) + np.float32(rest)
+    ours = apply_mix(a, b, {"mix": "multiply", "alpha": alpha, "gamma": gamma}, "wrap")
+    theirs = _reference_multiply_float32(a, b, alpha32, np.float32(gamma))
+    assert np.array_equal(ours, theirs), f"{(ours != theirs).sum()} of {ours.size} bytes differ"
+    if -0.2 < gamma < -0.01:  # at b = 0, products of 1e4 to 1e9 whose bytes are float32 low bits (from
+        # γ ≈ −0.25 on, every product there exceeds 2³¹ and its byte is 0)
+        assert len(np.unique(ours[:, 0])) > 8
 
 
 def test_random_pixels_takes_whole_pixels_and_random_elems_single_values():

@@ -190,6 +190,19 @@ def test_verify_passes_a_good_out_and_replays_copies_from_traces_or_seeds(tmp_pa
     assert "20 records intact, 20 replayed" in result.stderr
 
 
+@pytest.mark.parametrize("method, trace", [("augmix", True), ("augmix", False), ("pixmix", True), ("pixmix", False)])
+def test_verify_replays_every_method(tmp_path, mixing_dir, method, trace):
+    make_inputs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    mixing = [] if method == "augmix" else ["--mixing-set", mixing_dir]
+    extra = ["--trace"] if trace else []
+    result = run(tmp_path / "in", out, "--method", method, "--seed", "5", *mixing, *extra, "--quiet")
+    assert result.exit_code == 0, result.output
+    replayed = verify(out, "--replay", "12")
+    assert replayed.exit_code == 0, replayed.output
+    assert "12 records intact, 12 replayed" in replayed.stderr
+
+
 def test_verify_finds_a_changed_byte_a_missing_file_a_stray_file_and_a_wrong_trace(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4)
     out = tmp_path / "out"

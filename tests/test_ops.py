@@ -138,6 +138,27 @@ def test_equalize_matches_pillow_over_sizes_and_histograms(height, width, levels
     assert np.array_equal(ops.apply_image_op(image, {"op": "equalize"}), expected)
 
 
+@settings(max_examples=150, deadline=None)
+@given(
+    height=st.integers(1, 80),
+    width=st.integers(1, 80),
+    levels=st.integers(1, 256),
+    cutoff=st.sampled_from([0, 0.0, 0.5, 3.7, 9.9, 10, 49.9, 50, 60]) | st.floats(0, 100),
+    single_channel=st.sampled_from([None, 0, 1, 2]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_autocontrast_matches_pillow_over_sizes_histograms_and_cutoffs(
+    height, width, levels, cutoff, single_channel, seed
+):
+    rng = np.random.default_rng(seed)
+    low = int(rng.integers(0, 256 - levels + 1))
+    image = (low + rng.integers(0, levels, (height, width, 3))).astype(np.uint8)
+    if single_channel is not None:
+        image[..., single_channel] = rng.integers(0, 256)
+    expected = np.array(ImageOps.autocontrast(Image.fromarray(image), cutoff=cutoff))
+    assert np.array_equal(ops.apply_image_op(image, {"op": "autocontrast", "cutoff": cutoff}), expected)
+
+
 @pytest.mark.parametrize("name", ops.ALL_OPS)
 def test_region_equals_the_crop_of_the_whole_result(name):
     rng = np.random.default_rng(7)
@@ -207,3 +228,36 @@ def test_signs_are_fair(rng):
     rotations = [p["degrees"] for p in _sample_many("rotate", 10, n=20000)]
     nonzero = [d for d in rotations if d]
     assert_share(sum(d > 0 for d in nonzero), len(nonzero), 0.5, "positive rotations")
+
+
+def test_augmix_levels_are_ipmix_levels_but_autocontrast_without_cutoff():
+    """AugMix's augmentations.py maps levels as IPMix's IPMix_utils.py does, except autocontrast
+    (``ImageOps.autocontrast(pil_img)``, no level); its lists hold no mirror or invert."""
+    assert ops.AUGMIX_OPS == (
+        "autocontrast",
+        "equalize",
+        "posterize",
+        "rotate",
+        "solarize",
+        "shear_x",
+        "shear_y",
+        "translate_x",
+        "translate_y",
+    )
+    assert ops.AUGMIX_ALL_OPS == ops.AUGMIX_OPS + ("color", "contrast", "brightness", "sharpness")
+    assert set(ops.AUGMIX_LEVELS) == set(ops.AUGMIX_ALL_OPS) and set(ops.IPMIX_LEVELS) == set(ops.ALL_OPS)
+    for name in ops.AUGMIX_ALL_OPS:
+        if name != "autocontrast":
+            assert ops.AUGMIX_LEVELS[name] is ops.IPMIX_LEVELS[name], name
+    draws = Draws(np.random.default_rng(4))
+    for severity in (1, 3, 10):
+        for _ in range(50):
+            params = ops.sample_image_op(draws, ("autocontrast",), severity, 32, 32, ops.AUGMIX_LEVELS)
+            assert params == {"op": "autocontrast", "cutoff": 0}
+
+
+@pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
+def test_augmix_autocontrast_matches_pillow_default(size):
+    image = photo_like(*size, seed=2)
+    ours = ops.apply_image_op(image, {"op": "autocontrast", "cutoff": 0})
+    assert np.array_equal(ours, np.array(ImageOps.autocontrast(Image.fromarray(image))))

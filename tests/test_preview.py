@@ -154,6 +154,6 @@ def test_the_readme_figures_script_runs(tmp_path):
         text=True,
     )
     assert completed.returncode == 0, completed.stderr
-    for name in ("sheet.png", "explain.png", "fractals.png"):
+    for name in ("sheet.png", "explain.png", "methods.png", "fractals.png"):
         with Image.open(tmp_path / name) as image:
             assert image.width > 100 and image.height > 50

@@ -1,10 +1,13 @@
-"""Click option groups shared by the commands that augment (``augment`` and, later, ``preview``)."""
+"""Click option groups shared by the commands that augment (``augment`` and ``preview``)."""
 
 from __future__ import annotations
 
+import functools
+
 import click
 
-from ..engine.config import PRESETS
+from ..engine.config import PRESETS, ConfigError
+from ..engine.methods import METHOD_NAMES, check_settings
 from ..engine.mixing import OVERFLOW_MODES
 from ..engine.ops import ALL_OPS
 
@@ -68,7 +71,8 @@ def _crop(context, parameter, value: str | None):
 
 
 def engine_options(default_k: int = 4, seed_help: str | None = None):
-    """What decides the pixels of each copy: K, seed, mixing set, engine settings (SPEC §1.6) and reading."""
+    """What decides the pixels of each copy: K, seed, method, mixing set, engine settings (SPEC §1.6) and
+    reading. Settings that do not apply to the chosen method are a usage error that names both."""
     options = [
         click.option(
             "--k",
@@ -85,10 +89,18 @@ def engine_options(default_k: int = 4, seed_help: str | None = None):
             help=seed_help or "Global seed. Default: drawn and recorded (a resumed run reuses the recorded one).",
         ),
         click.option(
+            "--method",
+            type=click.Choice(METHOD_NAMES),
+            default="ipmix",
+            show_default=True,
+            help="Augmentation method: IPMix, AugMix (no mixing pictures) or PixMix.",
+        ),
+        click.option(
             "--mixing-set",
             type=click.Path(exists=True, file_okay=False),
             default=None,
-            help="Folder of mixing pictures (e.g. from `ipmix fractals build`). Default: built-in fractals.",
+            help="ipmix, pixmix: folder of mixing pictures (e.g. from `ipmix fractals build`). Default: built-in "
+            "fractals.",
         ),
         click.option(
             "--preset",
@@ -97,18 +109,36 @@ def engine_options(default_k: int = 4, seed_help: str | None = None):
             show_default=True,
             help="cifar or imagenet reference settings; auto picks cifar when the shorter side ≤ 64.",
         ),
-        click.option("--chains", type=click.IntRange(1, 64), default=None, help="Chains per image (paper's k). [3]"),
+        click.option(
+            "--chains",
+            type=click.IntRange(1, 64),
+            default=None,
+            help="ipmix, augmix: chains per image (IPMix's k, AugMix's width). [3]",
+        ),
         click.option(
             "--depth",
             type=click.IntRange(0, 64),
             default=None,
-            help="Maximum steps per chain, drawn from 0…depth (paper's t). [3]",
+            help="ipmix: maximum steps per chain, drawn from 0…depth (paper's t) [3]; augmix: steps per chain "
+            "[drawn from 1…3].",
         ),
         click.option(
             "--beta",
             type=click.FloatRange(min=0, min_open=True),
             default=None,
-            help="Mixing coefficient parameter. [cifar 3, imagenet 4]",
+            help="ipmix, pixmix: mixing coefficient parameter. [cifar 3, imagenet 4]",
+        ),
+        click.option(
+            "--alpha",
+            type=click.FloatRange(min=0, min_open=True),
+            default=None,
+            help="augmix: Dirichlet and Beta parameter of the chain and skip weights. [1]",
+        ),
+        click.option(
+            "--rounds",
+            type=click.IntRange(0, 64),
+            default=None,
+            help="pixmix: maximum mixing rounds, drawn from 0…rounds (PixMix's k). [4]",
         ),
         click.option(
             "--severity",
@@ -117,7 +147,10 @@ def engine_options(default_k: int = 4, seed_help: str | None = None):
             help="Image operation strength. [cifar 3, imagenet 1]",
         ),
         click.option(
-            "--all-ops", is_flag=True, help="Use all fifteen image operations (adds five that overlap ImageNet-C)."
+            "--all-ops",
+            is_flag=True,
+            help="Use all image operations: IPMix's fifteen, AugMix's and PixMix's thirteen (adds those that "
+            "overlap ImageNet-C).",
         ),
         click.option(
             "--ops",
@@ -129,13 +162,13 @@ def engine_options(default_k: int = 4, seed_help: str | None = None):
             "--patch-sizes",
             callback=_comma_list(_patch_size),
             default=None,
-            help="Absolute patch sizes in pixels, e.g. 4,8,16 (default: the preset's, scaled to the image).",
+            help="ipmix: absolute patch sizes in pixels, e.g. 4,8,16 (default: the preset's, scaled to the image).",
         ),
         click.option(
             "--overflow",
             type=click.Choice(OVERFLOW_MODES),
             default=None,
-            help="How add/multiply results leave [0, 1]: wrap (the reference's byte cast) or clip. [wrap]",
+            help="ipmix: how add/multiply results leave [0, 1]: wrap (the reference's byte cast) or clip. [wrap]",
         ),
         click.option(
             "--background",
@@ -158,7 +191,21 @@ def engine_options(default_k: int = 4, seed_help: str | None = None):
         ),
     ]
 
-    return lambda function: _apply(options, function)
+    return lambda function: _apply(options, _checked_for_method(function))
+
+
+def _checked_for_method(function):
+    """``function`` behind a check that the engine settings given apply to the chosen ``--method``."""
+
+    @functools.wraps(function)
+    def checked(**settings):
+        try:
+            check_settings(settings)
+        except ConfigError as error:
+            raise click.UsageError(str(error)) from error
+        return function(**settings)
+
+    return checked
 
 
 def _image_format(context, parameter, value: str | None) -> str | None:

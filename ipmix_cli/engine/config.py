@@ -1,4 +1,9 @@
-"""The IPMix configuration: presets of SPEC §1.6 and validation in one place."""
+"""The configurations of the three methods: their presets (SPEC §1.6) and validation, in one place.
+
+Each method has a frozen configuration with a ``cifar`` and an ``imagenet`` preset, taken from its reference
+implementation's training scripts (the README's "Methods" section says where each default comes from);
+``auto`` picks one by the image's shorter side, and every field can be overridden on its own.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +12,10 @@ import functools
 import math
 import numbers
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 from .mixing import OVERFLOW_MODES
-from .ops import ALL_OPS, DEFAULT_OPS
+from .ops import ALL_OPS, AUGMIX_ALL_OPS, AUGMIX_OPS, DEFAULT_OPS
 
 VARIANTS = ("cifar", "imagenet")
 PRESETS = ("auto", "cifar", "imagenet")
@@ -18,6 +23,7 @@ PRESETS = ("auto", "cifar", "imagenet")
 AUTO_CIFAR_MAX_SIDE = 64
 #: How far a mixing picture covers the image, per variant, as (numerator, denominator): the reference's
 #: CIFAR pipeline resizes mixing pictures to 36 and crops 32; its ImageNet pipeline resizes to 256 and crops 224.
+#: (IPMix and PixMix prepare their mixing pictures alike.)
 COVER_RATIOS = {"cifar": (36, 32), "imagenet": (256, 224)}
 
 
@@ -25,13 +31,63 @@ class ConfigError(ValueError):
     """An invalid configuration value; the message says which field and what is allowed."""
 
 
+class MethodConfig:
+    """What every method's configuration shares: presets per variant, per-image resolution, a record.
+
+    Subclasses are frozen dataclasses whose defaults are the ``cifar`` preset; ``IMAGENET`` holds the fields the
+    ``imagenet`` preset changes, ``ALL_OPS`` the operations ``--all-ops`` selects.
+    """
+
+    METHOD: ClassVar[str]
+    IMAGENET: ClassVar[dict]
+    ALL_OPS: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def preset(cls, name: str):
+        """The reference settings of ``cifar`` or ``imagenet``."""
+        if name == "cifar":
+            return cls()
+        if name == "imagenet":
+            return cls(variant="imagenet", **cls.IMAGENET)
+        raise ConfigError(f"unknown preset {name!r}; use 'cifar' or 'imagenet' (or 'auto' per image size)")
+
+    @classmethod
+    def for_image(cls, preset: str, height: int, width: int, **overrides: Any):
+        """The configuration for one image: ``auto`` resolved by its size, then ``overrides`` applied."""
+        base = cls.preset(resolve_preset(preset, height, width))
+        if not overrides:
+            return base
+        fields = [field.name for field in dataclasses.fields(cls) if field.name != "variant"]
+        unknown = [name for name in overrides if name not in fields]
+        if unknown:
+            raise ConfigError(f"{', '.join(unknown)}: not a setting of {cls.METHOD}; it has {', '.join(fields)}")
+        return dataclasses.replace(base, **overrides)
+
+    @property
+    def cover_ratio(self) -> tuple[int, int]:
+        """The mixing picture's limiting side over the image's, exactly: 36/32 (cifar) or 256/224 (imagenet)."""
+        return COVER_RATIOS[self.variant]
+
+    def to_dict(self) -> dict:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
 @dataclass(frozen=True)
-class IPMixConfig:
-    """Everything that decides how one image is augmented.
+class IPMixConfig(MethodConfig):
+    """Everything that decides how IPMix augments one image.
 
     ``patch_sizes`` are given at ``reference_side`` and scaled to each image's shorter side; with
     ``reference_side=None`` they are absolute pixel sizes. Either way they are capped at the shorter side.
     """
+
+    METHOD: ClassVar[str] = "ipmix"
+    IMAGENET: ClassVar[dict] = {
+        "beta": 4.0,
+        "severity": 1,
+        "patch_sizes": (4, 8, 16, 32, 64, 224),
+        "reference_side": 224,
+    }
+    ALL_OPS: ClassVar[tuple[str, ...]] = ALL_OPS
 
     variant: str = "cifar"
     chains: int = 3
@@ -44,67 +100,74 @@ class IPMixConfig:
     overflow: str = "wrap"
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "ops", tuple(self.ops))
-        object.__setattr__(self, "patch_sizes", tuple(self.patch_sizes))
         _check_choice("variant", self.variant, VARIANTS)
-        object.__setattr__(self, "chains", _check_int("chains", self.chains, 1, 64))
-        object.__setattr__(self, "depth", _check_int("depth", self.depth, 0, 64))
-        if (
-            not isinstance(self.beta, numbers.Real)
-            or isinstance(self.beta, bool)
-            or not (math.isfinite(self.beta) and self.beta > 0)
-        ):
-            raise ConfigError(f"beta must be a finite number > 0, got {self.beta!r}")
-        object.__setattr__(self, "beta", float(self.beta))
-        object.__setattr__(self, "severity", _check_int("severity", self.severity, 1, 10))
-        if not self.ops:
-            raise ConfigError(f"ops must name at least one operation; valid: {', '.join(ALL_OPS)}")
-        unknown = [name for name in self.ops if name not in ALL_OPS]
-        if unknown:
-            raise ConfigError(f"unknown operation(s) {', '.join(map(repr, unknown))}; valid: {', '.join(ALL_OPS)}")
-        if len(set(self.ops)) != len(self.ops):
-            raise ConfigError(f"ops lists an operation twice: {', '.join(self.ops)}")
+        _set(self, "chains", _check_int("chains", self.chains, 1, 64))
+        _set(self, "depth", _check_int("depth", self.depth, 0, 64))
+        _set(self, "beta", _check_positive("beta", self.beta))
+        _set(self, "severity", _check_int("severity", self.severity, 1, 10))
+        _set(self, "ops", _check_ops(self.ops, self.ALL_OPS, self.METHOD))
+        _set(self, "patch_sizes", tuple(self.patch_sizes))
         if not self.patch_sizes:
             raise ConfigError("patch_sizes must hold at least one size")
-        sizes = tuple(_check_int("each patch size", size, 2, None) for size in self.patch_sizes)
-        object.__setattr__(self, "patch_sizes", sizes)
+        _set(self, "patch_sizes", tuple(_check_int("each patch size", size, 2, None) for size in self.patch_sizes))
         if self.reference_side is not None:
-            side = _check_int("reference_side", self.reference_side, 2, None)
-            object.__setattr__(self, "reference_side", side)
+            _set(self, "reference_side", _check_int("reference_side", self.reference_side, 2, None))
         _check_choice("overflow", self.overflow, OVERFLOW_MODES)
-
-    @classmethod
-    def preset(cls, name: str) -> "IPMixConfig":
-        """The reference settings of ``cifar`` or ``imagenet`` (SPEC §1.6)."""
-        if name == "cifar":
-            return cls()
-        if name == "imagenet":
-            return cls(
-                variant="imagenet",
-                beta=4.0,
-                severity=1,
-                patch_sizes=(4, 8, 16, 32, 64, 224),
-                reference_side=224,
-            )
-        raise ConfigError(f"unknown preset {name!r}; use 'cifar' or 'imagenet' (or 'auto' per image size)")
-
-    @classmethod
-    def for_image(cls, preset: str, height: int, width: int, **overrides: Any) -> "IPMixConfig":
-        """The configuration for one image: ``auto`` resolved by its size, then ``overrides`` applied."""
-        base = cls.preset(resolve_preset(preset, height, width))
-        return dataclasses.replace(base, **overrides) if overrides else base
 
     def patch_sizes_for(self, height: int, width: int) -> tuple[int, ...]:
         """Patch sizes for an image: scaled by ``S / reference_side`` (rounded half up), ≥ 2, ≤ S."""
         return _scaled_patch_sizes(self.patch_sizes, self.reference_side, min(height, width))
 
-    @property
-    def cover_ratio(self) -> tuple[int, int]:
-        """The mixing picture's limiting side over the image's, exactly: 36/32 (cifar) or 256/224 (imagenet)."""
-        return COVER_RATIOS[self.variant]
 
-    def to_dict(self) -> dict:
-        return {**dataclasses.asdict(self), "ops": list(self.ops), "patch_sizes": list(self.patch_sizes)}
+@dataclass(frozen=True)
+class AugMixConfig(MethodConfig):
+    """AugMix (google-research/augmix): ``chains`` chains (its mixture width) of ``depth`` operations each
+    (``None``: drawn per chain from 1…3, the reference's ``-1``), at ``severity``; chain weights from
+    Dirichlet(α, …, α) and the skip weight from Beta(α, α)."""
+
+    METHOD: ClassVar[str] = "augmix"
+    IMAGENET: ClassVar[dict] = {"severity": 1}
+    ALL_OPS: ClassVar[tuple[str, ...]] = AUGMIX_ALL_OPS
+
+    variant: str = "cifar"
+    chains: int = 3
+    depth: int | None = None
+    severity: int = 3
+    alpha: float = 1.0
+    ops: tuple[str, ...] = AUGMIX_OPS
+
+    def __post_init__(self) -> None:
+        _check_choice("variant", self.variant, VARIANTS)
+        _set(self, "chains", _check_int("chains", self.chains, 1, 64))
+        if self.depth is not None:
+            _set(self, "depth", _check_int("depth", self.depth, 1, 64))
+        _set(self, "severity", _check_int("severity", self.severity, 1, 10))
+        _set(self, "alpha", _check_positive("alpha", self.alpha))
+        _set(self, "ops", _check_ops(self.ops, self.ALL_OPS, self.METHOD))
+
+
+@dataclass(frozen=True)
+class PixMixConfig(MethodConfig):
+    """PixMix (andyzoujm/pixmix): the image, augmented or not, mixed with up to ``rounds`` (its ``k``)
+    pictures, each an augmented original or the mixing picture, by add or multiply with coefficients drawn
+    with ``beta``; operations from AugMix's list at ``severity``."""
+
+    METHOD: ClassVar[str] = "pixmix"
+    IMAGENET: ClassVar[dict] = {"beta": 4.0, "severity": 1}
+    ALL_OPS: ClassVar[tuple[str, ...]] = AUGMIX_ALL_OPS
+
+    variant: str = "cifar"
+    rounds: int = 4
+    beta: float = 3.0
+    severity: int = 3
+    ops: tuple[str, ...] = AUGMIX_OPS
+
+    def __post_init__(self) -> None:
+        _check_choice("variant", self.variant, VARIANTS)
+        _set(self, "rounds", _check_int("rounds", self.rounds, 0, 64))
+        _set(self, "beta", _check_positive("beta", self.beta))
+        _set(self, "severity", _check_int("severity", self.severity, 1, 10))
+        _set(self, "ops", _check_ops(self.ops, self.ALL_OPS, self.METHOD))
 
 
 @functools.lru_cache(maxsize=256)
@@ -124,6 +187,10 @@ def resolve_preset(preset: str, height: int, width: int) -> str:
     return preset
 
 
+def _set(config: Any, field: str, value: Any) -> None:
+    object.__setattr__(config, field, value)  # normalising a frozen dataclass's field in __post_init__
+
+
 def _check_int(field: str, value: Any, low: int, high: int | None) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ConfigError(f"{field} must be an integer, got {value!r}")
@@ -131,6 +198,25 @@ def _check_int(field: str, value: Any, low: int, high: int | None) -> int:
         bound = f"between {low} and {high}" if high is not None else f"at least {low}"
         raise ConfigError(f"{field} must be {bound}, got {value}")
     return int(value)
+
+
+def _check_positive(field: str, value: Any) -> float:
+    if not isinstance(value, numbers.Real) or isinstance(value, bool) or not (math.isfinite(value) and value > 0):
+        raise ConfigError(f"{field} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def _check_ops(ops: Any, valid: tuple[str, ...], method: str) -> tuple[str, ...]:
+    ops = tuple(ops)
+    if not ops:
+        raise ConfigError(f"ops must name at least one operation; valid for {method}: {', '.join(valid)}")
+    unknown = [name for name in ops if name not in valid]
+    if unknown:
+        names = ", ".join(map(repr, unknown))
+        raise ConfigError(f"unknown operation(s) {names} for {method}; valid: {', '.join(valid)}")
+    if len(set(ops)) != len(ops):
+        raise ConfigError(f"ops lists an operation twice: {', '.join(ops)}")
+    return ops
 
 
 def _check_choice(field: str, value: Any, choices: tuple[str, ...]) -> None:

@@ -7,7 +7,10 @@ and derives every draw from them exactly:
 - ``Beta(a, 1)`` is ``U**(1/a)`` and ``Beta(1, b)`` is ``1 − U**(1/b)`` (inverse CDFs), ``Beta(1, 1)`` is ``U``;
 - ``Dirichlet(1, …, 1)`` is normalised ``−log U`` (normalised standard exponentials);
 - an integer uniform on ``n`` values maps a 53-bit uniform onto ``n`` buckets, whose bias is below
-  ``n / 2**53``: far beyond anything a statistical test could see.
+  ``n / 2**53``: far beyond anything a statistical test could see;
+- ``Gamma(a)`` for other shapes (AugMix's ``Dirichlet(α, …, α)`` and ``Beta(α, α)`` when α ≠ 1) is Marsaglia and
+  Tsang's squeeze-free rejection method on Box–Muller normals, with ``Gamma(a) = Gamma(a + 1)·U^(1/a)`` below
+  shape 1, kept in logarithms so that tiny shapes cannot underflow to a sum of zero.
 
 Everything stays a pure function of the generator's state, so outputs stay reproducible.
 """
@@ -71,6 +74,45 @@ class Draws:
         exponentials = [-math.log(1.0 - next(self._uniforms)) for _ in range(k)]
         total = sum(exponentials)
         return [e / total for e in exponentials]
+
+    def dirichlet(self, alpha: float, k: int) -> list[float]:
+        """Dirichlet(α, …, α) on k weights."""
+        if alpha == 1:
+            return self.dirichlet_ones(k)
+        logs = [self._log_gamma(alpha) for _ in range(k)]
+        top = max(logs)
+        scaled = [math.exp(value - top) for value in logs]
+        total = sum(scaled)
+        return [value / total for value in scaled]
+
+    def beta(self, a: float, b: float) -> float:
+        """Beta(a, b): ``G_a / (G_a + G_b)`` for independent gammas (a uniform when a = b = 1)."""
+        if a == 1 and b == 1:
+            return self.uniform()
+        log_a, log_b = self._log_gamma(a), self._log_gamma(b)
+        return 1.0 / (1.0 + math.exp(log_b - log_a))
+
+    def normal(self) -> float:
+        """Standard normal (Box–Muller, one of the pair)."""
+        radius = math.sqrt(-2.0 * math.log(1.0 - next(self._uniforms)))
+        return radius * math.cos(2.0 * math.pi * next(self._uniforms))
+
+    def _log_gamma(self, shape: float) -> float:
+        """The logarithm of a Gamma(shape, 1) variate."""
+        if shape < 1:
+            # Gamma(a) = Gamma(a + 1)·U^(1/a), U on (0, 1]
+            return self._log_gamma(shape + 1) + math.log(1.0 - next(self._uniforms)) / shape
+        d = shape - 1.0 / 3.0
+        c = 1.0 / math.sqrt(9.0 * d)
+        while True:
+            x = self.normal()
+            v = 1.0 + c * x
+            if v <= 0:
+                continue
+            v = v * v * v
+            u = 1.0 - next(self._uniforms)
+            if math.log(u) < 0.5 * x * x + d - d * v + d * math.log(v):
+                return math.log(d) + math.log(v)
 
     def subseed(self) -> int:
         """A 53-bit integer seed for bulk draws (e.g. a pixel mask), exact through JSON."""

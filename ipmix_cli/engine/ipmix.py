@@ -1,4 +1,4 @@
-"""One augmented image (SPEC §1.1): sample every random draw into a plan, then apply the plan.
+"""IPMix, one augmented image (SPEC §1.1): sample every random draw into a plan, then apply the plan.
 
 The plan is plain JSON-serialisable data, so it doubles as the trace of an output: applying a plan that
 went through ``json.dumps``/``json.loads`` gives the same bytes.
@@ -10,13 +10,18 @@ from typing import Iterator
 
 import numpy as np
 
+from .blend import blend_chains
 from .config import IPMixConfig
 from .draws import Draws
 from .mixing import apply_mix, sample_box, sample_mix
-from .ops import apply_image_op, apply_image_op_region, sample_image_op
-
-Plan = dict
-_F32 = np.float32
+from .ops import apply_image_op_region, iterate_ops, sample_image_op
+from .plans import (
+    Explanation,
+    Plan,
+    check_and_apply,
+    require_mixing,
+    sample_and_apply,
+)
 
 
 def sample_plan(rng: np.random.Generator, height: int, width: int, config: IPMixConfig) -> Plan:
@@ -35,6 +40,7 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: IPMix
             steps = [_sample_patch_step(draws, height, width, sizes, config) for _ in range(depth)]
         chains.append({"mode": mode, "steps": steps})
     return {
+        "method": "ipmix",
         "height": height,
         "width": width,
         "weights": weights,
@@ -61,51 +67,26 @@ def _sample_patch_step(draws: Draws, height: int, width: int, sizes: tuple[int, 
 
 
 def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
-    """Apply a sampled plan to ``image`` with mixing picture ``mixing``; neither input is modified."""
-    _check_image("image", image)
-    if image.shape[:2] != (plan["height"], plan["width"]):
-        raise ValueError(
-            f"the plan was sampled for {plan['height']}×{plan['width']} but the image is "
-            f"{image.shape[0]}×{image.shape[1]}"
-        )
-    _check_mixing(mixing, image)
-    return _apply_checked(image, mixing, plan)
+    """Apply a sampled IPMix plan to ``image`` with mixing picture ``mixing``; neither input is modified."""
+    return check_and_apply(image, mixing, plan, apply_checked)
 
 
-def _check_mixing(mixing: np.ndarray | None, image: np.ndarray) -> None:
-    if mixing is not None:
-        _check_image("mixing", mixing)
-        if mixing.shape != image.shape:
-            raise ValueError(f"mixing picture shape {mixing.shape} differs from the image's {image.shape}")
-
-
-def _apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
+def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """:func:`apply_plan` for arguments already checked (the checks cost several µs on a 32×32 image)."""
-    m = plan["m"]
-    original_weight = 1.0 - m
-    finished = []
-    for weight, chain in zip(plan["weights"], plan["chains"]):
-        if not chain["steps"]:
-            original_weight += m * weight  # a chain of depth 0 is the image itself
-            continue
-        finished.append((m * weight, _apply_chain(image, mixing, chain, plan["overflow"])))
-    return _blend(image, original_weight, finished)
 
+    def run(image: np.ndarray, chain: dict) -> np.ndarray:
+        current = image
+        for current in iterate_chain(image, mixing, chain, plan["overflow"]):
+            pass
+        return current
 
-def _apply_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str) -> np.ndarray:
-    current = image
-    for current in iterate_chain(image, mixing, chain, overflow):
-        pass
-    return current
+    return blend_chains(image, plan["m"], plan["weights"], plan["chains"], run)
 
 
 def iterate_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, overflow: str) -> Iterator[np.ndarray]:
     """The chain's image after each of its steps (a patch chain updates one array in place: copy to keep)."""
     if chain["mode"] == "image":
-        current = image
-        for step in chain["steps"]:
-            current = apply_image_op(current, step)
-            yield current
+        yield from iterate_ops(image, chain["steps"])
         return
     current = image.copy()
     for step in chain["steps"]:
@@ -114,40 +95,31 @@ def iterate_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, ove
         cols = slice(left, left + patch_width)
         source = step["source"]
         if source == "mixing":
-            if mixing is None:
-                raise ValueError("this plan mixes with a mixing picture, but none was given")
-            source_patch = mixing[rows, cols]
+            source_patch = require_mixing(mixing)[rows, cols]
         else:
             source_patch = apply_image_op_region(image, source, step["box"])
         current[rows, cols] = apply_mix(current[rows, cols], source_patch, step, overflow)
         yield current
 
 
-def _blend(image: np.ndarray, original_weight: float, chains: list) -> np.ndarray:
-    """``round(w₀·x + Σ wᵢ·chainᵢ)`` in float32 (round half up).
-
-    The weights sum to one, so the sum stays in [0, 255] up to float error far below 0.5, and truncating
-    ``sum + 0.5`` rounds it without overflowing 255.
-    """
-    if not chains:
-        return image.copy()
-    # Casts first, then same-type arithmetic: numpy's mixed uint8 × float32 loops buffer their casts.
-    total = image.astype(_F32)
-    total *= _F32(original_weight)
-    total += _F32(0.5)
-    for weight, chain in chains:
-        term = chain.astype(_F32)
-        term *= _F32(weight)
-        total += term
-    return total.astype(np.uint8)
+def explain(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> Explanation:
+    """Each chain after each of its steps, with its weight and mode."""
+    rows = []
+    for number, (weight, chain) in enumerate(zip(plan["weights"], plan["chains"]), start=1):
+        if not chain["steps"]:
+            rows.append([(f"chain {number} w={weight:.2f}: depth 0", image)])
+            continue
+        row = [(f"chain {number} ({chain['mode']}) w={weight:.2f}", image)]
+        for step, state in zip(chain["steps"], iterate_chain(image, mixing, chain, plan["overflow"])):
+            row.append((step, state.copy()))
+        rows.append(row)
+    return Explanation(rows, f"m = {plan['m']:.2f}", chain_formula(plan["m"], plan["weights"]))
 
 
-def _check_image(name: str, array: np.ndarray) -> None:
-    if not isinstance(array, np.ndarray) or array.dtype != np.uint8 or array.ndim != 3 or array.shape[2] != 3:
-        got = f"{array.dtype} array of shape {array.shape}" if isinstance(array, np.ndarray) else type(array)
-        raise ValueError(f"{name} must be an H×W×3 uint8 array, got {got}")
-    if array.shape[0] < 2 or array.shape[1] < 2:
-        raise ValueError(f"{name} must be at least 2×2 pixels, got {array.shape[0]}×{array.shape[1]}")
+def chain_formula(m: float, weights: list[float]) -> str:
+    """``result = (1 − m)*original + Σ (m·wᵢ)*chainᵢ`` with the numbers filled in."""
+    terms = " + ".join(f"{m * w:.2f}*chain{i + 1}" for i, w in enumerate(weights))
+    return f"result = {1 - m:.2f}*original + {terms}"
 
 
 def ipmix(image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: IPMixConfig) -> np.ndarray:
@@ -159,9 +131,4 @@ def ipmix_with_trace(
     image: np.ndarray, mixing: np.ndarray, rng: np.random.Generator, config: IPMixConfig
 ) -> tuple[np.ndarray, Plan]:
     """As :func:`ipmix`, also returning the plan (the trace) that produced the output."""
-    _check_image("image", image)
-    if not isinstance(rng, np.random.Generator):
-        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
-    _check_mixing(mixing, image)
-    plan = sample_plan(rng, image.shape[0], image.shape[1], config)
-    return _apply_checked(image, mixing, plan), plan
+    return sample_and_apply(image, mixing, rng, config, sample_plan, apply_checked)

@@ -2,8 +2,11 @@
 
 Operands are uint8 patches; the arithmetic runs on the patch only (never the whole image), and
 ``add``/``multiply`` results go back to uint8 through the overflow conversion of §1.3. A uint8 operand takes
-only 256 values, so each operand's term is a 256-entry float64 table computed once per step: no per-pixel
+only 256 values, so each operand's term is a 256-entry table computed once per step: no per-pixel
 powers, and a patch value costs two lookups and one add or multiply.
+
+``multiply`` with ``--overflow wrap`` repeats the reference's float32 arithmetic (see :func:`_multiply_wrap`),
+because the byte cast keeps the low bits of results up to about 1e9, where float64 and float32 disagree.
 """
 
 from __future__ import annotations
@@ -84,16 +87,74 @@ def _add(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndar
 
 
 def _multiply(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
-    """``(2a)^α · max(2b, 1e−37)^γ / 2``, evaluated as 255·r = T_a[A] · T_b[B] from 256-entry tables.
+    """``(2a)^α · max(2b, 1e−37)^γ / 2``.
 
-    The product is taken in float64, where it cannot overflow (at most 510 · 1e37); anything beyond ±2³¹
-    then becomes 0 in the wrap conversion, as in the reference.
+    ``wrap`` follows the reference's float32 arithmetic exactly (:func:`_multiply_wrap`). ``clip`` evaluates
+    255·r = T_a[A] · T_b[B] from float64 tables; the product cannot overflow there (at most 510 · 1e37).
     """
+    if overflow == "wrap":
+        return _multiply_wrap(a, b, params)
     table_a = 127.5 * np.exp(params["alpha"] * _LOG_DOUBLE)
     table_b = np.exp(params["gamma"] * _LOG_DOUBLE_FLOORED)
     scaled = table_a.take(a)
     scaled *= table_b.take(b)
     return _scaled_to_uint8(scaled, overflow)
+
+
+# The reference's operands (``ToTensor``: byte / 255 in float32) doubled, for the image (row 0) and for the
+# source, clamped at float32(1e−37) (row 1), held in float64 for the powers.
+_DOUBLED32 = np.arange(256, dtype=np.float32) / _F32(255) * _F32(2)
+_POWER_BASES = np.stack([_DOUBLED32, np.maximum(_DOUBLED32, _F32(1e-37))]).astype(np.float64)
+#: Where a source term is capped (see _multiply_wrap): far above where every byte is 0.
+_SOURCE_CAP = 2.0**51
+_HALF_255 = _F32(127.5)
+
+
+def float32_exponents(params: Params) -> np.ndarray:
+    """α and γ as the reference's float32 tensors use them, as a (2, 1) float32 column.
+
+    The reference draws ``a = np.float32(Beta(β, 1))`` or ``a = 1 + np.float32(Beta(1, β))`` and
+    ``b = ±np.float32(Beta(1, β))``; torch casts a scalar operand to the tensor's float32, so the second α is
+    float32(1 + float32(u)): one rounding of u, then one of the sum. Our α keeps ``1 + u`` in float64, from
+    which ``α − 1`` recovers u exactly.
+    """
+    alpha = params["alpha"]
+    if alpha > 1:
+        alpha = _F32(1) + _F32(alpha - 1)  # a float32 sum: rounded once
+    return np.array([[alpha], [params["gamma"]]], np.float32)
+
+
+def power_tables(exponents: np.ndarray) -> np.ndarray:
+    """(2a)^α (row 0) and max(2b, 1e−37)^γ (row 1) for every byte, correctly rounded to float32."""
+    return np.power(_POWER_BASES, exponents).astype(np.float32)
+
+
+def _multiply_wrap(a: np.ndarray, b: np.ndarray, params: Params) -> np.ndarray:
+    """``multiply`` exactly as the reference computes it, then its wrapping byte cast.
+
+    What hzlsaber/IPMix does (``IPMix_utils.multiply`` on ``ToTensor`` patches, then ``ToPILImage``), every
+    step in float32: ``a = byte/255`` and ``b`` likewise; ``img1 = a·2``, ``img2 = b·2``;
+    ``img1 ** α`` and ``img2.clip(1e−37) ** γ`` (the clamp value is float32(1e−37)); their product, rounded;
+    ``/ 2`` (exact); then ``ToPILImage``'s ``mul(255)``, rounded, and ``.byte()``, which truncates toward
+    zero and keeps the low byte. Where b = 0 and γ < 0 the source term is up to 1e37, products reach 1e9
+    and beyond, and the byte is made of the float32 product's low bits: float64 arithmetic changes about
+    one byte in seven there.
+
+    Here the powers come from 256-entry tables, correctly rounded (:func:`power_tables`; torch's CPU
+    kernel uses SLEEF's vectorised powf, within 1 ULP, so a machine running the reference may differ in a
+    power's last bit: 0.3 % of the b = 0 bytes on one AVX-512 machine, against 14 % for float64). Halving a
+    product is exact, so ``(p / 2)·255`` rounds as ``p·127.5`` does. Only the b = 0 source term can exceed
+    2⁵¹; it is capped there: a nonzero image term is at least (2/255)² > 2⁻¹⁴, so a capped product times
+    127.5 exceeds 2³¹, where every float32 is a multiple of 256 and its byte is 0, as the reference's
+    (``inf`` included) would be; the cap keeps every value finite and inside int64.
+    """
+    tables = power_tables(float32_exponents(params))
+    if tables[1, 0] > _SOURCE_CAP:
+        tables[1, 0] = _SOURCE_CAP
+    scaled = tables[0].take(a)
+    scaled *= tables[1].take(b)
+    scaled *= _HALF_255
+    return scaled.astype(np.int64).astype(np.uint8)
 
 
 def _random_pixels(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
@@ -126,9 +187,13 @@ MIX_OPS: dict[str, MixOp] = {op.name: op for op in _REGISTRY}
 MIX_NAMES: tuple[str, ...] = tuple(MIX_OPS)
 
 
-def sample_mix(draws: Draws, beta: float) -> Params:
-    """One mixing operation drawn uniformly from the four, with its coefficients."""
-    name = MIX_NAMES[draws.index(len(MIX_NAMES))]
+#: PixMix's mixing operations (andyzoujm/pixmix ``pixmix_utils.mixings``).
+PIXMIX_MIXES: tuple[str, ...] = ("add", "multiply")
+
+
+def sample_mix(draws: Draws, beta: float, names: tuple[str, ...] = MIX_NAMES) -> Params:
+    """One mixing operation drawn uniformly from ``names`` (IPMix's four by default), with its coefficients."""
+    name = names[draws.index(len(names))]
     return {"mix": name, **MIX_OPS[name].sample(draws, beta)}
 
 
@@ -148,3 +213,47 @@ def sample_box(draws: Draws, height: int, width: int, size: int) -> tuple[int, i
     if draws.coin():
         return left, top, size, size
     return left, top, draws.integer(2, size), draws.integer(2, size)
+
+
+# --- whole images in float32, kept between rounds (PixMix) ---------------------------------------------
+
+
+def to_float(image: np.ndarray) -> np.ndarray:
+    """A uint8 image as the reference's tensors hold it (``ToTensor``): byte / 255 in float32."""
+    return np.divide(image, _F32(255), dtype=np.float32)  # a correctly rounded division, as torch's
+
+
+def to_bytes(mixed: np.ndarray) -> np.ndarray:
+    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32."""
+    scaled = mixed * _F32(255)
+    scaled += _F32(0.5)
+    return scaled.astype(np.uint8)
+
+
+def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarray:
+    """PixMix's ``add`` or ``multiply`` of a float32 image in [0, 1] with a uint8 source, clipped to [0, 1].
+
+    As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
+    / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
+    IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's power comes from a 256-entry table;
+    the image's is computed per value, since after the first round it is no longer a byte.
+    """
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    result = mixed * _F32(2)
+    if params["mix"] == "add":
+        result -= _F32(1)
+        result *= alpha
+        term = to_float(source)  # on a whole image, four passes cost less than one 256-entry table's take
+        term *= _F32(2)
+        term -= _F32(1)
+        term *= gamma
+        result += term
+        result += _F32(1)
+    else:
+        result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
+        result *= power_tables(exponents)[1].take(source)
+    result *= _F32(0.5)
+    np.minimum(result, _F32(1), out=result)
+    np.maximum(result, _F32(0), out=result)
+    return result

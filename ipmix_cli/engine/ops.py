@@ -1,14 +1,17 @@
-"""Image-level operations (SPEC §1.2): one registry of (name, sample, apply).
+"""Image-level operations (SPEC §1.2): one registry of (name, sample, apply), shared by every method.
 
 Each operation turns a ``level ~ U(0.1, severity)`` into small JSON-serialisable parameters
 (``sample``), then applies them to an H×W×3 uint8 array (``apply``) without touching its input.
-Names in the registry are the names written in traces and manifests.
+Names in the registry are the names written in traces and manifests. The registry's level mappings are
+IPMix's; a method whose reference maps a level differently (AugMix's autocontrast has no cutoff) has its own
+table of mappings, ``*_LEVELS``, over the same operations and appliers.
 
-Pillow semantics are kept exactly; the point operations (equalize, posterize, solarize, invert) and the
-integer shifts (translate, mirror) are done in numpy because Pillow builds their lookup tables in
-Python, which costs more than the operation itself on small images. On small images rotations and shears
-gather exactly Pillow's bilinear result in numpy (``affine.py``), so no Pillow image is made at all with
-the default operations; larger rotations and the enhancers call Pillow.
+Pillow semantics are kept exactly; the point operations (equalize, autocontrast, posterize, solarize,
+invert) and the integer shifts (translate, mirror) are done in numpy because Pillow builds their lookup
+tables in Python, which costs more than the operation itself on small images (autocontrast: 150 µs at 32×32).
+On small images rotations and shears gather exactly Pillow's bilinear result in numpy (``affine.py``), so no
+Pillow image is made at all with the default operations of IPMix and AugMix; larger rotations and the
+enhancers call Pillow.
 """
 
 from __future__ import annotations
@@ -16,10 +19,10 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
-from PIL import Image, ImageEnhance, ImageOps
+from PIL import Image, ImageEnhance
 
 from .affine import apply_tables, cached_tables, shear
 from .draws import Draws
@@ -98,20 +101,30 @@ def _channel_bounds(pixels: int) -> tuple[np.ndarray, np.ndarray]:
     return starts, ends
 
 
-def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Image]:
-    """The flat 768-entry lookup table (R, G, B) of Pillow's ``ImageOps.equalize``.
+def _histogram(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Image]:
+    """The flat 768-bin histogram (R, G, B), and what :func:`_apply_lut` maps through a table.
 
-    Small images take the histogram of all channels with one ``bincount`` and hand back the offset
-    pixel indices (for one ``take``); large ones use Pillow's C histogram, which avoids widening every
-    pixel, and hand back the Pillow image (for Pillow's C ``point``).
+    Small images take the histogram of all channels with one ``bincount`` and hand back the offset pixel
+    indices (for one ``take``); large ones use Pillow's C histogram, which avoids widening every pixel, and
+    hand back the Pillow image (for Pillow's C ``point``).
     """
     count = image.shape[0] * image.shape[1]
     if count <= SMALL_PIXELS:
         index = np.add(image.reshape(-1), _channel_offsets(count))
-        hist = np.bincount(index, minlength=768)
-    else:
-        index = _to_pil(image)
-        hist = np.array(index.histogram(), dtype=np.intp)
+        return np.bincount(index, minlength=768), index
+    index = _to_pil(image)
+    return np.array(index.histogram(), dtype=np.intp), index
+
+
+def _apply_lut(image: np.ndarray, lut: np.ndarray, index: np.ndarray | Image.Image) -> np.ndarray:
+    """Map every channel value through the flat 768-entry table ``lut`` (see :func:`_histogram`)."""
+    if isinstance(index, np.ndarray):
+        return lut.take(index).reshape(image.shape)
+    return _from_pil(index.point(lut.tolist()))
+
+
+def _equalize_lut(hist: np.ndarray, count: int) -> np.ndarray:
+    """The flat 768-entry lookup table (R, G, B) of Pillow's ``ImageOps.equalize`` for a histogram."""
     starts, ends = _channel_bounds(count)
     below = np.cumsum(hist)
     last = np.searchsorted(below, ends)  # flat position of each channel's largest value
@@ -122,14 +135,14 @@ def _equalize_lut(image: np.ndarray) -> tuple[np.ndarray, np.ndarray | Image.Ima
         below += np.repeat(step // 2, 256)
         below //= np.repeat(step, 256)
         np.minimum(below, 255, out=below)
-        return below.astype(np.uint8), index
+        return below.astype(np.uint8)
     # Pillow leaves a channel alone when its step is 0 (one value, or nearly all pixels at its largest)
     lut = np.tile(_IDENTITY, 3)
     for channel in np.flatnonzero(step).tolist():
         part = slice(256 * channel, 256 * (channel + 1))
         size = int(step[channel])
         lut[part] = np.minimum((below[part] + size // 2) // size, 255)
-    return lut, index
+    return lut
 
 
 def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
@@ -140,16 +153,46 @@ def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
 
 
 def _equalize(image: np.ndarray, params: Params) -> np.ndarray:
-    """Pillow's ``ImageOps.equalize``; large images apply the table with Pillow's C ``point``."""
-    lut, index = _equalize_lut(image)
-    if isinstance(index, np.ndarray):
-        return lut.take(index).reshape(image.shape)
-    return _from_pil(index.point(lut.tolist()))
+    """Pillow's ``ImageOps.equalize``."""
+    hist, index = _histogram(image)
+    return _apply_lut(image, _equalize_lut(hist, image.shape[0] * image.shape[1]), index)
 
 
 def _equalize_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
-    lut, _ = _equalize_lut(image)  # the histogram is the whole image's
-    return _apply_channel_luts(image[_rows_cols(box)], lut)
+    hist, _ = _histogram(image)  # the histogram is the whole image's
+    return _apply_channel_luts(image[_rows_cols(box)], _equalize_lut(hist, image.shape[0] * image.shape[1]))
+
+
+_LEVELS = np.arange(256, dtype=np.float64)
+
+
+def _autocontrast_lut(hist: np.ndarray, count: int, cutoff: float) -> np.ndarray:
+    """The flat 768-entry lookup table of Pillow's ``ImageOps.autocontrast(image, cutoff)``.
+
+    Pillow removes ``int(n·cutoff // 100)`` pixels from each end of a channel's histogram, then stretches the
+    lowest remaining value to 0 and the highest to 255: ``int(v·scale + offset)`` clamped, with
+    ``scale = 255 / (hi − lo)`` and ``offset = −lo·scale``; a channel with ``hi ≤ lo`` is left alone. The lowest
+    remaining value is the first whose cumulative count exceeds the cut, the highest the last whose count from
+    the top does; when they meet or cross, the channel is left alone as in Pillow.
+    """
+    cut = int(count * cutoff // 100)
+    hist = hist.reshape(3, 256)
+    low = np.argmax(np.cumsum(hist, axis=1) > cut, axis=1)
+    high = 255 - np.argmax(np.cumsum(hist[:, ::-1], axis=1) > cut, axis=1)
+    stretched = (high > low) & (hist.sum(axis=1) > cut)  # (argmax gives 0 when no count exceeds the cut)
+    scale = 255.0 / np.maximum(high - low, 1)
+    values = _LEVELS * scale[:, None]
+    values += (-low * scale)[:, None]
+    np.clip(values, 0, 255, out=values)
+    lut = values.astype(np.uint8)  # truncation, as Pillow's int()
+    lut[~stretched] = _IDENTITY
+    return lut.reshape(-1)
+
+
+def _autocontrast(image: np.ndarray, params: Params) -> np.ndarray:
+    """Pillow's ``ImageOps.autocontrast`` with ``cutoff`` percent cut from each end of each channel."""
+    hist, index = _histogram(image)
+    return _apply_lut(image, _autocontrast_lut(hist, image.shape[0] * image.shape[1], params["cutoff"]), index)
 
 
 def _rows_cols(box: Box) -> tuple[slice, slice]:
@@ -355,10 +398,6 @@ def _mirror_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
     return _reversed_columns(image[top : top + height, start : start + width])
 
 
-def _autocontrast(image: np.ndarray, params: Params) -> np.ndarray:
-    return _from_pil(ImageOps.autocontrast(_to_pil(image), cutoff=params["cutoff"]))
-
-
 def _enhancer(kind) -> Applier:
     def apply(image: np.ndarray, params: Params) -> np.ndarray:
         return _from_pil(kind(_to_pil(image)).enhance(params["factor"]))
@@ -427,13 +466,55 @@ IMAGE_OPS: dict[str, ImageOp] = {op.name: op for op in _REGISTRY}
 ALL_OPS: tuple[str, ...] = tuple(IMAGE_OPS)
 #: The default list: the last five overlap with ImageNet-C test corruptions (SPEC §1.2).
 DEFAULT_OPS: tuple[str, ...] = ALL_OPS[:10]
+#: IPMix's level mappings (hzlsaber/IPMix ``IPMix_utils.py``): the registry's own.
+IPMIX_LEVELS: dict[str, Sampler] = {op.name: op.sample for op in _REGISTRY}
 
 
-def sample_image_op(draws: Draws, ops: tuple[str, ...], severity: int, height: int, width: int) -> Params:
-    """Draw one operation uniformly from ``ops`` and its parameters at ``severity``."""
+def _sample_full_range(draws, level, height, width) -> Params:
+    return {"cutoff": 0}  # Pillow's autocontrast with its default cutoff: the level is not used
+
+
+#: AugMix's list (google-research/augmix ``augmentations.py``, also PixMix's ``pixmix_utils.py``): no mirror
+#: or invert; autocontrast is in the base list, without a cutoff. ``--all-ops`` adds the four enhancers.
+AUGMIX_OPS: tuple[str, ...] = (
+    "autocontrast",
+    "equalize",
+    "posterize",
+    "rotate",
+    "solarize",
+    "shear_x",
+    "shear_y",
+    "translate_x",
+    "translate_y",
+)
+AUGMIX_ALL_OPS: tuple[str, ...] = AUGMIX_OPS + ("color", "contrast", "brightness", "sharpness")
+#: AugMix's level mappings: IPMix's (both come from the same AutoAugment-style helpers) but autocontrast.
+AUGMIX_LEVELS: dict[str, Sampler] = {
+    **{name: IPMIX_LEVELS[name] for name in AUGMIX_ALL_OPS},
+    "autocontrast": _sample_full_range,
+}
+
+
+def sample_image_op(
+    draws: Draws,
+    ops: tuple[str, ...],
+    severity: int,
+    height: int,
+    width: int,
+    levels: dict[str, Sampler] = IPMIX_LEVELS,
+) -> Params:
+    """Draw one operation uniformly from ``ops`` and its parameters at ``severity`` (mapped by ``levels``)."""
     name = ops[draws.index(len(ops))]
     level = draws.between(0.1, severity)
-    return {"op": name, **IMAGE_OPS[name].sample(draws, level, height, width)}
+    return {"op": name, **levels[name](draws, level, height, width)}
+
+
+def iterate_ops(image: np.ndarray, steps: list[Params]) -> Iterator[np.ndarray]:
+    """The image after each of ``steps`` applied in turn (an image-level chain); ``image`` is left as it was."""
+    current = image
+    for step in steps:
+        current = apply_image_op(current, step)
+        yield current
 
 
 def apply_image_op(image: np.ndarray, params: Params) -> np.ndarray:

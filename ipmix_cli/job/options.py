@@ -26,10 +26,11 @@ class AugmentOptions:
     seed: int | None
     k: int = 4
     preset: str = "auto"
+    method: str = "ipmix"  # ipmix, augmix, pixmix (ipmix_cli.engine.methods)
     overrides: dict = field(default_factory=dict)
     mixing_folder: str = ""  # resolved folder of the mixing set (the built-in one's cache folder included)
     mixing_fingerprint: str = ""
-    mixing_label: str = "builtin"
+    mixing_label: str | None = "builtin"  # None for a method without mixing pictures
     image_format: str = "png"  # auto, png, jpeg, webp
     quality: int | None = None
     background: tuple[int, int, int] = WHITE
@@ -70,6 +71,7 @@ class AugmentOptions:
             seed=identity.get("seed"),
             k=int(record.get("k") or 1),
             preset=identity.get("preset", "auto"),
+            method=identity.get("method", "ipmix"),
             overrides=overrides,
             mixing_folder=str((record.get("mixing_set") or {}).get("folder") or ""),
             mixing_fingerprint=str((identity.get("mixing_set") or {}).get("fingerprint") or ""),
@@ -89,11 +91,12 @@ class AugmentOptions:
 
     def identity(self) -> dict:
         """The settings a resumed or extended run must share with the one it continues."""
-        resolver = ConfigResolver(self.preset, **self.overrides)
+        resolver = ConfigResolver(self.preset, self.method, **self.overrides)
         identity = {
             "ipmix_version": __version__,
             "in": self.in_folder,
             "seed": self.seed,
+            "method": self.method,
             "preset": self.preset,
             "overrides": {k: list(v) if isinstance(v, tuple) else v for k, v in sorted(self.overrides.items())},
             "resolved": {variant: config.to_dict() for variant, config in sorted(resolver.by_variant.items())},

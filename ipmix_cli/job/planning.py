@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..engine import methods
 from ..engine.config import ConfigError
 from ..mixsets.builtin import ensure_builtin
 from ..mixsets.mixing_set import MixingSet, MixingSetError
@@ -28,40 +29,29 @@ def reader_for(root: Path, files_from: bytes | None = None, null_separated: bool
 
 
 def engine_overrides(settings: dict) -> dict:
-    """The engine settings the user gave (SPEC §1.6 overrides), validated."""
-    overrides = {}
-    for name in ("chains", "depth", "beta", "severity", "overflow"):
-        if settings.get(name) is not None:
-            overrides[name] = settings[name]
-    if settings.get("all_ops") and settings.get("ops"):
-        raise AugmentError("--ops and --all-ops contradict each other; give one")
-    if settings.get("all_ops"):
-        from ..engine.ops import ALL_OPS
-
-        overrides["ops"] = ALL_OPS
-    elif settings.get("ops"):
-        overrides["ops"] = settings["ops"]
-    if settings.get("patch_sizes"):
-        overrides["patch_sizes"] = settings["patch_sizes"]
-        overrides["reference_side"] = None
+    """The engine settings the user gave (SPEC §1.6 overrides), validated against the method."""
     try:
-        ConfigResolver(settings["preset"], **overrides)
+        overrides = methods.engine_overrides(settings)
+        ConfigResolver(settings["preset"], settings.get("method") or "ipmix", **overrides)
     except ConfigError as error:
         raise AugmentError(str(error)) from error
     return overrides
 
 
-def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[AugmentOptions, MixingSet]:
-    """Validate the settings and load the mixing set (for its fingerprint). The seed stays None when the
-    user gave none: the run settles it once it holds OUT (reusing a recorded one)."""
+def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[AugmentOptions, MixingSet | None]:
+    """Validate the settings and load the mixing set (for its fingerprint; None for a method that uses none).
+    The seed stays None when the user gave none: the run settles it once it holds OUT (reusing a recorded one)."""
     overrides = engine_overrides(settings)
+    method = settings.get("method") or "ipmix"
     image_format = settings.get("image_format") or "auto"
     if settings.get("quality") is not None and image_format == "png":
         raise AugmentError("--quality applies to --format jpeg, webp or auto (its JPEG copies); PNG is lossless")
     folder = settings.get("mixing_set")
+    mixing, mixing_folder = None, None
     try:
-        mixing_folder = Path(folder) if folder else ensure_builtin(show_progress)
-        mixing = MixingSet.from_folder(mixing_folder)
+        if methods.method_named(method).uses_mixing:
+            mixing_folder = Path(folder) if folder else ensure_builtin(show_progress)
+            mixing = MixingSet.from_folder(mixing_folder)
     except MixingSetError as error:
         raise AugmentError(f"--mixing-set: {error}" if folder else str(error)) from error
     except OSError as error:
@@ -70,10 +60,11 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
         seed=settings.get("seed"),
         k=settings["k"],
         preset=settings["preset"],
+        method=method,
         overrides=overrides,
-        mixing_folder=str(mixing_folder.resolve()),
-        mixing_fingerprint=mixing.fingerprint,
-        mixing_label=str(folder) if folder else "builtin",
+        mixing_folder=str(mixing_folder.resolve()) if mixing else "",
+        mixing_fingerprint=mixing.fingerprint if mixing else "",
+        mixing_label=(str(folder) if folder else "builtin") if mixing else None,
         image_format=image_format,
         quality=settings.get("quality"),
         background=tuple(settings["background"]),

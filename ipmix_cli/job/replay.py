@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..disk.folder import SafeFolder
-from ..engine.ipmix import apply_plan
+from ..engine.methods import apply_plan
 from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
 from ..transform import ConfigResolver, augment_copy
@@ -47,10 +47,10 @@ class Replayer:
         if not source or not Path(source).is_dir():
             raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
         self.reader = FolderReader(Path(source))
-        self.mixing = self._mixing_set(record, mixing_set)
-        self.configs = ConfigResolver(self.options.preset, **self.options.overrides)
+        self.configs = ConfigResolver(self.options.preset, self.options.method, **self.options.overrides)
+        self.mixing = self._mixing_set(record, mixing_set) if self.configs.needs_mixing else None
 
-    def _mixing_set(self, record: dict, override) -> MixingSet:
+    def _mixing_set(self, record: dict, override) -> MixingSet | None:
         label = (record.get("mixing_set") or {}).get("source")
         try:
             if override is not None:
@@ -84,9 +84,13 @@ class Replayer:
         height, width = pixels.shape[:2]
         if record.get("trace"):
             trace = json.loads(record["trace"])
-            window = self.mixing.window(
-                trace["mixing_picture"], trace["mixing_size"], trace["mixing_crop"], height, width
-            )
+            window = None
+            if trace.get("mixing_picture") is not None:
+                if self.mixing is None:
+                    raise ReplayError("the trace names a mixing picture but the run's method uses none")
+                window = self.mixing.window(
+                    trace["mixing_picture"], trace["mixing_size"], trace["mixing_crop"], height, width
+                )
             return apply_plan(pixels, window, trace["plan"])
         generator = generator_for(self.options.seed, record["source"], copy)
         return augment_copy(pixels, self.mixing, generator, self.configs(height, width)).pixels

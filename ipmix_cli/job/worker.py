@@ -109,9 +109,9 @@ def mixing_set_for(options: AugmentOptions) -> MixingSet:
 
 
 def resolver_for(options: AugmentOptions) -> ConfigResolver:
-    key = repr((options.preset, sorted(options.overrides.items())))
+    key = repr((options.preset, options.method, sorted(options.overrides.items())))
     if key not in _RESOLVERS:
-        _RESOLVERS[key] = ConfigResolver(options.preset, **options.overrides)
+        _RESOLVERS[key] = ConfigResolver(options.preset, options.method, **options.overrides)
     return _RESOLVERS[key]
 
 
@@ -137,7 +137,7 @@ def render_outputs(
     pixels: np.ndarray,
     item: Item,
     options: AugmentOptions,
-    mixing: MixingSet,
+    mixing: MixingSet | None,
     configs: ConfigResolver,
     copies: tuple | None = None,
 ) -> Iterator[Output]:
@@ -192,8 +192,8 @@ def run_task(job: Job, task: Task) -> TaskResult:
     result = TaskResult()
     options = job.options
     try:
-        mixing = mixing_set_for(options)
         configs = resolver_for(options)
+        mixing = mixing_set_for(options) if configs.needs_mixing else None
         from .writers import open_writer
 
         writer = _NullWriter() if task.probe else open_writer(options.writer, job.out, options, task.unit)
