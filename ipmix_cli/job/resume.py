@@ -16,6 +16,7 @@ from typing import Iterator
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative
 from ..seeding import fresh_seed
 from .items import Item
+from .labels import classes_digest
 from .naming import looks_like_output, output_names
 from .options import AugmentOptions, differences
 from .state import (
@@ -227,9 +228,11 @@ def plan_units(
     out: SafeFolder, layout: Layout, units: list[tuple[str, list[Item]]], options: AugmentOptions
 ) -> WorkPlan:
     """Which output shards must be written: a shard is kept when it is recorded with exactly its planned
-    inputs, none of them failed, and its file still holds the recorded bytes."""
+    inputs, none of them failed, it was numbered with the run's class list, and its file still holds the
+    recorded bytes."""
     plan = WorkPlan()
     recorded = read_units(out, layout)
+    classes = classes_digest(options.classes)
     for name, members in units:
         keys = [item.key for item in members]
         unit = recorded.get(name)
@@ -237,6 +240,7 @@ def plan_units(
             unit is not None
             and unit.get("keys") == keys
             and not unit.get("failed")
+            and unit.get("classes") == classes
             and still_valid(out, name, unit["sha256"], unit.get("_sig")) is not None
         ):
             plan.already_done += len(members)
