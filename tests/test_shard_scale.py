@@ -39,7 +39,7 @@ def dask_cluster():
     """A real dask.distributed cluster: a scheduler and two worker processes (with nannies) on loopback."""
     distributed = pytest.importorskip("distributed")
     cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
     )
     yield cluster
     cluster.close()

@@ -14,7 +14,7 @@ from .options import AugmentOptions
 from .readers import PlanError, Source, detect, open_reader
 from .readers.folder import FolderReader, ListError, read_list
 from .writers import is_sharded
-from .writers.parquet import MissingPyarrow, pyarrow_modules
+from .writers.parquet import MissingPyarrow, check_pyarrow
 
 #: Input options and the input format they belong to (``readers.Source``); the value each has when not given.
 SOURCE_OPTIONS = {
@@ -97,7 +97,7 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
     writer = settings.get("writer") or "files"
     if is_sharded(writer):
         try:
-            pyarrow_modules()  # shards of both formats have a Parquet manifest or are Parquet
+            check_pyarrow()  # shards of both formats have a Parquet manifest or are Parquet
         except MissingPyarrow as error:
             raise AugmentError(f"--output-format {writer}: {error}") from None
         if (settings.get("seed") or 0) >= 2**64:

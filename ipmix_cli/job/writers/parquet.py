@@ -41,6 +41,15 @@ def pyarrow_modules():
     return pyarrow, pyarrow.parquet
 
 
+def check_pyarrow() -> None:
+    """:class:`MissingPyarrow` unless pyarrow can be imported, without importing it (it costs a process about
+    40 MB, which a driver that never writes Parquet should not pay)."""
+    import importlib.util
+
+    if importlib.util.find_spec("pyarrow") is None:
+        raise MissingPyarrow(f"Parquet needs pyarrow: {EXTRA}")
+
+
 def writer_options() -> dict:
     """Fixed ``pyarrow.parquet.ParquetWriter`` options, so that equal rows give equal bytes."""
     return {
@@ -109,7 +118,6 @@ class ParquetWriter(ShardWriter):
 
     def __init__(self, out, options, unit, keys=()):
         super().__init__(out, options, unit, keys)
-        pyarrow_modules()
         self._schema = schema(options.classes, options.trace, image=True)
         self._rows: list[dict] = []
         self._writer = None
