@@ -227,6 +227,19 @@ def test_inputs_go_to_shards_in_sorted_runs_and_added_inputs_leave_earlier_shard
     assert len(manifest(out)) == 14 * 2
 
 
+def test_removed_inputs_leave_no_stale_shard_behind(tmp_path, mixing_dir):
+    sources = make_inputs(tmp_path / "in", 6, labels=("cats", "dogs"))
+    out = tmp_path / "out"
+    settings = ("--output-format", "webdataset", "--k", "1", "--samples-per-shard", "2")
+    assert augment(tmp_path / "in", out, mixing_dir, *settings).exit_code == 0
+    assert len(list(out.glob("*.tar"))) == 3
+    for source in sorted(sources)[:2]:
+        (tmp_path / "in" / source).unlink()
+    assert augment(tmp_path / "in", out, mixing_dir, *settings).exit_code == 0
+    assert _shard_sources(out) == {"00000.tar": sorted(sources)[2:4], "00001.tar": sorted(sources)[4:]}
+    assert sorted(r["source"] for r in manifest(out)) == sorted(sources)[2:]
+
+
 def test_a_new_class_renumbers_every_shard(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4, labels=("cats", "dogs"))
     out = tmp_path / "out"

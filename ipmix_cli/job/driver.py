@@ -38,7 +38,16 @@ from .items import Failure, Item, printable
 from .labels import LabelError, class_list
 from .naming import find_collisions, output_names
 from .readers import PlanError
-from .resume import RefusedOut, assign_units, plan_files, plan_units, settle, valid_records, valid_units
+from .resume import (
+    RefusedOut,
+    assign_units,
+    plan_files,
+    plan_units,
+    remove_stale_units,
+    settle,
+    valid_records,
+    valid_units,
+)
 from .state import Layout, append_lines, public, write_json, write_state_and_manifest
 from .worker import Job, Task, TaskResult, Work, run_task
 from .writers import finish, is_sharded, writer_class
@@ -211,6 +220,10 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         if request.shard:
             index, count = request.shard
             units = [unit for number, unit in enumerate(units) if number % count == index]
+        try:
+            remove_stale_units(out, layout, units)
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(out.path))) from None
         planned_items = [item for _, members in units for item in members]
         plan = plan_units(out, layout, units, options)
     else:

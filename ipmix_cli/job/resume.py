@@ -250,6 +250,14 @@ def plan_units(
     return plan
 
 
+def remove_stale_units(out: SafeFolder, layout: Layout, units: list[tuple[str, list[Item]]]) -> int:
+    """Delete the shards this layout wrote that the plan no longer names (inputs were removed, so there are
+    fewer shards): a stale shard would hold copies that moved to other shards, and readers taking every shard in
+    OUT would see them twice. Their records go with them (``valid_records`` keeps only present shards)."""
+    planned = {name for name, _ in units}
+    return sum(out.remove(name) for name in read_units(out, layout) if name not in planned and looks_like_output(name))
+
+
 def valid_records(out: SafeFolder, layout: Layout, sharded: bool) -> Iterator[dict]:
     """OUT's records (state and journal folded) whose outputs are present with their recorded bytes, each file
     listed once, signatures refreshed: what the manifest may list."""
@@ -297,6 +305,7 @@ __all__ = [
     "plan_units",
     "record_key",
     "remove_layout",
+    "remove_stale_units",
     "settle",
     "valid_records",
     "valid_units",
