@@ -13,7 +13,7 @@ import tarfile
 import pytest
 from click.testing import CliRunner
 
-from conftest import folder_bytes, make_inputs
+from conftest import folder_bytes, make_inputs, run_ok
 from ipmix_cli.cli.main import main
 
 FORMATS = ["webdataset", "parquet"]
@@ -26,23 +26,6 @@ def command(root, out, mixing, output_format, *extra) -> list[str]:
         "--seed", "8", "--k", "2", "--output-format", output_format, "--samples-per-shard", "6", "--quiet",
         *map(str, extra),
     ]  # fmt: skip
-
-
-def run_ok(arguments: list[str], **kwargs) -> subprocess.CompletedProcess:
-    completed = subprocess.run(arguments, capture_output=True, text=True, **kwargs)
-    assert completed.returncode == 0, completed.stderr
-    return completed
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """A real dask.distributed cluster: a scheduler and two worker processes (with nannies) on loopback."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
-    )
-    yield cluster
-    cluster.close()
 
 
 def invoke(*arguments) -> None:
@@ -72,7 +55,7 @@ def test_shards_are_byte_identical_with_one_or_two_jobs_and_on_a_dask_cluster(
     expected = folder_bytes(made[output_format])
     shards = sorted(name for name in expected if name.endswith("." + EXTENSION[output_format]))
     assert shards == [f"{i:05d}.{EXTENSION[output_format]}" for i in range(6)]
-    dask = ("--backend", "dask", "--scheduler", dask_cluster.scheduler_address)
+    dask = ("--backend", "dask", "--scheduler", dask_cluster[0].scheduler_address)
     for name, extra in (("two", ("--jobs", "2")), ("dask", dask)):
         out = tmp_path / name
         run_ok(command(inputs, out, mixing_dir, output_format, *extra))
@@ -131,3 +114,30 @@ def test_a_shard_with_a_failed_input_is_complete_and_written_again_on_resume(tmp
     before = (out / "00000.tar").read_bytes()
     again = subprocess.run(command(tmp_path / "in", out, mixing_dir, "webdataset"), capture_output=True, text=True)
     assert again.returncode == 1 and (out / "00000.tar").read_bytes() == before
+
+
+def test_a_full_disk_stops_a_shard_run_with_one_line_and_the_rerun_gives_the_same_shards(
+    tmp_path, mixing_dir, references
+):
+    from test_hardening import _mount_tmpfs, no_traceback
+
+    inputs, made = references
+    mount = tmp_path / "small"
+    _mount_tmpfs(mount, "size=40k")
+    try:
+        out = mount / "out"
+        full = subprocess.run(
+            command(inputs, out, mixing_dir, "webdataset", "--jobs", "1", "--print", "paths"),
+            capture_output=True,
+            text=True,
+        )
+        assert full.returncode == 1, full.stderr
+        assert "No space left on device" in full.stderr and "re-run the same command" in full.stderr
+        no_traceback(full.stderr)
+        printed = {line.rpartition("/")[0].rpartition("/")[2] for line in full.stdout.splitlines()}
+        assert printed == {p.name for p in out.glob("*.tar")}  # only what was stored is reported
+        subprocess.run(["mount", "-o", "remount,size=50m", str(mount)], check=True)
+        run_ok(command(inputs, out, mixing_dir, "webdataset", "--jobs", "1"))
+        assert folder_bytes(out) == folder_bytes(made["webdataset"])
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -228,6 +228,8 @@ def run_task(job: Job, task: Task) -> TaskResult:
     except RunFault as fault:
         writer.abort()
         result.fault = str(fault)
+        if task.unit is not None:
+            result.done = []  # an aborted shard stores nothing: none of its inputs is finished
     except BaseException:
         writer.abort()
         raise
