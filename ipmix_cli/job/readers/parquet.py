@@ -27,6 +27,7 @@ import os
 from pathlib import Path
 from typing import Iterator
 
+from ...disk.folder import UnsafePath
 from ...disk.inputs import InputRefused, InputRoot
 from ...imaging.images import UnreadableImage
 from ..items import Failure, Item, is_utf8
@@ -303,8 +304,8 @@ class ParquetReader:
         except ValueError:
             return refused(InputRefused(f"its image is the file {path}, outside IN: not read"))
         try:
-            return _opened(self.root.open(relative))
-        except InputRefused as error:
+            return self.root.open(relative)  # a file is its own context manager: closed after reading
+        except (InputRefused, UnsafePath) as error:
             return refused(InputRefused(f"its image file {path}: {error}"))
 
 
@@ -316,16 +317,3 @@ def _row_groups(parquet) -> list[tuple[int, int, int]]:
         groups.append((group, first, first + count))
         first += count
     return groups
-
-
-def _opened(stream):
-    from contextlib import contextmanager
-
-    @contextmanager
-    def opened():
-        try:
-            yield stream
-        finally:
-            stream.close()
-
-    return opened()
