@@ -8,7 +8,10 @@ side by side, alternating the order in each repeat:
 - the same with the default PNG output;
 - `--jobs 2` against `--jobs 1` (PNG);
 - `--backend dask` on a local cluster of two workers (started by ipmix) against `--backend loky` with 2 jobs;
-- the peak resident memory of the whole process tree (parent and workers) at 2,000 and 10,000 inputs.
+- the peak resident memory of the whole process tree (parent and workers) at 2,000 and 10,000 inputs;
+- the shard formats: `--output-format webdataset` and `parquet` with JPEG q95 copies, against `files` with
+  the same codec and against the shards' I/O floor (decode each input once, encode K copies, append the
+  bytes to one file per shard), all with 2 jobs; and their peak tree memory at 2,000 and 10,000 inputs.
 
 Everything runs as a real subprocess, so start-up costs count on both sides.
 
@@ -63,9 +66,10 @@ def floor(root: str, out: str, output_format: str, jobs: int) -> None:
     from joblib import Parallel, delayed
     from PIL import Image
 
-    from ipmix_cli.imaging.images import Encoder, discover
+    from ipmix_cli.imaging.images import Encoder
+    from ipmix_cli.job.readers.folder import discover
 
-    sources = discover(Path(root))
+    sources = [item.key for item in discover(Path(root)).items]
     encoder = Encoder(output_format, 95)
 
     def batch(chunk):
@@ -79,6 +83,81 @@ def floor(root: str, out: str, output_format: str, jobs: int) -> None:
 
     size = 16
     Parallel(n_jobs=jobs)(delayed(batch)(sources[i : i + size]) for i in range(0, len(sources), size))
+
+
+# --- shard formats ------------------------------------------------------------------------------------------
+
+SHARD_FORMATS = ("webdataset", "parquet")
+SHARD_TARGETS = {"vs_files": 0.90, "vs_floor": 5.0}
+SAMPLES_PER_SHARD = 1000  # ipmix's default
+
+
+def shard_floor(root: str, out: str, jobs: int) -> None:
+    """The shards' I/O floor: decode each input once, encode K JPEG q95 copies and append their bytes to one
+    file per shard (inputs in key order, in runs of SAMPLES_PER_SHARD // K, as ipmix assigns them)."""
+    import numpy as np
+    from joblib import Parallel, delayed
+    from PIL import Image
+
+    from ipmix_cli.imaging.images import Encoder
+    from ipmix_cli.job.readers.folder import discover
+
+    sources = [item.key for item in discover(Path(root)).items]
+    per_shard = SAMPLES_PER_SHARD // K
+    encoder = Encoder("jpeg", 95)
+    Path(out).mkdir(parents=True, exist_ok=True)
+
+    def shard(number: int, chunk: list[str]) -> None:
+        with open(Path(out) / f"{number:05d}.bin", "wb") as stream:
+            for source in chunk:
+                with Image.open(Path(root) / source) as image:
+                    pixels = np.array(image.convert("RGB"))
+                for _ in range(K):
+                    stream.write(encoder.encode(pixels))
+
+    chunks = [sources[i : i + per_shard] for i in range(0, len(sources), per_shard)]
+    Parallel(n_jobs=jobs)(delayed(shard)(number, chunk) for number, chunk in enumerate(chunks))
+
+
+def shard_cases(root: Path, out: Path) -> dict[str, list[str]]:
+    """The shard formats' cases, measured in the same rounds as the others (2 jobs, JPEG q95)."""
+    cases = {"floor shards jpeg (2 jobs)": [sys.executable, __file__, "--shard-floor", str(root), str(out), "2"]}
+    for output_format in SHARD_FORMATS:
+        cases[f"ipmix {output_format} jpeg (2 jobs)"] = shard_command(root, out, output_format, 2)
+    return cases
+
+
+def shard_command(root: Path, out: Path, output_format: str, jobs: int) -> list[str]:
+    return ipmix_command(root, out, "jpeg", jobs) + ["--output-format", output_format]
+
+
+def report_shards(median: dict[str, float], peaks: dict[str, list[int]]) -> None:
+    files = median["ipmix jpeg (2 jobs)"]
+    floor_seconds = median["floor shards jpeg (2 jobs)"]
+    for output_format in SHARD_FORMATS:
+        seconds = median[f"ipmix {output_format} jpeg (2 jobs)"]
+        print(
+            f"  {output_format}: {1 - seconds / files:+.1%} faster than files (target >= "
+            f"{1 - SHARD_TARGETS['vs_files']:.0%}), {seconds / floor_seconds:.2f}x the shard floor "
+            f"(target <= {SHARD_TARGETS['vs_floor']}), peak tree memory "
+            f"{statistics.median(peaks[output_format]) / 2**20:.0f} MB"
+        )
+
+
+def report_shard_memory(large: Path, out: Path, count: int, peaks: dict[str, list[int]]) -> None:
+    """Peak tree memory of each shard format at ``count`` inputs against the smaller run's."""
+    for output_format in SHARD_FORMATS:
+        shutil.rmtree(out, ignore_errors=True)
+        _, peak = timed(shard_command(large, out, output_format, 2))
+        small = statistics.median(peaks[output_format])
+        print(
+            f"  peak tree memory, {count} inputs ({output_format}, jpeg, 2 jobs): {peak / 2**20:.0f} MB "
+            f"({peak / small - 1:+.1%}; target <= {TARGETS['memory_mb']} MB and within "
+            f"{TARGETS['memory_growth']:.0%})"
+        )
+
+
+# --- running -------------------------------------------------------------------------------------------------
 
 
 def timed(command: list[str]) -> tuple[float, int]:
@@ -126,9 +205,13 @@ def main(argv=None) -> int:
         "--no-dask", dest="dask", action="store_false", help="skip the dask case (it needs pip install 'ipmix[dask]')"
     )
     parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
+    parser.add_argument("--shard-floor", nargs=3, metavar=("IN", "OUT", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.floor:
         floor(args.floor[0], args.floor[1], args.floor[2], int(args.floor[3]))
+        return 0
+    if args.shard_floor:
+        shard_floor(args.shard_floor[0], args.shard_floor[1], int(args.shard_floor[2]))
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="ipmix-bench-"))
@@ -149,6 +232,8 @@ def main(argv=None) -> int:
         }
         if args.dask:
             cases["ipmix png (dask, 2 workers)"] = ipmix_command(inputs, work / "o", "png", 2) + ["--backend", "dask"]
+        cases.update(shard_cases(inputs, work / "o"))
+        shard_peaks: dict[str, list[int]] = {output_format: [] for output_format in SHARD_FORMATS}
         seconds: dict[str, list[float]] = {name: [] for name in cases}
         peaks: list[int] = []
         for repeat in range(args.repeat):
@@ -159,6 +244,7 @@ def main(argv=None) -> int:
                 seconds[name].append(elapsed)
                 if name == "ipmix png (2 jobs)":
                     peaks.append(peak)
+                shard_peaks.get(name.split()[1] if name.endswith("jpeg (2 jobs)") else "", []).append(peak)
         median = {name: statistics.median(values) for name, values in seconds.items()}
         print(f"{args.inputs} inputs of 224x224, K={K}, median of {args.repeat} (seconds per run, inputs/s)")
         for name, value in median.items():
@@ -175,6 +261,7 @@ def main(argv=None) -> int:
                 f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time"
                 f"  (target <= {TARGETS['dask']})"
             )
+        report_shards(median, shard_peaks)
         small_peak = statistics.median(peaks)
         print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
         if args.large:
@@ -187,6 +274,7 @@ def main(argv=None) -> int:
                 f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
                 f"{TARGETS['memory_growth']:.0%})"
             )
+            report_shard_memory(work / "large", work / "o", args.large, shard_peaks)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

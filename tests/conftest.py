@@ -91,3 +91,26 @@ def ipmix_command(root, out, mixing, *extra) -> list[str]:
 
     arguments = [sys.executable, "-m", "ipmix_cli", "augment", str(root), str(out), "--mixing-set", str(mixing)]
     return arguments + [str(e) for e in extra]
+
+
+def run_ok(arguments: list[str], **kwargs):
+    """Run a command (a list of arguments) and check that it succeeds; its completed process."""
+    import subprocess
+
+    completed = subprocess.run(arguments, capture_output=True, text=True, **kwargs)
+    assert completed.returncode == 0, completed.stderr
+    return completed
+
+
+@pytest.fixture(scope="module")
+def dask_cluster():
+    """A real dask.distributed cluster: a scheduler and two worker processes (with nannies) on loopback. Its
+    dashboard takes a free port: 8787 may be another cluster's on a shared machine (a warning, so an error here)."""
+    distributed = pytest.importorskip("distributed")
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=":0"
+    )
+    client = distributed.Client(cluster)
+    yield cluster, client
+    client.close()
+    cluster.close()

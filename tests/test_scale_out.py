@@ -14,31 +14,12 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import folder_bytes, ipmix_command, make_inputs
+from conftest import folder_bytes, ipmix_command, make_inputs, run_ok
 from ipmix_cli.cli.main import main
 
 
 def command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
     return ipmix_command(root, out, mixing, "--k", "2", "--seed", "8", *extra)
-
-
-def run_ok(arguments: list[str], **kwargs) -> subprocess.CompletedProcess:
-    completed = subprocess.run(arguments, capture_output=True, text=True, **kwargs)
-    assert completed.returncode == 0, completed.stderr
-    return completed
-
-
-@pytest.fixture(scope="module")
-def dask_cluster():
-    """A real dask.distributed cluster: a scheduler and two worker processes (with nannies) on loopback."""
-    distributed = pytest.importorskip("distributed")
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None
-    )
-    client = distributed.Client(cluster)
-    yield cluster, client
-    client.close()
-    cluster.close()
 
 
 @pytest.fixture

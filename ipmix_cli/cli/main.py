@@ -12,7 +12,7 @@ from .. import __version__
 from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from ..mixsets.fractals import KINDS
 from ..seeding import fresh_seed
-from .options import engine_options, output_options
+from .options import engine_options, input_options, output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
@@ -135,6 +135,7 @@ def fractals_build(
 @click.argument("in_dir", metavar="IN", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
 @engine_options()
+@input_options
 @output_options
 @jobs_option
 @click.option(
@@ -214,7 +215,7 @@ def augment(
     """
     from ..job.distribute import BackendError, BackendSpec
     from ..job.driver import AugmentError, Interrupted, RunRequest, RunStopped, run_augment
-    from ..job.planning import reader_for, resolve_options
+    from ..job.planning import reader_for, resolve_options, source_for
     from ..job.state import dumps
 
     if shard is not None and settings["seed"] is None:
@@ -229,7 +230,9 @@ def augment(
         raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
     try:
         listing = files_from.read() if files_from is not None else None
-        reader = reader_for(in_dir, listing, null_separated)
+        source = source_for(in_dir, settings)
+        reader = reader_for(in_dir, listing, null_separated, source)
+        settings["input"] = source.identity()
         options, _ = resolve_options(in_dir, settings, show_progress=not quiet)
     except AugmentError as error:
         raise click.UsageError(str(error)) from error
@@ -290,8 +293,9 @@ def _summarise(summary, out_dir: Path, shard) -> None:
     done = f", {summary.already_done} already done" if summary.already_done else ""
     if shard:
         done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
+    outputs = "files" if summary.options.writer == "files" else f"samples in {summary.options.writer} shards"
     click.echo(
-        f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} files in {out_dir} "
+        f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} {outputs} in {out_dir} "
         f"(seed {seed}{done}, {summary.seconds:.1f} s)",
         err=True,
     )

@@ -251,6 +251,61 @@ def output_options(function):
     return _apply(options, function)
 
 
+def input_options(function):
+    """How ``augment`` reads IN: a folder of images, WebDataset shards or Parquet files, and where in a sample or
+    row the image, label and seed key are."""
+    options = [
+        click.option(
+            "--input-format",
+            type=click.Choice(["auto", "folder", "webdataset", "parquet"]),
+            default="auto",
+            show_default=True,
+            help="What IN holds: image files, WebDataset .tar shards, or Parquet files with an image column. "
+            "auto: decided by the files' extensions.",
+        ),
+        click.option(
+            "--image-key",
+            metavar="FIELD",
+            default=None,
+            help="WebDataset: the member holding the image, by its name after the key (jpg, seg.png). "
+            "Default: the first member with an image extension.",
+        ),
+        click.option(
+            "--label-field",
+            metavar="NAME",
+            default=None,
+            help="WebDataset: take the label from this field of the sample's .json member (default: the .cls member).",
+        ),
+        click.option(
+            "--key-field",
+            metavar="NAME",
+            default=None,
+            help="WebDataset: take the seed key from this field of the .json member (e.g. source, to reproduce "
+            "the copies of the images a shard was made from). Default: <shard>/<sample key>.",
+        ),
+        click.option(
+            "--image-column",
+            metavar="NAME",
+            default="image",
+            show_default=True,
+            help="Parquet: the column holding images (Hugging Face Image structs or raw bytes).",
+        ),
+        click.option(
+            "--label-column",
+            metavar="NAME",
+            default=None,
+            help="Parquet: the column holding labels (class names or numbers). Default: 'label' where present.",
+        ),
+        click.option(
+            "--key-column",
+            metavar="NAME",
+            default=None,
+            help="Parquet: take the seed key from this column. Default: <file>/<row number>.",
+        ),
+    ]
+    return _apply(options, function)
+
+
 def _apply(options: list, function):
     """Decorate ``function`` with ``options``, listed in the order --help shows them."""
     for option in reversed(options):

@@ -16,6 +16,7 @@ same command resumes.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import threading
@@ -35,11 +36,22 @@ from ..progress import Progress
 from ..seeding import path_digest
 from .distribute import BackendSpec, WorkerLost, open_pool
 from .items import Failure, Item, printable
+from .labels import LabelError, class_list
 from .naming import find_collisions, output_names
-from .resume import RefusedOut, assign_units, plan_files, plan_units, settle, valid_records, valid_units
+from .readers import PlanError
+from .resume import (
+    RefusedOut,
+    assign_units,
+    plan_files,
+    plan_units,
+    remove_stale_units,
+    settle,
+    valid_records,
+    valid_units,
+)
 from .state import Layout, append_lines, public, write_json, write_state_and_manifest
 from .worker import Job, Task, TaskResult, Work, run_task
-from .writers import is_sharded, writer_class
+from .writers import finish, is_sharded, writer_class
 
 
 class AugmentError(ValueError):
@@ -134,9 +146,17 @@ def run_augment(request: RunRequest) -> RunSummary:
     tune_allocator()
     options = request.options
     check_folders(request.root, request.out)
-    found = request.reader.plan()
+    try:
+        found = request.reader.plan()
+    except PlanError as error:
+        raise AugmentError(str(error)) from None
     items, failures = found.items, list(found.failures)
     sharded = is_sharded(options.writer)
+    if sharded:  # shards store class numbers: number the labels of every input found (labels.py)
+        try:
+            options = dataclasses.replace(options, classes=class_list(items, found.classes))
+        except LabelError as error:
+            raise AugmentError(str(error)) from None
     if not sharded:
         collisions = find_collisions(items)
         if collisions:
@@ -188,6 +208,8 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
             "shard": list(request.shard) if request.shard else None,
             "classes": _classes(items),
         }
+        if sharded:
+            base_record["classes"] = list(options.classes) if options.classes is not None else None
         try:
             write_json(out, layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
         except OSError as error:
@@ -200,6 +222,10 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         if request.shard:
             index, count = request.shard
             units = [unit for number, unit in enumerate(units) if number % count == index]
+        try:
+            remove_stale_units(out, layout, units)
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(out.path))) from None
         planned_items = [item for _, members in units for item in members]
         plan = plan_units(out, layout, units, options)
     else:
@@ -240,6 +266,7 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
     try:
         manifest_records = _finalize(out, layout, sharded)
+        finish(options.writer, out, layout.manifest, layout.parquet_manifest, base_record)
     except OSError as error:
         manifest_records = 0
         where = error.filename if isinstance(error.filename, str) else str(out.path)

@@ -30,6 +30,7 @@ from .state import (
     write_json,
     write_state_and_manifest,
 )
+from .writers import finish
 
 
 class MergeError(Exception):
@@ -151,7 +152,9 @@ def _merge(out: SafeFolder, command: list[str] | None) -> MergeSummary:
     states = [read_records(out, layout.state) for layout in layouts]
     records = write_state_and_manifest(out, whole, heapq.merge(*states, key=record_key))
     first = shards[(0, count)]
-    if first.get("identity", {}).get("output_format", "files") != "files":
+    output_format = first.get("identity", {}).get("output_format", "files")
+    finish(output_format, out, whole.manifest, whole.parquet_manifest, first)  # its identity and classes
+    if output_format != "files":
         units = [unit for layout in layouts for _, unit in sorted(read_units(out, layout).items())]
         from .state import dumps
 
@@ -183,6 +186,7 @@ def _merge(out: SafeFolder, command: list[str] | None) -> MergeSummary:
                 "shards": [{"shard": f"{i}/{count}", **shards[(i, count)].get("timings", {})} for i in range(count)]
             },
             "merged_from": count,
+            **({"classes": first["classes"]} if "classes" in first else {}),
         },
     )
     for layout in layouts:

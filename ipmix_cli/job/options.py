@@ -13,6 +13,7 @@ from .. import __version__
 from ..imaging.colour import WHITE
 from ..imaging.images import Encoder
 from ..transform import ConfigResolver
+from .writers import is_sharded
 
 OUTPUT_FORMATS = ("auto", "png", "jpeg", "webp")
 #: ``--format auto``: JPEG inputs give JPEG copies at this quality, every other input gives PNG.
@@ -42,15 +43,19 @@ class AugmentOptions:
     samples_per_shard: int = 1000
     in_folder: str = ""  # IN, resolved: an OUT made from another IN is another run
     copy_digits: int | None = None  # width of copy numbers in names; fixed by the run that created OUT
+    input: dict = field(default_factory=dict)  # how IN is read, when not as a folder of images (readers.Source)
+    classes: tuple[str, ...] | None = None  # sharded formats: the run's class list (labels.py), set after planning
 
     @property
     def digits(self) -> int:
         return self.copy_digits or len(str(self.k - 1))
 
     def encoder_for(self, hint: str | None) -> Encoder:
-        """The encoder of an input whose format is ``hint`` (``auto``: JPEG for JPEG inputs, else PNG)."""
+        """The encoder of an input whose format is ``hint`` (``auto``: JPEG for JPEG inputs, else PNG; in shards
+        JPEG for every input, since a shard holds one image type: Hugging Face's WebDataset loader keeps only
+        the member types of a shard's first samples)."""
         if self.image_format == "auto":
-            if hint == "jpeg":
+            if hint == "jpeg" or is_sharded(self.writer):
                 return Encoder("jpeg", self.quality or AUTO_JPEG_QUALITY)
             return Encoder("png")
         return Encoder(self.image_format, self.quality or 95)
@@ -111,6 +116,8 @@ class AugmentOptions:
             "output_format": self.writer,
             "copy_digits": self.digits,
         }
+        if self.input:
+            identity["input"] = dict(sorted(self.input.items()))
         if self.writer != "files":
             identity["samples_per_shard"] = self.samples_per_shard
             identity["k"] = self.k  # copies are interleaved in shards: another K is another set of shards

@@ -12,11 +12,49 @@ from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..transform import ConfigResolver
 from .driver import AugmentError
 from .options import AugmentOptions
+from .readers import PlanError, Source, detect, open_reader
 from .readers.folder import FolderReader, ListError, read_list
+from .writers import is_sharded
+from .writers.parquet import MissingPyarrow, check_pyarrow
+
+#: Input options and the input format they belong to (``readers.Source``); the value each has when not given.
+SOURCE_OPTIONS = {
+    "image_key": ("webdataset", None),
+    "label_field": ("webdataset", None),
+    "key_field": ("webdataset", None),
+    "image_column": ("parquet", "image"),
+    "label_column": ("parquet", None),
+    "key_column": ("parquet", None),
+}
 
 
-def reader_for(root: Path, files_from: bytes | None = None, null_separated: bool = False) -> FolderReader:
-    """The reader of IN: a folder of images, or the inputs a ``--files-from`` list names."""
+def source_for(root: Path, settings: dict) -> Source:
+    """How IN is read: ``--input-format`` (detected from IN's contents when ``auto``) and its options, checked."""
+    chosen = settings.get("input_format") or "auto"
+    try:
+        input_format = detect(root) if chosen == "auto" else chosen
+    except PlanError as error:
+        raise AugmentError(str(error)) from None
+    values = {}
+    for name, (owner, default) in SOURCE_OPTIONS.items():
+        value = settings.get(name)
+        if value is not None and value != default and owner != input_format:
+            option = "--" + name.replace("_", "-")
+            found = " (detected from IN's contents)" if chosen == "auto" else ""
+            raise AugmentError(f"{option} applies to --input-format {owner}; IN is read as {input_format}{found}")
+        values[name] = default if value is None else value
+    return Source(input_format, **values)
+
+
+def reader_for(root: Path, files_from: bytes | None = None, null_separated: bool = False, source: Source | None = None):
+    """The reader of IN: a folder of images, the inputs a ``--files-from`` list names, or shards (``source``)."""
+    if source is not None and source.format != "folder":
+        if files_from is not None:
+            raise AugmentError(f"--files-from applies to folders of images; IN is read as {source.format}")
+        try:
+            return open_reader(root, source)
+        except PlanError as error:
+            raise AugmentError(str(error)) from None
     if files_from is None:
         return FolderReader(root)
     try:
@@ -44,6 +82,14 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
     overrides = engine_overrides(settings)
     method = settings.get("method") or "ipmix"
     image_format = settings.get("image_format") or "auto"
+    writer = settings.get("writer") or "files"
+    if is_sharded(writer):
+        try:
+            check_pyarrow()  # shards of both formats have a Parquet manifest or are Parquet
+        except MissingPyarrow as error:
+            raise AugmentError(f"--output-format {writer}: {error}") from None
+        if (settings.get("seed") or 0) >= 2**64:
+            raise AugmentError(f"--output-format {writer} stores seeds as 64-bit numbers; give a --seed below 2**64")
     if settings.get("quality") is not None and image_format == "png":
         raise AugmentError("--quality applies to --format jpeg, webp or auto (its JPEG copies); PNG is lossless")
     folder = settings.get("mixing_set")
@@ -72,8 +118,9 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
         crop=settings.get("crop"),
         keep_original=settings.get("keep_original", False),
         trace=settings.get("trace", False),
-        writer=settings.get("writer") or "files",
+        writer=writer,
         samples_per_shard=settings.get("samples_per_shard") or 1000,
         in_folder=os.path.realpath(root),
+        input=dict(settings.get("input") or {}),
     )
     return options, mixing

@@ -16,6 +16,7 @@ from typing import Iterator
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative
 from ..seeding import fresh_seed
 from .items import Item
+from .labels import classes_digest
 from .naming import looks_like_output, output_names
 from .options import AugmentOptions, differences
 from .state import (
@@ -227,9 +228,11 @@ def plan_units(
     out: SafeFolder, layout: Layout, units: list[tuple[str, list[Item]]], options: AugmentOptions
 ) -> WorkPlan:
     """Which output shards must be written: a shard is kept when it is recorded with exactly its planned
-    inputs, none of them failed, and its file still holds the recorded bytes."""
+    inputs, none of them failed, it was numbered with the run's class list, and its file still holds the
+    recorded bytes."""
     plan = WorkPlan()
     recorded = read_units(out, layout)
+    classes = classes_digest(options.classes)
     for name, members in units:
         keys = [item.key for item in members]
         unit = recorded.get(name)
@@ -237,6 +240,7 @@ def plan_units(
             unit is not None
             and unit.get("keys") == keys
             and not unit.get("failed")
+            and unit.get("classes") == classes
             and still_valid(out, name, unit["sha256"], unit.get("_sig")) is not None
         ):
             plan.already_done += len(members)
@@ -244,6 +248,14 @@ def plan_units(
         everything = tuple(copy for copy, _ in output_names(members[0], options)) if members else ()
         plan.units[name] = [Work(item, everything) for item in members]
     return plan
+
+
+def remove_stale_units(out: SafeFolder, layout: Layout, units: list[tuple[str, list[Item]]]) -> int:
+    """Delete the shards this layout wrote that the plan no longer names (inputs were removed, so there are
+    fewer shards): a stale shard would hold copies that moved to other shards, and readers taking every shard in
+    OUT would see them twice. Their records go with them (``valid_records`` keeps only present shards)."""
+    planned = {name for name, _ in units}
+    return sum(out.remove(name) for name in read_units(out, layout) if name not in planned and looks_like_output(name))
 
 
 def valid_records(out: SafeFolder, layout: Layout, sharded: bool) -> Iterator[dict]:
@@ -293,6 +305,7 @@ __all__ = [
     "plan_units",
     "record_key",
     "remove_layout",
+    "remove_stale_units",
     "settle",
     "valid_records",
     "valid_units",

@@ -11,6 +11,7 @@ Files in OUT (a shard ``I/N`` of a run keeps its own, named ``â€¦.shard-I-of-N.â
   a resume can trust an output by one ``stat`` and re-hash only files that changed.
 - ``.ipmix-journal.jsonl`` (private): records appended by the driver as inputs finish; what a killed run
   finished is here, and the next run folds it into the state.
+- ``metadata.parquet`` (``webdataset`` format): the manifest's rows as a Parquet table.
 - ``.ipmix-units.jsonl`` (private, shard formats): one record per output shard written.
 - ``.ipmix-plan.shard-I-of-N.jsonl`` (private, job shards): the inputs a shard planned, for ``ipmix merge``.
 
@@ -53,6 +54,11 @@ class Layout:
         return f"metadata{self.suffix}.jsonl"
 
     @property
+    def parquet_manifest(self) -> str:
+        """The manifest as Parquet, for formats that write one (``writers.finish``)."""
+        return f"metadata{self.suffix}.parquet"
+
+    @property
     def run_record(self) -> str:
         return f"ipmix_run{self.suffix}.json"
 
@@ -84,7 +90,7 @@ class Layout:
         return f".ipmix-plan{self.suffix}.jsonl"
 
     def files(self) -> list[str]:
-        return [self.manifest, self.run_record, self.state, self.journal, self.units, self.plan]
+        return [self.manifest, self.parquet_manifest, self.run_record, self.state, self.journal, self.units, self.plan]
 
 
 _SHARD_SUFFIX = re.compile(r"\.shard-(\d+)-of-(\d+)$")

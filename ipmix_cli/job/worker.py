@@ -10,7 +10,6 @@ Workers never write the manifest; the driver never touches pixels.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import signal
 import time
@@ -29,7 +28,7 @@ from ..transform import ConfigResolver, augment_copy
 from .items import Failure, Item
 from .naming import output_names
 from .options import AugmentOptions
-from .state import dumps
+from .records import output_record
 
 #: Test hook: a worker SIGKILLs itself when it starts the input with this key (a poison input, exactly like an
 #: out-of-memory kill), so the tests can check that one input cannot take a run down.
@@ -177,10 +176,11 @@ GROUP_BYTES = 4 * 2**20
 
 
 class _Pending:
-    """An input whose outputs are being made: they wait in a group until encoded and stored together."""
+    """An input whose outputs are being made: they wait in a group until encoded and stored together. ``item``
+    is the reader's item, which may carry ``meta`` the planned item did not (see ``readers``)."""
 
-    def __init__(self, work: Work, pixels: np.ndarray):
-        self.work, self.pixels = work, pixels
+    def __init__(self, work: Work, pixels: np.ndarray, item: Item):
+        self.work, self.pixels, self.item = work, pixels, item
         self.outputs: list[Output] = []
         self.error: BaseException | None = None
 
@@ -196,7 +196,8 @@ def run_task(job: Job, task: Task) -> TaskResult:
         mixing = mixing_set_for(options) if configs.needs_mixing else None
         from .writers import open_writer
 
-        writer = _NullWriter() if task.probe else open_writer(options.writer, job.out, options, task.unit)
+        keys = tuple(work.item.key for work in task.works)
+        writer = _NullWriter() if task.probe else open_writer(options.writer, job.out, options, task.unit, keys)
     except RunFault as fault:
         result.fault = str(fault)
         return result
@@ -214,7 +215,7 @@ def run_task(job: Job, task: Task) -> TaskResult:
                 os.kill(os.getpid(), signal.SIGKILL)
             try:
                 with opened as stream:
-                    pending = _Pending(work, prepare_pixels(stream, options))
+                    pending = _Pending(work, prepare_pixels(stream, options), item)
                 for output in render_outputs(pending.pixels, item, options, mixing, configs, work.copies):
                     pending.outputs.append(output)
                     group_bytes += output.pixels.nbytes
@@ -230,6 +231,8 @@ def run_task(job: Job, task: Task) -> TaskResult:
     except RunFault as fault:
         writer.abort()
         result.fault = str(fault)
+        if task.unit is not None:
+            result.done = []  # an aborted shard stores nothing: none of its inputs is finished
     except BaseException:
         writer.abort()
         raise
@@ -276,14 +279,14 @@ class _Journal:
 def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskResult, journal=None) -> None:
     """Encode and store the outputs of a group of inputs, each input's faults kept to itself."""
     for pending in group:
-        item = pending.work.item
+        item = pending.item
         try:
             encoder = options.encoder_for(item.hint)
             records = []
             for output in pending.outputs:
                 data = encoder.encode(output.pixels)
                 location = writer.add(item, output, data, encoder)
-                records.append(_record(item, output, data, location, options))
+                records.append(output_record(item, output, data, location, options))
         except RunFault:
             raise
         except Exception as error:  # noqa: BLE001
@@ -293,26 +296,3 @@ def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskR
         if journal is not None:
             journal.record(records)
         result.done.append((item.key, records))
-
-
-def _record(item: Item, output: Output, data: bytes, location: dict, options: AugmentOptions) -> dict:
-    height, width = output.pixels.shape[:2]
-    signature = location.pop("_sig", None)
-    record = {
-        **location,
-        "source": item.key,
-        "label": item.label,
-        "copy": output.copy,
-        "seed": options.seed,
-        "mixing_picture": output.mixing_picture,
-        "width": width,
-        "height": height,
-        "sha256": hashlib.sha256(data).hexdigest(),
-    }
-    if options.trace and output.trace is not None:
-        record["trace"] = dumps(output.trace)
-    if item.meta:
-        record["meta"] = item.meta
-    if signature is not None:
-        record["_sig"] = signature  # kept in OUT's private state only, never in the manifest
-    return record

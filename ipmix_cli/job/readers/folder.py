@@ -67,12 +67,21 @@ def _sniff(path: str) -> str | None:
 class Found:
     items: list[Item]
     failures: list[Failure]
+    classes: tuple[str, ...] | None = None  # class names the input declares for numeric labels (Parquet)
 
 
 def discover(root: Path) -> Found:
     """Every input under ``root`` (sorted by key), and the entries that look like inputs but cannot be read."""
+    found, failures = walk(root, format_of_name, sniff=True)
+    return Found([_item(key, kind) for key, kind in found], failures)
+
+
+def walk(root: Path, kind_of_name, sniff: bool = False) -> tuple[list[tuple[str, str]], list[Failure]]:
+    """(key, kind) of every file under ``root`` whose name ``kind_of_name`` gives a kind (or, with ``sniff``,
+    whose first bytes announce an image format), sorted by key, and the entries that look like such files but
+    cannot be read (the policy of the module docstring)."""
     base = InputRoot(root).path
-    items: list[Item] = []
+    items: list[tuple[str, str]] = []
     failures: list[Failure] = []
     stack = [""]
     while stack:
@@ -87,7 +96,7 @@ def discover(root: Path) -> Found:
                 continue
             key = prefix + entry.name
             try:
-                kind = _classify(entry, base)
+                kind = _classify(entry, base, kind_of_name, sniff)
             except OSError as error:
                 failures.append(Failure(printable(key), f"cannot inspect it: {error.strerror}"))
                 continue
@@ -102,15 +111,16 @@ def discover(root: Path) -> Found:
             elif isinstance(kind, Failure):
                 failures.append(Failure(key, kind.error))
             else:
-                items.append(_item(key, kind))
-    items.sort(key=lambda item: item.key)
+                items.append((key, kind))
+    items.sort()
     failures.sort(key=lambda failure: failure.key)
-    return Found(items, failures)
+    return items, failures
 
 
-def _classify(entry: os.DirEntry, base: Path):
-    """ "folder", an image format hint (str), "" (an image of unknown format), a Failure, or None (not an input)."""
-    by_name = format_of_name(entry.name)
+def _classify(entry: os.DirEntry, base: Path, kind_of_name, sniff: bool):
+    """ "folder", the kind (str; an image format hint, or "" for an image of unknown format), a Failure, or None
+    (not an input)."""
+    by_name = kind_of_name(entry.name)
     if entry.is_symlink():
         target = Path(os.path.realpath(entry.path))
         if not is_inside(target, base):
@@ -125,13 +135,13 @@ def _classify(entry: os.DirEntry, base: Path):
             return None  # linked folders are not walked: no cycles, no inputs found twice
         if not stat.S_ISREG(mode):
             return Failure("", f"a link to {describe_special(mode)}, not a regular file: not read") if by_name else None
-        return by_name or _sniff(str(target))
+        return by_name or (_sniff(str(target)) if sniff else None)
     if entry.is_dir(follow_symlinks=False):
         return "folder"
     mode = entry.stat(follow_symlinks=False).st_mode
     if not stat.S_ISREG(mode):
         return Failure("", f"{describe_special(mode)}, not a regular file: not read") if by_name else None
-    return by_name or _sniff(entry.path)
+    return by_name or (_sniff(entry.path) if sniff else None)
 
 
 def read_list(root: Path, data: bytes, null_separated: bool = False) -> list[Item]:
@@ -219,4 +229,5 @@ __all__ = [
     "label_of",
     "read_list",
     "stem_of",
+    "walk",
 ]

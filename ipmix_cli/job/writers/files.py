@@ -6,7 +6,7 @@ from . import signature
 
 
 class FilesWriter:
-    def __init__(self, out, options, unit=None):
+    def __init__(self, out, options, unit=None, keys=()):
         self.out = out
         self._written: dict[str, list[str]] = {}
 
