@@ -142,6 +142,45 @@ def test_a_run_into_an_out_that_another_process_holds_is_refused(tmp_path, mixin
     assert not (out / "metadata.jsonl").exists()
 
 
+@pytest.mark.parametrize(
+    "planted", [".ipmix.lock", ".ipmix-journal.jsonl", ".ipmix-setup.lock", ".ipmix-shard-1-of-2.lock"]
+)
+def test_a_bookkeeping_file_hard_linked_to_an_input_is_never_written_into(tmp_path, mixing_dir, planted):
+    """Files ipmix changes in place (the lock's stamp, appended journals) are refused when they have another
+    name: a hard link planted in OUT would otherwise let the run write into an input."""
+    make_inputs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    out.mkdir()
+    arguments = (tmp_path / "in", out, "--mixing-set", mixing_dir, "--seed", "1")
+    if planted == ".ipmix-journal.jsonl":  # journals are appended to while a run extends a finished one
+        assert run(*arguments, "--k", "1").exit_code == 0
+        arguments += ("--k", "2")
+    victim = next((tmp_path / "in").rglob("*.png"))
+    (out / planted).hardlink_to(victim)
+    before = folder_bytes(tmp_path / "in")
+    shard = ("--shard", "1/2") if planted.startswith((".ipmix-setup", ".ipmix-shard")) else ()
+    result = run(*arguments, *shard)
+    assert folder_bytes(tmp_path / "in") == before
+    no_traceback(result.output)
+    if planted.endswith(".lock") and planted != ".ipmix-setup.lock":  # stamped: refused, naming the file
+        assert result.exit_code in (1, 2)
+        assert "hard link" in result.output and planted in result.output
+    else:  # the setup lock is only ever locked; a stale journal is folded in and removed, never appended to
+        assert result.exit_code == 0, result.output
+
+
+def test_appending_never_writes_into_a_file_with_another_name(tmp_path):
+    from ipmix_cli.disk.folder import FolderError, SafeFolder
+
+    (tmp_path / "in").mkdir()
+    (tmp_path / "out").mkdir()
+    (tmp_path / "in" / "x.png").write_bytes(b"input")
+    (tmp_path / "out" / "journal.jsonl").hardlink_to(tmp_path / "in" / "x.png")
+    with pytest.raises(FolderError, match="hard link"):
+        SafeFolder(tmp_path / "out").append_text("journal.jsonl", "{}\n")
+    assert (tmp_path / "in" / "x.png").read_bytes() == b"input"
+
+
 def test_two_unseeded_runs_started_together_never_mix_seeds(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 24)
     for round_number in range(6):

@@ -214,6 +214,7 @@ class SafeFolder:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
             try:
+                refuse_shared_file(fd, str(self.path.joinpath(*parts)))
                 data = text.encode("utf-8")
                 while data:
                     data = data[os.write(fd, data) :]
@@ -317,6 +318,18 @@ class SafeFolder:
                 except OSError:  # renamed or removed by its writer meanwhile
                     continue
         return removed
+
+
+def refuse_shared_file(fd: int, path: str) -> None:
+    """Refuse to change a file in place unless it is a regular file with one name: a hard link planted in OUT
+    (say ``.ipmix.lock`` linked to an input) would otherwise let ipmix write into a file outside OUT."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise FolderError(errno.EINVAL, f"{path} is not a regular file; remove it")
+    if info.st_nlink != 1:
+        raise FolderError(
+            errno.EMLINK, f"{path} is a hard link to another file; remove it (ipmix will not write into it)"
+        )
 
 
 def is_inside(path: Path, folder: Path) -> bool:

@@ -17,7 +17,7 @@ import socket
 from contextlib import contextmanager
 from typing import Iterator
 
-from .folder import FolderError, SafeFolder, clean_relative
+from .folder import FolderError, SafeFolder, clean_relative, refuse_shared_file
 
 RUN_LOCK = ".ipmix.lock"
 SETUP_LOCK = ".ipmix-setup.lock"
@@ -42,6 +42,7 @@ class _LockFile:
             if error.errno == errno.ELOOP:
                 raise FolderError(error.errno, f"{folder.path / name} is a symbolic link; remove it") from None
             raise FolderError(error.errno, f"cannot create the lock file {folder.path / name}: {error.strerror}")
+        self.path = str(folder.path / name)
 
     def try_lock(self, operation: int) -> bool:
         try:
@@ -57,7 +58,9 @@ class _LockFile:
         fcntl.flock(self.fd, fcntl.LOCK_UN)
 
     def stamp(self) -> None:
-        """Write this process's pid and host into the lock file, for the message another run shows."""
+        """Write this process's pid and host into the lock file, for the message another run shows (never
+        into a file with another name: see :func:`refuse_shared_file`)."""
+        refuse_shared_file(self.fd, self.path)
         os.ftruncate(self.fd, 0)
         os.pwrite(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
 
