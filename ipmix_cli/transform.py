@@ -104,9 +104,12 @@ class _Transform:
         self._given = mixing_set
         self._source = mixing_set if not isinstance(mixing_set, MixingSet) else None
         self._mixing_set = mixing_set if isinstance(mixing_set, MixingSet) else None
+        self.mixing_set  # loaded (and checked) now: a bad folder fails here, not in a DataLoader worker
 
     @property
     def mixing_set(self) -> MixingSet | None:
+        """The mixing set (None for a method without one), loaded once per process: an unpickled copy
+        reloads and re-checks its folder or the built-in set instead of carrying the pictures along."""
         if self._mixing_set is None and self.configs.needs_mixing:
             from .mixsets.builtin import load_mixing_set
 

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from conftest import photo_like
-from ipmix_cli import IPMix, IPMixConfig, generator_for
+from ipmix_cli import AugMix, IPMix, IPMixConfig, PixMix, generator_for
 from ipmix_cli.mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ipmix_cli.transform import augment_copy
 
@@ -147,3 +147,15 @@ def test_transform_accepts_modes_and_arrays(mixing_folder):
 def test_transform_rejects_bad_overrides():
     with pytest.raises(ValueError, match="severity must be between 1 and 10"):
         IPMix(severity=0)
+
+
+@pytest.mark.parametrize("transform", [IPMix, PixMix])
+def test_a_transform_with_an_unusable_mixing_folder_fails_at_construction(tmp_path, transform):
+    """Not on the first call, inside a DataLoader worker: the error names the folder and the fix."""
+    with pytest.raises(MixingSetError, match="is not a folder"):
+        transform(tmp_path / "missing")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "a.png").write_bytes(b"not a picture")
+    with pytest.raises(MixingSetError, match="ipmix fractals build"):
+        transform(tmp_path / "bad")
+    assert AugMix().mixing_set is None  # AugMix mixes no pictures: nothing to load or check
