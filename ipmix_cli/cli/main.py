@@ -204,7 +204,7 @@ def augment(
     quiet: bool,
     **settings,
 ) -> None:
-    """Write K IPMix copies of every image under IN to OUT, with a manifest.
+    """Write K augmented copies (IPMix, or --method) of every image under IN to OUT, with a manifest.
 
     Outputs mirror IN's layout: OUT/<dir>/<stem>_ipmix<j>.<ext>, plus OUT/metadata.jsonl (one record
     per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
