@@ -227,6 +227,55 @@ def test_verify_finds_a_changed_byte_a_missing_file_a_stray_file_and_a_wrong_tra
     assert "cats/img0002_ipmix3.png: replaying its trace gives other bytes" in result.stderr
 
 
+@pytest.mark.parametrize("output_format", ["webdataset", "parquet"])
+def test_verify_reads_shard_outputs_and_finds_changed_images_members_and_missing_shards(
+    tmp_path, mixing_dir, output_format
+):
+    pytest.importorskip("pyarrow")
+    make_inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    arguments = ["--seed", "5", "--trace", "--output-format", output_format, "--samples-per-shard", "8"]
+    assert run(tmp_path / "in", out, *arguments, "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    good = verify(out, "--replay", "5")
+    assert good.exit_code == 0, good.output
+    assert "24 records intact, 5 replayed" in good.stderr
+    shards = sorted(
+        p.name for p in out.iterdir() if p.suffix == f".{'tar' if output_format == 'webdataset' else 'parquet'}"
+    )
+    assert len(shards) == 3
+    (out / shards[2]).unlink()
+    first = out / shards[0]
+    if output_format == "webdataset":  # an image byte, and a sample's .json, changed in place
+        import tarfile
+
+        with tarfile.open(first) as archive:
+            members = {m.name: m for m in archive.getmembers()}
+        image = next(m for name, m in members.items() if name.endswith((".png", ".jpg")))
+        json_member = next(
+            m for name, m in members.items() if name.endswith(".json") and not name.startswith(image.name[:-4])
+        )
+        data = bytearray(first.read_bytes())
+        data[image.offset_data + image.size - 20] ^= 1
+        data[json_member.offset_data + 2] ^= 1
+        first.write_bytes(bytes(data))
+        changed = f"{shards[0]}/{image.name}: its bytes differ"
+    else:  # the file rewritten with one image replaced: still a valid Parquet file
+        import pyarrow.parquet as pq
+
+        table = pq.read_table(first)
+        images = table.column("image").to_pylist()
+        images[0] = {"bytes": images[0]["bytes"][:-1] + b"\0", "path": images[0]["path"]}
+        pq.write_table(table.set_column(0, table.schema.field("image"), [images]), first)
+        changed = f"{shards[0]}/{images[0]['path']}: its bytes differ"
+    result = verify(out)
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert any(changed in line for line in lines), result.stderr
+    assert f"{shards[0]}: its bytes differ from those the run wrote" in result.stderr
+    assert sum(shards[2] in line for line in lines) == 1  # a missing shard is one line, not one per copy
+    assert f"{shards[2]}: missing (a whole shard" in result.stderr
+
+
 def test_verify_refuses_a_folder_without_a_run_and_a_locked_out(tmp_path):
     from ipmix_cli.disk.folder import SafeFolder
     from ipmix_cli.disk.lock import hold_folder

@@ -1,7 +1,8 @@
 """``ipmix verify OUT``: prove that OUT is whole, like ``restic check`` for a repository.
 
 Checks that every manifest record's output exists with the recorded SHA-256 (reading every byte: no stored
-signature is trusted here), that no output lies in OUT unlisted, and with ``--replay N`` re-creates N sampled
+signature is trusted here; a shard format's copies are read inside their shard, and each shard is checked
+against the digest recorded when it was written), that no output lies in OUT unlisted, and with ``--replay N`` re-creates N sampled
 copies (from their trace, or from their seed) and compares their bytes. Read-only; holds OUT's lock so that
 no run changes OUT while it is checked.
 """
@@ -64,9 +65,14 @@ def _verify(out: SafeFolder, replay: int, in_folder, mixing_set, seed: int) -> V
     report = VerifyReport()
     listed: set[str] = set()
     unit_names: set[str] = set()
-    members: dict[str, dict[str, str]] = {}
+    members: dict[str, dict[str, str] | str] = {}  # per shard: its images' digests, or why there are none
     for layout in layouts:
-        unit_names.update(read_units(out, layout))
+        units = read_units(out, layout)
+        unit_names.update(units)
+        for shard, problem in _check_units(out, units):
+            report.problems.append(problem)
+            if problem.endswith(_MISSING_SHARD):
+                members[shard] = _REPORTED  # its records are not listed one by one
         for number, record in enumerate(read_jsonl(out, layout.manifest), 1):
             report.records += 1
             if not is_valid_record(record):
@@ -89,7 +95,7 @@ def _verify(out: SafeFolder, replay: int, in_folder, mixing_set, seed: int) -> V
     return report
 
 
-def _check(out: SafeFolder, record: dict, members: dict[str, dict[str, str]]) -> str | None:
+def _check(out: SafeFolder, record: dict, members: dict) -> str | None:
     name = record["file_name"]
     shard = record.get("shard")
     if shard is None:
@@ -101,7 +107,13 @@ def _check(out: SafeFolder, record: dict, members: dict[str, dict[str, str]]) ->
         return None
     if shard not in members:
         members[shard] = _member_digests(out, shard)
-    digest = members[shard].get(name)
+    found = members[shard]
+    if isinstance(found, str):  # the shard itself is missing or unreadable: said once for all its records
+        if found == _REPORTED:
+            return None
+        members[shard] = _REPORTED
+        return f"{printable(shard)}: {found}"
+    digest = found.get(name)
     if digest is None:
         return f"{printable(shard)}/{printable(name)}: missing"
     if digest != record["sha256"]:
@@ -109,19 +121,37 @@ def _check(out: SafeFolder, record: dict, members: dict[str, dict[str, str]]) ->
     return None
 
 
-def _member_digests(out: SafeFolder, shard: str) -> dict[str, str]:
-    """SHA-256 of each sample image in an output shard, by its record's ``file_name``."""
+_REPORTED = "reported with its shard"
+_MISSING_SHARD = "missing (a whole shard, with all its copies)"
+
+
+def _check_units(out: SafeFolder, units: dict[str, dict]) -> list[tuple[str, str]]:
+    """Each output shard the run recorded is present with the digest it had when written: this also catches
+    changes to what the per-copy checks do not read (a sample's ``.json`` or ``.cls``, an added member)."""
+    problems = []
+    for name, unit in sorted(units.items()):
+        if out.stat(name) is None:
+            problems.append((name, f"{printable(name)}: {_MISSING_SHARD}"))
+        elif file_digest(out, name) != unit["sha256"]:
+            problems.append((name, f"{printable(name)}: its bytes differ from those the run wrote"))
+    return problems
+
+
+def _member_digests(out: SafeFolder, shard: str) -> dict[str, str] | str:
+    """SHA-256 of each sample image in an output shard, by its record's ``file_name``; or why there are none."""
     from .writers import WRITERS, writer_class
 
+    if out.stat(shard) is None:
+        return "missing"
     extension = shard.rpartition(".")[2]
     for name in WRITERS:
         cls = writer_class(name)
         if getattr(cls, "extension", None) == extension and hasattr(cls, "read_images"):
             try:
                 return {member: hashlib.sha256(data).hexdigest() for member, data in cls.read_images(out, shard)}
-            except (OSError, ValueError):
-                return {}
-    return {}
+            except (OSError, ValueError, ImportError) as error:
+                return f"cannot be read ({error})"
+    return "is of no known shard format"
 
 
 def _replay(out: SafeFolder, layouts, count: int, in_folder, mixing_set, seed: int, report: VerifyReport) -> None:

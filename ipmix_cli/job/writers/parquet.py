@@ -151,6 +151,18 @@ class ParquetWriter(ShardWriter):
             except Exception:  # noqa: BLE001 - the temporary is removed next whatever state it is in
                 pass
 
+    @staticmethod
+    def read_images(out, shard: str):
+        """``(file name, bytes)`` of every row's image in an output shard, one row group at a time (for
+        ``verify``); an unreadable file is a ``ValueError``."""
+        _, pq = pyarrow_modules()
+        with out.open_read(shard) as stream:
+            parquet = pq.ParquetFile(stream)
+            for group in range(parquet.num_row_groups):
+                for image in parquet.read_row_group(group, columns=["image"]).column("image").to_pylist():
+                    if image and isinstance(image.get("path"), str) and isinstance(image.get("bytes"), bytes):
+                        yield image["path"], image["bytes"]
+
     def _write(self, rows: list[dict]) -> None:
         pa, _ = pyarrow_modules()
         table = pa.Table.from_pylist(rows, schema=self._schema)
