@@ -461,6 +461,55 @@ def test_print_paths_into_head_ends_quietly_and_the_rerun_completes(tmp_path, mi
     assert len(assert_manifest_matches_files(out)) == 120 * 4
 
 
+def test_ctrl_c_before_the_workers_start_is_status_130_with_the_resume_line(tmp_path, mixing_dir, monkeypatch):
+    """While IN is scanned or OUT's state read (a long time on a million inputs), not click's "Aborted!"/1."""
+    import ipmix_cli.job.planning as planning
+
+    make_inputs(tmp_path / "in", 2)
+
+    def scanning(*arguments, **keywords):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(planning, "reader_for", scanning)
+    result = CliRunner().invoke(
+        main, ["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--mixing-set", str(mixing_dir)]
+    )
+    assert result.exit_code == 130
+    assert "interrupted; re-run the same command to resume into" in result.output
+    assert "Aborted" not in result.output
+
+
+def test_a_signal_while_the_manifest_is_written_waits_for_it_and_a_second_stops_at_once():
+    from ipmix_cli.job.driver import Interrupted, _DeferredSignals
+
+    before = signal.getsignal(signal.SIGINT)
+    with _DeferredSignals() as deferred:
+        os.kill(os.getpid(), signal.SIGINT)
+        assert deferred.stop is not None and deferred.stop.status == 130  # held, not raised
+        with pytest.raises(Interrupted):
+            os.kill(os.getpid(), signal.SIGTERM)
+    assert signal.getsignal(signal.SIGINT) is before
+
+
+def test_sigint_at_any_moment_of_a_run_is_130_and_the_rerun_completes(tmp_path, mixing_dir):
+    """Sent as soon as OUT is locked: while the state is read, the plan made or the first tasks run."""
+    make_inputs(tmp_path / "in", 400)
+    out = tmp_path / "out"
+    arguments = command(tmp_path / "in", out, mixing_dir, "--seed", "4", "--k", "1", "--jobs", "2", "--quiet")
+    process = subprocess.Popen(arguments, stderr=subprocess.PIPE, text=True)
+    assert _wait_until(lambda: (out / ".ipmix.lock").exists() or process.poll() is not None, 60)
+    process.send_signal(signal.SIGINT)
+    stderr = process.communicate(timeout=120)[1]
+    if process.returncode == 0:
+        pytest.skip("the run finished before the signal arrived")
+    assert process.returncode == 130, stderr
+    assert "re-run the same command to resume" in stderr
+    no_traceback(stderr)
+    assert "Aborted" not in stderr
+    assert run(tmp_path / "in", out, "--seed", "4", "--k", "1", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    assert_manifest_matches_files(out)
+
+
 def _children(pid: int) -> set[int]:
     found = set()
     for entry in os.listdir("/proc"):

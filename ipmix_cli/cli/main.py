@@ -17,7 +17,19 @@ from .options import engine_options, input_options, output_options
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings=CONTEXT)
+class _Commands(click.Group):
+    """Ctrl-C in any command ends with one line and status 130, not click's "Aborted!" and status 1 (which
+    means "some inputs failed" here); commands that leave work to resume say so themselves first."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            click.echo("ipmix: interrupted", err=True)
+            ctx.exit(130)
+
+
+@click.group(cls=_Commands, context_settings=CONTEXT)
 @click.version_option(__version__, prog_name="ipmix")
 def main() -> None:
     """ipmix: IPMix augmentation (NeurIPS 2023) as a reproducible dataset generator.
@@ -213,6 +225,43 @@ def augment(
     resumes an interrupted run; raising --k adds copies. Exit status: 0 all written, 1 some inputs
     failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
+    try:
+        _augment(
+            in_dir,
+            out_dir,
+            jobs,
+            backend,
+            scheduler,
+            ray_address,
+            shard,
+            files_from,
+            null_separated,
+            print_mode,
+            overwrite,
+            quiet,
+            settings,
+        )
+    except KeyboardInterrupt:  # while IN is scanned or OUT's state is read: nothing is half-written
+        click.echo(f"ipmix: interrupted; re-run the same command to resume into {out_dir}", err=True)
+        sys.exit(130)
+
+
+def _augment(
+    in_dir,
+    out_dir,
+    jobs,
+    backend,
+    scheduler,
+    ray_address,
+    shard,
+    files_from,
+    null_separated,
+    print_mode,
+    overwrite,
+    quiet,
+    settings,
+) -> None:
+    """The body of ``augment`` (see there); Ctrl-C is left to it."""
     from ..job.distribute import BackendError, BackendSpec
     from ..job.driver import AugmentError, Interrupted, RunRequest, RunStopped, run_augment
     from ..job.planning import reader_for, resolve_options, source_for

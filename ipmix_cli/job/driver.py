@@ -140,6 +140,32 @@ def _signals_stop_the_run() -> Iterator[None]:
             signal.signal(number, handler)
 
 
+class _DeferredSignals:
+    """While the bookkeeping of a run's end is written, the first Ctrl-C, SIGTERM or SIGHUP is held until it is
+    done (then ``stop`` says which came), so a stop never leaves a half-written Parquet manifest or a run record
+    saying "running"; a second one stops at once (the writes are atomic: OUT stays resumable)."""
+
+    def __init__(self):
+        self.stop: Interrupted | None = None
+        self._previous: dict = {}
+
+    def __enter__(self) -> _DeferredSignals:
+        if threading.current_thread() is threading.main_thread():
+            numbers = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+            self._previous = {number: signal.signal(number, self._hold) for number in numbers}
+        return self
+
+    def _hold(self, number, frame) -> None:
+        reason = {signal.SIGINT: "interrupted", signal.SIGTERM: "terminated"}.get(number, "hung up")
+        if self.stop is not None:
+            raise Interrupted(reason, 128 + number)
+        self.stop = Interrupted(reason, 128 + number)
+
+    def __exit__(self, *exc) -> None:
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+
+
 def run_augment(request: RunRequest) -> RunSummary:
     """Augment the reader's inputs (or one job shard of them) into OUT; resumable and deterministic."""
     started = time.time()
@@ -249,7 +275,6 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
     job = Job(request.reader, out, options, None if sharded else layout.worker_journal_prefix)
     collector = _Collector(out, layout, options, request.on_record, progress)
     collector.failures.extend(failures)
-    status = "complete"
     stop: BaseException | None = None
     try:
         with _signals_stop_the_run():
@@ -262,71 +287,75 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         stop = fault
     finally:
         progress.close()
-    if stop is not None:
-        status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
-    try:
-        manifest_records = _finalize(out, layout, sharded)
-        finish(options.writer, out, layout.manifest, layout.parquet_manifest, base_record)
-    except OSError as error:
-        manifest_records = 0
-        where = error.filename if isinstance(error.filename, str) else str(out.path)
-        if stop is None or isinstance(stop, Interrupted):
-            stop = RunStopped(
-                f"the manifest could not be written ({describe_os_error(error, where)}); what finished is kept "
-                "in OUT's journal"
-            )
-        status = "stopped"
-    out.sweep_temporaries()
-    finished = time.time()
-    failed = sorted(collector.failures, key=lambda f: f.key)
-    if status == "complete" and failed:
-        status = "complete_with_failures"
-    record = {
-        **base_record,
-        "status": status,
-        "seed": options.seed,
-        "mixing_set": {
-            "source": options.mixing_label,
-            "folder": options.mixing_folder,
-            "fingerprint": options.mixing_fingerprint,
-        },
-        "counts": {
-            "inputs": len(planned_items) + len(failures),
-            "succeeded": collector.succeeded + plan.already_done,
-            "failed": len(failed),
-            "already_done": plan.already_done,
-            "files_written": collector.written,
-            "manifest_records": manifest_records,
-        },
-        "failures": [{"source": printable(f.key), "error": f.error} for f in failed],
-        "timings": {
-            "started": _iso(started),
-            "finished": _iso(finished),
-            "seconds": round(finished - started, 3),
-            "backend": request.backend.name,
-            "jobs": request.backend.jobs,
-        },
-    }
-    if stop is not None:
-        record["stopped_because"] = str(stop)
-    try:
-        write_json(out, layout.run_record, record)
-    except OSError as error:
-        if stop is None:
-            stop = RunStopped(f"the run record could not be written ({describe_os_error(error, str(out.path))})")
-    if stop is not None:
-        raise stop
-    return RunSummary(
-        len(planned_items) + len(failures),
-        plan.already_done,
-        collector.succeeded + plan.already_done,
-        record["failures"],
-        collector.written,
-        manifest_records,
-        finished - started,
-        record,
-        options,
-    )
+    # the manifest, the Parquet manifest and the run record are written whatever stopped the run
+    with _DeferredSignals() as deferred:
+        status = "complete"
+        if stop is not None:
+            status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
+        try:
+            manifest_records = _finalize(out, layout, sharded)
+            finish(options.writer, out, layout.manifest, layout.parquet_manifest, base_record)
+        except OSError as error:
+            manifest_records = 0
+            where = error.filename if isinstance(error.filename, str) else str(out.path)
+            if stop is None or isinstance(stop, Interrupted):
+                stop = RunStopped(
+                    f"the manifest could not be written ({describe_os_error(error, where)}); what finished is kept "
+                    "in OUT's journal"
+                )
+            status = "stopped"
+        out.sweep_temporaries()
+        finished = time.time()
+        failed = sorted(collector.failures, key=lambda f: f.key)
+        if status == "complete" and failed:
+            status = "complete_with_failures"
+        record = {
+            **base_record,
+            "status": status,
+            "seed": options.seed,
+            "mixing_set": {
+                "source": options.mixing_label,
+                "folder": options.mixing_folder,
+                "fingerprint": options.mixing_fingerprint,
+            },
+            "counts": {
+                "inputs": len(planned_items) + len(failures),
+                "succeeded": collector.succeeded + plan.already_done,
+                "failed": len(failed),
+                "already_done": plan.already_done,
+                "files_written": collector.written,
+                "manifest_records": manifest_records,
+            },
+            "failures": [{"source": printable(f.key), "error": f.error} for f in failed],
+            "timings": {
+                "started": _iso(started),
+                "finished": _iso(finished),
+                "seconds": round(finished - started, 3),
+                "backend": request.backend.name,
+                "jobs": request.backend.jobs,
+            },
+        }
+        if stop is not None:
+            record["stopped_because"] = str(stop)
+        try:
+            write_json(out, layout.run_record, record)
+        except OSError as error:
+            if stop is None:
+                stop = RunStopped(f"the run record could not be written ({describe_os_error(error, str(out.path))})")
+        stop = stop or deferred.stop
+        if stop is not None:
+            raise stop
+        return RunSummary(
+            len(planned_items) + len(failures),
+            plan.already_done,
+            collector.succeeded + plan.already_done,
+            record["failures"],
+            collector.written,
+            manifest_records,
+            finished - started,
+            record,
+            options,
+        )
 
 
 def _classes(items: list[Item]) -> list:

@@ -2,9 +2,9 @@
 
 Checks that every manifest record's output exists with the recorded SHA-256 (reading every byte: no stored
 signature is trusted here; a shard format's copies are read inside their shard, and each shard is checked
-against the digest recorded when it was written), that no output lies in OUT unlisted, and with ``--replay N`` re-creates N sampled
-copies (from their trace, or from their seed) and compares their bytes. Read-only; holds OUT's lock so that
-no run changes OUT while it is checked.
+against the digest recorded when it was written), that no output lies in OUT unlisted, and with
+``--replay N`` re-creates N sampled copies (from their trace, or from their seed) and compares their bytes.
+Read-only; holds OUT's lock so that no run changes OUT while it is checked.
 """
 
 from __future__ import annotations
