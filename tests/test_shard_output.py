@@ -7,6 +7,7 @@ from __future__ import annotations
 import gc
 import io
 import json
+import subprocess
 import sys
 import tarfile
 from pathlib import Path
@@ -293,3 +294,35 @@ def test_tar_member_helpers_write_what_tarfile_reads():
     with tarfile.open(fileobj=stream) as archive:
         (info,) = archive.getmembers()
         assert info.name == "00000_0_ipmix0.png" and archive.extractfile(info).read() == data
+
+
+def test_dropping_a_shard_on_a_full_disk_raises_nothing_and_leaves_no_temporary(tmp_path):
+    """Closing the dropped shard's temporary flushes its buffer, which fails on the full disk that made the
+    run drop it: that second error must not replace the run's one-line stop with a worker traceback."""
+    from types import SimpleNamespace
+
+    from test_hardening import _mount_tmpfs
+
+    from ipmix_cli.disk.folder import SafeFolder
+    from ipmix_cli.job.writers.webdataset import WebDatasetWriter
+
+    mount = tmp_path / "small"
+    _mount_tmpfs(mount, "size=64k")
+    try:
+        out = SafeFolder(mount)
+        writer = WebDatasetWriter(
+            out, SimpleNamespace(samples_per_shard=10, outputs_per_input=1, classes=None), "00000.tar"
+        )
+        writer._open()
+        writer._sink.write(b"x" * 1000)  # held in the stream's buffer
+        filler = mount / "filler"
+        with open(filler, "wb", buffering=0) as stream:  # the disk is now full
+            try:
+                while True:
+                    stream.write(b"\0" * 4096)
+            except OSError:
+                pass
+        writer.abort()
+        assert sorted(p.name for p in mount.iterdir()) == ["filler"]
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)

@@ -123,12 +123,17 @@ class ShardWriter:
         }
 
     def abort(self) -> None:
+        """Drop the shard being written (its temporary is removed). Never raises an ``OSError``: closing the
+        temporary flushes its buffer, which fails on the full disk that is often why the shard is dropped."""
         context, self._context = self._context, None
         if context is not None:
             try:
                 self._discard()
             finally:
-                context.__exit__(_Aborted, _Aborted(), None)
+                try:
+                    context.__exit__(_Aborted, _Aborted(), None)
+                except OSError:
+                    pass
 
     # --- helpers ---------------------------------------------------------------------------------------
 
