@@ -221,6 +221,17 @@ def test_shards_of_one_run_write_at_once_but_a_whole_run_cannot_join(tmp_path, m
     assert len(assert_manifest_matches_files(out)) == 6 * 4
 
 
+@pytest.mark.parametrize("changed, shown", [(("--k", "2"), "k: 4 → 2"), (("--severity", "2"), "overrides")])
+def test_a_shard_with_other_settings_than_its_siblings_names_each_difference(tmp_path, mixing_dir, changed, shown):
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    first = run(tmp_path / "in", out, "--seed", "3", "--shard", "0/2", "--mixing-set", mixing_dir, "--quiet")
+    assert first.exit_code == 0, first.output
+    other = run(tmp_path / "in", out, "--seed", "3", "--shard", "1/2", "--mixing-set", mixing_dir, *changed)
+    assert other.exit_code == 2
+    assert "holds shard 0/2 of a run with other settings" in other.output and shown in other.output
+
+
 # --- 3. one input's fault is that input's -----------------------------------------------------------------
 
 

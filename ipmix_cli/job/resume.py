@@ -69,11 +69,11 @@ def settle(out: SafeFolder, layout: Layout, options: AugmentOptions, overwrite: 
         same_split = layout.shard is not None and each.shard is not None and each.shard[1] == layout.shard[1]
         if each != layout and not same_split:
             strangers.append(
-                (each, record, "shards of a run (merge them with `ipmix merge OUT`)" if each.shard else "a whole run")
+                (each, "shards of a run (merge them with `ipmix merge OUT`)" if each.shard else "a whole run", {}, {})
             )
             continue
         if record is None:
-            strangers.append((each, None, "the remains of a run whose record is missing"))
+            strangers.append((each, "the remains of a run whose record is missing", {}, {}))
             continue
         old = record.get("identity") or {}
         comparable = dict(old)
@@ -83,11 +83,11 @@ def settle(out: SafeFolder, layout: Layout, options: AugmentOptions, overwrite: 
         if each != layout:  # a sibling shard must also make the same number of copies
             comparable["k"], wanted["k"] = record.get("k"), options.k
         if comparable != wanted:
-            strangers.append((each, record, None))
+            strangers.append((each, None, comparable, wanted))
     if strangers and not overwrite:
-        raise RefusedOut(_refusal(out, strangers, identity, options))
+        raise RefusedOut(_refusal(out, strangers))
     if strangers:
-        for each, _, _ in strangers:
+        for each, *_ in strangers:
             remove_layout(out, each)
     elif own is None and not layouts and foreign_files(out):
         if not overwrite:
@@ -109,17 +109,17 @@ def _recorded_top(record: dict | None, name: str):
     return (record or {}).get(name)
 
 
-def _refusal(out: SafeFolder, strangers, identity: dict, options: AugmentOptions) -> str:
-    layout, record, why = strangers[0]
+def _refusal(out: SafeFolder, strangers) -> str:
+    layout, why, old, new = strangers[0]
     if why:
         return (
             f"{out.path} holds {why}; choose another folder, or pass --overwrite to replace it "
             "(only the files ipmix wrote are deleted)"
         )
-    old = record.get("identity") or {}
-    lines = differences(old, identity)
+    lines = differences(old, new)
+    made = f"shard {layout.shard[0]}/{layout.shard[1]} of a run" if layout.shard else "a run"
     return (
-        f"{out.path} holds a run with other settings:\n  "
+        f"{out.path} holds {made} with other settings:\n  "
         + "\n  ".join(lines)
         + "\nre-run with the earlier settings to resume, choose another folder, or pass --overwrite to replace it"
     )
