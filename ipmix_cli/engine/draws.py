@@ -90,7 +90,8 @@ class Draws:
         if a == 1 and b == 1:
             return self.uniform()
         log_a, log_b = self._log_gamma(a), self._log_gamma(b)
-        return 1.0 / (1.0 + math.exp(log_b - log_a))
+        difference = log_b - log_a  # beyond ±700 the logistic is 0 or 1 in float64: saturate, never overflow
+        return 0.0 if difference > 700 else 1.0 / (1.0 + math.exp(difference))
 
     def normal(self) -> float:
         """Standard normal (Box–Muller, one of the pair)."""
