@@ -232,6 +232,24 @@ def test_a_shard_with_other_settings_than_its_siblings_names_each_difference(tmp
     assert "holds shard 0/2 of a run with other settings" in other.output and shown in other.output
 
 
+def test_a_refusal_lists_only_what_changed_between_a_files_run_and_a_shard_run(tmp_path, mixing_dir):
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run(tmp_path / "in", out, "--seed", "3", "--k", "2", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    switched = run(
+        tmp_path / "in", out, "--seed", "3", "--k", "2", "--mixing-set", mixing_dir, "--output-format", "webdataset"
+    )
+    assert switched.exit_code == 2
+    assert "output_format: 'files' → 'webdataset'" in switched.output
+    assert "samples_per_shard: (not used) → 1000" in switched.output
+    assert "k:" not in switched.output and "None" not in switched.output
+    shards = tmp_path / "shards"
+    arguments = ("--seed", "3", "--mixing-set", mixing_dir, "--output-format", "webdataset")
+    assert run(tmp_path / "in", shards, *arguments, "--k", "2", "--quiet").exit_code == 0
+    raised = run(tmp_path / "in", shards, *arguments, "--k", "3")
+    assert raised.exit_code == 2 and "k: 2 → 3" in raised.output and "K of shard outputs is fixed" in raised.output
+
+
 # --- 3. one input's fault is that input's -----------------------------------------------------------------
 
 

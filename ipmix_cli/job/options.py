@@ -124,10 +124,15 @@ class AugmentOptions:
         return identity
 
 
+_UNUSED = object()  # a setting one of the two runs does not have (e.g. samples_per_shard of a files run)
+
+
 def differences(old: dict, new: dict) -> list[str]:
     """``name: old → new`` for every identity field that differs, for refusal messages."""
 
     def shown(value) -> str:
+        if value is _UNUSED:
+            return "(not used)"
         if isinstance(value, dict):
             text = ", ".join(f"{k}={v!r}" for k, v in value.items()) or "none"
         else:
@@ -138,8 +143,8 @@ def differences(old: dict, new: dict) -> list[str]:
     for name in sorted(set(old) | set(new)):
         if name == "resolved":
             continue  # follows from preset and overrides, which are shown
-        if old.get(name) != new.get(name):
-            lines.append(f"{name}: {shown(old.get(name))} → {shown(new.get(name))}")
+        if old.get(name, _UNUSED) != new.get(name, _UNUSED):
+            lines.append(f"{name}: {shown(old.get(name, _UNUSED))} → {shown(new.get(name, _UNUSED))}")
     if not lines and old.get("resolved") != new.get("resolved"):
         lines.append("the resolved engine settings (a different ipmix build?)")
     return lines

@@ -80,7 +80,9 @@ def settle(out: SafeFolder, layout: Layout, options: AugmentOptions, overwrite: 
         if not is_sharded(options.writer) and each == layout:
             comparable.pop("k", None)
         wanted = dict(identity)
-        if each != layout:  # a sibling shard must also make the same number of copies
+        if each != layout or ("k" in comparable) != ("k" in wanted):
+            # a sibling shard must make as many copies; and between a files run and a shard run K is compared
+            # as K, however the two identities hold it (only a changed K is listed)
             comparable["k"], wanted["k"] = record.get("k"), options.k
         if comparable != wanted:
             strangers.append((each, None, comparable, wanted))
@@ -117,6 +119,10 @@ def _refusal(out: SafeFolder, strangers) -> str:
             "(only the files ipmix wrote are deleted)"
         )
     lines = differences(old, new)
+    if old.get("k") != new.get("k") and new.get("output_format", "files") != "files" and not layout.shard:
+        lines.append(
+            "(K of shard outputs is fixed: it decides which inputs share a shard; put more copies in another OUT)"
+        )
     made = f"shard {layout.shard[0]}/{layout.shard[1]} of a run" if layout.shard else "a run"
     return (
         f"{out.path} holds {made} with other settings:\n  "
