@@ -431,3 +431,19 @@ def test_parquet_input_without_pyarrow_names_the_extra(tmp_path, mixing_dir, mon
     result = augment(tmp_path / "in", tmp_path / "out", mixing_dir)
     assert result.exit_code == 2 and "pip install 'ipmix[parquet]'" in result.output
     no_traceback(result.output)
+
+
+@pytest.mark.parametrize("trace", [True, False])
+def test_verify_replays_copies_made_from_webdataset_and_parquet_inputs(tmp_path, mixing_dir, trace):
+    """From the trace or from the seed: the replay reads each sample through the reader the run used."""
+    write_tar(tmp_path / "tars" / "part.tar", [m for i in range(3) for m in sample(f"s{i}", i, cls=b"1")])
+    _write_parquet(
+        tmp_path / "tables" / "part.parquet", {"image": [{"bytes": encoded(i), "path": None} for i in range(3)]}
+    )
+    for source in ("tars", "tables"):
+        out = tmp_path / f"out-{source}"
+        extra = ("--trace",) if trace else ()
+        assert augment(tmp_path / source, out, mixing_dir, "--k", "2", *extra).exit_code == 0
+        checked = CliRunner().invoke(main, ["verify", str(out), "--replay", "6"])
+        assert checked.exit_code == 0, checked.output
+        assert "6 records intact, 6 replayed" in checked.output

@@ -8,6 +8,7 @@ result is encoded as the run encoded it, so its SHA-256 can be compared with the
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
 from ..transform import ConfigResolver, augment_copy
 from .options import AugmentOptions
+from .readers import INPUT_FORMATS, Source, open_reader
 from .readers.folder import FolderReader, folder_item
 from .state import Layout, read_json
 from .worker import prepare_pixels
@@ -26,6 +28,17 @@ from .worker import prepare_pixels
 
 class ReplayError(ValueError):
     """A record that cannot be replayed (its input, mixing set or run record is gone or changed)."""
+
+
+def _reader(root: Path, recorded: dict | None):
+    """The reader the run used: a folder's, or a shard format's with the recorded options (checked: the run
+    record is read back from OUT, so a tampered one is a ReplayError, not a crash)."""
+    if not recorded:
+        return FolderReader(root)
+    fields = {field.name for field in dataclasses.fields(Source)}
+    if not isinstance(recorded, dict) or not set(recorded) <= fields or recorded.get("format") not in INPUT_FORMATS:
+        raise ReplayError("the run record's input settings are not ones ipmix writes")
+    return open_reader(root, Source(**recorded))
 
 
 class Replayer:
@@ -46,7 +59,8 @@ class Replayer:
         source = in_folder or self.options.in_folder
         if not source or not Path(source).is_dir():
             raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
-        self.reader = FolderReader(Path(source))
+        self.reader = _reader(Path(source), (record.get("identity") or {}).get("input"))
+        self._items: dict | None = None  # shard inputs: key → item, from one listing of IN when first needed
         self.configs = ConfigResolver(self.options.preset, self.options.method, **self.options.overrides)
         self.mixing = self._mixing_set(record, mixing_set) if self.configs.needs_mixing else None
 
@@ -69,11 +83,18 @@ class Replayer:
 
     def input_pixels(self, source: str) -> np.ndarray:
         """The input ``source`` read and pre-processed as the run read it."""
-        item = folder_item(source)
+        item = folder_item(source) if isinstance(self.reader, FolderReader) else self._shard_item(source)
         for _, opened in self.reader.inputs([item]):
             with opened as stream:
                 return prepare_pixels(stream, self.options)
         raise ReplayError(f"{source} cannot be read")
+
+    def _shard_item(self, source: str):
+        if self._items is None:
+            self._items = {item.key: item for item in self.reader.plan().items}
+        if source not in self._items:
+            raise ReplayError(f"{source} is not among the samples of the run's inputs")
+        return self._items[source]
 
     def pixels(self, record: dict) -> np.ndarray:
         """The pixels of the output a manifest record describes."""
