@@ -614,3 +614,14 @@ def test_names_with_line_breaks_survive_shards_and_merge(tmp_path, mixing_dir):
     assert merged.exit_code == 0, merged.output
     assert folder_bytes(sharded) == folder_bytes(single)
     assert len(manifest(single)) == 8 * 4
+
+
+def test_a_name_with_line_breaks_cannot_forge_lines_of_a_message(tmp_path, mixing_dir):
+    make_inputs(tmp_path / "in", 2)
+    forged = "x\ncats\u2215img9.png: this line was forged\u2028.png"
+    (tmp_path / "in" / "cats" / forged).write_bytes(b"")  # an empty file: one failure
+    result = run(tmp_path / "in", tmp_path / "out", "--mixing-set", mixing_dir, "--quiet")
+    assert result.exit_code == 1
+    failure_lines = [line for line in result.output.splitlines() if line.startswith("  ")]
+    assert len(failure_lines) == 1, result.output
+    assert "x\\ncats" in failure_lines[0] and "\\u2028" in failure_lines[0]

@@ -71,9 +71,11 @@ def _defaulted(context: click.Context, name: str) -> bool:
 
 def _fail(header: str, lines: list[str], where: str = "", shown: int = 20) -> None:
     """Say what went wrong on stderr (the first ``shown`` lines) and exit with status 1."""
+    from ..job.items import one_line
+
     click.echo(header, err=True)
     for line in lines[:shown]:
-        click.echo(f"  {line}", err=True)
+        click.echo(f"  {one_line(line)}", err=True)
     if len(lines) > shown:
         click.echo(f"  … and {len(lines) - shown} more{', ' + where if where else ''}", err=True)
     sys.exit(1)

@@ -37,6 +37,16 @@ def printable(name: str) -> str:
     return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
+_LINE_BREAKING = {code: f"\\u{code:04x}" for code in [*range(0x20), 0x7F, *range(0x80, 0xA0), 0x2028, 0x2029]}
+_LINE_BREAKING.update({ord("\n"): "\\n", ord("\r"): "\\r", ord("\t"): "\\t"})
+
+
+def one_line(text: str) -> str:
+    """``text`` for one line of a message: control characters and line separators a file name may hold are
+    shown escaped (``\\n``, ``\\u2028``), so a crafted name cannot split a message or forge a line of it."""
+    return printable(text).translate(_LINE_BREAKING)
+
+
 def is_utf8(name: str) -> bool:
     try:
         name.encode("utf-8")
