@@ -625,3 +625,44 @@ def test_a_name_with_line_breaks_cannot_forge_lines_of_a_message(tmp_path, mixin
     failure_lines = [line for line in result.output.splitlines() if line.startswith("  ")]
     assert len(failure_lines) == 1, result.output
     assert "x\\ncats" in failure_lines[0] and "\\u2028" in failure_lines[0]
+
+
+def test_print_into_a_full_device_stops_the_run_with_one_line_and_a_true_manifest(tmp_path, mixing_dir):
+    make_inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    with open("/dev/full", "w") as full:
+        stopped = subprocess.run(
+            command(tmp_path / "in", out, mixing_dir, "--seed", "1", "--jobs", "1", "--print", "paths"),
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+    assert stopped.returncode == 1
+    assert "standard output cannot be written" in stopped.stderr and "re-run the same command" in stopped.stderr
+    no_traceback(stopped.stderr)
+    assert json.loads((out / "ipmix_run.json").read_text())["status"] == "stopped"
+    assert_manifest_matches_files(out)
+    assert run(tmp_path / "in", out, "--seed", "1", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    assert len(assert_manifest_matches_files(out)) == 6 * 4
+
+
+@pytest.mark.parametrize("closed", ["2>&-", ">&-"])
+def test_a_closed_standard_stream_neither_crashes_workers_nor_gets_ipmix_output_elsewhere(tmp_path, mixing_dir, closed):
+    """``2>&-``: the run completes with nothing on stdout (workers got a /dev/null stderr); ``>&-`` with
+    ``--print``: a usage error, as there is nowhere to print."""
+    import shlex
+
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    printing = ["--print", "paths"] if closed == ">&-" else []
+    arguments = command(tmp_path / "in", out, mixing_dir, "--seed", "1", "--jobs", "2", *printing)
+    capture = tmp_path / "captured.txt"
+    redirect = f"2>{shlex.quote(str(capture))}" if closed == ">&-" else f">{shlex.quote(str(capture))}"
+    completed = subprocess.run(["bash", "-c", f"{shlex.join(arguments)} {closed} {redirect}"])
+    if closed == "2>&-":
+        assert completed.returncode == 0
+        assert capture.read_text() == ""  # stdout: nothing, not the progress line
+        assert len(assert_manifest_matches_files(out)) == 4 * 4
+    else:
+        assert completed.returncode == 2
+        assert "standard output is closed" in capture.read_text()

@@ -17,11 +17,39 @@ from .options import engine_options, input_options, output_options
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
+#: Standard streams (0, 1, 2) that were closed when ipmix started (``2>&-``, some schedulers and daemons).
+CLOSED_AT_START: set[int] = set()
+
+
+def _reopen_closed_standard_streams() -> set[int]:
+    """Point closed standard descriptors at /dev/null: otherwise the next file ipmix opens (an output!) would
+    get number 1 or 2 and receive whatever a library prints, and Python has set ``sys.stderr`` to None, which
+    breaks progress output and starting worker processes. Returns the ones that were closed."""
+    closed = set()
+    for number in (0, 1, 2):
+        try:
+            os.fstat(number)
+        except OSError:
+            closed.add(number)
+    for number in sorted(closed):
+        opened = os.open(os.devnull, os.O_RDWR)  # the lowest free number: this one, as the lower ones are open
+        if opened != number:
+            os.dup2(opened, number)
+            os.close(opened)
+        os.set_inheritable(number, True)  # os.open makes descriptors close on exec: workers need it too
+    if sys.stdout is None:
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is None:
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    return closed
+
+
 class _Commands(click.Group):
     """Ctrl-C in any command ends with one line and status 130, not click's "Aborted!" and status 1 (which
     means "some inputs failed" here); commands that leave work to resume say so themselves first."""
 
     def invoke(self, ctx: click.Context):
+        CLOSED_AT_START.update(_reopen_closed_standard_streams())
         try:
             return super().invoke(ctx)
         except KeyboardInterrupt:
@@ -277,6 +305,8 @@ def _augment(
         raise click.UsageError("--ray-address applies to --backend ray")
     if null_separated and files_from is None:
         raise click.UsageError("--null applies to --files-from")
+    if print_mode and 1 in CLOSED_AT_START:
+        raise click.UsageError("standard output is closed; --print needs somewhere to write (e.g. `> paths.txt`)")
     if settings["samples_per_shard"] != 1000 and settings["writer"] == "files":
         raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
     try:
@@ -313,6 +343,8 @@ def _augment(
     except (AugmentError, BackendError) as error:
         raise click.UsageError(str(error)) from error
     except RunStopped as error:
+        if print_mode:
+            _silence_stdout()  # it may be what failed: flushing it again at exit must not print a second error
         click.echo(f"ipmix: the run stopped: {error}", err=True)
         click.echo(f"ipmix: finished work is recorded; re-run the same command to resume into {out_dir}", err=True)
         sys.exit(1)

@@ -429,6 +429,11 @@ class _Collector:
                     self.on_record(public(record))
                 except BrokenPipeError:
                     raise Interrupted("the output pipe was closed", 141) from None
+                except OSError as error:  # a full device (/dev/full), a closed descriptor…
+                    raise RunStopped(
+                        f"standard output cannot be written ({error.strerror or error}); --print needs a writable "
+                        "standard output"
+                    ) from None
         if result.fault:
             raise RunStopped(result.fault)
 
