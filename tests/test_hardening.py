@@ -646,10 +646,11 @@ def test_print_into_a_full_device_stops_the_run_with_one_line_and_a_true_manifes
     assert len(assert_manifest_matches_files(out)) == 6 * 4
 
 
-@pytest.mark.parametrize("closed", ["2>&-", ">&-"])
+@pytest.mark.parametrize("closed", ["2>&-", "2>/dev/full", ">&-"])
 def test_a_closed_standard_stream_neither_crashes_workers_nor_gets_ipmix_output_elsewhere(tmp_path, mixing_dir, closed):
-    """``2>&-``: the run completes with nothing on stdout (workers got a /dev/null stderr); ``>&-`` with
-    ``--print``: a usage error, as there is nowhere to print."""
+    """``2>&-``: the run completes with nothing on stdout (workers got a /dev/null stderr); ``2>/dev/full`` (a
+    log on a full disk): messages are lost but the status is the run's; ``>&-`` with ``--print``: a usage
+    error, as there is nowhere to print."""
     import shlex
 
     make_inputs(tmp_path / "in", 4)
@@ -659,7 +660,7 @@ def test_a_closed_standard_stream_neither_crashes_workers_nor_gets_ipmix_output_
     capture = tmp_path / "captured.txt"
     redirect = f"2>{shlex.quote(str(capture))}" if closed == ">&-" else f">{shlex.quote(str(capture))}"
     completed = subprocess.run(["bash", "-c", f"{shlex.join(arguments)} {closed} {redirect}"])
-    if closed == "2>&-":
+    if closed.startswith("2>"):
         assert completed.returncode == 0
         assert capture.read_text() == ""  # stdout: nothing, not the progress line
         assert len(assert_manifest_matches_files(out)) == 4 * 4

@@ -41,7 +41,33 @@ def _reopen_closed_standard_streams() -> set[int]:
         sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
     if sys.stderr is None:
         sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115 - lives as long as the process
+    if sys.stderr is sys.__stderr__ or 2 in closed:
+        sys.stderr = _Unfailing(sys.stderr)
     return closed
+
+
+class _Unfailing:
+    """stderr whose write errors are dropped: messages and progress are all that go there, and when it cannot
+    be written (a log on a full disk, ``2>/dev/full``) there is nowhere to say so; the run's status must not
+    change because of it."""
+
+    def __init__(self, stream):
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        try:
+            return self._stream.write(text)
+        except OSError:
+            return len(text)
+
+    def flush(self) -> None:
+        try:
+            self._stream.flush()
+        except OSError:
+            pass
+
+    def __getattr__(self, name: str):
+        return getattr(self._stream, name)
 
 
 class _Commands(click.Group):
