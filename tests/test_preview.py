@@ -157,3 +157,32 @@ def test_the_readme_figures_script_runs(tmp_path):
     for name in ("sheet.png", "explain.png", "methods.png", "fractals.png"):
         with Image.open(tmp_path / name) as image:
             assert image.width > 100 and image.height > 50
+
+
+@pytest.mark.parametrize("how", ["same", "dotted", "link"])
+def test_a_preview_never_writes_over_an_input(tmp_path, mixing_dir, how):
+    make_inputs(tmp_path / "in", 2)
+    source = next((tmp_path / "in").rglob("*.png"))
+    before = source.read_bytes()
+    target = {"same": source, "dotted": source.parent / "." / source.name, "link": tmp_path / "link.png"}[how]
+    if how == "link":
+        target.symlink_to(source)
+    result = invoke("preview", str(source), "--explain", "-o", str(target), "--mixing-set", str(mixing_dir))
+    assert result.exit_code == 2, result.output
+    assert source.read_bytes() == before
+    assert "never writes over an input" in result.output or "not a regular file" in result.output
+
+
+def test_a_preview_writes_png_whatever_the_name_and_refuses_devices_and_huge_copies(tmp_path, mixing_dir):
+    make_inputs(tmp_path / "in", 2)
+    source = next((tmp_path / "in").rglob("*.png"))
+    named = tmp_path / "sheet"  # no extension
+    assert invoke("preview", str(tmp_path / "in"), "-o", str(named), "--mixing-set", str(mixing_dir)).exit_code == 0
+    with Image.open(named) as written:
+        assert written.format == "PNG"
+    device = invoke("preview", str(tmp_path / "in"), "-o", "/dev/full", "--mixing-set", str(mixing_dir))
+    assert device.exit_code == 2 and "not a regular file" in device.output
+    assert Path("/dev/full").is_char_device()
+    for option in (["--explain", "--copy", str(10**12)], ["--k", str(10**8)]):
+        huge = invoke("preview", str(source), *option, "-o", str(tmp_path / "x.png"), "--mixing-set", str(mixing_dir))
+        assert huge.exit_code == 2 and "below 257" in huge.output

@@ -14,6 +14,8 @@ from ..mixsets.fractals import KINDS
 from ..seeding import fresh_seed
 from .options import engine_options, input_options, output_options
 
+#: A preview draws its copies in one row; more than this is a mistake (10**12 would exhaust memory).
+PREVIEW_MAX_K = 256
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
@@ -421,6 +423,31 @@ def _silence_stdout() -> None:
         pass
 
 
+def _write_figure(figure, output: Path, inputs: list[Path]) -> None:
+    """Write a figure as PNG to ``output`` (``-``: stdout), atomically, never over one of its ``inputs`` and
+    never through a link or onto something that is not a regular file (``-o /dev/full`` as root would
+    otherwise replace a device)."""
+    import io
+
+    from ..disk.atomic import write_bytes_atomic
+
+    buffer = io.BytesIO()
+    figure.save(buffer, "PNG")  # whatever the name's extension: the help says PNG
+    if str(output) == "-":
+        sys.stdout.buffer.write(buffer.getvalue())
+        sys.stdout.flush()
+        return
+    if output.is_symlink() or (output.exists() and not output.is_file()):
+        raise click.UsageError(f"-o {output}: not a regular file; give the name of a PNG file to write")
+    if output.exists() and any(output.samefile(source) for source in inputs if source.exists()):
+        raise click.UsageError(f"-o {output} is one of the inputs; ipmix never writes over an input")
+    try:
+        write_bytes_atomic(output, buffer.getvalue())
+    except OSError as error:
+        raise click.ClickException(f"cannot write {output}: {error.strerror or error}") from None
+    click.echo(f"{output}: {figure.width}×{figure.height}", err=True)
+
+
 @main.command(context_settings=CONTEXT)
 @click.argument(
     "paths", metavar="IMAGE_OR_FOLDER...", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path)
@@ -471,6 +498,8 @@ def preview(
         settings["seed"] = 0
     settings.update(image_format="png", quality=None, keep_original=False, trace=False, writer="files")
     context = click.get_current_context()
+    if settings["k"] > PREVIEW_MAX_K or copy_index >= PREVIEW_MAX_K:
+        raise click.UsageError(f"--k and --copy of a preview are below {PREVIEW_MAX_K + 1} (one row of copies)")
     if explain and copy_index >= settings["k"]:
         settings["k"] = copy_index + 1 if _defaulted(context, "k") else settings["k"]
     if not explain and not _defaulted(context, "copy_index"):
@@ -490,9 +519,7 @@ def preview(
         raise click.UsageError(str(error)) from error
     except UnreadableImage as error:
         raise click.ClickException(f"cannot read an input: {error}") from error
-    output.parent.mkdir(parents=True, exist_ok=True)
-    figure.save(output)
-    click.echo(f"{output}: {figure.width}×{figure.height}", err=True)
+    _write_figure(figure, output, [base / source for source in sources])
 
 
 @fractals.command("preview", context_settings=CONTEXT)
@@ -514,9 +541,7 @@ def fractals_preview(folder: Path, output: Path, count: int, columns: int, side:
         grid = mixing_grid(MixingSet.from_folder(folder), count, columns, side)
     except MixingSetError as error:
         raise click.UsageError(str(error)) from error
-    output.parent.mkdir(parents=True, exist_ok=True)
-    grid.save(output)
-    click.echo(f"{output}: {grid.width}×{grid.height}", err=True)
+    _write_figure(grid, output, sorted(p for p in folder.iterdir() if p.is_file()))
 
 
 @main.command(context_settings=CONTEXT)
