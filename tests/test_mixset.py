@@ -1,14 +1,17 @@
-"""Loading mixing sets from folders: what counts as a picture, and the worker's quick load."""
+"""Loading mixing sets from plain folders, the worker's quick load, and what a draw computes and caches."""
 
 from __future__ import annotations
 
 import io
+import os
+import threading
 
 import numpy as np
+import pytest
 from PIL import Image
 
 from conftest import photo_like
-from ipmix_cli.mixsets.mixing_set import MixingSet
+from ipmix_cli.mixsets.mixing_set import MixingSet, MixingSetError
 
 
 def _png(pixels: np.ndarray) -> bytes:
@@ -17,35 +20,105 @@ def _png(pixels: np.ndarray) -> bytes:
     return buffer.getvalue()
 
 
+def _jpeg(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def _folder(tmp_path):
     (tmp_path / "a.png").write_bytes(_png(photo_like(20, 30, 1)))
     (tmp_path / "b.png").write_bytes(_png(photo_like(25, 25, 2)))
     (tmp_path / "metadata.jsonl").write_text('{"not": "a picture"}\n')
-    damaged = bytearray(_png(photo_like(20, 20, 3)))
-    damaged[60:80] = b"\0" * 20  # header intact, image data corrupt: only a full check notices
-    (tmp_path / "c.png").write_bytes(bytes(damaged))
+    (tmp_path / "notes.txt").write_text("BMW notes: not an image, although it starts like a bitmap\n")
+    (tmp_path / ".hidden.png").write_bytes(b"hidden files are not part of the set")
     return tmp_path
 
 
-def test_a_full_load_skips_non_pictures_and_damaged_pictures(tmp_path):
-    mixing = MixingSet.from_folder(_folder(tmp_path))
-    assert mixing.names == ["a.png", "b.png"]
+def test_a_plain_folder_is_its_images_in_path_order_and_other_files_are_ignored(tmp_path):
+    folder = _folder(tmp_path)
+    (folder / "sub").mkdir()
+    (folder / "sub" / "c.dat").write_bytes(_jpeg(photo_like(16, 16, 3)))  # a JPEG by its signature
+    (folder / "a").mkdir()
+    (folder / "a" / "z.png").write_bytes(_png(photo_like(16, 16, 4)))
+    mixing = MixingSet.from_folder(folder)
+    assert mixing.names == ["a/z.png", "a.png", "b.png", "sub/c.dat"]  # path order: a/z.png before a.png
 
 
-def test_the_quick_load_agrees_with_the_full_one_even_when_a_picture_is_damaged(tmp_path):
+@pytest.mark.parametrize(
+    "name, content",
+    [
+        ("c.png", "corrupt"),  # header intact, image data corrupt
+        ("c.png", "truncated"),
+        ("c.jpg", "truncated_jpeg"),
+        ("c.png", "text"),  # the name says image, the content is not one
+        ("c.dat", "truncated"),  # the signature says PNG
+    ],
+)
+def test_an_image_file_that_does_not_decode_is_reported_not_skipped(tmp_path, name, content):
+    folder = _folder(tmp_path)
+    data = bytearray(_png(photo_like(20, 20, 3)))
+    if content == "corrupt":
+        data[60:80] = b"\0" * 20
+    elif content == "truncated":
+        data = data[: len(data) // 2]
+    elif content == "truncated_jpeg":
+        data = bytearray(_jpeg(photo_like(64, 64, 3))[:400])
+    else:
+        data = bytearray(b"this is not a picture\n")
+    (folder / name).write_bytes(bytes(data))
+    with pytest.raises(MixingSetError) as caught:
+        MixingSet.from_folder(folder)
+    message = str(caught.value)
+    assert name in message and "cannot be decoded" in message and "move them out" in message
+    assert "\n" not in message
+    (folder / name).unlink()
+    assert MixingSet.from_folder(folder).names == ["a.png", "b.png"]
+
+
+def test_a_fifo_or_a_link_to_a_device_named_like_a_picture_does_not_hang_the_load(tmp_path):
+    folder = _folder(tmp_path)
+    os.mkfifo(folder / "pipe.png")
+    (folder / "zero.png").symlink_to("/dev/zero")
+    done = []
+    loader = threading.Thread(target=lambda: done.append(MixingSet.from_folder(folder).names), daemon=True)
+    loader.start()
+    loader.join(timeout=60)  # generous: the load takes milliseconds; a blocking open would never return
+    assert done == [["a.png", "b.png"]]
+
+
+def test_the_quick_load_agrees_with_the_full_one_and_falls_back_to_it(tmp_path):
     folder = _folder(tmp_path)
     full = MixingSet.from_folder(folder)
     quick = MixingSet.from_folder(folder, expected_fingerprint=full.fingerprint)
     assert quick.names == full.names and quick.fingerprint == full.fingerprint
-    (folder / "c.png").unlink()
-    clean = MixingSet.from_folder(folder, expected_fingerprint=full.fingerprint)
-    assert clean.names == full.names and clean.fingerprint == full.fingerprint
+    damaged = bytearray(_png(photo_like(20, 20, 3)))
+    damaged[60:80] = b"\0" * 20
+    (folder / "c.png").write_bytes(bytes(damaged))  # changed since the parent looked: the full check decides
+    with pytest.raises(MixingSetError, match="c.png"):
+        MixingSet.from_folder(folder, expected_fingerprint=full.fingerprint)
 
 
-def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp_path):
+def test_the_fingerprint_is_the_one_earlier_versions_recorded(tmp_path):
+    """SHA-256 over each name, a NUL and the SHA-256 of the file: runs recorded before keep resuming."""
+    import hashlib
+
+    folder = _folder(tmp_path)
+    expected = hashlib.sha256()
+    for name in ("a.png", "b.png"):
+        expected.update(name.encode() + b"\0" + hashlib.sha256((folder / name).read_bytes()).digest())
+    assert MixingSet.from_folder(folder).fingerprint == expected.hexdigest()
+
+
+def _two_sets(tmp_path):
     folder = _folder(tmp_path)
     from_files = MixingSet.from_folder(folder)
     from_arrays = MixingSet([from_files.picture(0), from_files.picture(1)], ["a.png", "b.png"])
+    return from_files, from_arrays
+
+
+def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp_path):
+    from_files, from_arrays = _two_sets(tmp_path)
     for index in (0, 1):
         scaled = from_files.scaled(index, 32, 32)
         assert scaled.shape[0] >= 36 and scaled.shape[1] >= 36 and not scaled.flags.writeable

@@ -9,9 +9,8 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
+from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs, resolve_seed
 from ..mixsets.fractals import KINDS
-from ..seeding import fresh_seed
 from .options import engine_options, input_options, output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -111,7 +110,7 @@ def fractals() -> None:
     "--seed",
     type=click.IntRange(min=0),
     default=None,
-    help="Global seed; picture i depends only on (seed, i). Default: drawn and recorded.",
+    help="Global seed; picture i depends only on (seed, i). Default: the one recorded in OUT, else drawn and recorded.",
 )
 @click.option(
     "--kind",
@@ -121,26 +120,53 @@ def fractals() -> None:
     help="ifs fractals, dead_leaves, spectral (1/f) noise, or mixed (one of the three per picture).",
 )
 @jobs_option
-@click.option("--overwrite", is_flag=True, help="Replace a set built in OUT with other settings.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace a set built in OUT with other settings, or shrink it to --count."
+)
 @quiet_option
 def fractals_build(
     out: Path, count: int, size: int, seed: int | None, kind: str, jobs: int | None, overwrite: bool, quiet: bool
 ) -> None:
     """Build a mixing set in OUT: numbered PNGs plus metadata.jsonl and ipmix_fractals.json.
 
-    Re-running the same command completes an interrupted build with the same bytes.
+    \b
+    Re-running the same command finishes an interrupted build with the same bytes and re-makes any picture
+    that is missing or differs from its recorded digest; without --seed it reuses the seed recorded in OUT.
+    A larger --count adds pictures and keeps the others; a smaller one needs --overwrite. Exit status: 0
+    done, 1 the build stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
     try:
-        config = BuildConfig(count=count, size=size, seed=fresh_seed() if seed is None else seed, kind=kind)
-        record = build_set(out, config, jobs=jobs or default_jobs(), overwrite=overwrite, show_progress=not quiet)
+        chosen, reused = resolve_seed(out, seed)
+        config = BuildConfig(count=count, size=size, seed=chosen, kind=kind)
+        summary = build_set(out, config, jobs=jobs or default_jobs(), overwrite=overwrite, show_progress=not quiet)
     except BuildError as error:
         raise click.UsageError(str(error)) from error
+    except KeyboardInterrupt:
+        click.echo(f"ipmix: interrupted; re-run the same command to resume the build in {out}", err=True)
+        sys.exit(130)
+    except OSError as error:
+        from ..disk.folder import describe_os_error
+
+        click.echo(f"ipmix: the build stopped: {describe_os_error(error, str(out))}", err=True)
+        sys.exit(1)
     if not quiet:
+        recorded = ", as recorded" if reused else ""
+        what = f"{count} {kind} pictures of {size}×{size} (seed {chosen}{recorded})"
+        click.echo(f"{out}: {what}; {_build_counts(summary)}", err=True)
+    if summary.strays:
+        shown = ", ".join(summary.strays[:3]) + (" …" if len(summary.strays) > 3 else "")
         click.echo(
-            f"{out}: {record['count']} {kind} pictures of {size}×{size} (seed {config.seed}); "
-            f"made {record['made']}, kept {record['kept']}",
+            f"ipmix: note: {out} also holds image files this build did not make ({shown}); "
+            "--mixing-set refuses the folder until they are moved out",
             err=True,
         )
+
+
+def _build_counts(summary) -> str:
+    counts = [f"made {summary.made}", f"kept {summary.kept}"]
+    counts += [f"repaired {summary.repaired} (missing or damaged)"] if summary.repaired else []
+    counts += [f"removed {summary.removed}"] if summary.removed else []
+    return ", ".join(counts)
 
 
 @main.command(context_settings=CONTEXT)

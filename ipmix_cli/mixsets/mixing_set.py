@@ -22,16 +22,15 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.colour import to_rgb
+from .loading import MixingSetError, fingerprint_of, load_pictures
+
+__all__ = ["COVER_RATIO", "MixingSet", "MixingSetError", "cover_size"]
 
 #: The mixing picture covers the image with its limiting side at this multiple of the image's, as
 #: (numerator, denominator). Callers pass the ratio of the variant in use (``IPMixConfig.cover_ratio``:
 #: 36/32 for cifar, 256/224 for imagenet); this default is the cifar one.
 COVER_RATIO = (36, 32)
 DEFAULT_CACHE_BYTES = 64 * 2**20
-
-
-class MixingSetError(ValueError):
-    """A mixing set that cannot be used; the message says why and what to do."""
 
 
 class MixingSet:
@@ -71,41 +70,18 @@ class MixingSet:
     def from_folder(
         cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES, expected_fingerprint: str | None = None
     ) -> "MixingSet":
-        """Every readable image under ``folder`` (recursively, hidden files skipped), in path order.
+        """The pictures of ``folder`` (see ``loading``: a built set checked against its digests, or every
+        image below a plain folder, hidden files skipped, in path order).
 
-        With ``expected_fingerprint`` (a worker loading the set its parent already checked), files are
-        recognised by their header alone, which costs nothing next to verifying every picture's data; the
-        full check runs only if the result differs from what the parent found.
+        With ``expected_fingerprint`` (a worker loading the set its parent already checked), the files are
+        only read and hashed; the full check runs only if the result differs from what the parent found.
         """
         if expected_fingerprint is not None:
-            quick = cls._load(Path(folder), cache_bytes, verify=False)
+            quick = load_pictures(Path(folder), full_check=False)
             if quick.fingerprint == expected_fingerprint:
-                return quick
-        return cls._load(Path(folder), cache_bytes, verify=True)
-
-    @classmethod
-    def _load(cls, root: Path, cache_bytes: int, verify: bool) -> "MixingSet":
-        if not root.is_dir():
-            raise MixingSetError(f"mixing set {str(root)!r} is not a folder")
-        pictures, names = [], []
-        digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)):
-            data = path.read_bytes()
-            try:
-                with Image.open(io.BytesIO(data)) as image:
-                    if verify:
-                        image.verify()  # reads every chunk and checksum, without decoding
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                continue  # not a picture (e.g. metadata.jsonl): a mixing set may hold other files
-            name = path.relative_to(root).as_posix()
-            pictures.append(data)
-            names.append(name)
-            digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
-        if not pictures:
-            raise MixingSetError(
-                f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
-            )
-        return cls(pictures, names, cache_bytes, fingerprint=digest.hexdigest())
+                return cls(quick.data, quick.names, cache_bytes, fingerprint=quick.fingerprint)
+        loaded = load_pictures(Path(folder), full_check=True)
+        return cls(loaded.data, loaded.names, cache_bytes, fingerprint=loaded.fingerprint)
 
     def __len__(self) -> int:
         return len(self.pictures)
@@ -114,14 +90,13 @@ class MixingSet:
     def fingerprint(self) -> str:
         """SHA-256 over the names and contents: two sets with equal fingerprints mix identically."""
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name, picture in zip(self.names, self.pictures):
-                digest.update(name.encode("utf-8") + b"\0")
+            digests = []
+            for picture in self.pictures:
                 if isinstance(picture, bytes):
-                    digest.update(hashlib.sha256(picture).digest())
+                    digests.append(hashlib.sha256(picture).digest())
                 else:
-                    digest.update(repr(picture.shape).encode() + np.ascontiguousarray(picture).tobytes())
-            self._fingerprint = digest.hexdigest()
+                    digests.append(repr(picture.shape).encode() + np.ascontiguousarray(picture).tobytes())
+            self._fingerprint = fingerprint_of(self.names, digests)
         return self._fingerprint
 
     def picture(self, index: int) -> np.ndarray:
@@ -250,10 +225,6 @@ def _pillow_bytes(image: Image.Image) -> int:
 
 def _array_bytes(array: np.ndarray) -> int:
     return array.nbytes
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def cover_size(
