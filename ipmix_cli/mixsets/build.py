@@ -221,14 +221,5 @@ def _remove(out: Path, names: list[str]) -> int:
     return removed
 
 
-def is_complete(out: Path, config: BuildConfig) -> bool:
-    """Whether ``out`` holds a finished build of exactly ``config`` (its record says so; pictures unchecked)."""
-    try:
-        record = read_record(Path(out))
-    except RecordError:
-        return False
-    return record is not None and record.complete and record.config == config and record.identity() == identity(config)
-
-
 def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1))
