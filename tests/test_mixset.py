@@ -163,3 +163,13 @@ def test_the_byte_budget_cache_evicts_least_recently_used_and_counts_each_value_
     assert cache.get("b") is None and cache.get("a") == b"xxxx" and cache.bytes == 8
     cache.put("d", b"v" * 50)  # larger than the budget alone: kept, everything older goes
     assert len(cache) == 1 and cache.get("d") and cache.bytes == 50
+
+
+def test_a_picture_that_stops_decoding_is_a_mixing_set_error_naming_it(tmp_path):
+    folder = _folder(tmp_path)
+    mixing = MixingSet.from_folder(folder)
+    mixing.pictures[0] = mixing.pictures[0][:200]  # as if the file changed after the check
+    with pytest.raises(MixingSetError, match="'a.png' cannot be decoded"):
+        mixing.picture(0)
+    with pytest.raises(MixingSetError, match="'a.png' cannot be decoded"):
+        mixing.draw(np.random.default_rng(1), 16, 16)  # (two pictures: seed 1 draws the first)

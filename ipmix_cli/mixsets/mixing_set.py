@@ -102,7 +102,15 @@ class MixingSet:
     def picture(self, index: int) -> np.ndarray:
         """Picture ``index`` as an RGB array (decoded on each call for file-backed sets)."""
         picture = self.pictures[index]
-        return np.array(_open_rgb(picture)) if isinstance(picture, bytes) else picture
+        return np.array(self._decode(index)) if isinstance(picture, bytes) else picture
+
+    def _decode(self, index: int) -> Image.Image:
+        """Picture ``index`` decoded from its bytes; :class:`MixingSetError` naming it when it does not decode
+        (it did when the set was checked: the bytes changed, or memory ran short)."""
+        try:
+            return _open_rgb(self.pictures[index])
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+            raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
 
     def _decoded_picture(self, index: int) -> Image.Image:
         """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
@@ -110,7 +118,7 @@ class MixingSet:
         if decoded is None:
             again = index in self._decoded_once  # threads may race here: at worst one decode more
             self._decoded_once.add(index)
-            decoded = _open_rgb(self.pictures[index])
+            decoded = self._decode(index)
             if again:
                 self._decoded.put(index, decoded)
         return decoded
