@@ -125,30 +125,42 @@ def test_scaled_pictures_cover_the_image_and_equal_scaling_the_decoded_array(tmp
         assert np.array_equal(scaled, from_arrays.scaled(index, 32, 32))
 
 
-def test_pictures_are_decoded_at_most_twice_and_kept_decoded_only_when_sizes_vary(tmp_path, monkeypatch):
+def _draw_sizes(rng, count, sizes):
+    return [sizes[int(rng.integers(len(sizes)))] for _ in range(count)]
+
+
+@pytest.mark.parametrize("sizes", [[(24, 24)], [(24, 24), (30, 17), (9, 40), (33, 33), (5, 2), (70, 12)]])
+def test_every_window_is_exactly_the_cut_of_the_whole_scaled_picture_cached_or_not(tmp_path, sizes):
+    """The cache and the uncached path (cut in Pillow) give the same bytes as cutting the whole cover."""
+    from_files, reference = _two_sets(tmp_path)
+    rng = np.random.default_rng(0)
+    for height, width in _draw_sizes(rng, 80, sizes):
+        seed = int(rng.integers(2**32))
+        name, window, (left, top), size = from_files.draw(np.random.default_rng(seed), height, width)
+        whole = reference.resized(reference.names.index(name), tuple(size))
+        assert np.array_equal(window, whole[top : top + height, left : left + width])
+        assert not window.flags.writeable and window.shape == (height, width, 3)
+        assert np.array_equal(from_files.window(name, size, [left, top], height, width), window)
+
+
+def test_scaled_pictures_are_cached_only_for_sizes_that_recur(tmp_path, monkeypatch):
     from ipmix_cli.mixsets import mixing_set as mixset
 
-    folder = _folder(tmp_path)
     decodes = []
     real_open = mixset._open_rgb
     monkeypatch.setattr(mixset, "_open_rgb", lambda data: decodes.append(data) or real_open(data))
-    from_files = MixingSet.from_folder(folder)
-    from_arrays = MixingSet([from_files.picture(0), from_files.picture(1)], ["a.png", "b.png"])
+    from_files, _ = _two_sets(tmp_path)
+    rng = np.random.default_rng(1)
     decodes.clear()
+    for _ in range(40):  # one size: cached from its second draw on (two pictures: the threshold is one draw)
+        from_files.draw(rng, 24, 24)
+    assert len(from_files._scaled) == 2 and len(decodes) <= 3
 
-    one_size = MixingSet.from_folder(folder)
-    for _ in range(3):
-        for index in (0, 1):
-            one_size.scaled(index, 24, 24)
-    assert len(decodes) == 2 and one_size._decoded.bytes == 0  # one decode each, nothing kept decoded
-
+    mixed = MixingSet.from_folder(tmp_path)
     decodes.clear()
-    varied = MixingSet.from_folder(folder)
-    for height, width in [(24, 24), (30, 17), (9, 40), (33, 33), (24, 24), (5, 2)]:
-        for index in (0, 1):
-            scaled = varied.scaled(index, height, width)
-            assert np.array_equal(scaled, from_arrays.scaled(index, height, width))
-    assert [decodes.count(picture) for picture in varied.pictures] == [2, 2]  # the second decode is kept
+    for height in range(10, 50):  # every draw a new size: nothing is worth keeping
+        mixed.draw(rng, height, height + 3)
+    assert len(mixed._scaled) == 0 and mixed._scaled.bytes == 0 and len(decodes) == 40
 
 
 def test_the_byte_budget_cache_evicts_least_recently_used_and_counts_each_value_once():

@@ -1,11 +1,11 @@
-"""Mixing sets (SPEC §1.5): pictures drawn per augmented copy, scaled once per image size.
+"""Mixing sets (SPEC §1.5): pictures drawn per augmented copy, and the window of each that a copy mixes with.
 
 Each copy draws a picture uniformly and a uniform crop window with its own generator. A set loaded from a
-folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it. Scaled
-versions are cached within a byte budget, so a dataset of one image size decodes and scales every picture
-once per worker instead of once per copy, and a worker holds little more than the scaled pictures. When
-image sizes vary, a picture is scaled for each size anyway, but it is decoded at most twice: a picture
-decoded a second time is kept decoded (within its own byte budget), which a one-size dataset never pays for.
+folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it.
+
+A worker caches whole scaled pictures only for image sizes that recur (a dataset of one size decodes and
+scales each picture about once per worker); with mixed sizes a scaled picture is almost never used twice,
+so nothing is cached, the window is cut in Pillow and only it becomes an array.
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ __all__ = ["COVER_RATIO", "MixingSet", "MixingSetError", "cover_size"]
 #: 36/32 for cifar, 256/224 for imagenet); this default is the cifar one.
 COVER_RATIO = (36, 32)
 DEFAULT_CACHE_BYTES = 64 * 2**20
+#: Image sizes remembered for the recurrence count (a bounded number: mixed sizes must not grow memory).
+_SIZES_REMEMBERED = 256
 
 
 class MixingSet:
@@ -61,9 +63,8 @@ class MixingSet:
         self.names = names
         self.cache_bytes = cache_bytes
         self._fingerprint = fingerprint
-        self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, height, width)
-        self._decoded = _ByteBudgetCache(cache_bytes, _pillow_bytes)  # pictures that needed a second decode
-        self._decoded_once: set[int] = set()
+        self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, width, height)
+        self._draws_by_size = _RecurrenceCounter(_SIZES_REMEMBERED)
         self._sizes: dict[int, tuple[int, int]] = {}
 
     @classmethod
@@ -102,38 +103,50 @@ class MixingSet:
     def picture(self, index: int) -> np.ndarray:
         """Picture ``index`` as an RGB array (decoded on each call for file-backed sets)."""
         picture = self.pictures[index]
-        return np.array(self._decode(index)) if isinstance(picture, bytes) else picture
+        return np.array(self._decoded(index)) if isinstance(picture, bytes) else picture
 
-    def _decode(self, index: int) -> Image.Image:
-        """Picture ``index`` decoded from its bytes; :class:`MixingSetError` naming it when it does not decode
-        (it did when the set was checked: the bytes changed, or memory ran short)."""
+    def _decoded(self, index: int) -> Image.Image:
+        """Picture ``index`` as a Pillow RGB image (decoded from its bytes on each call)."""
+        picture = self.pictures[index]
+        if not isinstance(picture, bytes):
+            return Image.fromarray(picture, "RGB")
         try:
-            return _open_rgb(self.pictures[index])
+            return _open_rgb(picture)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
             raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
-
-    def _decoded_picture(self, index: int) -> Image.Image:
-        """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
-        decoded = self._decoded.get(index)
-        if decoded is None:
-            again = index in self._decoded_once  # threads may race here: at worst one decode more
-            self._decoded_once.add(index)
-            decoded = self._decode(index)
-            if again:
-                self._decoded.put(index, decoded)
-        return decoded
 
     def draw(
         self, rng: np.random.Generator, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
     ) -> tuple[str, np.ndarray, list[int], list[int]]:
-        """Draw a picture and a crop window: its name, a read-only H×W×3 view, [left, top] of the window,
+        """Draw a picture and a crop window: its name, a read-only H×W×3 array, [left, top] of the window,
         and [width, height] of the scaled picture it was cut from (all a replay needs)."""
         index = int(rng.integers(len(self.pictures)))
-        scaled = self.scaled(index, height, width, ratio)
-        top = int(rng.integers(0, scaled.shape[0] - height + 1))
-        left = int(rng.integers(0, scaled.shape[1] - width + 1))
-        window = scaled[top : top + height, left : left + width]
-        return self.names[index], window, [left, top], [scaled.shape[1], scaled.shape[0]]
+        size = cover_size(*self.picture_size(index), height, width, ratio)
+        top = int(rng.integers(0, size[1] - height + 1))
+        left = int(rng.integers(0, size[0] - width + 1))
+        window = self._window(index, size, left, top, height, width)
+        return self.names[index], window, [left, top], [size[0], size[1]]
+
+    def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
+        """The mixing pixels a traced copy used: picture ``name`` scaled to ``size`` = [width, height], cut at
+        ``crop`` = [left, top] to ``height``×``width`` (the ``mixing_*`` fields of a manifest trace)."""
+        if name not in self.names:
+            raise MixingSetError(f"mixing picture {name!r} is not in this mixing set")
+        left, top = (int(v) for v in crop)
+        size = (int(size[0]), int(size[1]))
+        if not (0 <= top <= size[1] - height and 0 <= left <= size[0] - width):
+            raise MixingSetError(f"crop {crop} of a {size[0]}×{size[1]} picture does not hold {width}×{height}")
+        return self._window(self.names.index(name), size, left, top, height, width)
+
+    def _window(self, index: int, size: tuple[int, int], left: int, top: int, height: int, width: int) -> np.ndarray:
+        """Picture ``index`` scaled to ``size``, cut at (left, top) to height×width: read-only."""
+        scaled = self._scaled.get((index, size))
+        if scaled is None and self._draws_by_size.recurs((height, width), max(1, len(self) // 4)):
+            scaled = self.resized(index, size)
+        if scaled is not None:
+            return scaled[top : top + height, left : left + width]
+        whole = self._decoded(index).resize(size, Image.Resampling.BILINEAR)
+        return _read_only(np.asarray(whole.crop((left, top, left + width, top + height))))  # the same pixels
 
     def scaled(self, index: int, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at ``ratio``."""
@@ -158,28 +171,39 @@ class MixingSet:
         key = (index, tuple(size))
         scaled = self._scaled.get(key)
         if scaled is None:
-            picture = self.pictures[index]
-            image = self._decoded_picture(index) if isinstance(picture, bytes) else Image.fromarray(picture, "RGB")
-            scaled = np.array(image.resize(tuple(size), Image.Resampling.BILINEAR))
-            scaled.setflags(write=False)
+            scaled = _read_only(np.array(self._decoded(index).resize(tuple(size), Image.Resampling.BILINEAR)))
             self._scaled.put(key, scaled)
         return scaled
 
-    def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
-        """The mixing pixels a traced copy used: picture ``name`` scaled to ``size`` = [width, height], cut at
-        ``crop`` = [left, top] to ``height``×``width`` (the ``mixing_*`` fields of a manifest trace)."""
-        if name not in self.names:
-            raise MixingSetError(f"mixing picture {name!r} is not in this mixing set")
-        left, top = crop
-        scaled = self.resized(self.names.index(name), (int(size[0]), int(size[1])))
-        if not (0 <= top <= scaled.shape[0] - height and 0 <= left <= scaled.shape[1] - width):
-            raise MixingSetError(f"crop {crop} of a {size[0]}×{size[1]} picture does not hold {width}×{height}")
-        return scaled[top : top + height, left : left + width]
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+class _RecurrenceCounter:
+    """How often each of the most recent ``limit`` keys was seen; thread-safe, bounded in memory, and pickled
+    empty (counts start afresh in each worker process)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._counts: OrderedDict[Hashable, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recurs(self, key: Hashable, times: int) -> bool:
+        """Count one more sight of ``key``; whether it had been seen at least ``times`` times before."""
+        with self._lock:
+            seen = self._counts.pop(key, 0)
+            self._counts[key] = seen + 1
+            if len(self._counts) > self.limit:
+                self._counts.popitem(last=False)
+            return seen >= times
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_decoded_once"] = set()  # the caches travel empty (see _ByteBudgetCache): cheap to rebuild
-        return state
+        return {"limit": self.limit}
+
+    def __setstate__(self, state):
+        self.__init__(state["limit"])
 
 
 class _ByteBudgetCache:
@@ -225,10 +249,6 @@ def _open_rgb(data: bytes) -> Image.Image:
     opened = Image.open(io.BytesIO(data))
     opened.load()
     return to_rgb(opened)
-
-
-def _pillow_bytes(image: Image.Image) -> int:
-    return image.width * image.height * 4  # Pillow stores RGB pixels in four bytes
 
 
 def _array_bytes(array: np.ndarray) -> int:
