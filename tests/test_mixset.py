@@ -185,3 +185,94 @@ def test_a_picture_that_stops_decoding_is_a_mixing_set_error_naming_it(tmp_path)
         mixing.picture(0)
     with pytest.raises(MixingSetError, match="'a.png' cannot be decoded"):
         mixing.draw(np.random.default_rng(1), 16, 16)  # (two pictures: seed 1 draws the first)
+
+
+# --- long strips: only the window is resampled (issue 10, rule 4) -----------------------------------------
+
+_STRIP_DRAW = """
+import io, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (3 * 2**30, 3 * 2**30))  # the whole cover would need 6 GB
+import numpy as np
+from PIL import Image
+from ipmix_cli.mixsets.mixing_set import MixingSet
+buffer = io.BytesIO()
+Image.fromarray(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)).save(buffer, "PNG")
+mixing = MixingSet([buffer.getvalue()], ["p.png"])
+mixing.draw(np.random.default_rng(0), 32, 32)  # imports and first decode before the baseline
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+height, width = int(sys.argv[1]), int(sys.argv[2])
+for seed in range(3):
+    name, window, crop, size = mixing.draw(np.random.default_rng(seed), height, width, (256, 224))
+    assert window.shape == (height, width, 3) and size == [45714, 45714], (window.shape, size)
+print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+#: The stated bound: drawing a window for a 2×40000 or 40000×2 image (80,000 pixels) adds at most this much
+#: to the peak memory of a process (the whole 45714² cover would be 6.3 GB).
+STRIP_DRAW_BYTES = 16 * 2**20
+
+
+@pytest.mark.parametrize("height, width", [(2, 40000), (40000, 2)])
+def test_a_long_strip_draws_its_window_within_a_memory_bound(height, width):
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-c", _STRIP_DRAW, str(height), str(width)], capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stderr[-2000:]  # before: MemoryError making the 45714² cover
+    assert int(done.stdout) <= STRIP_DRAW_BYTES
+
+
+def _forced_window_path(monkeypatch):
+    from ipmix_cli.mixsets import mixing_set as mixset
+
+    monkeypatch.setattr(mixset, "FULL_COVER_PIXELS", 0)
+    monkeypatch.setattr(mixset, "WINDOW_FACTOR", 0)
+
+
+#: The stated tolerance of the window path against cutting the whole scaled picture: one level at most, in at
+#: most this share of the values (measured: 0.5 % when pictures are enlarged, 1.3 % over all shapes).
+WINDOW_SHARE = 0.03
+
+
+def test_the_window_path_draws_the_same_and_equals_the_whole_picture_within_one_level(tmp_path, monkeypatch):
+    normal, reference = _two_sets(tmp_path)
+    windowed = MixingSet.from_folder(tmp_path)
+    _forced_window_path(monkeypatch)
+    rng = np.random.default_rng(2)
+    differing = total = 0
+    for _ in range(150):
+        height, width = (int(v) for v in rng.integers(2, 60, 2))
+        if rng.random() < 0.5:
+            height = int(rng.integers(2, 5))
+        ratio = [(36, 32), (256, 224)][int(rng.integers(2))]
+        seed = int(rng.integers(2**32))
+        name, window, crop, size = windowed.draw(np.random.default_rng(seed), height, width, ratio)
+        same = normal.draw(np.random.default_rng(seed), height, width, ratio)
+        assert (same[0], same[2], same[3]) == (name, crop, size)  # the same picture, corner and scaled size
+        whole = reference.resized(reference.names.index(name), tuple(size))
+        expected = whole[crop[1] : crop[1] + height, crop[0] : crop[0] + width].astype(int)
+        difference = np.abs(window.astype(int) - expected)
+        assert difference.max() <= 1 and window.shape == (height, width, 3) and not window.flags.writeable
+        differing += int((difference > 0).sum())
+        total += difference.size
+        assert np.array_equal(windowed.window(name, size, crop, height, width), window)  # replays agree
+        if size[0] <= 2 * width and size[1] <= 2 * height:  # whole extents on both axes: exactly the same
+            assert difference.max() == 0
+    assert differing <= WINDOW_SHARE * total, f"{differing} of {total} values differ"
+    assert len(windowed._scaled) == 0  # nothing whole was made
+
+
+def test_images_of_usual_shapes_keep_the_whole_picture_path(tmp_path, monkeypatch):
+    from ipmix_cli.mixsets import mixing_set as mixset
+
+    calls = []
+    real = mixset._resampled_window
+    monkeypatch.setattr(mixset, "_resampled_window", lambda *args: calls.append(args) or real(*args))
+    mixing = MixingSet.from_folder(_folder(tmp_path))
+    for height, width in [(32, 32), (224, 224), (200, 600), (600, 200), (64, 1000), (2, 400)]:
+        mixing.draw(np.random.default_rng(0), height, width, (256, 224))
+    assert calls == []
+    mixing.draw(np.random.default_rng(0), 2, 2000, (256, 224))  # cover 2286² ≫ 4 × 4000 pixels, > 4 M pixels
+    assert len(calls) == 1

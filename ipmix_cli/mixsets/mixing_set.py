@@ -3,6 +3,11 @@
 Each copy draws a picture uniformly and a uniform crop window with its own generator. A set loaded from a
 folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it.
 
+Memory per draw is bounded by the image's pixels, whatever its aspect ratio: the whole scaled picture (the
+cover) is made only while it is at most ``WINDOW_FACTOR`` times the image's pixels (or ``FULL_COVER_PIXELS``);
+beyond, as for a 2×40000 strip whose cover would be 45000² pixels, only the window is resampled from the
+decoded picture (Pillow's ``resize(box=...)``). The draws are the same either way.
+
 A worker caches whole scaled pictures only for image sizes that recur (a dataset of one size decodes and
 scales each picture about once per worker); with mixed sizes a scaled picture is almost never used twice,
 so nothing is cached, the window is cut in Pillow and only it becomes an array.
@@ -12,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 from collections import OrderedDict
 from fractions import Fraction
@@ -31,6 +37,10 @@ __all__ = ["COVER_RATIO", "MixingSet", "MixingSetError", "cover_size"]
 #: 36/32 for cifar, 256/224 for imagenet); this default is the cifar one.
 COVER_RATIO = (36, 32)
 DEFAULT_CACHE_BYTES = 64 * 2**20
+#: A draw makes the whole scaled picture only while it has at most this many times the image's pixels …
+WINDOW_FACTOR = 4
+#: … or at most this many pixels (12 MB as RGB), so that small images of any shape keep the exact full path.
+FULL_COVER_PIXELS = 2**22
 #: Image sizes remembered for the recurrence count (a bounded number: mixed sizes must not grow memory).
 _SIZES_REMEMBERED = 256
 
@@ -140,6 +150,8 @@ class MixingSet:
 
     def _window(self, index: int, size: tuple[int, int], left: int, top: int, height: int, width: int) -> np.ndarray:
         """Picture ``index`` scaled to ``size``, cut at (left, top) to height×width: read-only."""
+        if size[0] * size[1] > max(WINDOW_FACTOR * height * width, FULL_COVER_PIXELS):
+            return _read_only(np.asarray(_resampled_window(self._decoded(index), size, left, top, width, height)))
         scaled = self._scaled.get((index, size))
         if scaled is None and self._draws_by_size.recurs((height, width), max(1, len(self) // 4)):
             scaled = self.resized(index, size)
@@ -174,6 +186,39 @@ class MixingSet:
             scaled = _read_only(np.array(self._decoded(index).resize(tuple(size), Image.Resampling.BILINEAR)))
             self._scaled.put(key, scaled)
         return scaled
+
+
+def _resampled_window(picture: Image.Image, size: tuple[int, int], left: int, top: int, width: int, height: int):
+    """The window (left, top, width, height) of ``picture`` scaled to ``size``, without the whole scaled picture.
+
+    The passes are made one at a time, horizontal then vertical (Pillow's order when it enlarges, as the
+    covers of long images do), from only the source rows the window needs. Along an axis where the cover is
+    at most twice the window (the long side of a strip), the whole extent is resampled with the very
+    coefficients of the whole scaled picture and then cut; along the other, only the window's span is, from a
+    source box that Pillow holds in single precision. The result equals the cut of the whole scaled picture
+    but for that rounding: at most one level, in a small share of the values (see the README's "Choices").
+    """
+    (x_from, x_to, out_width, cut_left), (y_from, y_to, out_height, cut_top) = (
+        _axis_span(picture.width, size[0], left, width),
+        _axis_span(picture.height, size[1], top, height),
+    )
+    reach = max(Fraction(picture.height, size[1]), 1) + 1  # the filter's reach in source rows, and one for rounding
+    first = max(0, math.floor(y_from - reach))
+    last = min(picture.height, math.ceil(y_to + reach))
+    rows = picture.crop((0, first, picture.width, last))  # exact: only the rows the window needs
+    across = rows.resize((out_width, last - first), Image.Resampling.BILINEAR, box=(x_from, 0, x_to, last - first))
+    down = across.resize(
+        (out_width, out_height), Image.Resampling.BILINEAR, box=(0, y_from - first, out_width, y_to - first)
+    )
+    return down.crop((cut_left, cut_top, cut_left + width, cut_top + height))
+
+
+def _axis_span(source: int, scaled: int, start: int, length: int) -> tuple[float, float, int, int]:
+    """(source from, source to, pixels to compute, where the window starts in them) along one axis."""
+    if scaled <= 2 * length:
+        return 0, source, scaled, start  # the whole extent: exactly the whole picture's coefficients
+    ratio = Fraction(source, scaled)
+    return float(start * ratio), float(min((start + length) * ratio, source)), length, 0
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
