@@ -260,6 +260,29 @@ def test_sigint_during_a_build_exits_130_with_one_line_and_the_re_run_gives_the_
     assert _state(out) == _state(reference)
 
 
+_WORKER_MASKS = """
+import signal
+from ipmix_cli.mixsets.parallel import run_batches
+
+def blocked(batch):
+    with open("/proc/self/status") as status:
+        mask = int(next(line for line in status if line.startswith("SigBlk:")).split()[1], 16)
+    return bool(mask & (1 << (signal.SIGINT - 1)))
+
+print(sorted(set(run_batches(blocked, list(range(40)), 2))), blocked(None))
+"""
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads signal masks from /proc (Linux)")
+def test_build_workers_start_with_ctrl_c_blocked_and_the_parent_gets_its_mask_back():
+    """Every worker inherits a blocked SIGINT from its first instruction (so a Ctrl-C reaching the whole process
+    group cannot kill one mid-import with a traceback). Was not so: Python 3.11's resource tracker, started by
+    the pool, unblocked SIGINT again before the workers were spawned."""
+    done = subprocess.run([sys.executable, "-c", _WORKER_MASKS], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[True]", "False"]
+
+
 def test_a_full_output_folder_stops_with_one_line_and_the_re_run_after_freeing_space_completes(tmp_path, reference):
     with mounted_tmpfs(tmp_path / "disk", "24k") as disk:
         out = disk / "set"

@@ -10,6 +10,7 @@ written last.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -17,7 +18,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from joblib import Parallel, delayed
 from PIL import Image, PngImagePlugin
 
 from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
@@ -25,6 +25,7 @@ from ..progress import progress_bar
 from ..seeding import fresh_seed, generator_for_index
 from .check import inspect_pictures, stray_images
 from .fractals import make_picture
+from .parallel import run_batches
 from .record import (
     GENERATOR_VERSION,
     JOURNAL_NAME,
@@ -136,19 +137,15 @@ def _make(out: Path, config: BuildConfig, digits: int, todo: list[int], jobs: in
     """Render and write the pictures ``todo``, journalling each finished batch's lines (into ``lines`` too)."""
     journal = Journal(out)
     batches = [todo[i : i + _BATCH] for i in range(0, len(todo), _BATCH)]
+    results = run_batches(functools.partial(_make_batch, config, digits, out), batches, jobs)
     try:
         with progress_bar(len(todo), f"building {config.kind} pictures", show_progress, unit="pic") as bar:
-            if jobs == 1 or len(batches) <= 1:
-                results = (_make_batch(config, digits, out, batch) for batch in batches)
-            else:
-                results = Parallel(n_jobs=jobs, return_as="generator_unordered")(
-                    delayed(_make_batch)(config, digits, out, batch) for batch in batches
-                )
             for made in results:
                 journal.append(made)
                 lines.update((line["index"], line) for line in made)
                 bar.update(len(made))
     finally:
+        results.close()  # on Ctrl-C or a fault: the workers are stopped before the build returns
         journal.close()
 
 
