@@ -129,7 +129,6 @@ def fractals_build(
 ) -> None:
     """Build a mixing set in OUT: numbered PNGs plus metadata.jsonl and ipmix_fractals.json.
 
-    \b
     Re-running the same command finishes an interrupted build with the same bytes and re-makes any picture
     that is missing or differs from its recorded digest; without --seed it reuses the seed recorded in OUT.
     A larger --count adds pictures and keeps the others; a smaller one needs --overwrite. Exit status: 0
