@@ -317,3 +317,69 @@ def test_extending_past_the_digits_of_the_first_build_renames_nothing(tmp_path, 
     fresh = tmp_path / "fresh"
     build_set(fresh, BuildConfig(count=5, size=16, seed=1, kind="spectral"), show_progress=False)
     assert sorted(_pictures(fresh)) == [f"{i:05d}.png" for i in range(5)]
+
+
+# --- one build per folder (issue 10 rule 2) ------------------------------------------------------------------
+
+
+def test_a_build_into_a_folder_another_process_holds_is_refused_naming_it(tmp_path, reference):
+    from ipmix_cli.disk.folder import SafeFolder
+    from ipmix_cli.disk.lock import hold_folder
+
+    out = tmp_path / "set"
+    assert _build(out, "--count", "12", *SETTINGS, "--quiet").exit_code == 0
+    (out / "0003.png").unlink()  # something for the refused build to (not) repair
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".ipmix.lock"}
+    with hold_folder(SafeFolder(out)):  # as `augment` into this folder, or another build, would hold it
+        refused = _build(out, "--count", "12", *SETTINGS)
+    assert refused.exit_code == 2
+    assert f"another ipmix run (pid {os.getpid()}) is writing {out}" in refused.stderr
+    assert "Traceback" not in refused.output
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != ".ipmix.lock"} == before
+    assert _build(out, "--count", "12", *SETTINGS).exit_code == 0  # the lock went with its holder
+    assert _state(out) == _state(reference)
+
+
+def test_a_second_build_while_one_runs_exits_2_naming_the_running_one(tmp_path):
+    out = tmp_path / "set"
+    process = subprocess.Popen(_command(out, 1), stderr=subprocess.PIPE, text=True)
+    try:
+        _wait_for_pictures(process, out, at_least=8)
+        second = subprocess.run(_command(out, 1), capture_output=True, text=True, timeout=120)
+        first_running = process.poll() is None
+    finally:
+        process.send_signal(signal.SIGINT)
+        _, first_stderr = process.communicate(timeout=120)
+    assert second.returncode == 2, second.stderr  # before: it built the same set alongside the first
+    assert first_running, "the first build ended before the second was refused: nothing was tested"
+    assert f"another ipmix run (pid {process.pid}) is writing {out}" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert process.returncode == 130, first_stderr  # the first build was not disturbed by the second
+
+
+def test_two_unseeded_builds_started_together_make_one_whole_set_with_one_seed(tmp_path):
+    """The recorded seed is read under the lock: the loser of the race is refused, or, starting after the
+    winner finished, finds the set whole with the recorded seed. Before, both could draw their own seed and
+    both exit 0, each having written pictures of its own seed into the folder."""
+    import re
+
+    from PIL import Image
+
+    arguments = ["--count", "300", "--size", "16", "--kind", "spectral", "--jobs", "1"]
+    for round_number in range(5):
+        out = tmp_path / f"set{round_number}"
+        command = [sys.executable, "-m", "ipmix_cli", "fractals", "build", str(out), *arguments]
+        processes = [subprocess.Popen(command, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+        outcomes = [(p.wait(timeout=300), p.stderr.read()) for p in processes]
+        for process in processes:
+            process.stderr.close()
+        assert {code for code, _ in outcomes} <= {0, 2} and 0 in {code for code, _ in outcomes}, outcomes
+        seed = read_record(out).config.seed
+        for code, stderr in outcomes:
+            assert (code == 2 and "is writing" in stderr) or re.search(rf"\(seed {seed}\b", stderr), outcomes
+        lines = [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+        assert len(lines) == 300 and {line["seed"] for line in lines} == {seed}
+        for picture in sorted(out.glob("*.png")):
+            with Image.open(picture) as image:
+                assert json.loads(image.text["ipmix"])["seed"] == seed, picture.name
+        assert len(MixingSet.from_folder(out)) == 300  # every digest matches its picture

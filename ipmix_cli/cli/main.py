@@ -9,8 +9,9 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs, resolve_seed
+from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
 from ..mixsets.fractals import KINDS
+from ..seeding import fresh_seed
 from .options import engine_options, input_options, output_options
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -135,22 +136,29 @@ def fractals_build(
     done, 1 the build stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
     try:
-        chosen, reused = resolve_seed(out, seed)
-        config = BuildConfig(count=count, size=size, seed=chosen, kind=kind)
-        summary = build_set(out, config, jobs=jobs or default_jobs(), overwrite=overwrite, show_progress=not quiet)
+        config = BuildConfig(count=count, size=size, seed=fresh_seed() if seed is None else seed, kind=kind)
+        summary = build_set(
+            out,
+            config,
+            jobs=jobs or default_jobs(),
+            overwrite=overwrite,
+            show_progress=not quiet,
+            recorded_seed=seed is None,  # read under the folder's lock: two unseeded builds cannot race
+        )
     except BuildError as error:
         raise click.UsageError(str(error)) from error
     except KeyboardInterrupt:
         click.echo(f"ipmix: interrupted; re-run the same command to resume the build in {out}", err=True)
         sys.exit(130)
     except OSError as error:
-        from ..disk.folder import describe_os_error
+        from ..disk.folder import FolderError, describe_os_error
 
-        click.echo(f"ipmix: the build stopped: {describe_os_error(error, str(out))}", err=True)
+        reason = error.strerror if isinstance(error, FolderError) else describe_os_error(error, str(out))
+        click.echo(f"ipmix: the build stopped: {reason}", err=True)
         sys.exit(1)
     if not quiet:
-        recorded = ", as recorded" if reused else ""
-        what = f"{count} {kind} pictures of {size}×{size} (seed {chosen}{recorded})"
+        recorded = ", as recorded" if summary.seed_recorded else ""
+        what = f"{count} {kind} pictures of {size}×{size} (seed {summary.config.seed}{recorded})"
         click.echo(f"{out}: {what}; {_build_counts(summary)}", err=True)
     if summary.strays:
         shown = ", ".join(summary.strays[:3]) + (" …" if len(summary.strays) > 3 else "")

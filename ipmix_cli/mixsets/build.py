@@ -6,10 +6,15 @@ damaged; a larger ``count`` adds pictures and leaves the others untouched; a sma
 ``overwrite`` (then the pictures past it are removed). Each PNG is written atomically; the digests of finished
 batches are journalled as they come, and ``metadata.jsonl`` (with every digest) and the completed record are
 written last.
+
+A build holds the same exclusive lock on its folder as ``augment`` on OUT (``OUT/.ipmix.lock``, see
+``disk.lock``), taken before the record is read: a second build into the folder is refused at once (or, for
+the built-in set's repairs, waits), so two builds never interleave their records, journals and seeds.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import io
@@ -21,8 +26,10 @@ from pathlib import Path
 from PIL import Image, PngImagePlugin
 
 from ..disk.atomic import remove_stale_temporaries, write_bytes_atomic, write_text_atomic
+from ..disk.folder import SafeFolder, make_folder
+from ..disk.lock import LockHeld, hold_folder
 from ..progress import progress_bar
-from ..seeding import fresh_seed, generator_for_index
+from ..seeding import generator_for_index
 from .check import inspect_pictures, stray_images
 from .fractals import make_picture
 from .parallel import run_batches
@@ -64,6 +71,7 @@ class BuildSummary:
     kept: int
     removed: int
     strays: list[str]
+    seed_recorded: bool = False  # the seed was the one recorded in the folder (``recorded_seed``)
 
 
 def render_picture(config: BuildConfig, index: int, digits: int | None = None) -> tuple[bytes, dict]:
@@ -92,25 +100,52 @@ def _make_batch(config: BuildConfig, digits: int, out: Path, indices: list[int])
     return lines
 
 
-def resolve_seed(out: Path, seed: int | None) -> tuple[int, bool]:
-    """``seed``, or without one the seed recorded in ``out`` (a re-run repairs the same set), else a fresh one;
-    and whether it was taken from the record."""
-    if seed is not None:
-        return seed, False
-    try:
-        record = read_record(Path(out)) if Path(out).is_dir() else None
-    except RecordError:
-        record = None
-    return (record.config.seed, True) if record is not None else (fresh_seed(), False)
-
-
 def build_set(
-    out: Path, config: BuildConfig, jobs: int = 1, overwrite: bool = False, show_progress: bool = True
+    out: Path,
+    config: BuildConfig,
+    jobs: int = 1,
+    overwrite: bool = False,
+    show_progress: bool = True,
+    recorded_seed: bool = False,
+    wait: bool = False,
 ) -> BuildSummary:
-    """Make every missing or damaged picture of ``config`` in ``out``, then write the metadata and the record."""
+    """Make every missing or damaged picture of ``config`` in ``out``, then write the metadata and the record.
+
+    With ``recorded_seed``, the seed recorded in ``out`` is used when there is one (a re-run without ``--seed``
+    repairs the same set) and ``config.seed`` only for a new set. The folder is locked for the whole build:
+    :class:`BuildError` when another ipmix process holds it, or with ``wait`` the build waits for it.
+    """
     out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise BuildError(f"{out} is a file, not a folder; choose another output folder")
+    folder = SafeFolder(make_folder(out))
+    try:
+        lock = hold_folder(folder, None, what="writing", wait=wait)
+        lock.__enter__()
+    except LockHeld as error:
+        raise BuildError(str(error)) from None
+    try:
+        seed_recorded = False
+        if recorded_seed:
+            recorded = _recorded_seed(out)
+            if recorded is not None:
+                config, seed_recorded = dataclasses.replace(config, seed=recorded), True
+        summary = _build_locked(out, config, jobs, overwrite, show_progress)
+    finally:
+        lock.__exit__(None, None, None)
+    return dataclasses.replace(summary, seed_recorded=seed_recorded)
+
+
+def _recorded_seed(out: Path) -> int | None:
+    try:
+        record = read_record(out)
+    except RecordError:
+        return None  # the plan refuses a damaged record (or replaces it with --overwrite)
+    return None if record is None else record.config.seed
+
+
+def _build_locked(out: Path, config: BuildConfig, jobs: int, overwrite: bool, show_progress: bool) -> BuildSummary:
     plan = _plan(out, config, overwrite)
-    out.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(out)
     if not plan.trusted:  # digests of other settings must not vouch for this build's pictures
         _remove(out, [METADATA_NAME, JOURNAL_NAME])

@@ -117,7 +117,7 @@ def _repair(folder: Path, show_progress: bool) -> None:
         _build_fresh(folder, show_progress)
         return
     try:
-        build_set(folder, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress)
+        build_set(folder, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress, wait=True)
         record = read_record(folder)
         for top in sorted({name.split("/")[0] for name in stray_images(folder, record.names() if record else [])}):
             _remove_entry(folder / top)  # our own folder: what the build did not make goes
