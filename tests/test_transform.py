@@ -156,6 +156,9 @@ def test_a_transform_with_an_unusable_mixing_folder_fails_at_construction(tmp_pa
         transform(tmp_path / "missing")
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "a.png").write_bytes(b"not a picture")
+    with pytest.raises(MixingSetError, match="cannot be decoded: a.png"):
+        transform(tmp_path / "bad")
+    (tmp_path / "bad" / "a.png").unlink()
     with pytest.raises(MixingSetError, match="ipmix fractals build"):
         transform(tmp_path / "bad")
     assert AugMix().mixing_set is None  # AugMix mixes no pictures: nothing to load or check
