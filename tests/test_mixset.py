@@ -163,6 +163,22 @@ def test_scaled_pictures_are_cached_only_for_sizes_that_recur(tmp_path, monkeypa
     assert len(mixed._scaled) == 0 and mixed._scaled.bytes == 0 and len(decodes) == 40
 
 
+def test_a_recurring_size_is_cached_only_while_the_budget_holds_a_quarter_of_its_scaled_set(tmp_path):
+    """A cache of a smaller part would mostly miss (draws are uniform) while copying whole pictures: such a
+    size is never cached, however often it recurs."""
+    for index in range(8):
+        (tmp_path / f"{index}.png").write_bytes(_png(photo_like(20, 20, index)))
+    budget = 2 * 45 * 45 * 3  # 2 of 8 pictures scaled for 40×40 images (45², at 36/32), 1.7 for 48×48 (54²)
+    mixing = MixingSet.from_folder(tmp_path, cache_bytes=budget)
+    rng = np.random.default_rng(3)
+    for _ in range(100):
+        mixing.draw(rng, 48, 48)
+    assert len(mixing._scaled) == 0
+    for _ in range(100):
+        mixing.draw(rng, 40, 40)
+    assert len(mixing._scaled) == 2 and mixing._scaled.bytes == budget
+
+
 def test_the_byte_budget_cache_evicts_least_recently_used_and_counts_each_value_once():
     from ipmix_cli.mixsets.mixing_set import _ByteBudgetCache
 
@@ -276,3 +292,53 @@ def test_images_of_usual_shapes_keep_the_whole_picture_path(tmp_path, monkeypatc
     assert calls == []
     mixing.draw(np.random.default_rng(0), 2, 2000, (256, 224))  # cover 2286² ≫ 4 × 4000 pixels, > 4 M pixels
     assert len(calls) == 1
+
+
+# --- mixed sizes: a worker's memory stays flat (issue 14, "memory on real photos") ------------------------
+
+_MIXED_DRAWS = """
+import io, resource
+import numpy as np
+from PIL import Image
+from ipmix_cli.mixsets.mixing_set import MixingSet
+
+pictures = []
+for index in range(64):
+    buffer = io.BytesIO()
+    pixels = np.random.default_rng(index).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(buffer, "PNG")
+    pictures.append(buffer.getvalue())
+mixing = MixingSet(pictures, [f"{index}.png" for index in range(64)])
+rng = np.random.default_rng(0)
+
+def draws(count):
+    for _ in range(count):
+        height, width = (int(side) for side in rng.integers(200, 601, 2))
+        mixing.draw(rng, height, width, (256, 224))
+
+draws(20)  # first decodes, imports, allocator arenas
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+draws(300)
+middle = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+draws(1200)
+after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+print((middle - before) * 1024, (after - before) * 1024, len(mixing._scaled))
+"""
+
+#: The stated bound: drawing windows for 1,500 images of mixed sizes (each side 200–600 px) raises a process's
+#: peak memory by at most this much, and the last 1,200 draws by at most ``FLAT_BYTES`` more than the first 300
+#: (the caches of an earlier version grew to 128 MB: 64 MB of scaled pictures used once, 64 MB kept decoded).
+MIXED_DRAWS_BYTES = 32 * 2**20
+FLAT_BYTES = 4 * 2**20
+
+
+def test_drawing_for_mixed_image_sizes_keeps_memory_flat_and_caches_nothing():
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _MIXED_DRAWS], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    middle, after, cached = (int(value) for value in done.stdout.split())
+    assert cached == 0
+    assert after <= MIXED_DRAWS_BYTES, f"{after / 2**20:.0f} MB"
+    assert after - middle <= FLAT_BYTES, f"{middle / 2**20:.0f} MB after 300 draws, {after / 2**20:.0f} MB after 1500"

@@ -8,9 +8,14 @@ cover) is made only while it is at most ``WINDOW_FACTOR`` times the image's pixe
 beyond, as for a 2×40000 strip whose cover would be 45000² pixels, only the window is resampled from the
 decoded picture (Pillow's ``resize(box=...)``). The draws are the same either way.
 
-A worker caches whole scaled pictures only for image sizes that recur (a dataset of one size decodes and
-scales each picture about once per worker); with mixed sizes a scaled picture is almost never used twice,
-so nothing is cached, the window is cut in Pillow and only it becomes an array.
+A worker caches whole scaled pictures (within a byte budget, 64 MB by default; the built-in set scaled for
+224×224 images is 50 MB) only for an image size that recurs, and only while the budget holds at least a
+quarter of the set scaled to that size: pictures are drawn uniformly, so a cache of a smaller part would
+mostly miss while copying each whole picture. A dataset of one size then decodes and scales each picture
+about once per worker. With mixed sizes a scaled picture is almost never used twice: nothing is cached, each
+draw decodes and scales its picture in Pillow and only the window becomes an array. Nothing is kept decoded
+either, so a worker holds the set's file bytes, at most one budget of scaled pictures, and the transient
+pictures of the draw in hand, however many sizes its images have.
 """
 
 from __future__ import annotations
@@ -153,12 +158,20 @@ class MixingSet:
         if size[0] * size[1] > max(WINDOW_FACTOR * height * width, FULL_COVER_PIXELS):
             return _read_only(np.asarray(_resampled_window(self._decoded(index), size, left, top, width, height)))
         scaled = self._scaled.get((index, size))
-        if scaled is None and self._draws_by_size.recurs((height, width), max(1, len(self) // 4)):
+        if scaled is None and self._worth_caching(size, height, width):
             scaled = self.resized(index, size)
         if scaled is not None:
             return scaled[top : top + height, left : left + width]
         whole = self._decoded(index).resize(size, Image.Resampling.BILINEAR)
         return _read_only(np.asarray(whole.crop((left, top, left + width, top + height))))  # the same pixels
+
+    def _worth_caching(self, size: tuple[int, int], height: int, width: int) -> bool:
+        """Whether to keep the scaled pictures of this image size: the budget holds a quarter of the set's
+        (estimated from this one's ``size``) or more, and the size has been drawn a quarter of the set's length
+        of times before (among the most recent sizes)."""
+        if len(self) * size[0] * size[1] * 3 > 4 * self.cache_bytes:
+            return False
+        return self._draws_by_size.recurs((height, width), max(1, len(self) // 4))
 
     def scaled(self, index: int, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at ``ratio``."""
