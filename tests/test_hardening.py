@@ -369,6 +369,32 @@ def test_strips_through_the_window_path_give_the_same_bytes_whatever_the_jobs_an
     assert outputs[0] == outputs[1] == outputs[2]
 
 
+def test_the_workers_are_released_before_the_records_are_sorted_for_the_manifest(tmp_path, mixing_dir, monkeypatch):
+    """The parent sorts every record of the run for the manifest (up to 100,000 in memory: about 70 MB at
+    10,000 inputs with K=4); with the workers still alive that added up to the run's peak, which then grew
+    with the number of inputs (355 MB at 2,000 mixed-size photos, 431 MB at 10,000). The workers now go first."""
+    from ipmix_cli.job import distribute, driver
+
+    events = []
+    real_close, real_finalize = distribute.LokyPool.close, driver._finalize
+
+    def close(self, abort=False):
+        events.append(("close", abort))
+        return real_close(self, abort)
+
+    def finalize(*arguments):
+        events.append(("finalize",))
+        return real_finalize(*arguments)
+
+    monkeypatch.setattr(distribute.LokyPool, "close", close)
+    monkeypatch.setattr(driver, "_finalize", finalize)
+    make_inputs(tmp_path / "in", 6)
+    result = run(tmp_path / "in", tmp_path / "out", "--mixing-set", mixing_dir, "--jobs", "2", "--quiet")
+    assert result.exit_code == 0, result.output
+    assert events.index(("close", True)) < events.index(("finalize",)), events
+    assert_manifest_matches_files(tmp_path / "out")
+
+
 # --- 5. the manifest never lies ----------------------------------------------------------------------------
 
 
