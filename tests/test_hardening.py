@@ -289,6 +289,33 @@ def test_an_undecodable_mixing_picture_fails_only_its_input(tmp_path, mixing_dir
     assert len(manifest(out)) == 3 * 2
 
 
+@pytest.mark.parametrize("damage", ["truncated", "not_an_image"])
+def test_a_plain_mixing_folder_with_an_undecodable_picture_is_refused_naming_it(tmp_path, damage):
+    """Checked once, when the run loads the set (every picture is decoded then, about 1 ms each): one line
+    naming the file and the fix, status 2, nothing written. Before, the picture was silently left out, which
+    changes which picture every copy draws."""
+    import io
+
+    make_inputs(tmp_path / "in", 2)
+    mixing = tmp_path / "mixing"
+    (mixing / "sub").mkdir(parents=True)
+    for index in range(3):
+        Image.fromarray(photo_like(40, 40, seed=index)).save(mixing / f"good{index}.png")
+    buffer = io.BytesIO()
+    Image.fromarray(photo_like(64, 64, seed=9)).save(buffer, "JPEG", quality=90)
+    data = buffer.getvalue()[:500] if damage == "truncated" else b"a note saved with a picture's name\n"
+    (mixing / "sub" / "broken.jpg").write_bytes(data)
+    out = tmp_path / "out"
+    result = run(tmp_path / "in", out, "--mixing-set", mixing, "--seed", "1")
+    assert result.exit_code == 2, result.output
+    no_traceback(result.output)
+    message = result.stderr.strip().splitlines()[-1]
+    assert "sub/broken.jpg" in message and "cannot be decoded" in message and "move them out" in message
+    assert not (out / "metadata.jsonl").exists()
+    (mixing / "sub" / "broken.jpg").unlink()
+    assert run(tmp_path / "in", out, "--mixing-set", mixing, "--seed", "1", "--quiet").exit_code == 0
+
+
 @pytest.mark.parametrize("shape", [(2, 40000), (40000, 2)])
 def test_a_strip_is_augmented_within_a_3_gb_address_space_and_the_others_written(tmp_path, mixing_dir, shape):
     """Under ``ulimit -v 3000000`` (the whole scaled mixing picture of a 2×40000 strip, 45714² pixels, would
