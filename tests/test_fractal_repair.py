@@ -319,6 +319,24 @@ def test_extending_past_the_digits_of_the_first_build_renames_nothing(tmp_path, 
     assert sorted(_pictures(fresh)) == [f"{i:05d}.png" for i in range(5)]
 
 
+@pytest.mark.parametrize("planted", ["hard_link", "symlink"])
+def test_a_journal_planted_as_a_link_to_a_file_outside_is_never_written_through(tmp_path, reference, planted):
+    out = tmp_path / "set"
+    assert _build(out, "--count", "12", *SETTINGS, "--quiet").exit_code == 0
+    (out / "0004.png").unlink()  # the re-run has something to make, and journals it
+    victim = tmp_path / "victim.txt"
+    victim.write_text("not ipmix's\n")
+    journal = out / ".ipmix-fractals-journal.jsonl"
+    os.link(victim, journal) if planted == "hard_link" else journal.symlink_to(victim)
+    stopped = _build(out, "--count", "12", *SETTINGS)
+    assert stopped.exit_code == 1 and "Traceback" not in stopped.output
+    assert str(journal) in stopped.stderr and "remove" in stopped.stderr
+    assert victim.read_text() == "not ipmix's\n"
+    journal.unlink()
+    assert _build(out, "--count", "12", *SETTINGS).exit_code == 0
+    assert _state(out) == _state(reference)
+
+
 # --- one build per folder (issue 10 rule 2) ------------------------------------------------------------------
 
 

@@ -153,7 +153,8 @@ def fractals_build(
     except OSError as error:
         from ..disk.folder import FolderError, describe_os_error
 
-        reason = error.strerror if isinstance(error, FolderError) else describe_os_error(error, str(out))
+        where = error.filename if isinstance(error.filename, str) else str(out)
+        reason = error.strerror if isinstance(error, FolderError) else describe_os_error(error, where)
         click.echo(f"ipmix: the build stopped: {reason}", err=True)
         sys.exit(1)
     if not quiet:

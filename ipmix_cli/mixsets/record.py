@@ -16,6 +16,7 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..disk.folder import refuse_shared_file
 from .files import open_regular
 from .fractals import IFS_POINTS, KINDS
 
@@ -197,7 +198,13 @@ class Journal:
     def append(self, lines: list[dict]) -> None:
         if self._fd is None:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            self._fd = os.open(self.path, flags, 0o644)
+            fd = os.open(self.path, flags, 0o644)
+            try:
+                refuse_shared_file(fd, str(self.path))  # a hard link planted here must not be appended to
+            except BaseException:
+                os.close(fd)
+                raise
+            self._fd = fd
         os.write(self._fd, metadata_text(lines).encode("utf-8"))  # one write per batch: lines never interleave
 
     def close(self) -> None:
