@@ -13,14 +13,24 @@ side by side, alternating the order in each repeat:
   the same codec and against the shards' I/O floor (decode each input once, encode K copies, append the
   bytes to one file per shard), all with 2 jobs; and their peak tree memory at 2,000 and 10,000 inputs.
 
+The `mixed` case (issue 14, "memory on real photos") makes JPEG photographs of mixed sizes instead, each
+side drawn from 200–600 px (crops of the samples, scaled), and runs `ipmix augment --k 4 --jobs 2` with the
+default `--format auto` (JPEG q95 copies) at `--inputs` and at `--large` inputs: inputs per second and the
+peak resident memory of the whole process tree. With `--against CHECKOUT` (a source tree of another ipmix
+version, e.g. `git worktree add /tmp/main main`), the same runs are made with that version's code
+(`PYTHONPATH=CHECKOUT`), alternating the order in each repeat, and reported side by side. Each version gets
+its own built-in mixing set cache, built before the measurements.
+
 Everything runs as a real subprocess, so start-up costs count on both sides.
 
-    python benchmarks/bench_augment.py [--inputs 2000] [--large 10000] [--repeat 3]
+    python benchmarks/bench_augment.py [--inputs 2000] [--large 10000] [--repeat 3] [--only uniform|mixed]
+                                       [--against CHECKOUT]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -157,13 +167,120 @@ def report_shard_memory(large: Path, out: Path, count: int, peaks: dict[str, lis
         )
 
 
+# --- mixed-size photographs ----------------------------------------------------------------------------------
+
+MIXED_TARGETS = {"memory_mb": 400, "memory_growth": 0.10, "throughput": -0.05}
+MIXED_SIDES = (200, 600)
+
+
+def make_mixed_inputs(folder: Path, count: int) -> None:
+    """``count`` JPEG photographs (quality 90) whose width and height are each drawn from 200–600 px: a crop
+    of a sample photo with that aspect ratio (45–100 % of the largest such crop), scaled, sometimes mirrored."""
+    from PIL import Image
+
+    from ipmix_cli.seeding import generator_for_index
+
+    photos = sorted((ROOT / "samples").rglob("*.jpg"))
+    opened = [(p.parent.name, p.stem, Image.open(p).convert("RGB")) for p in photos]
+    for index in range(count):
+        label, stem, image = opened[index % len(opened)]
+        rng = generator_for_index(1, index)
+        width, height = (int(side) for side in rng.integers(MIXED_SIDES[0], MIXED_SIDES[1] + 1, 2))
+        fit = min(image.width / width, image.height / height) * rng.uniform(0.45, 1.0)
+        crop_width, crop_height = max(1, round(width * fit)), max(1, round(height * fit))
+        left = int(rng.integers(0, image.width - crop_width + 1))
+        top = int(rng.integers(0, image.height - crop_height + 1))
+        box = (left, top, left + crop_width, top + crop_height)
+        tile = image.resize((width, height), Image.Resampling.BICUBIC, box=box)
+        if rng.random() < 0.5:
+            tile = tile.transpose(Image.Transpose.FLIP_LEFT_RIGHT)
+        target = folder / label
+        target.mkdir(parents=True, exist_ok=True)
+        tile.save(target / f"{stem}_{index:05d}.jpg", quality=90)
+
+
+def mixed_command(root: Path, out: Path) -> list[str]:
+    arguments = ["augment", str(root), str(out), "--k", str(K), "--seed", "0", "--jobs", "2", "--quiet"]
+    return [sys.executable, "-m", "ipmix_cli", *arguments]
+
+
+def version_environments(work: Path, against: Path | None) -> dict[str, dict]:
+    """The environment each version runs in (from ``work``, so that no checkout is the current folder): its
+    code first on ``PYTHONPATH`` (this script's checkout, or ``against``) and its own built-in set cache."""
+    versions = {"this": ROOT, "against": against} if against else {"this": ROOT}
+    environments = {}
+    for name, checkout in versions.items():
+        env = dict(os.environ, XDG_CACHE_HOME=str(work / f"cache-{name}"))
+        env["PYTHONPATH"] = os.pathsep.join([str(Path(checkout).resolve()), *filter(None, [env.get("PYTHONPATH")])])
+        probe = "import ipmix_cli; print(ipmix_cli.__file__, ipmix_cli.__version__)"
+        where = subprocess.run(
+            [sys.executable, "-c", probe], env=env, cwd=work, check=True, capture_output=True, text=True
+        )
+        print(f"  {name}: {where.stdout.strip()}")
+        subprocess.run(
+            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
+            env=env,
+            cwd=work,
+            check=True,
+        )
+        environments[name] = env
+    return environments
+
+
+def run_mixed(work: Path, inputs: int, large: int, repeat: int, against: Path | None) -> None:
+    """The mixed-size photo case: inputs/s and peak tree memory per version, at ``inputs`` and ``large``."""
+    print(f"mixed-size photographs ({MIXED_SIDES[0]}-{MIXED_SIDES[1]} px a side), K={K}, 2 jobs, --format auto:")
+    environments = version_environments(work, against)
+    make_mixed_inputs(work / "mixed", inputs)
+    seconds: dict[str, list[float]] = {name: [] for name in environments}
+    peaks: dict[str, list[int]] = {name: [] for name in environments}
+    for round_number in range(repeat):
+        order = list(environments) if round_number % 2 == 0 else list(reversed(environments))
+        for name in order:
+            shutil.rmtree(work / "o", ignore_errors=True)
+            elapsed, peak = timed(mixed_command(work / "mixed", work / "o"), environments[name], work)
+            seconds[name].append(elapsed)
+            peaks[name].append(peak)
+    large_peaks: dict[str, int] = {}
+    large_seconds: dict[str, float] = {}
+    if large:
+        make_mixed_inputs(work / "mixed-large", large)
+        for name in environments:
+            shutil.rmtree(work / "o", ignore_errors=True)
+            large_seconds[name], large_peaks[name] = timed(
+                mixed_command(work / "mixed-large", work / "o"), environments[name], work
+            )
+    shutil.rmtree(work / "o", ignore_errors=True)
+    print(f"  {'version':<8} {'inputs/s':>9} {'peak MB':>8}   (median of {repeat} at {inputs} inputs)", end="")
+    print(f"   {'inputs/s':>9} {'peak MB':>8}   (one run at {large} inputs)" if large else "")
+    for name in environments:
+        rate = inputs / statistics.median(seconds[name])
+        line = f"  {name:<8} {rate:9.1f} {statistics.median(peaks[name]) / 2**20:8.0f}"
+        if large:
+            line += f"   {' ' * 36}{large / large_seconds[name]:9.1f} {large_peaks[name] / 2**20:8.0f}"
+        print(line)
+    this_rate = inputs / statistics.median(seconds["this"])
+    this_peak = statistics.median(peaks["this"])
+    if against:
+        change = this_rate / (inputs / statistics.median(seconds["against"])) - 1
+        print(f"  throughput vs against: {change:+.1%} (target >= {MIXED_TARGETS['throughput']:+.0%})")
+    limit = MIXED_TARGETS["memory_mb"]
+    print(f"  peak tree memory at {inputs} inputs: {this_peak / 2**20:.0f} MB (target <= {limit} MB)")
+    if large:
+        growth = large_peaks["this"] / this_peak - 1
+        print(
+            f"  peak tree memory at {large} inputs: {large_peaks['this'] / 2**20:.0f} MB ({growth:+.1%}; target "
+            f"<= {MIXED_TARGETS['memory_mb']} MB and within {MIXED_TARGETS['memory_growth']:.0%})"
+        )
+
+
 # --- running -------------------------------------------------------------------------------------------------
 
 
-def timed(command: list[str]) -> tuple[float, int]:
+def timed(command: list[str], env: dict | None = None, cwd: Path | None = None) -> tuple[float, int]:
     """Wall seconds and peak tree memory (bytes) of a command."""
     start = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env, cwd=cwd)
     with PeakTreeMemory(process.pid) as memory:
         code = process.wait()
     if code != 0:
@@ -204,6 +321,16 @@ def main(argv=None) -> int:
     parser.add_argument(
         "--no-dask", dest="dask", action="store_false", help="skip the dask case (it needs pip install 'ipmix[dask]')"
     )
+    parser.add_argument(
+        "--only", choices=["uniform", "mixed"], default=None, help="run only the 224x224 cases, or only the mixed case"
+    )
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        metavar="CHECKOUT",
+        help="mixed case: also run another ipmix source tree (PYTHONPATH=CHECKOUT) and compare",
+    )
     parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
     parser.add_argument("--shard-floor", nargs=3, metavar=("IN", "OUT", "JOBS"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -216,68 +343,76 @@ def main(argv=None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="ipmix-bench-"))
     try:
-        inputs = work / "in"
-        make_inputs(inputs, args.inputs)
-        # build the built-in mixing set outside the measurements (a one-off per user)
-        subprocess.run(
-            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
-            check=True,
-        )
-        cases = {
-            "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),
-            "ipmix jpeg (2 jobs)": ipmix_command(inputs, work / "o", "jpeg", 2),
-            "floor png (2 jobs)": floor_command(inputs, work / "o", "png", 2),
-            "ipmix png (2 jobs)": ipmix_command(inputs, work / "o", "png", 2),
-            "ipmix png (1 job)": ipmix_command(inputs, work / "o", "png", 1),
-        }
-        if args.dask:
-            cases["ipmix png (dask, 2 workers)"] = ipmix_command(inputs, work / "o", "png", 2) + ["--backend", "dask"]
-        cases.update(shard_cases(inputs, work / "o"))
-        shard_peaks: dict[str, list[int]] = {output_format: [] for output_format in SHARD_FORMATS}
-        seconds: dict[str, list[float]] = {name: [] for name in cases}
-        peaks: list[int] = []
-        for repeat in range(args.repeat):
-            order = list(cases) if repeat % 2 == 0 else list(reversed(cases))
-            for name in order:
-                shutil.rmtree(work / "o", ignore_errors=True)
-                elapsed, peak = timed(cases[name])
-                seconds[name].append(elapsed)
-                if name == "ipmix png (2 jobs)":
-                    peaks.append(peak)
-                shard_peaks.get(name.split()[1] if name.endswith("jpeg (2 jobs)") else "", []).append(peak)
-        median = {name: statistics.median(values) for name, values in seconds.items()}
-        print(f"{args.inputs} inputs of 224x224, K={K}, median of {args.repeat} (seconds per run, inputs/s)")
-        for name, value in median.items():
-            print(f"  {name:<22} {value:8.2f} s  {args.inputs / value:8.1f} inputs/s")
-        jpeg = median["ipmix jpeg (2 jobs)"] / median["floor jpeg (2 jobs)"]
-        png = median["ipmix png (2 jobs)"] / median["floor png (2 jobs)"]
-        scaling = median["ipmix png (1 job)"] / median["ipmix png (2 jobs)"]
-        print(f"  jpeg: ipmix / floor = {jpeg:.2f}  (target <= {TARGETS['jpeg']})")
-        print(f"  png:  ipmix / floor = {png:.2f}  (target <= {TARGETS['png']})")
-        print(f"  2 jobs vs 1: {scaling:.2f}x throughput  (target >= {TARGETS['jobs']})")
-        if args.dask:
-            dask = median["ipmix png (dask, 2 workers)"] / median["ipmix png (2 jobs)"]
-            print(
-                f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time"
-                f"  (target <= {TARGETS['dask']})"
-            )
-        report_shards(median, shard_peaks)
-        small_peak = statistics.median(peaks)
-        print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
-        if args.large:
-            shutil.rmtree(work / "o", ignore_errors=True)
-            make_inputs(work / "large", args.large)
-            _, large_peak = timed(ipmix_command(work / "large", work / "o", "png", 2))
-            growth = large_peak / small_peak - 1
-            print(
-                f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
-                f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
-                f"{TARGETS['memory_growth']:.0%})"
-            )
-            report_shard_memory(work / "large", work / "o", args.large, shard_peaks)
+        if args.only != "mixed":
+            run_uniform(args, work)
+        if args.only != "uniform":
+            run_mixed(work, args.inputs, args.large, args.repeat, args.against)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0
+
+
+def run_uniform(args, work: Path) -> None:
+    """The 224x224 cases: ipmix against the I/O floors, jobs, dask, shards, and peak tree memory."""
+    inputs = work / "in"
+    make_inputs(inputs, args.inputs)
+    # build the built-in mixing set outside the measurements (a one-off per user)
+    subprocess.run(
+        [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
+        check=True,
+    )
+    cases = {
+        "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),
+        "ipmix jpeg (2 jobs)": ipmix_command(inputs, work / "o", "jpeg", 2),
+        "floor png (2 jobs)": floor_command(inputs, work / "o", "png", 2),
+        "ipmix png (2 jobs)": ipmix_command(inputs, work / "o", "png", 2),
+        "ipmix png (1 job)": ipmix_command(inputs, work / "o", "png", 1),
+    }
+    if args.dask:
+        cases["ipmix png (dask, 2 workers)"] = ipmix_command(inputs, work / "o", "png", 2) + ["--backend", "dask"]
+    cases.update(shard_cases(inputs, work / "o"))
+    shard_peaks: dict[str, list[int]] = {output_format: [] for output_format in SHARD_FORMATS}
+    seconds: dict[str, list[float]] = {name: [] for name in cases}
+    peaks: list[int] = []
+    for repeat in range(args.repeat):
+        order = list(cases) if repeat % 2 == 0 else list(reversed(cases))
+        for name in order:
+            shutil.rmtree(work / "o", ignore_errors=True)
+            elapsed, peak = timed(cases[name])
+            seconds[name].append(elapsed)
+            if name == "ipmix png (2 jobs)":
+                peaks.append(peak)
+            shard_peaks.get(name.split()[1] if name.endswith("jpeg (2 jobs)") else "", []).append(peak)
+    median = {name: statistics.median(values) for name, values in seconds.items()}
+    print(f"{args.inputs} inputs of 224x224, K={K}, median of {args.repeat} (seconds per run, inputs/s)")
+    for name, value in median.items():
+        print(f"  {name:<22} {value:8.2f} s  {args.inputs / value:8.1f} inputs/s")
+    jpeg = median["ipmix jpeg (2 jobs)"] / median["floor jpeg (2 jobs)"]
+    png = median["ipmix png (2 jobs)"] / median["floor png (2 jobs)"]
+    scaling = median["ipmix png (1 job)"] / median["ipmix png (2 jobs)"]
+    print(f"  jpeg: ipmix / floor = {jpeg:.2f}  (target <= {TARGETS['jpeg']})")
+    print(f"  png:  ipmix / floor = {png:.2f}  (target <= {TARGETS['png']})")
+    print(f"  2 jobs vs 1: {scaling:.2f}x throughput  (target >= {TARGETS['jobs']})")
+    if args.dask:
+        dask = median["ipmix png (dask, 2 workers)"] / median["ipmix png (2 jobs)"]
+        print(
+            f"  dask local cluster of 2 workers vs loky with 2 jobs: {dask:.2f}x wall time"
+            f"  (target <= {TARGETS['dask']})"
+        )
+    report_shards(median, shard_peaks)
+    small_peak = statistics.median(peaks)
+    print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
+    if args.large:
+        shutil.rmtree(work / "o", ignore_errors=True)
+        make_inputs(work / "large", args.large)
+        _, large_peak = timed(ipmix_command(work / "large", work / "o", "png", 2))
+        growth = large_peak / small_peak - 1
+        print(
+            f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
+            f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
+            f"{TARGETS['memory_growth']:.0%})"
+        )
+        report_shard_memory(work / "large", work / "o", args.large, shard_peaks)
 
 
 if __name__ == "__main__":

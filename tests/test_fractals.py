@@ -24,8 +24,10 @@ def _files(folder: Path) -> dict[str, bytes]:
 
 
 def _without_counts(folder: Path) -> dict[str, bytes]:
-    """Folder contents, with the build record's made/kept counters (which differ on resume) dropped."""
+    """Folder contents, with the build record's made/kept counters (which differ on resume) and the lock file
+    (the pid of the last build) dropped."""
     files = _files(folder)
+    files.pop(".ipmix.lock")
     record = json.loads(files.pop("ipmix_fractals.json"))
     record.pop("made"), record.pop("kept")
     files["ipmix_fractals.json"] = json.dumps(record, sort_keys=True).encode()

@@ -169,7 +169,7 @@ def fractals() -> None:
     "--seed",
     type=click.IntRange(min=0),
     default=None,
-    help="Global seed; picture i depends only on (seed, i). Default: drawn and recorded.",
+    help="Global seed; picture i depends only on (seed, i). Default: the one recorded in OUT, else drawn and recorded.",
 )
 @click.option(
     "--kind",
@@ -179,26 +179,60 @@ def fractals() -> None:
     help="ifs fractals, dead_leaves, spectral (1/f) noise, or mixed (one of the three per picture).",
 )
 @jobs_option
-@click.option("--overwrite", is_flag=True, help="Replace a set built in OUT with other settings.")
+@click.option(
+    "--overwrite", is_flag=True, help="Replace a set built in OUT with other settings, or shrink it to --count."
+)
 @quiet_option
 def fractals_build(
     out: Path, count: int, size: int, seed: int | None, kind: str, jobs: int | None, overwrite: bool, quiet: bool
 ) -> None:
     """Build a mixing set in OUT: numbered PNGs plus metadata.jsonl and ipmix_fractals.json.
 
-    Re-running the same command completes an interrupted build with the same bytes.
+    Re-running the same command finishes an interrupted build with the same bytes and re-makes any picture
+    that is missing or differs from its recorded digest; without --seed it reuses the seed recorded in OUT.
+    A larger --count adds pictures and keeps the others; a smaller one needs --overwrite. Exit status: 0
+    done, 1 the build stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
     try:
         config = BuildConfig(count=count, size=size, seed=fresh_seed() if seed is None else seed, kind=kind)
-        record = build_set(out, config, jobs=jobs or default_jobs(), overwrite=overwrite, show_progress=not quiet)
+        summary = build_set(
+            out,
+            config,
+            jobs=jobs or default_jobs(),
+            overwrite=overwrite,
+            show_progress=not quiet,
+            recorded_seed=seed is None,  # read under the folder's lock: two unseeded builds cannot race
+        )
     except BuildError as error:
         raise click.UsageError(str(error)) from error
+    except KeyboardInterrupt:
+        click.echo(f"ipmix: interrupted; re-run the same command to resume the build in {out}", err=True)
+        sys.exit(130)
+    except OSError as error:
+        from ..disk.folder import FolderError, describe_os_error
+
+        where = error.filename if isinstance(error.filename, str) else str(out)
+        reason = error.strerror if isinstance(error, FolderError) else describe_os_error(error, where)
+        click.echo(f"ipmix: the build stopped: {reason}", err=True)
+        sys.exit(1)
     if not quiet:
+        recorded = ", as recorded" if summary.seed_recorded else ""
+        what = f"{count} {kind} pictures of {size}×{size} (seed {summary.config.seed}{recorded})"
+        click.echo(f"{out}: {what}; {_build_counts(summary)}", err=True)
+    if summary.strays:
+        shown = ", ".join(summary.strays[:3]) + (" …" if len(summary.strays) > 3 else "")
         click.echo(
-            f"{out}: {record['count']} {kind} pictures of {size}×{size} (seed {config.seed}); "
-            f"made {record['made']}, kept {record['kept']}",
+            f"ipmix: note: {out} also holds image files this build did not make ({shown}); "
+            "--mixing-set refuses the folder until they are moved out",
             err=True,
         )
+
+
+def _build_counts(summary) -> str:
+    counts = [f"made {summary.made}", f"kept {summary.kept}"]
+    counts += [f"repaired {summary.repaired} (missing or damaged)"] if summary.repaired else []
+    counts += [f"removed {summary.removed}"] if summary.removed else []
+    return ", ".join(counts)
 
 
 @main.command(context_settings=CONTEXT)

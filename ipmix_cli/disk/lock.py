@@ -97,14 +97,19 @@ def _holders(folder: SafeFolder, run_lock: _LockFile) -> str:
 
 
 @contextmanager
-def hold_folder(folder: SafeFolder, shard: tuple[int, int] | None = None, what: str = "writing") -> Iterator[None]:
+def hold_folder(
+    folder: SafeFolder, shard: tuple[int, int] | None = None, what: str = "writing", wait: bool = False
+) -> Iterator[None]:
     """Hold the folder for a whole run (``shard`` None) or for one shard of a run; :class:`LockHeld` at once
-    when another process holds it (never waits: a second run into one OUT is a mistake to report)."""
+    when another process holds it (a second run into one OUT is a mistake to report). With ``wait`` (whole
+    runs only; the built-in mixing set's repairs, which two runs may start at once), wait for it instead."""
     run_lock = _LockFile(folder, RUN_LOCK)
     held: list[_LockFile] = [run_lock]
     try:
         if shard is None:
-            if not run_lock.try_lock(fcntl.LOCK_EX):
+            if wait:
+                run_lock.wait_lock(fcntl.LOCK_EX)
+            elif not run_lock.try_lock(fcntl.LOCK_EX):
                 raise LockHeld(
                     f"{_holders(folder, run_lock)} is {what} {folder.path}; wait for it to finish or stop it"
                 )

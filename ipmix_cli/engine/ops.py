@@ -280,7 +280,10 @@ def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
     whole = np.floor(shifts)
     fraction = (shifts - whole).astype(np.float32)
     whole = whole.astype(np.int64)
-    pad = int(np.abs(whole).max()) + 2
+    # A line shifted by a whole line's length or more is black, so the padding never needs to be wider than
+    # the line: the padded copy stays within three times the image, whatever its aspect ratio (padding by the
+    # largest shift made a 40000×2 strip's shear_x a 1.5 GB array, and a 2×40000 strip's shear_y 11 GB).
+    pad = min(int(np.abs(whole).max()), length) + 2
     padded_shape = list(image.shape)
     padded_shape[axis] += 2 * pad
     # float32 so the strided column slices of shear_y need no casting (numpy buffers casts of
@@ -303,6 +306,9 @@ def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
     mixed = np.empty(image.shape, np.float32)
     starts = np.flatnonzero(np.diff(whole, prepend=whole[0] - 1))
     for begin, end in zip(starts.tolist(), [*starts[1:].tolist(), lines]):
+        if not -length <= whole[begin] < length:
+            (mixed[begin:end] if axis == 1 else mixed[:, begin:end])[...] = 0  # the whole run is black
+            continue
         offset = pad + int(whole[begin])
         if axis == 1:
             left = padded[begin:end, offset : offset + length]

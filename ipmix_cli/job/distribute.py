@@ -77,8 +77,18 @@ class Pool:
     def in_flight(self) -> int:
         raise NotImplementedError
 
+    _closed = False
+
     def close(self, abort: bool = False) -> None:
-        """Release the workers; ``abort`` stops running tasks at once (interruptions)."""
+        """Release the workers; ``abort`` stops running tasks at once (interruptions). Only the first call acts
+        (the driver releases the workers as soon as no task remains, and again on every way out): a dask
+        client cannot cancel once closed, and loky asked again for its executor would start a new one."""
+        if not self._closed:
+            self._closed = True
+            self._close(abort)
+
+    def _close(self, abort: bool) -> None:
+        """Release the workers (once; see :meth:`close`)."""
 
 
 class InlinePool(Pool):
@@ -147,7 +157,7 @@ class ThreadPool(_FuturesPool):
     def _executor(self):
         return self._pool
 
-    def close(self, abort=False):
+    def _close(self, abort):
         self._pool.shutdown(wait=not abort, cancel_futures=abort)
 
 
@@ -170,7 +180,7 @@ class LokyPool(_FuturesPool):
 
         return isinstance(error, BrokenProcessPool)
 
-    def close(self, abort=False):
+    def _close(self, abort):
         if abort:
             from joblib.externals.loky import get_reusable_executor
 
@@ -228,7 +238,7 @@ class DaskPool(Pool):
     def in_flight(self):
         return len(self._pending)
 
-    def close(self, abort=False):
+    def _close(self, abort):
         if abort:
             self._client.cancel(list(self._pending), force=True)
         self._client.close()
@@ -285,7 +295,7 @@ class RayPool(Pool):
     def in_flight(self):
         return len(self._pending)
 
-    def close(self, abort=False):
+    def _close(self, abort):
         if abort:
             for reference in self._pending:
                 self._ray.cancel(reference, force=True)

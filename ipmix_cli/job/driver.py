@@ -287,6 +287,9 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         stop = fault
     finally:
         progress.close()
+    # no task remains: the workers go now, so that their memory and the parent's sorting of the records for
+    # the manifest (which grows with the run) never add up to the run's peak
+    pool.close(abort=True)
     # the manifest, the Parquet manifest and the run record are written whatever stopped the run
     with _DeferredSignals() as deferred:
         status = "complete"

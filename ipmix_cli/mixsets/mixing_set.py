@@ -1,17 +1,28 @@
-"""Mixing sets (SPEC §1.5): pictures drawn per augmented copy, scaled once per image size.
+"""Mixing sets (SPEC §1.5): pictures drawn per augmented copy, and the window of each that a copy mixes with.
 
 Each copy draws a picture uniformly and a uniform crop window with its own generator. A set loaded from a
-folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it. Scaled
-versions are cached within a byte budget, so a dataset of one image size decodes and scales every picture
-once per worker instead of once per copy, and a worker holds little more than the scaled pictures. When
-image sizes vary, a picture is scaled for each size anyway, but it is decoded at most twice: a picture
-decoded a second time is kept decoded (within its own byte budget), which a one-size dataset never pays for.
+folder keeps each picture's file bytes (a few tens of kB) and decodes a picture only to scale it.
+
+Memory per draw is bounded by the image's pixels, whatever its aspect ratio: the whole scaled picture (the
+cover) is made only while it is at most ``WINDOW_FACTOR`` times the image's pixels (or ``FULL_COVER_PIXELS``);
+beyond, as for a 2×40000 strip whose cover would be 45000² pixels, only the window is resampled from the
+decoded picture (Pillow's ``resize(box=...)``). The draws are the same either way.
+
+A worker caches whole scaled pictures (within a byte budget, 64 MB by default; the built-in set scaled for
+224×224 images is 50 MB) only for an image size that recurs, and only while the budget holds at least a
+quarter of the set scaled to that size: pictures are drawn uniformly, so a cache of a smaller part would
+mostly miss while copying each whole picture. A dataset of one size then decodes and scales each picture
+about once per worker. With mixed sizes a scaled picture is almost never used twice: nothing is cached, each
+draw decodes and scales its picture in Pillow and only the window becomes an array. Nothing is kept decoded
+either, so a worker holds the set's file bytes, at most one budget of scaled pictures, and the transient
+pictures of the draw in hand, however many sizes its images have.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
+import math
 import threading
 from collections import OrderedDict
 from fractions import Fraction
@@ -22,16 +33,21 @@ import numpy as np
 from PIL import Image
 
 from ..imaging.colour import to_rgb
+from .loading import MixingSetError, fingerprint_of, load_pictures
+
+__all__ = ["COVER_RATIO", "MixingSet", "MixingSetError", "cover_size"]
 
 #: The mixing picture covers the image with its limiting side at this multiple of the image's, as
 #: (numerator, denominator). Callers pass the ratio of the variant in use (``IPMixConfig.cover_ratio``:
 #: 36/32 for cifar, 256/224 for imagenet); this default is the cifar one.
 COVER_RATIO = (36, 32)
 DEFAULT_CACHE_BYTES = 64 * 2**20
-
-
-class MixingSetError(ValueError):
-    """A mixing set that cannot be used; the message says why and what to do."""
+#: A draw makes the whole scaled picture only while it has at most this many times the image's pixels …
+WINDOW_FACTOR = 4
+#: … or at most this many pixels (12 MB as RGB), so that small images of any shape keep the exact full path.
+FULL_COVER_PIXELS = 2**22
+#: Image sizes remembered for the recurrence count (a bounded number: mixed sizes must not grow memory).
+_SIZES_REMEMBERED = 256
 
 
 class MixingSet:
@@ -62,50 +78,26 @@ class MixingSet:
         self.names = names
         self.cache_bytes = cache_bytes
         self._fingerprint = fingerprint
-        self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, height, width)
-        self._decoded = _ByteBudgetCache(cache_bytes, _pillow_bytes)  # pictures that needed a second decode
-        self._decoded_once: set[int] = set()
+        self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, width, height)
+        self._draws_by_size = _RecurrenceCounter(_SIZES_REMEMBERED)
         self._sizes: dict[int, tuple[int, int]] = {}
 
     @classmethod
     def from_folder(
         cls, folder: str | Path, cache_bytes: int = DEFAULT_CACHE_BYTES, expected_fingerprint: str | None = None
     ) -> "MixingSet":
-        """Every readable image under ``folder`` (recursively, hidden files skipped), in path order.
+        """The pictures of ``folder`` (see ``loading``: a built set checked against its digests, or every
+        image below a plain folder, hidden files skipped, in path order).
 
-        With ``expected_fingerprint`` (a worker loading the set its parent already checked), files are
-        recognised by their header alone, which costs nothing next to verifying every picture's data; the
-        full check runs only if the result differs from what the parent found.
+        With ``expected_fingerprint`` (a worker loading the set its parent already checked), the files are
+        only read and hashed; the full check runs only if the result differs from what the parent found.
         """
         if expected_fingerprint is not None:
-            quick = cls._load(Path(folder), cache_bytes, verify=False)
+            quick = load_pictures(Path(folder), full_check=False)
             if quick.fingerprint == expected_fingerprint:
-                return quick
-        return cls._load(Path(folder), cache_bytes, verify=True)
-
-    @classmethod
-    def _load(cls, root: Path, cache_bytes: int, verify: bool) -> "MixingSet":
-        if not root.is_dir():
-            raise MixingSetError(f"mixing set {str(root)!r} is not a folder")
-        pictures, names = [], []
-        digest = hashlib.sha256()
-        for path in sorted(p for p in root.rglob("*") if p.is_file() and not _hidden(p, root)):
-            data = path.read_bytes()
-            try:
-                with Image.open(io.BytesIO(data)) as image:
-                    if verify:
-                        image.verify()  # reads every chunk and checksum, without decoding
-            except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-                continue  # not a picture (e.g. metadata.jsonl): a mixing set may hold other files
-            name = path.relative_to(root).as_posix()
-            pictures.append(data)
-            names.append(name)
-            digest.update(name.encode("utf-8") + b"\0" + hashlib.sha256(data).digest())
-        if not pictures:
-            raise MixingSetError(
-                f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
-            )
-        return cls(pictures, names, cache_bytes, fingerprint=digest.hexdigest())
+                return cls(quick.data, quick.names, cache_bytes, fingerprint=quick.fingerprint)
+        loaded = load_pictures(Path(folder), full_check=True)
+        return cls(loaded.data, loaded.names, cache_bytes, fingerprint=loaded.fingerprint)
 
     def __len__(self) -> int:
         return len(self.pictures)
@@ -114,43 +106,72 @@ class MixingSet:
     def fingerprint(self) -> str:
         """SHA-256 over the names and contents: two sets with equal fingerprints mix identically."""
         if self._fingerprint is None:
-            digest = hashlib.sha256()
-            for name, picture in zip(self.names, self.pictures):
-                digest.update(name.encode("utf-8") + b"\0")
+            digests = []
+            for picture in self.pictures:
                 if isinstance(picture, bytes):
-                    digest.update(hashlib.sha256(picture).digest())
+                    digests.append(hashlib.sha256(picture).digest())
                 else:
-                    digest.update(repr(picture.shape).encode() + np.ascontiguousarray(picture).tobytes())
-            self._fingerprint = digest.hexdigest()
+                    digests.append(repr(picture.shape).encode() + np.ascontiguousarray(picture).tobytes())
+            self._fingerprint = fingerprint_of(self.names, digests)
         return self._fingerprint
 
     def picture(self, index: int) -> np.ndarray:
         """Picture ``index`` as an RGB array (decoded on each call for file-backed sets)."""
         picture = self.pictures[index]
-        return np.array(_open_rgb(picture)) if isinstance(picture, bytes) else picture
+        return np.array(self._decoded(index)) if isinstance(picture, bytes) else picture
 
-    def _decoded_picture(self, index: int) -> Image.Image:
-        """Picture ``index`` decoded (straight to Pillow: no array round trip), kept from its second decode on."""
-        decoded = self._decoded.get(index)
-        if decoded is None:
-            again = index in self._decoded_once  # threads may race here: at worst one decode more
-            self._decoded_once.add(index)
-            decoded = _open_rgb(self.pictures[index])
-            if again:
-                self._decoded.put(index, decoded)
-        return decoded
+    def _decoded(self, index: int) -> Image.Image:
+        """Picture ``index`` as a Pillow RGB image (decoded from its bytes on each call)."""
+        picture = self.pictures[index]
+        if not isinstance(picture, bytes):
+            return Image.fromarray(picture, "RGB")
+        try:
+            return _open_rgb(picture)
+        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+            raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
 
     def draw(
         self, rng: np.random.Generator, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
     ) -> tuple[str, np.ndarray, list[int], list[int]]:
-        """Draw a picture and a crop window: its name, a read-only H×W×3 view, [left, top] of the window,
+        """Draw a picture and a crop window: its name, a read-only H×W×3 array, [left, top] of the window,
         and [width, height] of the scaled picture it was cut from (all a replay needs)."""
         index = int(rng.integers(len(self.pictures)))
-        scaled = self.scaled(index, height, width, ratio)
-        top = int(rng.integers(0, scaled.shape[0] - height + 1))
-        left = int(rng.integers(0, scaled.shape[1] - width + 1))
-        window = scaled[top : top + height, left : left + width]
-        return self.names[index], window, [left, top], [scaled.shape[1], scaled.shape[0]]
+        size = cover_size(*self.picture_size(index), height, width, ratio)
+        top = int(rng.integers(0, size[1] - height + 1))
+        left = int(rng.integers(0, size[0] - width + 1))
+        window = self._window(index, size, left, top, height, width)
+        return self.names[index], window, [left, top], [size[0], size[1]]
+
+    def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
+        """The mixing pixels a traced copy used: picture ``name`` scaled to ``size`` = [width, height], cut at
+        ``crop`` = [left, top] to ``height``×``width`` (the ``mixing_*`` fields of a manifest trace)."""
+        if name not in self.names:
+            raise MixingSetError(f"mixing picture {name!r} is not in this mixing set")
+        left, top = (int(v) for v in crop)
+        size = (int(size[0]), int(size[1]))
+        if not (0 <= top <= size[1] - height and 0 <= left <= size[0] - width):
+            raise MixingSetError(f"crop {crop} of a {size[0]}×{size[1]} picture does not hold {width}×{height}")
+        return self._window(self.names.index(name), size, left, top, height, width)
+
+    def _window(self, index: int, size: tuple[int, int], left: int, top: int, height: int, width: int) -> np.ndarray:
+        """Picture ``index`` scaled to ``size``, cut at (left, top) to height×width: read-only."""
+        if size[0] * size[1] > max(WINDOW_FACTOR * height * width, FULL_COVER_PIXELS):
+            return _read_only(np.asarray(_resampled_window(self._decoded(index), size, left, top, width, height)))
+        scaled = self._scaled.get((index, size))
+        if scaled is None and self._worth_caching(size, height, width):
+            scaled = self.resized(index, size)
+        if scaled is not None:
+            return scaled[top : top + height, left : left + width]
+        whole = self._decoded(index).resize(size, Image.Resampling.BILINEAR)
+        return _read_only(np.asarray(whole.crop((left, top, left + width, top + height))))  # the same pixels
+
+    def _worth_caching(self, size: tuple[int, int], height: int, width: int) -> bool:
+        """Whether to keep the scaled pictures of this image size: the budget holds a quarter of the set's
+        (estimated from this one's ``size``) or more, and the size has been drawn a quarter of the set's length
+        of times before (among the most recent sizes)."""
+        if len(self) * size[0] * size[1] * 3 > 4 * self.cache_bytes:
+            return False
+        return self._draws_by_size.recurs((height, width), max(1, len(self) // 4))
 
     def scaled(self, index: int, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO) -> np.ndarray:
         """Picture ``index`` scaled (bilinear, antialiased) to cover ``height``×``width`` at ``ratio``."""
@@ -175,28 +196,72 @@ class MixingSet:
         key = (index, tuple(size))
         scaled = self._scaled.get(key)
         if scaled is None:
-            picture = self.pictures[index]
-            image = self._decoded_picture(index) if isinstance(picture, bytes) else Image.fromarray(picture, "RGB")
-            scaled = np.array(image.resize(tuple(size), Image.Resampling.BILINEAR))
-            scaled.setflags(write=False)
+            scaled = _read_only(np.array(self._decoded(index).resize(tuple(size), Image.Resampling.BILINEAR)))
             self._scaled.put(key, scaled)
         return scaled
 
-    def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
-        """The mixing pixels a traced copy used: picture ``name`` scaled to ``size`` = [width, height], cut at
-        ``crop`` = [left, top] to ``height``×``width`` (the ``mixing_*`` fields of a manifest trace)."""
-        if name not in self.names:
-            raise MixingSetError(f"mixing picture {name!r} is not in this mixing set")
-        left, top = crop
-        scaled = self.resized(self.names.index(name), (int(size[0]), int(size[1])))
-        if not (0 <= top <= scaled.shape[0] - height and 0 <= left <= scaled.shape[1] - width):
-            raise MixingSetError(f"crop {crop} of a {size[0]}×{size[1]} picture does not hold {width}×{height}")
-        return scaled[top : top + height, left : left + width]
+
+def _resampled_window(picture: Image.Image, size: tuple[int, int], left: int, top: int, width: int, height: int):
+    """The window (left, top, width, height) of ``picture`` scaled to ``size``, without the whole scaled picture.
+
+    The passes are made one at a time, horizontal then vertical (Pillow's order when it enlarges, as the
+    covers of long images do), from only the source rows the window needs. Along an axis where the cover is
+    at most twice the window (the long side of a strip), the whole extent is resampled with the very
+    coefficients of the whole scaled picture and then cut; along the other, only the window's span is, from a
+    source box that Pillow holds in single precision. The result equals the cut of the whole scaled picture
+    but for that rounding: at most one level, in a small share of the values (see the README's "Choices").
+    """
+    (x_from, x_to, out_width, cut_left), (y_from, y_to, out_height, cut_top) = (
+        _axis_span(picture.width, size[0], left, width),
+        _axis_span(picture.height, size[1], top, height),
+    )
+    reach = max(Fraction(picture.height, size[1]), 1) + 1  # the filter's reach in source rows, and one for rounding
+    first = max(0, math.floor(y_from - reach))
+    last = min(picture.height, math.ceil(y_to + reach))
+    rows = picture.crop((0, first, picture.width, last))  # exact: only the rows the window needs
+    across = rows.resize((out_width, last - first), Image.Resampling.BILINEAR, box=(x_from, 0, x_to, last - first))
+    down = across.resize(
+        (out_width, out_height), Image.Resampling.BILINEAR, box=(0, y_from - first, out_width, y_to - first)
+    )
+    return down.crop((cut_left, cut_top, cut_left + width, cut_top + height))
+
+
+def _axis_span(source: int, scaled: int, start: int, length: int) -> tuple[float, float, int, int]:
+    """(source from, source to, pixels to compute, where the window starts in them) along one axis."""
+    if scaled <= 2 * length:
+        return 0, source, scaled, start  # the whole extent: exactly the whole picture's coefficients
+    ratio = Fraction(source, scaled)
+    return float(start * ratio), float(min((start + length) * ratio, source)), length, 0
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.setflags(write=False)
+    return array
+
+
+class _RecurrenceCounter:
+    """How often each of the most recent ``limit`` keys was seen; thread-safe, bounded in memory, and pickled
+    empty (counts start afresh in each worker process)."""
+
+    def __init__(self, limit: int):
+        self.limit = limit
+        self._counts: OrderedDict[Hashable, int] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def recurs(self, key: Hashable, times: int) -> bool:
+        """Count one more sight of ``key``; whether it had been seen at least ``times`` times before."""
+        with self._lock:
+            seen = self._counts.pop(key, 0)
+            self._counts[key] = seen + 1
+            if len(self._counts) > self.limit:
+                self._counts.popitem(last=False)
+            return seen >= times
 
     def __getstate__(self):
-        state = self.__dict__.copy()
-        state["_decoded_once"] = set()  # the caches travel empty (see _ByteBudgetCache): cheap to rebuild
-        return state
+        return {"limit": self.limit}
+
+    def __setstate__(self, state):
+        self.__init__(state["limit"])
 
 
 class _ByteBudgetCache:
@@ -244,16 +309,8 @@ def _open_rgb(data: bytes) -> Image.Image:
     return to_rgb(opened)
 
 
-def _pillow_bytes(image: Image.Image) -> int:
-    return image.width * image.height * 4  # Pillow stores RGB pixels in four bytes
-
-
 def _array_bytes(array: np.ndarray) -> int:
     return array.nbytes
-
-
-def _hidden(path: Path, root: Path) -> bool:
-    return any(part.startswith(".") for part in path.relative_to(root).parts)
 
 
 def cover_size(
