@@ -126,3 +126,52 @@ def test_transforms_reject_settings_of_other_methods():
         AugMix(patch_sizes=(4,))
     with pytest.raises(ConfigError, match="alpha must be a finite number > 0"):
         AugMix(alpha=-1.0)
+
+
+def _tampered_plans():
+    from ipmix_cli import (
+        AugMixConfig,
+        IPMixConfig,
+        PixMixConfig,
+        augmix_with_trace,
+        ipmix_with_trace,
+        pixmix_with_trace,
+    )
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    ipmix_plan = ipmix_with_trace(image, image, np.random.default_rng(3), IPMixConfig.preset("cifar"))[1]
+    augmix_plan = augmix_with_trace(image, np.random.default_rng(3), AugMixConfig.preset("cifar"))[1]
+    pixmix_plan = pixmix_with_trace(image, image, np.random.default_rng(3), PixMixConfig.preset("cifar"))[1]
+    patch = next(s for c in ipmix_plan["chains"] for s in c["steps"] if "box" in s)
+    yield "wrong method", {**ipmix_plan, "method": "augmix"}
+    yield "pixmix as ipmix", {**pixmix_plan, "method": "ipmix"}
+    yield "m above 1", {**augmix_plan, "m": 2.0}
+    yield "m a string", {**augmix_plan, "m": "x"}
+    yield "weights not summing to 1", {**augmix_plan, "weights": [5.0, 0.0, 0.0]}
+    yield "weights of another length", {**augmix_plan, "weights": [0.5, 0.5]}
+    yield "an unknown overflow", {**ipmix_plan, "overflow": "saturate"}
+    yield "height a string", {**augmix_plan, "height": "32"}
+    yield "a negative box", json.loads(json.dumps(ipmix_plan).replace(json.dumps(patch["box"]), "[-4, 0, 8, 8]"))
+    yield (
+        "a box beyond the image",
+        json.loads(json.dumps(ipmix_plan).replace(json.dumps(patch["box"]), "[30, 0, 8, 8]")),
+    )
+    yield (
+        "a mix PixMix has not",
+        json.loads(
+            json.dumps(pixmix_plan).replace('"add"', '"random_pixels"').replace('"multiply"', '"random_pixels"')
+        ),
+    )
+    yield "an unknown op", {**augmix_plan, "chains": [{"steps": [{"op": "melt"}]}] * 3}
+    yield "not a dict", ["method", "ipmix"]
+
+
+@pytest.mark.parametrize("what, plan", list(_tampered_plans()), ids=[w for w, _ in _tampered_plans()])
+def test_apply_plan_refuses_tampered_plans_with_a_value_error(what, plan):
+    """A plan read back from a trace may be edited: never a crash inside numpy, never a silently wrong image."""
+    from ipmix_cli import apply_plan
+
+    image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    mixing = None if isinstance(plan, dict) and plan.get("method") == "augmix" else image
+    with pytest.raises(ValueError):
+        apply_plan(image, mixing, plan)

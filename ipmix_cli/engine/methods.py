@@ -14,7 +14,7 @@ import numpy as np
 
 from . import augmix, ipmix, pixmix
 from .config import AugMixConfig, ConfigError, IPMixConfig, MethodConfig, PixMixConfig
-from .plans import Explanation, Plan, check_and_apply
+from .plans import Explanation, Plan, check_and_apply, check_plan
 
 #: User settings that go into a method's configuration as they are (field of the same name).
 _PLAIN_SETTINGS = ("chains", "depth", "beta", "alpha", "rounds", "severity", "overflow")
@@ -98,6 +98,7 @@ def plan_method(plan: Plan) -> Method:
 
 def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """Apply any method's plan to ``image`` with mixing picture ``mixing`` (None for AugMix); inputs untouched."""
+    check_plan(plan)
     return check_and_apply(image, mixing, plan, plan_method(plan).apply)
 
 

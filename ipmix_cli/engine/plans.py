@@ -7,6 +7,7 @@ through ``json.dumps``/``json.loads`` gives the same bytes.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -49,7 +50,72 @@ def check_generator(rng: np.random.Generator) -> None:
         raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
 
 
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_count(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def check_plan(plan: Plan) -> None:
+    """A ``ValueError`` naming the first field of ``plan`` that no sampler of ours produces. A plan may come
+    from a tampered trace: its values must not wrap a patch around the image or scale a blend silently."""
+    from .mixing import MIX_NAMES, OVERFLOW_MODES, PIXMIX_MIXES
+    from .ops import IMAGE_OPS
+
+    def refuse(what: str) -> None:
+        raise ValueError(f"not a valid plan: {what}")
+
+    if not isinstance(plan, dict):
+        refuse(f"a {type(plan).__name__}, not a dict")
+    mixes = PIXMIX_MIXES if plan.get("method") == "pixmix" else MIX_NAMES
+    height, width = plan.get("height"), plan.get("width")
+    if not (_is_count(height) and _is_count(width) and height >= 2 and width >= 2):
+        refuse(f"height and width must be whole numbers ≥ 2, got {height!r}×{width!r}")
+    if "m" in plan and not (_is_number(plan["m"]) and 0 <= plan["m"] <= 1):
+        refuse(f"m must be a number in [0, 1], got {plan['m']!r}")
+    if "weights" in plan:
+        weights = plan["weights"]
+        if not (isinstance(weights, list) and weights and all(_is_number(w) and w >= 0 for w in weights)):
+            refuse(f"weights must be a list of non-negative numbers, got {weights!r}")
+        if abs(sum(weights) - 1) > 1e-6:
+            refuse(f"weights must sum to 1, got {sum(weights)!r}")
+        if not isinstance(plan.get("chains"), list) or len(plan["chains"]) != len(weights):
+            refuse("there must be one weight per chain")
+    if "overflow" in plan and plan["overflow"] not in OVERFLOW_MODES:
+        refuse(f"overflow must be one of {', '.join(OVERFLOW_MODES)}, got {plan['overflow']!r}")
+
+    def walk(node) -> None:
+        if isinstance(node, list):
+            for child in node:
+                walk(child)
+            return
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            if key == "op" and value != "patch" and value not in IMAGE_OPS:
+                refuse(f"unknown operation {value!r}")
+            elif key == "mix" and value not in mixes:
+                refuse(f"unknown mixing operation {value!r}")
+            elif key == "box":
+                if not (isinstance(value, list) and len(value) == 4 and all(_is_count(v) for v in value)):
+                    refuse(f"a box must be four whole numbers, got {value!r}")
+                left, top, box_width, box_height = value
+                if left < 0 or top < 0 or box_width < 1 or box_height < 1:
+                    refuse(f"box {value} is not inside the image")
+                if left + box_width > width or top + box_height > height:
+                    refuse(f"box {value} is not inside the {width}×{height} image")
+            elif key in ("alpha", "gamma", "q", "factor", "degrees") and not _is_number(value):
+                refuse(f"{key} must be a finite number, got {value!r}")
+            else:
+                walk(value)
+
+    walk({key: value for key, value in plan.items() if key not in ("m", "weights", "overflow")})
+
+
 def check_plan_fits(plan: Plan, image: np.ndarray) -> None:
+    check_plan(plan)
     if image.shape[:2] != (plan["height"], plan["width"]):
         raise ValueError(
             f"the plan was sampled for {plan['height']}×{plan['width']} but the image is "
@@ -67,7 +133,10 @@ def check_and_apply(
     check_image("image", image)
     check_plan_fits(plan, image)
     check_mixing(mixing, image)
-    return apply(image, mixing, plan)
+    try:
+        return apply(image, mixing, plan)
+    except (KeyError, TypeError, IndexError, AttributeError) as error:  # a field missing or of another method
+        raise ValueError(f"not a valid {plan.get('method', 'ipmix')} plan: {type(error).__name__}: {error}") from None
 
 
 def sample_and_apply(
