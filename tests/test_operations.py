@@ -523,3 +523,26 @@ def test_replay_record_is_a_documented_api(tmp_path, mixing_dir):
     record = manifest(out)[0]
     with Image.open(out / record["file_name"]) as image:
         assert np.array_equal(np.array(image), ipmix_cli.replay_record(out, record))
+
+
+def test_replaying_a_tampered_record_is_a_replay_error_and_a_tampered_size_never_scales(tmp_path, mixing_dir):
+    from ipmix_cli import Replayer
+    from ipmix_cli.job.replay import ReplayError
+
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert run(tmp_path / "in", out, "--seed", "5", "--trace", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
+    record = manifest(out)[0]
+    trace = json.loads(record["trace"])
+    replayer = Replayer(out)
+    huge = {**record, "trace": json.dumps({**trace, "mixing_size": [30000, 30000]})}
+    with pytest.raises(ReplayError, match="is not the cover size"):
+        replayer.pixels(huge)
+    for tampered in ({**record, "source": 5}, {**record, "trace": "{"}, {**record, "trace": "[1]"}):
+        with pytest.raises(ReplayError):
+            replayer.pixels(tampered)
+    run_record = json.loads((out / "ipmix_run.json").read_text())
+    run_record["identity"]["overrides"] = ["not", "a", "dict"]
+    (out / "ipmix_run.json").write_text(json.dumps(run_record))
+    with pytest.raises(ReplayError, match="settings ipmix never writes"):
+        Replayer(out)

@@ -16,7 +16,7 @@ import numpy as np
 
 from ..disk.folder import SafeFolder
 from ..engine.methods import apply_plan
-from ..mixsets.mixing_set import MixingSet, MixingSetError
+from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ..seeding import generator_for
 from ..transform import ConfigResolver, augment_copy
 from .options import AugmentOptions
@@ -55,7 +55,10 @@ class Replayer:
             record = read_json(folder, shards[0].run_record) if shards else None
         if record is None or "identity" not in record:
             raise ReplayError(f"{out} holds no readable ipmix run record (ipmix_run.json)")
-        self.options = AugmentOptions.from_record(record)
+        try:
+            self.options = AugmentOptions.from_record(record)
+        except (AttributeError, TypeError, KeyError, ValueError) as error:
+            raise ReplayError(f"{out}'s run record holds settings ipmix never writes ({error})") from None
         source = in_folder or self.options.in_folder
         if not source or not Path(source).is_dir():
             raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
@@ -97,7 +100,16 @@ class Replayer:
         return self._items[source]
 
     def pixels(self, record: dict) -> np.ndarray:
-        """The pixels of the output a manifest record describes."""
+        """The pixels of the output a manifest record describes; a record that cannot be replayed (missing,
+        tampered, its input gone) is a :class:`ReplayError` saying why."""
+        try:
+            return self._pixels(record)
+        except ReplayError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a tampered field, a refused input path, a damaged picture…
+            raise ReplayError(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__) from None
+
+    def _pixels(self, record: dict) -> np.ndarray:
         pixels = self.input_pixels(record["source"])
         copy = record.get("copy")
         if copy is None:
@@ -109,9 +121,14 @@ class Replayer:
             if trace.get("mixing_picture") is not None:
                 if self.mixing is None:
                     raise ReplayError("the trace names a mixing picture but the run's method uses none")
-                window = self.mixing.window(
-                    trace["mixing_picture"], trace["mixing_size"], trace["mixing_crop"], height, width
-                )
+                name, size = trace["mixing_picture"], trace["mixing_size"]
+                if name not in self.mixing.names:
+                    raise ReplayError(f"the trace's mixing picture {name!r} is not in the run's mixing set")
+                ratio = self.configs(height, width).cover_ratio
+                expected = cover_size(*self.mixing.picture_size(self.mixing.names.index(name)), height, width, ratio)
+                if list(size) != list(expected):  # a tampered size could ask for any amount of memory
+                    raise ReplayError(f"the trace's mixing_size {size} is not the cover size {list(expected)}")
+                window = self.mixing.window(name, size, trace["mixing_crop"], height, width)
             return apply_plan(pixels, window, trace["plan"])
         generator = generator_for(self.options.seed, record["source"], copy)
         return augment_copy(pixels, self.mixing, generator, self.configs(height, width)).pixels
