@@ -14,7 +14,7 @@ from PIL import Image
 
 from .engine.config import MethodConfig, resolve_preset
 from .engine.methods import Method, method_named, method_of
-from .engine.plans import Plan
+from .engine.plans import Plan, check_image
 from .imaging.colour import WHITE, to_rgb_array
 from .mixsets.mixing_set import MixingSet
 
@@ -118,6 +118,7 @@ class _Transform:
 
     def __call__(self, image, rng: np.random.Generator | None = None) -> Image.Image:
         pixels = to_rgb_array(image, self.background)
+        check_image("image", pixels)  # as ipmix() and the CLI: at least 2×2 (an empty image is a mistake)
         if rng is None:
             rng = np.random.default_rng()
         config = self.configs(pixels.shape[0], pixels.shape[1])

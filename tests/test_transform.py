@@ -162,3 +162,10 @@ def test_a_transform_with_an_unusable_mixing_folder_fails_at_construction(tmp_pa
     with pytest.raises(MixingSetError, match="ipmix fractals build"):
         transform(tmp_path / "bad")
     assert AugMix().mixing_set is None  # AugMix mixes no pictures: nothing to load or check
+
+
+@pytest.mark.parametrize("shape", [(0, 5), (5, 0), (1, 1), (1, 7)])
+def test_transforms_refuse_images_below_2x2_as_the_functions_do(mixing_folder, shape):
+    for transform in (IPMix(mixing_folder), AugMix(), PixMix(mixing_folder)):
+        with pytest.raises(ValueError, match="at least 2×2"):
+            transform(np.zeros((*shape, 3), np.uint8))
