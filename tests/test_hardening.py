@@ -220,6 +220,8 @@ def test_shards_of_one_run_write_at_once_but_a_whole_run_cannot_join(tmp_path, m
     assert run(tmp_path / "in", out, "--seed", "3", "--shard", "0/2", "--mixing-set", mixing_dir).exit_code == 0
     assert CliRunner().invoke(main, ["merge", str(out)]).exit_code == 0
     assert len(assert_manifest_matches_files(out)) == 6 * 4
+    again = CliRunner().invoke(main, ["merge", str(out)])  # merged before: nothing to do, not a failure
+    assert again.exit_code == 0 and "nothing to do" in again.output
 
 
 @pytest.mark.parametrize("changed, shown", [(("--k", "2"), "k: 4 → 2"), (("--severity", "2"), "overrides")])

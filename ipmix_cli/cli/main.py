@@ -646,6 +646,9 @@ def merge(out_dir: Path) -> None:
         summary = merge_shards(out_dir, command=["ipmix", *sys.argv[1:]])
     except MergeError as error:
         _fail(f"ipmix merge: {out_dir} cannot be merged yet:", error.problems)
+    if summary.already:
+        click.echo(f"ipmix merge: nothing to do: {out_dir} already holds one run ({summary.records} records)", err=True)
+        return
     click.echo(
         f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
         f"{f', {summary.failures} failed inputs' if summary.failures else ''}",

@@ -46,6 +46,7 @@ class MergeSummary:
     shards: int
     records: int
     failures: int
+    already: bool = False  # OUT held a single run already (merged before): nothing was done
 
 
 def _rerun(shard: tuple[int, int], what: str) -> str:
@@ -146,6 +147,10 @@ def merge_shards(out_path: Path, command: list[str] | None = None) -> MergeSumma
 
 
 def _merge(out: SafeFolder, command: list[str] | None) -> MergeSummary:
+    whole_record = read_json(out, Layout().run_record)
+    if whole_record is not None and not any(layout.shard for layout in layouts_in(out)):
+        counts = whole_record.get("counts") if isinstance(whole_record.get("counts"), dict) else {}
+        return MergeSummary(0, int(counts.get("manifest_records") or 0), 0, already=True)  # merged before
     count, shards = check_shards(out)
     layouts = [Layout((index, count)) for index in range(count)]
     whole = Layout()
