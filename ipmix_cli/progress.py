@@ -44,12 +44,13 @@ class Progress:
         enabled: bool = True,
         done: int = 0,
         unit: str = "inputs",
+        failed: int = 0,
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         interval: float = LOG_INTERVAL,
     ):
         self.stream = stream if stream is not None else sys.stderr
-        self.total, self.done, self.failed = total, done, 0
+        self.total, self.done, self.failed = total, done, failed
         self.what, self.unit, self.clock, self.interval = what, unit, clock, interval
         self.start_done = done
         self.started = self.last_line = clock()
@@ -60,7 +61,9 @@ class Progress:
         if self.mode == "bar":
             self._bar = tqdm(total=total, initial=done, desc=what, unit=unit[:3], file=self.stream, dynamic_ncols=True)
         elif self.mode == "log" and done < total:
-            extra = f" ({done} already done)" if done else ""
+            counts = [f"{done - failed} already done"] if done > failed else []
+            counts += [f"{failed} failed before starting"] if failed else []  # unreadable, refused…
+            extra = f" ({', '.join(counts)})" if counts else ""
             self._line(f"{what} {total - done} {unit}{extra}")
 
     def update(self, count: int, failed: int = 0) -> None:

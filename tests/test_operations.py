@@ -546,3 +546,16 @@ def test_replaying_a_tampered_record_is_a_replay_error_and_a_tampered_size_never
     (out / "ipmix_run.json").write_text(json.dumps(run_record))
     with pytest.raises(ReplayError, match="settings ipmix never writes"):
         Replayer(out)
+
+
+def test_the_first_log_line_tells_inputs_done_before_from_inputs_that_failed_before_starting():
+    import io
+
+    from ipmix_cli.progress import Progress
+
+    stream = io.StringIO()
+    Progress(total=10, done=4, failed=1, stream=stream).close()
+    assert "augmenting 6 inputs (3 already done, 1 failed before starting)" in stream.getvalue()
+    fresh = io.StringIO()
+    Progress(total=6, done=1, failed=1, stream=fresh).close()
+    assert "augmenting 5 inputs (1 failed before starting)" in fresh.getvalue() and "already" not in fresh.getvalue()

@@ -271,6 +271,7 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         what="augmenting",
         enabled=request.show_progress,
         done=plan.already_done + len(failures),
+        failed=len(failures),
     )
     job = Job(request.reader, out, options, None if sharded else layout.worker_journal_prefix)
     collector = _Collector(out, layout, options, request.on_record, progress)
