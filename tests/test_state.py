@@ -79,3 +79,18 @@ def test_bookkeeping_that_is_a_link_a_fifo_or_a_folder_reads_as_empty(tmp_path):
 def test_json_lines_escape_what_other_tools_split_lines_on():
     line = state.dumps({"source": "a\u2028b\u2029c\x85d\re\nf"})
     assert len(line.splitlines()) == 1 and json.loads(line)["source"] == "a\u2028b\u2029c\x85d\re\nf"
+
+
+def test_local_workers_keep_pandas_out_so_pyarrow_does_not_load_it():
+    """pyarrow imports pandas on its first array only to ask about pandas objects: 45 MB per worker."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from ipmix_cli.job.distribute import worker_started; worker_started(None)\n"
+        "import pyarrow as pa; pa.array([1, 2])\n"
+        "print('pandas' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "False"

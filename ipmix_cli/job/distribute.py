@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
@@ -51,9 +52,23 @@ def _watch_parent(parent: int) -> None:
         threading.Event().wait(0.5)
 
 
+class _NoPandas:
+    """An import finder that refuses pandas. pyarrow imports pandas (if installed) on its first ``pa.array``
+    call just to ask whether values are pandas objects: 45 MB per worker that writes Parquet shards, which
+    never uses it (measured at 2 jobs: the tree's peak fell from 565 to 486 MB RSS, 450 to 383 MB PSS)."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "pandas" or name.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used in ipmix's worker processes", name=name)
+        return None
+
+
 def worker_started(parent: int | None = None) -> None:
-    """In a local worker process: leave Ctrl-C to the driver, and exit when the driver is gone."""
+    """In a local worker process (ours alone): leave Ctrl-C to the driver, exit when the driver is gone, and
+    keep pandas out (see :class:`_NoPandas`)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if "pandas" not in sys.modules and not any(isinstance(f, _NoPandas) for f in sys.meta_path):
+        sys.meta_path.insert(0, _NoPandas())
     if parent is not None:
         from ..disk.atomic import set_driver
 
