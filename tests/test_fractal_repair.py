@@ -55,6 +55,22 @@ def test_a_finished_build_re_run_with_the_same_arguments_keeps_everything(tmp_pa
     assert _state(out) == _state(reference)
 
 
+def test_a_build_with_nothing_to_do_never_marks_the_record_unfinished(tmp_path, monkeypatch):
+    """A reader loading the set while a no-op build runs (e.g. a second process's repair of the built-in set
+    finding the first one's done) must never see "an unfinished build" (CI: the two-repairers test failed so)."""
+    out = tmp_path / "set"
+    config = BuildConfig(count=4, size=24, seed=5, kind="mixed")
+    build_set(out, config, show_progress=False)
+    before = (out / "ipmix_fractals.json").stat().st_ino
+    written = []
+    original = build.write_text_atomic
+    monkeypatch.setattr(build, "write_text_atomic", lambda path, text: written.append(path) or original(path, text))
+    summary = build_set(out, config, show_progress=False)
+    assert (summary.made, summary.repaired, summary.kept) == (0, 0, 4)
+    assert written == [] and (out / "ipmix_fractals.json").stat().st_ino == before
+    MixingSet.from_folder(out)
+
+
 def test_re_running_repairs_missing_truncated_flipped_and_linked_pictures(tmp_path, reference):
     out = tmp_path / "set"
     assert _build(out, "--count", "12", *SETTINGS, "--quiet").exit_code == 0

@@ -150,13 +150,18 @@ def _build_locked(out: Path, config: BuildConfig, jobs: int, overwrite: bool, sh
     if not plan.trusted:  # digests of other settings must not vouch for this build's pictures
         _remove(out, [METADATA_NAME, JOURNAL_NAME])
     removed = _remove(out, plan.remove)
-    write_text_atomic(out / RECORD_NAME, record_text(config, plan.digits, complete=False))
 
     lines = read_lines(out, config, plan.digits) if plan.trusted else {}
     found = inspect_pictures(out, config.count, plan.digits, lines)
     kept = {index: lines[index] for index in found.intact}
     todo = [index for index in range(config.count) if index not in kept]
     repaired = len(found.damaged) + sum(1 for i in [*found.missing, *found.unverified] if i < plan.complete_count)
+    names = [picture_name(index, plan.digits) for index in range(config.count)]
+    if not todo and not plan.remove and plan.trusted and plan.complete_count == config.count:
+        # Already whole: the record is left as it is, so a reader loading the set meanwhile (e.g. a second
+        # process whose repair of the built-in set found the first one's repair done) never sees it unfinished.
+        return BuildSummary(config, 0, 0, config.count, 0, stray_images(out, names))
+    write_text_atomic(out / RECORD_NAME, record_text(config, plan.digits, complete=False))
     _make(out, config, plan.digits, todo, jobs, show_progress, kept)
 
     write_text_atomic(out / METADATA_NAME, metadata_text([kept[i] for i in range(config.count)]))
@@ -164,7 +169,6 @@ def _build_locked(out: Path, config: BuildConfig, jobs: int, overwrite: bool, sh
     counts = {"made": made, "repaired": repaired, "kept": config.count - len(todo), "removed": removed}
     write_text_atomic(out / RECORD_NAME, record_text(config, plan.digits, complete=True, **counts))
     Journal(out).remove()
-    names = [picture_name(index, plan.digits) for index in range(config.count)]
     return BuildSummary(config, made, repaired, counts["kept"], removed, stray_images(out, names))
 
 
