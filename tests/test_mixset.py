@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import os
+import pickle
 import threading
 
 import numpy as np
@@ -158,9 +159,26 @@ def test_scaled_pictures_are_cached_only_for_sizes_that_recur(tmp_path, monkeypa
 
     mixed = MixingSet.from_folder(tmp_path)
     decodes.clear()
-    for height in range(10, 50):  # every draw a new size: nothing is worth keeping
+    for height in range(10, 50):  # every draw a new size: no scaled picture is worth keeping
         mixed.draw(rng, height, height + 3)
-    assert len(mixed._scaled) == 0 and mixed._scaled.bytes == 0 and len(decodes) == 40
+    assert len(mixed._scaled) == 0 and mixed._scaled.bytes == 0
+    assert len(decodes) == 4 and len(mixed._packed) == 2  # each file decoded twice, then kept packed
+
+
+def test_pictures_decoded_twice_are_kept_packed_within_a_budget_and_give_the_same_pixels(tmp_path, monkeypatch):
+    from ipmix_cli.mixsets import mixing_set as mixset
+
+    for index in range(6):
+        (tmp_path / f"{index}.png").write_bytes(_png(photo_like(30, 40, index)))
+    reference = MixingSet.from_folder(tmp_path)
+    expected = [np.array(mixset._open_rgb(picture)) for picture in reference.pictures]
+    monkeypatch.setattr(mixset, "PACKED_BYTES", 3 * 30 * 40 * 3)  # room for about three (noise: no squeeze)
+    mixing = MixingSet.from_folder(tmp_path)
+    for _ in range(3):
+        for index in range(6):
+            assert np.array_equal(mixing.picture(index), expected[index])
+    assert 1 <= len(mixing._packed) <= 3 and mixing._packed.bytes <= mixset.PACKED_BYTES
+    assert len(pickle.loads(pickle.dumps(mixing))._packed) == 0  # travels empty, like the caches
 
 
 def test_a_recurring_size_is_cached_only_while_the_budget_holds_a_quarter_of_its_scaled_set(tmp_path):

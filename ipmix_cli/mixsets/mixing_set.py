@@ -13,9 +13,13 @@ A worker caches whole scaled pictures (within a byte budget, 64 MB by default; t
 quarter of the set scaled to that size: pictures are drawn uniformly, so a cache of a smaller part would
 mostly miss while copying each whole picture. A dataset of one size then decodes and scales each picture
 about once per worker. With mixed sizes a scaled picture is almost never used twice: nothing is cached, each
-draw decodes and scales its picture in Pillow and only the window becomes an array. Nothing is kept decoded
-either, so a worker holds the set's file bytes, at most one budget of scaled pictures, and the transient
-pictures of the draw in hand, however many sizes its images have.
+draw decodes and scales its picture in Pillow and only the window becomes an array. Nothing is kept decoded;
+instead a picture decoded a second time is kept packed: its raw pixels compressed with zlib at level 1, which
+decode three times faster than a PNG (0.25 against 0.72 ms at 256×256) and take no more room for procedural
+pictures (the built-in set: 8.4 MB against 9.6 MB of PNG), within ``PACKED_BYTES`` (pictures past it are
+decoded from their files each time). A worker so holds the set's file bytes, its packed pictures, at most
+one budget of scaled pictures, and the transient pictures of the draw in hand, however many sizes its images
+have.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import hashlib
 import io
 import math
 import threading
+import zlib
 from collections import OrderedDict
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +51,8 @@ DEFAULT_CACHE_BYTES = 64 * 2**20
 WINDOW_FACTOR = 4
 #: … or at most this many pixels (12 MB as RGB), so that small images of any shape keep the exact full path.
 FULL_COVER_PIXELS = 2**22
+#: Bytes of packed pictures a set keeps (see the module docstring): all of the built-in set's 8.4 MB.
+PACKED_BYTES = 32 * 2**20
 #: Image sizes remembered for the recurrence count (a bounded number: mixed sizes must not grow memory).
 _SIZES_REMEMBERED = 256
 
@@ -81,6 +88,7 @@ class MixingSet:
         self._scaled = _ByteBudgetCache(cache_bytes, _array_bytes)  # by (index, width, height)
         self._draws_by_size = _RecurrenceCounter(_SIZES_REMEMBERED)
         self._sizes: dict[int, tuple[int, int]] = {}
+        self._packed = _PackedPictures(PACKED_BYTES)
 
     @classmethod
     def from_folder(
@@ -121,14 +129,20 @@ class MixingSet:
         return np.array(self._decoded(index)) if isinstance(picture, bytes) else picture
 
     def _decoded(self, index: int) -> Image.Image:
-        """Picture ``index`` as a Pillow RGB image (decoded from its bytes on each call)."""
+        """Picture ``index`` as a Pillow RGB image (a new one on each call: from its packed pixels once it has
+        been decoded twice, else from its file bytes)."""
         picture = self.pictures[index]
         if not isinstance(picture, bytes):
             return Image.fromarray(picture, "RGB")
+        image = self._packed.get(index)
+        if image is not None:
+            return image
         try:
-            return _open_rgb(picture)
+            image = _open_rgb(picture)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
             raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
+        self._packed.offer(index, image)
+        return image
 
     def draw(
         self, rng: np.random.Generator, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
@@ -262,6 +276,49 @@ class _RecurrenceCounter:
 
     def __setstate__(self, state):
         self.__init__(state["limit"])
+
+
+class _PackedPictures:
+    """Decoded pictures kept as zlib-compressed raw pixels: a picture is packed on its second decode, while the
+    packed bytes stay within ``budget``, and then kept (never evicted: packing costs about 1 ms a picture, so
+    churning would cost more than it saves). Thread-safe; pickles empty, like the caches."""
+
+    def __init__(self, budget: int):
+        self.budget = budget
+        self.bytes = 0
+        self._packed: dict[int, tuple[str, tuple[int, int], bytes]] = {}
+        self._seen: set[int] = set()
+        self._lock = threading.Lock()
+
+    def get(self, index: int) -> Image.Image | None:
+        entry = self._packed.get(index)
+        if entry is None:
+            return None
+        mode, size, data = entry
+        return Image.frombytes(mode, size, zlib.decompress(data))
+
+    def offer(self, index: int, image: Image.Image) -> None:
+        """Note a decode of picture ``index``; pack it if this is its second and the budget allows."""
+        with self._lock:
+            if index in self._packed or self.bytes >= self.budget:
+                return
+            if index not in self._seen:
+                self._seen.add(index)
+                return
+        data = zlib.compress(image.tobytes(), 1)
+        with self._lock:
+            if index not in self._packed and self.bytes + len(data) <= self.budget:
+                self._packed[index] = (image.mode, image.size, data)
+                self.bytes += len(data)
+
+    def __len__(self) -> int:
+        return len(self._packed)
+
+    def __getstate__(self):
+        return {"budget": self.budget}
+
+    def __setstate__(self, state):
+        self.__init__(state["budget"])
 
 
 class _ByteBudgetCache:
