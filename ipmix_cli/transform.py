@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 from PIL import Image
@@ -32,7 +33,12 @@ class Copy:
     mixing_crop: list[int] | None  # [left, top] of the window in the scaled picture
     mixing_size: list[int] | None  # [width, height] the picture was scaled to before the window was cut
     plan: Plan
-    mixing_window: np.ndarray | None  # the H×W window of the scaled picture that the plan mixed with
+    window: Callable[[], np.ndarray] | None  # makes the window (once); only if the plan or a caller needs it
+
+    @property
+    def mixing_window(self) -> np.ndarray | None:
+        """The H×W window of the scaled picture that the plan mixed with (made now if no step needed it)."""
+        return None if self.window is None else self.window()
 
     def trace(self) -> dict:
         return {
@@ -47,16 +53,17 @@ def augment_copy(
     image: np.ndarray, mixing_set: MixingSet | None, rng: np.random.Generator, config: MethodConfig
 ) -> Copy:
     """One copy by the method ``config`` belongs to: first the mixing picture and its crop (methods that use
-    one; ``mixing_set`` may be None for the others), then the plan, all from ``rng``; then the plan applied."""
+    one; ``mixing_set`` may be None for the others), then the plan, all from ``rng``; then the plan applied.
+    The picture is scaled and cut only if a step of the plan mixes with it."""
     method = method_of(config)
     height, width = image.shape[:2]
-    name = mixing = crop = size = None
+    name = window = crop = size = None
     if method.uses_mixing:
         if mixing_set is None:
             raise ValueError(f"{method.title} mixes with pictures: give a mixing set")
-        name, mixing, crop, size = mixing_set.draw(rng, height, width, config.cover_ratio)
+        name, window, crop, size = mixing_set.draw_deferred(rng, height, width, config.cover_ratio)
     plan = method.sample(rng, height, width, config)
-    return Copy(method.apply(image, mixing, plan), name, crop, size, plan, mixing)
+    return Copy(method.apply(image, window, plan), name, crop, size, plan, window)
 
 
 class ConfigResolver:

@@ -302,7 +302,7 @@ def test_an_undecodable_mixing_picture_fails_only_its_input(tmp_path, mixing_dir
     from ipmix_cli.mixsets.mixing_set import MixingSet, MixingSetError
 
     make_inputs(tmp_path / "in", 4)
-    real_draw = MixingSet.draw
+    real_draw = MixingSet.draw_deferred
     calls = []
 
     def draw(self, rng, height, width, *rest):
@@ -311,7 +311,7 @@ def test_an_undecodable_mixing_picture_fails_only_its_input(tmp_path, mixing_dir
             raise MixingSetError("picture 0007.png: image file is truncated")
         return real_draw(self, rng, height, width, *rest)
 
-    monkeypatch.setattr(MixingSet, "draw", draw)
+    monkeypatch.setattr(MixingSet, "draw_deferred", draw)
     out = tmp_path / "out"
     result = run(tmp_path / "in", out, "--k", "2", "--mixing-set", mixing_dir, "--backend", "threading", "--jobs", "1")
     assert result.exit_code == 1

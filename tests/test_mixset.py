@@ -181,6 +181,42 @@ def test_pictures_decoded_twice_are_kept_packed_within_a_budget_and_give_the_sam
     assert len(pickle.loads(pickle.dumps(mixing))._packed) == 0  # travels empty, like the caches
 
 
+def test_a_copy_that_never_mixes_with_its_picture_never_scales_it_and_the_bytes_are_the_same(tmp_path):
+    """The draws are the same either way; the picture is scaled and cut only when a step mixes with it."""
+    from ipmix_cli.engine.methods import apply_plan
+    from ipmix_cli.transform import ConfigResolver, augment_copy
+
+    mixing = MixingSet.from_folder(_folder(tmp_path))
+    made_windows = []
+    real_window = MixingSet._window
+
+    def counted(self, *arguments):
+        made_windows.append(arguments)
+        return real_window(self, *arguments)
+
+    image = photo_like(120, 90, seed=5)
+    configs = ConfigResolver("auto", "ipmix")
+    skipped = 0
+    for seed in range(40):
+        made_windows.clear()
+        MixingSet._window = counted
+        try:
+            made = augment_copy(image, mixing, np.random.default_rng(seed), configs(120, 90))
+        finally:
+            MixingSet._window = real_window
+        used = any(
+            step.get("op") == "patch" and step.get("source") == "mixing"
+            for chain in made.plan["chains"]
+            for step in chain["steps"]
+        )
+        assert len(made_windows) == int(used)
+        skipped += not used
+        window = mixing.window(made.mixing_picture, made.mixing_size, made.mixing_crop, 120, 90)
+        assert np.array_equal(made.pixels, apply_plan(image, window, made.plan))
+        assert np.array_equal(made.mixing_window, window)  # made on demand for callers such as the preview
+    assert skipped >= 5  # (about 40 % of copies at imagenet settings)
+
+
 def test_a_recurring_size_is_cached_only_while_the_budget_holds_a_quarter_of_its_scaled_set(tmp_path):
     """A cache of a smaller part would mostly miss (draws are uniform) while copying whole pictures: such a
     size is never cached, however often it recurs."""

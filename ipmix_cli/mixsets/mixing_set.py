@@ -149,11 +149,19 @@ class MixingSet:
     ) -> tuple[str, np.ndarray, list[int], list[int]]:
         """Draw a picture and a crop window: its name, a read-only H×W×3 array, [left, top] of the window,
         and [width, height] of the scaled picture it was cut from (all a replay needs)."""
+        name, window, crop, size = self.draw_deferred(rng, height, width, ratio)
+        return name, window(), crop, size
+
+    def draw_deferred(
+        self, rng: np.random.Generator, height: int, width: int, ratio: tuple[int, int] = COVER_RATIO
+    ) -> tuple[str, Callable[[], np.ndarray], list[int], list[int]]:
+        """:meth:`draw`, with the window's pixels left to a callable that makes them on its first call (the
+        same draws from ``rng``; a copy whose plan never mixes with the picture never scales it)."""
         index = int(rng.integers(len(self.pictures)))
         size = cover_size(*self.picture_size(index), height, width, ratio)
         top = int(rng.integers(0, size[1] - height + 1))
         left = int(rng.integers(0, size[0] - width + 1))
-        window = self._window(index, size, left, top, height, width)
+        window = _Deferred(lambda: self._window(index, size, left, top, height, width))
         return self.names[index], window, [left, top], [size[0], size[1]]
 
     def window(self, name: str, size: list[int], crop: list[int], height: int, width: int) -> np.ndarray:
@@ -246,6 +254,20 @@ def _axis_span(source: int, scaled: int, start: int, length: int) -> tuple[float
         return 0, source, scaled, start  # the whole extent: exactly the whole picture's coefficients
     ratio = Fraction(source, scaled)
     return float(start * ratio), float(min((start + length) * ratio, source)), length, 0
+
+
+class _Deferred:
+    """A value made by ``make`` on the first call, then kept."""
+
+    __slots__ = ("_make", "_value")
+
+    def __init__(self, make: Callable[[], Any]):
+        self._make, self._value = make, None
+
+    def __call__(self) -> Any:
+        if self._value is None:
+            self._value, self._make = self._make(), None
+        return self._value
 
 
 def _read_only(array: np.ndarray) -> np.ndarray:
