@@ -293,7 +293,24 @@ def _build_counts(summary) -> str:
 )
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
 @quiet_option
-def augment(
+def augment(out_dir: Path, **arguments) -> None:
+    """Write K augmented copies (IPMix, or --method) of every image under IN to OUT, with a manifest.
+
+    Outputs mirror IN's layout: OUT/<dir>/<stem>_ipmix<j>.<ext>, plus OUT/metadata.jsonl (one record
+    per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
+    seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
+    path and the copy index: not on --jobs, order or interruptions. Re-running the same command
+    resumes an interrupted run; raising --k adds copies. Exit status: 0 all written, 1 some inputs
+    failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
+    """
+    try:
+        _augment(out_dir=out_dir, **arguments)
+    except KeyboardInterrupt:  # while IN is scanned or OUT's state is read: nothing is half-written
+        click.echo(f"ipmix: interrupted; re-run the same command to resume into {out_dir}", err=True)
+        sys.exit(130)
+
+
+def _augment(
     in_dir: Path,
     out_dir: Path,
     jobs: int | None,
@@ -307,51 +324,6 @@ def augment(
     overwrite: bool,
     quiet: bool,
     **settings,
-) -> None:
-    """Write K augmented copies (IPMix, or --method) of every image under IN to OUT, with a manifest.
-
-    Outputs mirror IN's layout: OUT/<dir>/<stem>_ipmix<j>.<ext>, plus OUT/metadata.jsonl (one record
-    per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
-    seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
-    path and the copy index: not on --jobs, order or interruptions. Re-running the same command
-    resumes an interrupted run; raising --k adds copies. Exit status: 0 all written, 1 some inputs
-    failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
-    """
-    try:
-        _augment(
-            in_dir,
-            out_dir,
-            jobs,
-            backend,
-            scheduler,
-            ray_address,
-            shard,
-            files_from,
-            null_separated,
-            print_mode,
-            overwrite,
-            quiet,
-            settings,
-        )
-    except KeyboardInterrupt:  # while IN is scanned or OUT's state is read: nothing is half-written
-        click.echo(f"ipmix: interrupted; re-run the same command to resume into {out_dir}", err=True)
-        sys.exit(130)
-
-
-def _augment(
-    in_dir,
-    out_dir,
-    jobs,
-    backend,
-    scheduler,
-    ray_address,
-    shard,
-    files_from,
-    null_separated,
-    print_mode,
-    overwrite,
-    quiet,
-    settings,
 ) -> None:
     """The body of ``augment`` (see there); Ctrl-C is left to it."""
     from ..job.distribute import BackendError, BackendSpec
