@@ -181,6 +181,33 @@ def test_pictures_decoded_twice_are_kept_packed_within_a_budget_and_give_the_sam
     assert len(pickle.loads(pickle.dumps(mixing))._packed) == 0  # travels empty, like the caches
 
 
+def test_a_picture_is_compressed_at_most_once_whether_or_not_it_is_kept(tmp_path, monkeypatch):
+    """Review: pictures that did not fit the budget were compressed again (and thrown away) on every decode;
+    a JPEG photograph, whose packed pixels are several times its file, is never kept."""
+    from ipmix_cli.mixsets import mixing_set as mixset
+
+    for index in range(6):
+        (tmp_path / f"{index}.png").write_bytes(_png(photo_like(30, 40, index)))
+    monkeypatch.setattr(mixset, "PACKED_BYTES", 2 * 30 * 40 * 3)  # room for about two
+    mixing = MixingSet.from_folder(tmp_path)
+    for _ in range(6):
+        for index in range(6):
+            mixing.picture(index)
+    assert mixing._packed.compressions == 6 and 1 <= len(mixing._packed) <= 2
+
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(3):
+        buffer = io.BytesIO()
+        Image.fromarray(photo_like(60, 80, index)).save(buffer, "JPEG", quality=90)
+        (photos / f"{index}.jpg").write_bytes(buffer.getvalue())
+    jpegs = MixingSet.from_folder(photos)
+    for _ in range(4):
+        for index in range(3):
+            jpegs.picture(index)
+    assert jpegs._packed.compressions == 3 and len(jpegs._packed) == 0
+
+
 def test_a_copy_that_never_mixes_with_its_picture_never_scales_it_and_the_bytes_are_the_same(tmp_path):
     """The draws are the same either way; the picture is scaled and cut only when a step mixes with it."""
     from ipmix_cli.engine.methods import apply_plan

@@ -141,7 +141,7 @@ class MixingSet:
             image = _open_rgb(picture)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
             raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
-        self._packed.offer(index, image)
+        self._packed.offer(index, image, len(picture))
         return image
 
     def draw(
@@ -303,13 +303,18 @@ class _RecurrenceCounter:
 class _PackedPictures:
     """Decoded pictures kept as zlib-compressed raw pixels: a picture is packed on its second decode, while the
     packed bytes stay within ``budget``, and then kept (never evicted: packing costs about 1 ms a picture, so
-    churning would cost more than it saves). Thread-safe; pickles empty, like the caches."""
+    churning would cost more than it saves). A picture is compressed at most once: one whose packed pixels
+    would not fit the budget, or would take more than twice its file's bytes (a JPEG photograph: its decoder
+    is faster than inflating several times its bytes), is never offered again. Thread-safe; pickles empty,
+    like the caches."""
 
     def __init__(self, budget: int):
         self.budget = budget
         self.bytes = 0
+        self.compressions = 0  # how many pictures were compressed (each at most once)
         self._packed: dict[int, tuple[str, tuple[int, int], bytes]] = {}
-        self._seen: set[int] = set()
+        self._seen: set[int] = set()  # indices decoded once: at most the set's length
+        self._refused: set[int] = set()
         self._lock = threading.Lock()
 
     def get(self, index: int) -> Image.Image | None:
@@ -319,17 +324,21 @@ class _PackedPictures:
         mode, size, data = entry
         return Image.frombytes(mode, size, zlib.decompress(data))
 
-    def offer(self, index: int, image: Image.Image) -> None:
-        """Note a decode of picture ``index``; pack it if this is its second and the budget allows."""
+    def offer(self, index: int, image: Image.Image, file_bytes: int) -> None:
+        """Note a decode of picture ``index`` (whose file has ``file_bytes``); pack it if this is its second
+        decode and it is worth keeping."""
         with self._lock:
-            if index in self._packed or self.bytes >= self.budget:
+            if index in self._packed or index in self._refused or self.bytes >= self.budget:
                 return
             if index not in self._seen:
                 self._seen.add(index)
                 return
+            self._refused.add(index)  # claimed: no other thread compresses it too
+            self.compressions += 1
         data = zlib.compress(image.tobytes(), 1)
         with self._lock:
-            if index not in self._packed and self.bytes + len(data) <= self.budget:
+            if len(data) <= 2 * file_bytes and self.bytes + len(data) <= self.budget:
+                self._refused.discard(index)
                 self._packed[index] = (image.mode, image.size, data)
                 self.bytes += len(data)
 
