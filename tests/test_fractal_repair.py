@@ -71,6 +71,27 @@ def test_a_build_with_nothing_to_do_never_marks_the_record_unfinished(tmp_path, 
     MixingSet.from_folder(out)
 
 
+@pytest.mark.parametrize("damage", ["metadata_as_journal", "junk_line", "journal_left"])
+def test_a_re_run_rewrites_metadata_that_is_not_exactly_the_build_s(tmp_path, damage):
+    """Review: with every picture intact, a build returned early although metadata.jsonl was missing (its lines
+    in a leftover journal) or held extra lines; it must write the metadata and remove the journal."""
+    out = tmp_path / "set"
+    config = BuildConfig(count=4, size=24, seed=5, kind="mixed")
+    build_set(out, config, show_progress=False)
+    expected = (out / "metadata.jsonl").read_bytes()
+    journal = out / ".ipmix-fractals-journal.jsonl"
+    if damage == "metadata_as_journal":
+        (out / "metadata.jsonl").rename(journal)
+    elif damage == "junk_line":
+        with open(out / "metadata.jsonl", "a") as stream:
+            stream.write('{"index": 99, "file_name": "../x.png"}\n')
+    else:
+        journal.write_bytes(expected)
+    build_set(out, config, show_progress=False)
+    assert (out / "metadata.jsonl").read_bytes() == expected and not journal.exists()
+    MixingSet.from_folder(out)
+
+
 def test_re_running_repairs_missing_truncated_flipped_and_linked_pictures(tmp_path, reference):
     out = tmp_path / "set"
     assert _build(out, "--count", "12", *SETTINGS, "--quiet").exit_code == 0

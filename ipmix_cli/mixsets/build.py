@@ -31,6 +31,7 @@ from ..disk.lock import LockHeld, hold_folder
 from ..progress import progress_bar
 from ..seeding import generator_for_index
 from .check import inspect_pictures, stray_images
+from .files import read_regular
 from .fractals import make_picture
 from .parallel import run_batches
 from .record import (
@@ -157,7 +158,8 @@ def _build_locked(out: Path, config: BuildConfig, jobs: int, overwrite: bool, sh
     todo = [index for index in range(config.count) if index not in kept]
     repaired = len(found.damaged) + sum(1 for i in [*found.missing, *found.unverified] if i < plan.complete_count)
     names = [picture_name(index, plan.digits) for index in range(config.count)]
-    if not todo and not plan.remove and plan.trusted and plan.complete_count == config.count:
+    metadata = metadata_text([kept[i] for i in range(config.count)]) if not todo else None
+    if plan.trusted and not plan.remove and plan.complete_count == config.count and _unchanged(out, metadata):
         # Already whole: the record is left as it is, so a reader loading the set meanwhile (e.g. a second
         # process whose repair of the built-in set found the first one's repair done) never sees it unfinished.
         return BuildSummary(config, 0, 0, config.count, 0, stray_images(out, names))
@@ -170,6 +172,17 @@ def _build_locked(out: Path, config: BuildConfig, jobs: int, overwrite: bool, sh
     write_text_atomic(out / RECORD_NAME, record_text(config, plan.digits, complete=True, **counts))
     Journal(out).remove()
     return BuildSummary(config, made, repaired, counts["kept"], removed, stray_images(out, names))
+
+
+def _unchanged(out: Path, metadata: str | None) -> bool:
+    """Whether ``out`` already holds exactly the metadata a finished build would write (``metadata``, None
+    when pictures remain to be made) and no journal: then the build has nothing to write."""
+    if metadata is None or os.path.lexists(out / JOURNAL_NAME):
+        return False
+    try:
+        return read_regular(out / METADATA_NAME, follow_links=False) == metadata.encode("utf-8")
+    except OSError:
+        return False
 
 
 def _make(out: Path, config: BuildConfig, digits: int, todo: list[int], jobs: int, show_progress: bool, lines: dict):
