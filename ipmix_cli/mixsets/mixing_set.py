@@ -16,8 +16,9 @@ about once per worker. With mixed sizes a scaled picture is almost never used tw
 draw decodes and scales its picture in Pillow and only the window becomes an array. Nothing is kept decoded;
 instead a picture decoded a second time is kept packed: its raw pixels compressed with zlib at level 1, which
 decode three times faster than a PNG (0.25 against 0.72 ms at 256×256) and take no more room for procedural
-pictures (the built-in set: 8.4 MB against 9.6 MB of PNG), within ``PACKED_BYTES`` (pictures past it are
-decoded from their files each time). A worker so holds the set's file bytes, its packed pictures, at most
+pictures (the built-in set: 8.4 MB against 9.6 MB of PNG), within ``PACKED_BYTES`` (pictures past it, and
+those whose packed pixels would take more than twice their file, such as JPEG photographs, are decoded from
+their files each time; each picture is compressed at most once). A worker so holds the set's file bytes, its packed pictures, at most
 one budget of scaled pictures, and the transient pictures of the draw in hand, however many sizes its images
 have.
 """
