@@ -18,9 +18,9 @@ instead a picture decoded a second time is kept packed: its raw pixels compresse
 decode three times faster than a PNG (0.25 against 0.72 ms at 256×256) and take no more room for procedural
 pictures (the built-in set: 8.4 MB against 9.6 MB of PNG), within ``PACKED_BYTES`` (pictures past it, and
 those whose packed pixels would take more than twice their file, such as JPEG photographs, are decoded from
-their files each time; each picture is compressed at most once). A worker so holds the set's file bytes, its packed pictures, at most
-one budget of scaled pictures, and the transient pictures of the draw in hand, however many sizes its images
-have.
+their files each time; each picture is compressed at most once). A worker so holds the set's file bytes,
+its packed pictures, at most one budget of scaled pictures, and the transient pictures of the draw in hand,
+however many sizes its images have.
 """
 
 from __future__ import annotations
