@@ -156,6 +156,11 @@ def test_scaled_pictures_are_cached_only_for_sizes_that_recur(tmp_path, monkeypa
     for _ in range(40):  # one size: cached from its second draw on (two pictures: the threshold is one draw)
         from_files.draw(rng, 24, 24)
     assert len(from_files._scaled) == 2 and len(decodes) <= 3
+    cached = MixingSet.from_folder(tmp_path)
+    for index in range(len(cached)):  # two cached scalings: two decodes, neither offered for packing
+        cached.resized(index, (40, 40))
+        cached.resized(index, (41, 41))
+    assert cached._packed.compressions == 0 and len(cached._packed) == 0  # the scaled cache holds them instead
 
     mixed = MixingSet.from_folder(tmp_path)
     decodes.clear()

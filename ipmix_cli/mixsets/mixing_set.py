@@ -129,9 +129,10 @@ class MixingSet:
         picture = self.pictures[index]
         return np.array(self._decoded(index)) if isinstance(picture, bytes) else picture
 
-    def _decoded(self, index: int) -> Image.Image:
+    def _decoded(self, index: int, pack: bool = True) -> Image.Image:
         """Picture ``index`` as a Pillow RGB image (a new one on each call: from its packed pixels once it has
-        been decoded twice, else from its file bytes)."""
+        been decoded twice, else from its file bytes). ``pack`` False: the caller caches what it makes of the
+        picture, so this decode is not offered for packing (it would be compressed and never used)."""
         picture = self.pictures[index]
         if not isinstance(picture, bytes):
             return Image.fromarray(picture, "RGB")
@@ -142,7 +143,8 @@ class MixingSet:
             image = _open_rgb(picture)
         except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
             raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
-        self._packed.offer(index, image, len(picture))
+        if pack:
+            self._packed.offer(index, image, len(picture))
         return image
 
     def draw(
@@ -219,7 +221,8 @@ class MixingSet:
         key = (index, tuple(size))
         scaled = self._scaled.get(key)
         if scaled is None:
-            scaled = _read_only(np.array(self._decoded(index).resize(tuple(size), Image.Resampling.BILINEAR)))
+            picture = self._decoded(index, pack=False)  # the scaled picture is cached instead
+            scaled = _read_only(np.array(picture.resize(tuple(size), Image.Resampling.BILINEAR)))
             self._scaled.put(key, scaled)
         return scaled
 
