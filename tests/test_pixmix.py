@@ -103,7 +103,7 @@ def test_the_image_stays_float32_between_rounds_and_is_clipped_after_each():
             as_bytes = to_bytes(_reference_round(to_float(as_bytes), source, step))  # a byte image between rounds
         assert np.array_equal(output, to_bytes(mixed))
         quantising_would_differ += not np.array_equal(output, as_bytes)
-        states = [state for _, state in iterate_rounds(image, mixing, plan)]
+        states = [state for _, state in iterate_rounds(image, mixing, plan, start)]
         assert all(state.dtype == F32 and 0 <= state.min() and state.max() <= 1 for state in states)
     assert clipped > 20 and quantising_would_differ > 10
 

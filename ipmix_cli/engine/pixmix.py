@@ -47,7 +47,7 @@ def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> n
     if not plan["rounds"]:
         return start.copy() if start is image else start  # byte → float32 → byte gives the byte back
     mixed = None
-    for _, mixed in iterate_rounds(image, mixing, plan):
+    for _, mixed in iterate_rounds(image, mixing, plan, start):
         pass
     return to_bytes(mixed)
 
@@ -56,9 +56,12 @@ def _start(image: np.ndarray, plan: Plan) -> np.ndarray:
     return image if plan["start"] is None else apply_image_op(image, plan["start"])
 
 
-def iterate_rounds(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """For each round: the source it mixed in (uint8) and the float32 image after it."""
-    mixed = to_float(_start(image, plan))
+def iterate_rounds(
+    image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """For each round: the source it mixed in (uint8) and the float32 image after it, from ``start`` (the
+    image after the plan's start step, computed once by the caller)."""
+    mixed = to_float(start)
     for step in plan["rounds"]:
         source = step["source"]
         picture = require_mixing(mixing) if source == "mixing" else apply_image_op(image, source)
@@ -71,7 +74,8 @@ def explain(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> Explana
     start = plan["start"]
     before = _start(image, plan)
     rows = [[("start: the original", image)] if start is None else [("start", image), (start, before)]]
-    for number, (step, (picture, mixed)) in enumerate(zip(plan["rounds"], iterate_rounds(image, mixing, plan)), 1):
+    rounds = iterate_rounds(image, mixing, plan, before)
+    for number, (step, (picture, mixed)) in enumerate(zip(plan["rounds"], rounds), 1):
         after = to_bytes(mixed)
         source = "mixing picture" if step["source"] == "mixing" else step["source"]
         rows.append([(f"round {number}", before), (source, picture), (step, after)])
