@@ -94,3 +94,28 @@ def test_local_workers_keep_pandas_out_so_pyarrow_does_not_load_it():
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "False"
+
+
+def test_top_level_bookkeeping_is_found_without_walking_the_outputs(tmp_path, monkeypatch):
+    """Journals, layouts and shard locks live at OUT's top: finding them lists that folder only (walking every
+    output of a million-image OUT cost seconds per call, several calls per run)."""
+    import os as os_module
+
+    from ipmix_cli.disk.folder import SafeFolder
+    from ipmix_cli.job.state import Layout, layouts_in
+
+    out = tmp_path / "out"
+    (out / "cats" / "deep").mkdir(parents=True)
+    (out / "cats" / ".ipmix-journal.w-elsewhere.jsonl").write_text("")
+    (out / ".ipmix-journal.w-host-1.jsonl").write_text("")
+    (out / "ipmix_run.shard-0-of-2.json").write_text("{}")
+    folder = SafeFolder(out)
+    scanned = []
+    real_scandir = os_module.scandir
+    monkeypatch.setattr(os_module, "scandir", lambda path: scanned.append(str(path)) or real_scandir(path))
+    assert Layout().journals(folder) == [".ipmix-journal.jsonl", ".ipmix-journal.w-host-1.jsonl"]
+    assert [layout.suffix for layout in layouts_in(folder)] == [".shard-0-of-2"]
+    assert set(scanned) == {str(out)}
+    assert sorted(name for name, _ in folder.walk()) == sorted(
+        [".ipmix-journal.w-host-1.jsonl", "cats/.ipmix-journal.w-elsewhere.jsonl", "ipmix_run.shard-0-of-2.json"]
+    )

@@ -289,8 +289,9 @@ class SafeFolder:
         except OSError:
             pass
 
-    def walk(self) -> Iterator[tuple[str, os.DirEntry]]:
-        """(relative POSIX name, entry) of every file and link below the folder; links are not followed."""
+    def walk(self, recursive: bool = True) -> Iterator[tuple[str, os.DirEntry]]:
+        """(relative POSIX name, entry) of every file and link below the folder (only those directly in it
+        when not ``recursive``); links are not followed."""
         stack = [""]
         while stack:
             prefix = stack.pop()
@@ -299,7 +300,8 @@ class SafeFolder:
                     for entry in entries:
                         name = f"{prefix}{entry.name}"
                         if entry.is_dir(follow_symlinks=False):
-                            stack.append(name + "/")
+                            if recursive:
+                                stack.append(name + "/")
                         else:
                             yield name, entry
             except OSError:

@@ -80,8 +80,8 @@ class _LockFile:
 def _holders(folder: SafeFolder, run_lock: _LockFile) -> str:
     """Who holds the run lock: its stamp, or the stamps of the shard locks currently held."""
     names = []
-    for name, _ in folder.walk():
-        if "/" not in name and name.startswith(".ipmix-shard-") and name.endswith(".lock"):
+    for name, _ in folder.walk(recursive=False):
+        if name.startswith(".ipmix-shard-") and name.endswith(".lock"):
             probe = _LockFile(folder, name)
             try:
                 if not probe.try_lock(fcntl.LOCK_SH):

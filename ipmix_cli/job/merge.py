@@ -197,8 +197,8 @@ def _merge(out: SafeFolder, command: list[str] | None) -> MergeSummary:
     for layout in layouts:
         for name in layout.files():
             out.remove(name)
-    for name, _ in list(out.walk()):
-        if "/" not in name and name.startswith(".ipmix-shard-") and name.endswith(".lock"):
+    for name, _ in list(out.walk(recursive=False)):
+        if name.startswith(".ipmix-shard-") and name.endswith(".lock"):
             out.remove(name)
     return MergeSummary(count, records, len(failures))
 

@@ -78,7 +78,7 @@ class Layout:
     def journals(self, out: SafeFolder) -> list[str]:
         """The driver's journal and every worker journal of this layout present in OUT."""
         prefix = self.worker_journal_prefix
-        found = [name for name, _ in out.walk() if "/" not in name and name.startswith(prefix)]
+        found = [name for name, _ in out.walk(recursive=False) if name.startswith(prefix)]
         return [self.journal, *sorted(n for n in found if n.endswith(".jsonl"))]
 
     @property
@@ -99,9 +99,7 @@ _SHARD_SUFFIX = re.compile(r"\.shard-(\d+)-of-(\d+)$")
 def layouts_in(out: SafeFolder) -> list[Layout]:
     """Every layout with a run record or state in OUT (a whole run and any shards)."""
     found = set()
-    for name, _ in out.walk():
-        if "/" in name:
-            continue
+    for name, _ in out.walk(recursive=False):
         for prefix, extension in (("ipmix_run", ".json"), (".ipmix-state", ".jsonl"), (".ipmix-journal", ".jsonl")):
             if name.startswith(prefix) and name.endswith(extension):
                 middle = name[len(prefix) : -len(extension)]
