@@ -119,3 +119,22 @@ def test_top_level_bookkeeping_is_found_without_walking_the_outputs(tmp_path, mo
     assert sorted(name for name, _ in folder.walk()) == sorted(
         [".ipmix-journal.w-host-1.jsonl", "cats/.ipmix-journal.w-elsewhere.jsonl", "ipmix_run.shard-0-of-2.json"]
     )
+
+
+def test_a_worker_journal_that_cannot_be_appended_stops_the_run_naming_its_full_path(tmp_path, monkeypatch):
+    """A full disk (a run fault) used to be reported with the journal's bare name, relative to nothing."""
+    import errno
+
+    from ipmix_cli.job import worker
+
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = worker._Journal(SafeFolder(out), ".ipmix-journal.w-")
+
+    def full(folder, name, records):
+        raise OSError(errno.ENOSPC, "No space left on device", name)
+
+    monkeypatch.setattr(state, "append_lines", full)
+    with pytest.raises(worker.RunFault) as stopped:
+        journal.record([{"file_name": "a.png"}])
+    assert str(out / journal.name) in str(stopped.value) and "free some space" in str(stopped.value)

@@ -271,8 +271,7 @@ class _Journal:
 
         try:
             append_lines(self.out, self.name, records)
-        except OSError as error:
-            failure_reason(error)  # a run fault (disk full…) raises RunFault
+        except OSError as error:  # any fault of the journal stops the run: it names the journal's full path
             raise RunFault(describe_os_error(error, str(self.out.path / self.name))) from None
 
 
