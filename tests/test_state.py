@@ -3,7 +3,9 @@ distrust of anything read back."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 
 import numpy as np
 import pytest
@@ -131,10 +133,49 @@ def test_a_worker_journal_that_cannot_be_appended_stops_the_run_naming_its_full_
     out.mkdir()
     journal = worker._Journal(SafeFolder(out), ".ipmix-journal.w-")
 
-    def full(folder, name, records):
-        raise OSError(errno.ENOSPC, "No space left on device", name)
+    @contextlib.contextmanager
+    def full(folder, name):
+        def append(text):
+            raise OSError(errno.ENOSPC, "No space left on device", name)
 
-    monkeypatch.setattr(state, "append_lines", full)
+        yield append
+
+    monkeypatch.setattr(SafeFolder, "open_append", full)
     with pytest.raises(worker.RunFault) as stopped:
         journal.record([{"file_name": "a.png"}])
     assert str(out / journal.name) in str(stopped.value) and "free some space" in str(stopped.value)
+    journal.close()
+
+
+def test_a_worker_journal_is_opened_once_per_task_and_holds_every_record(tmp_path, monkeypatch):
+    """Each input's records are appended as it finishes, through one open of the journal for the task."""
+    from ipmix_cli.job import worker
+
+    out = tmp_path / "out"
+    out.mkdir()
+    opened = []
+    real = SafeFolder.open_append
+    monkeypatch.setattr(SafeFolder, "open_append", lambda folder, name: opened.append(name) or real(folder, name))
+    journal = worker._Journal(SafeFolder(out), ".ipmix-journal.w-")
+    journal.record([{"file_name": "a.png"}, {"file_name": "b.png"}])
+    assert (out / journal.name).read_text() == '{"file_name":"a.png"}\n{"file_name":"b.png"}\n'
+    journal.record([{"file_name": "c.png"}])
+    journal.close()
+    assert opened == [journal.name]
+    assert (out / journal.name).read_text().splitlines()[-1] == '{"file_name":"c.png"}'
+
+
+def test_a_journal_planted_as_a_hard_link_is_refused(tmp_path):
+    """A hard link to a file outside OUT, planted under the journal's name, is never appended to."""
+    from ipmix_cli.job import worker
+
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep\n")
+    journal = worker._Journal(SafeFolder(out), ".ipmix-journal.w-")
+    os.link(victim, out / journal.name)
+    with pytest.raises(worker.RunFault, match="hard link"):
+        journal.record([{"file_name": "a.png"}])
+    journal.close()
+    assert victim.read_text() == "keep\n"

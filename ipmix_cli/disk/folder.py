@@ -18,7 +18,7 @@ import os
 import stat
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO, Callable, Iterator
 
 from .atomic import FILE_MODE, TEMP_PREFIX, count_write, next_temporary_name
 
@@ -123,7 +123,8 @@ class SafeFolder:
         """A descriptor of the sub-folder ``parts``, reached without following any link."""
         fd = os.open(self.path, _DIR_FLAGS)
         try:
-            if (lambda info: (info.st_dev, info.st_ino))(os.fstat(fd)) != self.identity:
+            info = os.fstat(fd)
+            if (info.st_dev, info.st_ino) != self.identity:
                 raise FolderError(errno.ESTALE, f"{self.path} was replaced by another folder during the run")
             for depth, part in enumerate(parts):
                 if create and (self.identity, parts[: depth + 1]) not in _MADE:
@@ -151,7 +152,7 @@ class SafeFolder:
     def _explained(self, error: OSError, parent: int, part: str, parts: tuple[str, ...]) -> OSError:
         """``error`` from opening a sub-folder, naming the full path and saying when a link is the cause
         (Linux reports a link opened with O_DIRECTORY | O_NOFOLLOW as "not a directory")."""
-        path = str(self.path.joinpath(*parts))
+        path = self._full(parts)
         if error.errno in (errno.ENOTDIR, errno.ELOOP):
             try:
                 if stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode):
@@ -159,6 +160,10 @@ class SafeFolder:
             except OSError:
                 pass
         return OSError(error.errno, error.strerror, path)
+
+    def _full(self, parts: tuple[str, ...]) -> str:
+        """The full path of ``parts``, for messages (made only when one is needed: writes are hot)."""
+        return os.path.join(self.path, *parts)
 
     # --- writing ---------------------------------------------------------------------------------------
 
@@ -176,12 +181,11 @@ class SafeFolder:
         temporary is removed and ``name`` is left as it was. ``OSError``s name the full path of ``name``.
         """
         parts = clean_relative(name)
-        full = str(self.path.joinpath(*parts))
         with self._folder(parts[:-1], create=True) as folder:
             try:
                 temporary, fd = self._create_temporary(folder)
             except OSError as error:
-                raise OSError(error.errno, error.strerror, full) from None
+                raise OSError(error.errno, error.strerror, self._full(parts)) from None
             try:
                 with os.fdopen(fd, "wb") as stream:
                     yield stream
@@ -193,7 +197,7 @@ class SafeFolder:
                 except OSError:
                     pass
                 if isinstance(error, OSError) and not isinstance(error, FolderError):
-                    raise OSError(error.errno, error.strerror, full) from None
+                    raise OSError(error.errno, error.strerror, self._full(parts)) from None
                 raise
         count_write()
 
@@ -209,17 +213,28 @@ class SafeFolder:
 
     def append_text(self, name: str, text: str) -> None:
         """Append ``text`` to ``name`` (made if missing), never following a link."""
+        with self.open_append(name) as append:
+            append(text)
+
+    @contextmanager
+    def open_append(self, name: str) -> Iterator[Callable[[str], None]]:
+        """A function appending text to ``name`` (made if missing, never through a link or into a file with
+        another name), for a writer that appends many times: the file is opened once."""
         parts = clean_relative(name)
         with self._folder(parts[:-1], create=True) as folder:
             flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
             fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
-            try:
-                refuse_shared_file(fd, str(self.path.joinpath(*parts)))
+        try:
+            refuse_shared_file(fd, self._full(parts))
+
+            def append(text: str) -> None:
                 data = text.encode("utf-8")
                 while data:
                     data = data[os.write(fd, data) :]
-            finally:
-                os.close(fd)
+
+            yield append
+        finally:
+            os.close(fd)
 
     # --- reading and deleting ----------------------------------------------------------------------------
 

@@ -92,6 +92,10 @@ class Pool:
     def in_flight(self) -> int:
         raise NotImplementedError
 
+    def warm(self, function: Callable, *args) -> None:
+        """Start the workers now, each running ``function(*args)`` to get ready, while the driver still plans
+        the run (nothing to do where workers are not started by the pool)."""
+
     _closed = False
 
     def close(self, abort: bool = False) -> None:
@@ -189,6 +193,11 @@ class LokyPool(_FuturesPool):
         return get_reusable_executor(
             max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
         )
+
+    def warm(self, function, *args):
+        executor = self._executor()
+        for _ in range(self.jobs):  # not tracked: its outcome is nobody's result
+            executor.submit(function, *args)
 
     def _lost(self, error):
         from concurrent.futures.process import BrokenProcessPool

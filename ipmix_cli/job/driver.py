@@ -50,7 +50,7 @@ from .resume import (
     valid_units,
 )
 from .state import Layout, append_lines, public, write_json, write_state_and_manifest
-from .worker import Job, Task, TaskResult, Work, run_task
+from .worker import Job, Task, TaskResult, Work, run_task, warm
 from .writers import finish, is_sharded, writer_class
 
 
@@ -196,6 +196,7 @@ def run_augment(request: RunRequest) -> RunSummary:
         raise AugmentError(f"no images found under {request.root}")
     layout = Layout(request.shard)
     pool = open_pool(request.backend)  # a backend that cannot start is refused before OUT is touched
+    pool.warm(warm, options)
     try:
         try:
             out = SafeFolder(make_folder(request.out))

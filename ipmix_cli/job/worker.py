@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import signal
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -29,6 +30,7 @@ from .items import Failure, Item
 from .naming import output_names
 from .options import AugmentOptions
 from .records import output_record
+from .state import dumps
 
 #: Test hook: a worker SIGKILLs itself when it starts the input with this key (a poison input, exactly like an
 #: out-of-memory kill), so the tests can check that one input cannot take a run down.
@@ -105,6 +107,21 @@ def mixing_set_for(options: AugmentOptions) -> MixingSet:
         _MIXING_SETS.clear()
         _MIXING_SETS[key] = mixing
     return _MIXING_SETS[key]
+
+
+def warm(options: AugmentOptions) -> None:
+    """Make ready what every task of this run needs (configs, the mixing set, the writer's module) while the
+    driver still plans the run: a new worker process otherwise pays it in its first task. Any fault is left
+    for that task to report."""
+    tune_allocator()
+    try:
+        if resolver_for(options).needs_mixing:
+            mixing_set_for(options)
+        from .writers import writer_class
+
+        writer_class(options.writer)
+    except Exception:  # noqa: BLE001 - see the docstring
+        pass
 
 
 def resolver_for(options: AugmentOptions) -> ConfigResolver:
@@ -236,6 +253,9 @@ def run_task(job: Job, task: Task) -> TaskResult:
     except BaseException:
         writer.abort()
         raise
+    finally:
+        if journal is not None:
+            journal.close()
     result.seconds = time.perf_counter() - started
     return result
 
@@ -259,20 +279,29 @@ class _NullWriter:
 class _Journal:
     """This worker's journal: each finished input's records appended as soon as its files exist, so that a
     killed run loses at most the inputs being made at that moment (one append per input; a kill can tear
-    only the last line, which readers skip)."""
+    only the last line, which readers skip). The file is opened at the first append and closed with the task."""
 
     def __init__(self, out: SafeFolder, prefix: str):
         from ..disk.atomic import process_token
 
         self.out, self.name = out, f"{prefix}{process_token()}.jsonl"
+        self._file = ExitStack()
+        self._append = None
 
     def record(self, records: list[dict]) -> None:
-        from .state import append_lines
-
+        text = "".join(dumps(record) + "\n" for record in records)
         try:
-            append_lines(self.out, self.name, records)
+            if self._append is None:
+                self._append = self._file.enter_context(self.out.open_append(self.name))
+            self._append(text)
         except OSError as error:  # any fault of the journal stops the run: it names the journal's full path
             raise RunFault(describe_os_error(error, str(self.out.path / self.name))) from None
+
+    def close(self) -> None:
+        try:
+            self._file.close()
+        except OSError:  # every append has been written; a failing close loses nothing
+            pass
 
 
 def _store(group: list[_Pending], writer, options: AugmentOptions, result: TaskResult, journal=None) -> None:
