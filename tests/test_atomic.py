@@ -113,3 +113,44 @@ def test_a_process_that_started_after_the_write_only_reuses_the_pid(tmp_path):
     finally:
         child.stdin.close()
         child.wait()
+
+
+def _open_fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_a_stat_session_gives_the_same_answers_with_one_open_a_folder(tmp_path, monkeypatch):
+    """Checking a run's outputs in a session stats through the last folder's descriptor: the same results as
+    without (files, missing names, a linked folder on the way, a link itself), each folder opened once, and
+    nothing left open afterwards."""
+    from ipmix_cli.disk import folder as folder_module
+    from ipmix_cli.disk.folder import SafeFolder
+
+    out = tmp_path / "out"
+    for name in ("a/1.png", "a/2.png", "b/c/3.png", "top.png"):
+        (out / name).parent.mkdir(parents=True, exist_ok=True)
+        (out / name).write_bytes(b"x" * len(name))
+    (tmp_path / "elsewhere").mkdir()
+    (tmp_path / "elsewhere" / "4.png").write_bytes(b"y")
+    os.symlink(tmp_path / "elsewhere", out / "linked")
+    os.symlink(out / "top.png", out / "a" / "link.png")
+    names = ["a/1.png", "a/2.png", "a/gone.png", "a/link.png", "b/c/3.png", "linked/4.png", "top.png", "a/1.png"]
+    folder = SafeFolder(out)
+
+    def answers():
+        return [None if s is None else (s.st_ino, s.st_size, s.st_mode) for s in map(folder.stat, names)]
+
+    expected = answers()
+    assert expected[2] is None and expected[5] is None and expected[0] is not None
+    opened = []
+    real_open = os.open
+    monkeypatch.setattr(folder_module.os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
+    before = _open_fds()
+    with folder.stat_session():
+        assert answers() == expected
+    assert _open_fds() == before
+    # a/, b/c/, linked/ (refused), the top folder, a/ again: one walk a change of folder
+    assert sum(1 for path in opened if str(path) == str(folder.path)) == 5
+    opened.clear()
+    assert answers() == expected  # outside a session: one walk a name again
+    assert sum(1 for path in opened if str(path) == str(folder.path)) == len(names)

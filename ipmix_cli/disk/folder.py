@@ -121,6 +121,14 @@ class SafeFolder:
     @contextmanager
     def _folder(self, parts: tuple[str, ...], create: bool) -> Iterator[int]:
         """A descriptor of the sub-folder ``parts``, reached without following any link."""
+        fd = self._open_folder(parts, create)
+        try:
+            yield fd
+        finally:
+            os.close(fd)
+
+    def _open_folder(self, parts: tuple[str, ...], create: bool) -> int:
+        """See :meth:`_folder`; the caller closes the descriptor."""
         fd = os.open(self.path, _DIR_FLAGS)
         try:
             info = os.fstat(fd)
@@ -145,9 +153,10 @@ class SafeFolder:
                     raise self._explained(error, fd, part, parts[: depth + 1]) from None
                 os.close(fd)
                 fd = child
-            yield fd
-        finally:
+        except BaseException:
             os.close(fd)
+            raise
+        return fd
 
     def _explained(self, error: OSError, parent: int, part: str, parts: tuple[str, ...]) -> OSError:
         """``error`` from opening a sub-folder, naming the full path and saying when a link is the cause
@@ -243,14 +252,42 @@ class SafeFolder:
         missing, not a folder, or a link."""
         parts = clean_relative(name)
         try:
-            with self._folder(parts[:-1], create=False) as folder:
-                return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+            held = self._held_folder
+            if held is not None and held[0] == parts[:-1]:
+                return os.stat(parts[-1], dir_fd=held[1], follow_symlinks=False)
+            if held is None:
+                with self._folder(parts[:-1], create=False) as folder:
+                    return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+            self._release_held()
+            self._held_folder = (parts[:-1], self._open_folder(parts[:-1], create=False))
+            fd = self._held_folder[1]
+            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
             if error.errno == errno.ELOOP:
                 return None
             raise
+
+    _held_folder: tuple[tuple[str, ...], int] | None = None
+
+    @contextmanager
+    def stat_session(self) -> Iterator[None]:
+        """Within the block, :meth:`stat` keeps the last sub-folder it looked in open and stats the next name
+        in that folder through it: checking every output of a run (sorted, so folder by folder) costs one
+        system call a file instead of six. For one thread's checks: nothing is written through it."""
+        self._held_folder = (None, -1)  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            self._release_held()
+            self._held_folder = None
+
+    def _release_held(self) -> None:
+        held = self._held_folder
+        if held is not None and held[1] >= 0:
+            os.close(held[1])
+        self._held_folder = (None, -1)  # type: ignore[assignment]
 
     def is_file(self, name: str) -> bool:
         info = self.stat(name)

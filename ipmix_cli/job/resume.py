@@ -193,6 +193,12 @@ def plan_files(out: SafeFolder, layout: Layout, items: list[Item], options: Augm
     plan = WorkPlan()
     records = current_records(out, layout)
     pending = next(records, None)
+    with out.stat_session():
+        _plan_inputs(out, plan, items, options, records, pending)
+    return plan
+
+
+def _plan_inputs(out, plan: WorkPlan, items: list[Item], options: AugmentOptions, records, pending) -> None:
     for item in items:
         while pending is not None and pending["source"] < item.key:
             pending = next(records, None)
@@ -211,7 +217,6 @@ def plan_files(out: SafeFolder, layout: Layout, items: list[Item], options: Augm
             plan.works.append(Work(item, tuple(missing)))
         else:
             plan.already_done += 1
-    return plan
 
 
 def unit_name(index: int, count: int, extension: str) -> str:
@@ -274,6 +279,11 @@ def valid_records(out: SafeFolder, layout: Layout, sharded: bool) -> Iterator[di
         if sig is not None:
             good_units[name] = (set(unit["keys"]) - set(unit.get("failed") or []), sig)
     seen: set[str] = set()
+    with out.stat_session():
+        yield from _valid_records(out, layout, sharded, good_units, seen)
+
+
+def _valid_records(out, layout, sharded, good_units, seen) -> Iterator[dict]:
     for record in current_records(out, layout):
         if sharded:
             shard = record.get("shard")
