@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 import sys
 import time
+
+import pytest
 
 from ipmix_cli.disk import atomic
 from ipmix_cli.disk.atomic import TEMP_PREFIX, write_bytes_atomic
@@ -119,9 +122,9 @@ def _open_fds() -> int:
     return len(os.listdir("/proc/self/fd"))
 
 
-def test_a_stat_session_gives_the_same_answers_with_one_open_a_folder(tmp_path, monkeypatch):
-    """Checking a run's outputs in a session stats through the last folder's descriptor: the same results as
-    without (files, missing names, a linked folder on the way, a link itself), each folder opened once, and
+def test_a_session_gives_the_same_stats_with_one_walk_a_folder(tmp_path, monkeypatch):
+    """Checking a run's outputs in a session stats through held folder descriptors: the same results as
+    without (files, missing names, a linked folder on the way, a link itself), each folder reached once, and
     nothing left open afterwards."""
     from ipmix_cli.disk import folder as folder_module
     from ipmix_cli.disk.folder import SafeFolder
@@ -146,11 +149,87 @@ def test_a_stat_session_gives_the_same_answers_with_one_open_a_folder(tmp_path, 
     real_open = os.open
     monkeypatch.setattr(folder_module.os, "open", lambda *a, **k: opened.append(a[0]) or real_open(*a, **k))
     before = _open_fds()
-    with folder.stat_session():
+    with folder.session():
         assert answers() == expected
     assert _open_fds() == before
-    # a/, b/c/, linked/ (refused), the top folder, a/ again: one walk a change of folder
-    assert sum(1 for path in opened if str(path) == str(folder.path)) == 5
+    # a/, b/c/, linked/ (refused, so tried again), the top folder: a/ is still held the second time
+    assert sum(1 for path in opened if str(path) == str(folder.path)) == 4
     opened.clear()
     assert answers() == expected  # outside a session: one walk a name again
     assert sum(1 for path in opened if str(path) == str(folder.path)) == len(names)
+
+
+def test_writes_in_a_session_reach_each_folder_once_and_make_a_removed_one_again(tmp_path, monkeypatch):
+    from ipmix_cli.disk import folder as folder_module
+    from ipmix_cli.disk.folder import SafeFolder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = SafeFolder(out)
+    walks = []
+    real_open_folder = SafeFolder._open_folder
+    monkeypatch.setattr(SafeFolder, "_open_folder", lambda self, p, c: walks.append(p) or real_open_folder(self, p, c))
+    before = _open_fds()
+    with folder.session():
+        for index in range(5):
+            folder.write_bytes(f"a/b/{index}.png", b"x")
+            folder.write_bytes(f"c/{index}.png", b"y")
+        assert walks == [("a", "b"), ("c",)]
+        shutil.rmtree(out / "a")  # removed while held: the next write makes it again
+        folder.write_bytes("a/b/again.png", b"z")
+        assert folder.remove("c/0.png") and not folder.remove("c/0.png")
+    assert _open_fds() == before
+    assert (out / "a" / "b" / "again.png").read_bytes() == b"z"
+    assert sorted(p.name for p in (out / "c").iterdir()) == ["1.png", "2.png", "3.png", "4.png"]
+    assert not [p for p in out.rglob("*") if p.name.startswith(folder_module.TEMP_PREFIX)]
+
+
+def test_a_folder_replaced_by_a_link_during_a_session_is_never_written_through(tmp_path):
+    """Held descriptors name the folder that was reached: a link put in its place leads nowhere; after the
+    session the link is refused as always."""
+    from ipmix_cli.disk.folder import SafeFolder
+
+    out, victim = tmp_path / "out", tmp_path / "victim"
+    out.mkdir()
+    victim.mkdir()
+    folder = SafeFolder(out)
+    with folder.session():
+        folder.write_bytes("a/1.png", b"x")
+        os.rename(out / "a", tmp_path / "moved")
+        os.symlink(victim, out / "a")
+        folder.write_bytes("a/2.png", b"y")  # into the held folder, wherever it is now
+    assert list(victim.iterdir()) == []
+    assert sorted(p.name for p in (tmp_path / "moved").iterdir()) == ["1.png", "2.png"]
+    with pytest.raises(OSError, match="symbolic link"):
+        folder.write_bytes("a/3.png", b"z")
+    assert list(victim.iterdir()) == []
+
+
+def test_sessions_of_two_threads_on_one_folder_hold_their_own_descriptors(tmp_path):
+    import threading
+
+    from ipmix_cli.disk.folder import SafeFolder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = SafeFolder(out)
+    started, ended = threading.Barrier(2), threading.Barrier(2)
+    errors = []
+
+    def writer(name):
+        try:
+            with folder.session():
+                started.wait()
+                for index in range(50):
+                    folder.write_bytes(f"{name}/{index}.png", b"x")
+            ended.wait()  # one thread's session ending never closes the other's descriptors
+            with folder.session():
+                folder.write_bytes(f"{name}/last.png", b"y")
+        except Exception as error:  # noqa: BLE001
+            errors.append(error)
+
+    threads = [threading.Thread(target=writer, args=(name,)) for name in ("a", "b")]
+    [thread.start() for thread in threads]
+    [thread.join() for thread in threads]
+    assert errors == []
+    assert len(list((out / "a").iterdir())) == len(list((out / "b").iterdir())) == 51

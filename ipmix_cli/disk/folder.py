@@ -16,6 +16,7 @@ from __future__ import annotations
 import errno
 import os
 import stat
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -29,6 +30,9 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 #: Sub-folders this process made or found (per folder identity): no mkdir attempt for every write. Opening
 #: them still never follows a link, so a folder replaced by a link after it was made is still refused.
 _MADE: set = set()
+
+#: Sub-folder descriptors a :meth:`SafeFolder.session` keeps open at most (all are closed when it is full).
+_HELD_FOLDERS = 64
 
 
 class UnsafePath(ValueError):
@@ -107,6 +111,7 @@ class SafeFolder:
         finally:
             os.close(fd)
         self.identity = (info.st_dev, info.st_ino)
+        self._local = threading.local()
         if identity is not None and tuple(identity) != self.identity:
             raise FolderError(errno.ESTALE, f"{path} was replaced by another folder while ipmix was using it")
 
@@ -120,12 +125,55 @@ class SafeFolder:
 
     @contextmanager
     def _folder(self, parts: tuple[str, ...], create: bool) -> Iterator[int]:
-        """A descriptor of the sub-folder ``parts``, reached without following any link."""
-        fd = self._open_folder(parts, create)
+        """A descriptor of the sub-folder ``parts``, reached without following any link (held open for the rest
+        of a :meth:`session`)."""
+        held = getattr(self._local, "held", None)
+        if held is None:
+            fd = self._open_folder(parts, create)
+            try:
+                yield fd
+            finally:
+                os.close(fd)
+            return
+        fd = held.get(parts)
+        if fd is None:
+            if len(held) >= _HELD_FOLDERS:
+                self._release(held)
+            fd = held[parts] = self._open_folder(parts, create)
+        yield fd
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Within the block, each sub-folder is reached once and its descriptor kept for later writes, stats and
+        reads in it (this thread's only): writing a run's outputs folder by folder costs no folder walks.
+
+        The containment is the same: every folder was reached component by component without following a
+        link, and a write into one never follows a link. A folder replaced during the block is not seen until
+        the block ends (a task of a worker, a fraction of a second); a folder removed is reached again."""
+        if getattr(self._local, "held", None) is not None:  # nested: the outer block holds them
+            yield
+            return
+        self._local.held = {}
         try:
-            yield fd
+            yield
         finally:
+            held, self._local.held = self._local.held, None
+            self._release(held)
+
+    @staticmethod
+    def _release(held: dict) -> None:
+        for fd in held.values():
             os.close(fd)
+        held.clear()
+
+    def _forget(self, parts: tuple[str, ...]) -> bool:
+        """Drop the held descriptor of ``parts`` (a folder removed meanwhile); whether there was one."""
+        held = getattr(self._local, "held", None)
+        fd = None if held is None else held.pop(parts, None)
+        if fd is None:
+            return False
+        os.close(fd)
+        return True
 
     def _open_folder(self, parts: tuple[str, ...], create: bool) -> int:
         """See :meth:`_folder`; the caller closes the descriptor."""
@@ -190,25 +238,31 @@ class SafeFolder:
         temporary is removed and ``name`` is left as it was. ``OSError``s name the full path of ``name``.
         """
         parts = clean_relative(name)
-        with self._folder(parts[:-1], create=True) as folder:
-            try:
-                temporary, fd = self._create_temporary(folder)
-            except OSError as error:
-                raise OSError(error.errno, error.strerror, self._full(parts)) from None
-            try:
-                with os.fdopen(fd, "wb") as stream:
-                    yield stream
-                os.rename(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
-                stream.final_stat = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)  # type: ignore
-            except BaseException as error:
+        for attempt in range(2):
+            with self._folder(parts[:-1], create=True) as folder:
                 try:
-                    os.unlink(temporary, dir_fd=folder)
-                except OSError:
-                    pass
-                if isinstance(error, OSError) and not isinstance(error, FolderError):
+                    temporary, fd = self._create_temporary(folder)
+                except FileNotFoundError as error:
+                    if attempt == 0 and self._forget(parts[:-1]):
+                        continue  # a held folder was removed meanwhile: reach it again (made anew)
                     raise OSError(error.errno, error.strerror, self._full(parts)) from None
-                raise
-        count_write()
+                except OSError as error:
+                    raise OSError(error.errno, error.strerror, self._full(parts)) from None
+                try:
+                    with os.fdopen(fd, "wb") as stream:
+                        yield stream
+                    os.rename(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
+                    stream.final_stat = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)  # type: ignore
+                except BaseException as error:
+                    try:
+                        os.unlink(temporary, dir_fd=folder)
+                    except OSError:
+                        pass
+                    if isinstance(error, OSError) and not isinstance(error, FolderError):
+                        raise OSError(error.errno, error.strerror, self._full(parts)) from None
+                    raise
+            count_write()
+            return
 
     @staticmethod
     def _create_temporary(folder: int) -> tuple[str, int]:
@@ -252,42 +306,14 @@ class SafeFolder:
         missing, not a folder, or a link."""
         parts = clean_relative(name)
         try:
-            held = self._held_folder
-            if held is not None and held[0] == parts[:-1]:
-                return os.stat(parts[-1], dir_fd=held[1], follow_symlinks=False)
-            if held is None:
-                with self._folder(parts[:-1], create=False) as folder:
-                    return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
-            self._release_held()
-            self._held_folder = (parts[:-1], self._open_folder(parts[:-1], create=False))
-            fd = self._held_folder[1]
-            return os.stat(parts[-1], dir_fd=fd, follow_symlinks=False)
+            with self._folder(parts[:-1], create=False) as folder:
+                return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
             if error.errno == errno.ELOOP:
                 return None
             raise
-
-    _held_folder: tuple[tuple[str, ...], int] | None = None
-
-    @contextmanager
-    def stat_session(self) -> Iterator[None]:
-        """Within the block, :meth:`stat` keeps the last sub-folder it looked in open and stats the next name
-        in that folder through it: checking every output of a run (sorted, so folder by folder) costs one
-        system call a file instead of six. For one thread's checks: nothing is written through it."""
-        self._held_folder = (None, -1)  # type: ignore[assignment]
-        try:
-            yield
-        finally:
-            self._release_held()
-            self._held_folder = None
-
-    def _release_held(self) -> None:
-        held = self._held_folder
-        if held is not None and held[1] >= 0:
-            os.close(held[1])
-        self._held_folder = (None, -1)  # type: ignore[assignment]
 
     def is_file(self, name: str) -> bool:
         info = self.stat(name)

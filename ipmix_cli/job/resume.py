@@ -193,7 +193,7 @@ def plan_files(out: SafeFolder, layout: Layout, items: list[Item], options: Augm
     plan = WorkPlan()
     records = current_records(out, layout)
     pending = next(records, None)
-    with out.stat_session():
+    with out.session():
         _plan_inputs(out, plan, items, options, records, pending)
     return plan
 
@@ -279,7 +279,7 @@ def valid_records(out: SafeFolder, layout: Layout, sharded: bool) -> Iterator[di
         if sig is not None:
             good_units[name] = (set(unit["keys"]) - set(unit.get("failed") or []), sig)
     seen: set[str] = set()
-    with out.stat_session():
+    with out.session():
         yield from _valid_records(out, layout, sharded, good_units, seen)
 
 

@@ -221,8 +221,16 @@ def run_task(job: Job, task: Task) -> TaskResult:
     except (MixingSetError, OSError) as error:
         result.fault = f"cannot start: {error}"
         return result
-    kill_key = os.environ.get(KILL_ON_INPUT)
     journal = None if task.probe or not job.journal_prefix else _Journal(job.out, job.journal_prefix)
+    with job.out.session():
+        _run_works(job, task, writer, mixing, configs, journal, result)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _run_works(job: Job, task: Task, writer, mixing, configs, journal, result: TaskResult) -> None:
+    options = job.options
+    kill_key = os.environ.get(KILL_ON_INPUT)
     group: list[_Pending] = []
     group_bytes = 0
     try:
@@ -256,8 +264,6 @@ def run_task(job: Job, task: Task) -> TaskResult:
     finally:
         if journal is not None:
             journal.close()
-    result.seconds = time.perf_counter() - started
-    return result
 
 
 class _NullWriter:
