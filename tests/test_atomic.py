@@ -233,3 +233,24 @@ def test_sessions_of_two_threads_on_one_folder_hold_their_own_descriptors(tmp_pa
     [thread.join() for thread in threads]
     assert errors == []
     assert len(list((out / "a").iterdir())) == len(list((out / "b").iterdir())) == 51
+
+
+def test_a_session_holds_a_bounded_number_of_folders_and_never_closes_one_in_use(tmp_path, monkeypatch):
+    from ipmix_cli.disk import folder as folder_module
+    from ipmix_cli.disk.folder import SafeFolder
+
+    monkeypatch.setattr(folder_module, "_HELD_FOLDERS", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = SafeFolder(out)
+    before = _open_fds()
+    with folder.session():
+        with folder.open_new("shard.tar") as unfinished:  # a shard being written while other folders come and go
+            unfinished.write(b"head")
+            for index in range(6):
+                folder.write_bytes(f"f{index}/x.png", b"x")
+            assert _open_fds() <= before + 3  # the root, one sub-folder, the unfinished file
+            unfinished.write(b"tail")
+    assert _open_fds() == before
+    assert (out / "shard.tar").read_bytes() == b"headtail"
+    assert all((out / f"f{index}" / "x.png").read_bytes() == b"x" for index in range(6))

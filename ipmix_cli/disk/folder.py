@@ -31,7 +31,8 @@ _NEW_FILE_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CL
 #: them still never follows a link, so a folder replaced by a link after it was made is still refused.
 _MADE: set = set()
 
-#: Sub-folder descriptors a :meth:`SafeFolder.session` keeps open at most (all are closed when it is full).
+#: Sub-folder descriptors a :meth:`SafeFolder.session` keeps open at most (further folders are opened and closed
+#: at each use, as outside a session: a held descriptor may still be in use by an unfinished write).
 _HELD_FOLDERS = 64
 
 
@@ -128,19 +129,19 @@ class SafeFolder:
         """A descriptor of the sub-folder ``parts``, reached without following any link (held open for the rest
         of a :meth:`session`)."""
         held = getattr(self._local, "held", None)
-        if held is None:
-            fd = self._open_folder(parts, create)
-            try:
-                yield fd
-            finally:
-                os.close(fd)
+        fd = None if held is None else held.get(parts)
+        if fd is not None:
+            yield fd
             return
-        fd = held.get(parts)
-        if fd is None:
-            if len(held) >= _HELD_FOLDERS:
-                self._release(held)
-            fd = held[parts] = self._open_folder(parts, create)
-        yield fd
+        fd = self._open_folder(parts, create)
+        if held is not None and len(held) < _HELD_FOLDERS:  # held ones close only when the session ends
+            held[parts] = fd
+            yield fd
+            return
+        try:
+            yield fd
+        finally:
+            os.close(fd)
 
     @contextmanager
     def session(self) -> Iterator[None]:
