@@ -8,9 +8,10 @@ label), ``copy``, ``seed``, ``mixing_picture``, ``width``, ``height``, ``sha256`
 image column, and the class names as a ``ClassLabel`` when the labels are names, so ``datasets`` decodes images
 to PIL and gives labels their names.
 
-The bytes are a function of the rows: fixed writer options, row groups of exactly ``ROW_GROUP`` rows (the last
-one shorter), no statistics or page index, the metadata JSON serialised with sorted keys. They also depend on
-the pyarrow version, which Parquet records in every file (``created_by``).
+The files are written by ``parquet_file`` (ipmix's own writer: pyarrow would cost every worker about 50 MB),
+so the bytes are a function of the rows alone: row groups of exactly ``ROW_GROUP`` rows (the last one shorter),
+no compression or statistics, the metadata JSON serialised with sorted keys. pyarrow is needed only to read
+Parquet (inputs, ``verify``).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import json
 
 from ..labels import class_number, numbering
 from ..state import dumps
+from .parquet_file import ParquetStream
 from .sharded import ShardWriter
 
 #: Rows per row group: a reader holds one row group's images at a time (about 10 MB of 224×224 JPEGs).
@@ -50,46 +52,41 @@ def check_pyarrow() -> None:
         raise MissingPyarrow(f"Parquet needs pyarrow: {EXTRA}")
 
 
-def writer_options() -> dict:
-    """Fixed ``pyarrow.parquet.ParquetWriter`` options, so that equal rows give equal bytes."""
-    return {
-        "compression": "none",  # encoded images do not compress; the other columns are small
-        "use_dictionary": False,
-        "write_statistics": False,
-        "write_page_index": False,
-        "store_schema": True,  # the schema metadata (huggingface) lives there
-        "version": "2.6",
-        "data_page_version": "1.0",
-    }
+#: ``created_by`` of every file written (Parquet readers show it; it is fixed, so bytes do not depend on it).
+CREATED_BY = "ipmix"
 
 
-def schema(classes: tuple[str, ...] | None, trace: bool, image: bool):
-    """The table's schema (see the module docstring) with its ``huggingface`` metadata."""
-    pa, _ = pyarrow_modules()
-    fields = []
-    features: dict = {}
-    if image:
-        fields.append(("image", pa.struct([("bytes", pa.binary()), ("path", pa.string())])))
-        features["image"] = {"_type": "Image"}
-    fields += [
-        ("file_name", pa.string()),
-        ("shard", pa.string()),
-        ("source", pa.string()),
-        ("label", pa.int64()),
-        ("copy", pa.int64()),
-        ("seed", pa.uint64()),
-        ("mixing_picture", pa.string()),
-        ("width", pa.int64()),
-        ("height", pa.int64()),
-        ("sha256", pa.string()),
+def fields(trace: bool, image: bool) -> list:
+    """The table's columns (see the module docstring) for ``parquet_file``."""
+    columns: list = [("image", [("bytes", "binary"), ("path", "string")])] if image else []
+    columns += [
+        ("file_name", "string"),
+        ("shard", "string"),
+        ("source", "string"),
+        ("label", "int64"),
+        ("copy", "int64"),
+        ("seed", "uint64"),
+        ("mixing_picture", "string"),
+        ("width", "int64"),
+        ("height", "int64"),
+        ("sha256", "string"),
     ]
     if trace:
-        fields.append(("trace", pa.string()))
-    fields.append(("meta", pa.string()))
+        columns.append(("trace", "string"))
+    columns.append(("meta", "string"))
+    return columns
+
+
+def metadata(classes: tuple[str, ...] | None, image: bool) -> dict[str, str]:
+    """The ``huggingface`` key-value metadata: the image column, and the class names as a ``ClassLabel``."""
+    features: dict = {"image": {"_type": "Image"}} if image else {}
     if classes:
         features["label"] = {"_type": "ClassLabel", "names": list(classes)}
-    metadata = {"huggingface": json.dumps({"info": {"features": features}}, sort_keys=True, ensure_ascii=False)}
-    return pa.schema(fields, metadata=metadata)
+    return {"huggingface": json.dumps({"info": {"features": features}}, sort_keys=True, ensure_ascii=False)}
+
+
+def open_table(sink, classes: tuple[str, ...] | None, trace: bool, image: bool) -> ParquetStream:
+    return ParquetStream(sink, fields(trace, image), metadata(classes, image), CREATED_BY)
 
 
 def row(record: dict, numbers: dict[str, int], trace: bool) -> dict:
@@ -118,38 +115,30 @@ class ParquetWriter(ShardWriter):
 
     def __init__(self, out, options, unit, keys=()):
         super().__init__(out, options, unit, keys)
-        self._schema = schema(options.classes, options.trace, image=True)
         self._rows: list[dict] = []
-        self._writer = None
+        self._table: ParquetStream | None = None
 
     def _sample(self, name, item, data, encoder, record):
         values = row(record, self._numbers, self.options.trace)
         return {"image": {"bytes": data, "path": record["file_name"]}, **values}
 
     def _begin(self, sink) -> None:
-        _, pq = pyarrow_modules()
-        self._writer = pq.ParquetWriter(sink, self._schema, **writer_options())
+        self._table = open_table(sink, self.options.classes, self.options.trace, image=True)
 
     def _emit(self, sink, samples: list) -> None:
         self._rows.extend(samples)
         while len(self._rows) >= ROW_GROUP:
-            self._write(self._rows[:ROW_GROUP])
+            self._table.write_rows(self._rows[:ROW_GROUP])
             del self._rows[:ROW_GROUP]
 
     def _end(self, sink) -> None:
-        if self._rows:
-            self._write(self._rows)
-            self._rows = []
-        writer, self._writer = self._writer, None
-        writer.close()
+        self._table.write_rows(self._rows)
+        self._rows = []
+        table, self._table = self._table, None
+        table.close()
 
     def _discard(self) -> None:
-        writer, self._writer = self._writer, None
-        if writer is not None:
-            try:
-                writer.close()
-            except Exception:  # noqa: BLE001 - the temporary is removed next whatever state it is in
-                pass
+        self._table, self._rows = None, []
 
     @staticmethod
     def read_images(out, shard: str):
@@ -163,28 +152,20 @@ class ParquetWriter(ShardWriter):
                     if image and isinstance(image.get("path"), str) and isinstance(image.get("bytes"), bytes):
                         yield image["path"], image["bytes"]
 
-    def _write(self, rows: list[dict]) -> None:
-        pa, _ = pyarrow_modules()
-        table = pa.Table.from_pylist(rows, schema=self._schema)
-        self._writer.write_table(table, row_group_size=len(rows))
-
 
 def write_manifest(out, manifest: str, target: str, run: dict) -> None:
     """``target``: the JSON-lines ``manifest`` in OUT as a Parquet table (the columns above, without the image),
     written atomically in row groups of ``MANIFEST_ROW_GROUP`` rows; ``run`` is the run record (identity, classes)."""
-    pa, pq = pyarrow_modules()
     classes = tuple(run["classes"]) if run.get("classes") is not None else None
     trace = bool((run.get("identity") or {}).get("trace"))
-    table_schema = schema(classes, trace, image=False)
     numbers = numbering(classes)
     with out.open_read(manifest) as lines, out.open_new(target) as stream:
-        writer = pq.ParquetWriter(stream, table_schema, **writer_options())
+        table = open_table(stream, classes, trace, image=False)
         rows: list[dict] = []
         for line in lines:
             rows.append(row(json.loads(line), numbers, trace))
             if len(rows) == MANIFEST_ROW_GROUP:
-                writer.write_table(pa.Table.from_pylist(rows, schema=table_schema), row_group_size=len(rows))
+                table.write_rows(rows)
                 rows = []
-        if rows:
-            writer.write_table(pa.Table.from_pylist(rows, schema=table_schema), row_group_size=len(rows))
-        writer.close()
+        table.write_rows(rows)
+        table.close()
