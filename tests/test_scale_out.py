@@ -188,3 +188,22 @@ def test_a_backend_that_is_not_installed_names_its_extra(tmp_path, mixing_dir, m
     assert result.exit_code == 2
     assert extra in result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_a_run_refused_before_it_holds_out_never_starts_workers(tmp_path, mixing_dir, monkeypatch):
+    """Workers get ready (``pool.warm``) only once the run holds OUT: an early refusal (another run holds it)
+    has nothing to wait for."""
+    from ipmix_cli.disk.folder import SafeFolder
+    from ipmix_cli.disk.lock import hold_folder
+    from ipmix_cli.job.distribute import LokyPool
+
+    warmed = []
+    monkeypatch.setattr(LokyPool, "warm", lambda pool, function, *args: warmed.append(function))
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    arguments = ["augment", str(tmp_path / "in"), str(out), "--mixing-set", str(mixing_dir), "--jobs", "2"]
+    with hold_folder(SafeFolder(out)):
+        refused = CliRunner().invoke(main, arguments)
+    assert refused.exit_code != 0 and warmed == []
+    assert CliRunner().invoke(main, arguments).exit_code == 0 and len(warmed) == 1

@@ -179,3 +179,45 @@ def test_a_journal_planted_as_a_hard_link_is_refused(tmp_path):
         journal.record([{"file_name": "a.png"}])
     journal.close()
     assert victim.read_text() == "keep\n"
+
+
+def test_a_hard_link_made_to_an_open_journal_is_refused_at_the_next_append(tmp_path):
+    """The journal stays open for a task: each append checks again that it has no other name."""
+    from ipmix_cli.job import worker
+
+    out = tmp_path / "out"
+    out.mkdir()
+    journal = worker._Journal(SafeFolder(out), ".ipmix-journal.w-")
+    journal.record([{"file_name": "a.png"}])
+    os.link(out / journal.name, tmp_path / "elsewhere.jsonl")
+    with pytest.raises(worker.RunFault, match="hard link"):
+        journal.record([{"file_name": "b.png"}])
+    journal.close()
+    assert (tmp_path / "elsewhere.jsonl").read_text() == '{"file_name":"a.png"}\n'
+
+
+def test_a_journal_removed_or_replaced_during_a_task_gets_the_next_records_at_its_name(tmp_path):
+    from ipmix_cli.job import worker
+
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = SafeFolder(out)
+    journal = worker._Journal(folder, ".ipmix-journal.w-")
+    with folder.session():
+        journal.record([{"file_name": "a.png"}])
+        (out / journal.name).unlink()
+        journal.record([{"file_name": "b.png"}])
+        assert (out / journal.name).read_text() == '{"file_name":"b.png"}\n'
+        (out / "other").write_text("")
+        os.replace(out / "other", out / journal.name)
+        journal.record([{"file_name": "c.png"}])
+    journal.close()
+    assert (out / journal.name).read_text() == '{"file_name":"c.png"}\n'
+    os.symlink(tmp_path / "victim", tmp_path / "link")
+    (out / journal.name).unlink()
+    os.rename(tmp_path / "link", out / journal.name)  # a link in its place: refused, never followed
+    journal = worker._Journal(folder, ".ipmix-journal.w-")
+    with pytest.raises(worker.RunFault):
+        journal.record([{"file_name": "d.png"}])
+    journal.close()
+    assert not (tmp_path / "victim").exists()

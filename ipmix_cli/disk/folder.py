@@ -283,22 +283,36 @@ class SafeFolder:
     @contextmanager
     def open_append(self, name: str) -> Iterator[Callable[[str], None]]:
         """A function appending text to ``name`` (made if missing, never through a link or into a file with
-        another name), for a writer that appends many times: the file is opened once."""
+        another name), for a writer that appends many times: the file stays open, and each append first checks
+        that ``name`` still names it with no other name (a removed or replaced file is opened again, a hard
+        link made meanwhile is refused), as a fresh open would."""
         parts = clean_relative(name)
-        with self._folder(parts[:-1], create=True) as folder:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+        full = self._full(parts)
+
+        def opened() -> int:
+            with self._folder(parts[:-1], create=True) as folder:
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+                return os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+
+        fd = opened()
         try:
-            refuse_shared_file(fd, self._full(parts))
 
             def append(text: str) -> None:
+                nonlocal fd
+                info, named = os.fstat(fd), self.stat(name)
+                if named is None or (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
+                    os.close(fd)
+                    fd = -1
+                    fd = opened()
+                refuse_shared_file(fd, full)
                 data = text.encode("utf-8")
                 while data:
                     data = data[os.write(fd, data) :]
 
             yield append
         finally:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
 
     # --- reading and deleting ----------------------------------------------------------------------------
 

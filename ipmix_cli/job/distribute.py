@@ -192,12 +192,15 @@ class LokyPool(_FuturesPool):
         super().__init__(jobs + 1)
         self.jobs = jobs
 
+    _made = None
+
     def _executor(self):
         from joblib.externals.loky import get_reusable_executor
 
-        return get_reusable_executor(
+        self._made = get_reusable_executor(
             max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
         )
+        return self._made
 
     def warm(self, function, *args):
         executor = self._executor()
@@ -210,12 +213,13 @@ class LokyPool(_FuturesPool):
         return isinstance(error, BrokenProcessPool)
 
     def _close(self, abort):
-        if abort:
-            from joblib.externals.loky import get_reusable_executor
-
+        """On ``abort``, cancel the tasks not started and release the executor this pool made once the running
+        ones (a fraction of a second each) have finished, so that their outputs are recorded. (Killing the
+        workers while tasks are queued races inside loky's manager thread.)"""
+        if abort and self._made is not None:
             for future in self._futures:
                 future.cancel()
-            get_reusable_executor(max_workers=self.jobs).shutdown(wait=False, kill_workers=True)
+            self._made.shutdown(wait=True)
 
 
 class DaskPool(Pool):

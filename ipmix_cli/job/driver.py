@@ -196,7 +196,6 @@ def run_augment(request: RunRequest) -> RunSummary:
         raise AugmentError(f"no images found under {request.root}")
     layout = Layout(request.shard)
     pool = open_pool(request.backend)  # a backend that cannot start is refused before OUT is touched
-    pool.warm(warm, options)
     try:
         try:
             out = SafeFolder(make_folder(request.out))
@@ -237,6 +236,8 @@ def _run_locked(request, out, layout, options, items, failures, started, pool) -
         }
         if sharded:
             base_record["classes"] = list(options.classes) if options.classes is not None else None
+        # OUT is ours: the workers get ready while the run is planned (a refused run never starts them)
+        pool.warm(warm, options)
         try:
             write_json(out, layout.run_record, {**base_record, "status": "running", "started": _iso(started)})
         except OSError as error:
@@ -381,7 +382,8 @@ def _finalize(out: SafeFolder, layout: Layout, sharded: bool) -> int:
         units = valid_units(out, layout)
         out.write_bytes(layout.units, "".join(_line(unit) for unit in units).encode("utf-8"))
     journals = layout.journals(out)
-    count = write_state_and_manifest(out, layout, valid_records(out, layout, sharded))
+    with out.session():  # the outputs are checked folder by folder
+        count = write_state_and_manifest(out, layout, valid_records(out, layout, sharded))
     for name in journals:
         out.remove(name)
     return count
@@ -510,6 +512,9 @@ def _schedule(job: Job, plan, pool, backend: BackendSpec, collector: _Collector)
             collector.on_record = None  # nobody reads stdout any more
         _drain(pool, handles, collector)
         raise interruption from None
+    except RunStopped:  # the tasks still running finish and are recorded, so OUT holds what its manifest lists
+        _drain(pool, handles, collector)
+        raise
     except BaseException:
         pool.close(abort=True)
         raise

@@ -279,11 +279,6 @@ def valid_records(out: SafeFolder, layout: Layout, sharded: bool) -> Iterator[di
         if sig is not None:
             good_units[name] = (set(unit["keys"]) - set(unit.get("failed") or []), sig)
     seen: set[str] = set()
-    with out.session():
-        yield from _valid_records(out, layout, sharded, good_units, seen)
-
-
-def _valid_records(out, layout, sharded, good_units, seen) -> Iterator[dict]:
     for record in current_records(out, layout):
         if sharded:
             shard = record.get("shard")
