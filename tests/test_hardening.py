@@ -779,3 +779,19 @@ def test_a_closed_standard_stream_neither_crashes_workers_nor_gets_ipmix_output_
     else:
         assert completed.returncode == 2
         assert "standard output is closed" in capture.read_text()
+
+
+def test_a_fifo_planted_as_a_journal_is_refused_not_waited_on(tmp_path):
+    """Opening a FIFO for writing waits for a reader: a journal name holding one must fail at once."""
+    out = tmp_path / "out"
+    out.mkdir()
+    os.mkfifo(out / ".ipmix-journal.jsonl")
+    code = (
+        "from ipmix_cli.disk.folder import SafeFolder\n"
+        "try:\n"
+        f"    SafeFolder({str(out)!r}).append_text('.ipmix-journal.jsonl', '{{}}\\n')\n"
+        "except OSError as error:\n"
+        "    print('refused', error)\n"
+    )
+    shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert shown.startswith("refused") and f"{out}/.ipmix-journal.jsonl is not a regular file" in shown

@@ -291,8 +291,16 @@ class SafeFolder:
 
         def opened() -> int:
             with self._folder(parts[:-1], create=True) as folder:
-                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-                return os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+                # O_NONBLOCK: a FIFO planted under the name fails at once (then is refused) instead of waiting
+                flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
+                try:
+                    fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+                except OSError as error:
+                    if error.errno == errno.ENXIO:  # a FIFO without a reader
+                        raise FolderError(errno.EINVAL, f"{full} is not a regular file; remove it") from None
+                    raise OSError(error.errno, error.strerror, full) from None
+                os.set_blocking(fd, True)
+                return fd
 
         fd = opened()
         try:
