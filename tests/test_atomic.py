@@ -254,3 +254,21 @@ def test_a_session_holds_a_bounded_number_of_folders_and_never_closes_one_in_use
     assert _open_fds() == before
     assert (out / "shard.tar").read_bytes() == b"headtail"
     assert all((out / f"f{index}" / "x.png").read_bytes() == b"x" for index in range(6))
+
+
+def test_a_single_append_checks_the_file_it_just_opened_only_once(tmp_path, monkeypatch):
+    """``append_text`` opens the file through its name: looking the name up again would be work done twice."""
+    from ipmix_cli.disk.folder import SafeFolder
+
+    out = tmp_path / "out"
+    out.mkdir()
+    folder = SafeFolder(out)
+    looked_up = []
+    real_stat = SafeFolder.stat
+    monkeypatch.setattr(SafeFolder, "stat", lambda self, name: looked_up.append(name) or real_stat(self, name))
+    folder.append_text("j.jsonl", "a\n")
+    assert looked_up == [] and (out / "j.jsonl").read_text() == "a\n"
+    with folder.open_append("j.jsonl") as append:
+        append("b\n")
+        append("c\n")
+    assert looked_up == ["j.jsonl"] and (out / "j.jsonl").read_text() == "a\nb\nc\n"

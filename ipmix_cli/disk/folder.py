@@ -303,15 +303,18 @@ class SafeFolder:
                 return fd
 
         fd = opened()
+        fresh = True  # just opened through its name: nothing to check again
         try:
 
             def append(text: str) -> None:
-                nonlocal fd
-                info, named = os.fstat(fd), self.stat(name)
-                if named is None or (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
-                    os.close(fd)
-                    fd = -1
-                    fd = opened()
+                nonlocal fd, fresh
+                if not fresh:
+                    info, named = os.fstat(fd), self.stat(name)
+                    if named is None or (named.st_dev, named.st_ino) != (info.st_dev, info.st_ino):
+                        os.close(fd)
+                        fd = -1
+                        fd = opened()
+                fresh = False
                 refuse_shared_file(fd, full)
                 data = text.encode("utf-8")
                 while data:
