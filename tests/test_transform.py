@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import pickle
+from fractions import Fraction
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from PIL import Image
 
 from conftest import photo_like
@@ -42,6 +45,20 @@ def test_each_variant_covers_at_its_reference_ratio():
     assert cover_size(256, 256, 200, 300, IMAGENET) == (343, 343)
     # a tall picture (400×100) for a 50×60 image: the width limits, 60 · 9/8 = 67.5 → 68
     assert cover_size(400, 100, 50, 60, CIFAR) == (68, 270)
+
+
+sides = st.integers(1, 5000)
+
+
+@given(sides, sides, sides, sides, st.sampled_from([(36, 32), (256, 224), (1, 1), (7, 3)]))
+def test_cover_size_is_the_exact_rational_formula(picture_height, picture_width, height, width, ratio):
+    # cover_size runs in integers for speed; it must equal the definition in exact rationals, ties included
+    factor = Fraction(*ratio) * max(Fraction(width, picture_width), Fraction(height, picture_height))
+    expected = (
+        max(width, int(picture_width * factor + Fraction(1, 2))),
+        max(height, int(picture_height * factor + Fraction(1, 2))),
+    )
+    assert cover_size(picture_height, picture_width, height, width, ratio) == expected
 
 
 @pytest.mark.parametrize(

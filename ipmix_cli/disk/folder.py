@@ -226,10 +226,20 @@ class SafeFolder:
     # --- writing ---------------------------------------------------------------------------------------
 
     def write_bytes(self, name: str, data: bytes) -> os.stat_result:
-        """Write ``data`` to ``name`` atomically (temporary, then rename); returns the written file's stat."""
-        with self.open_new(name) as stream:
-            stream.write(data)
-        return stream.final_stat  # type: ignore[attr-defined]
+        """Write ``data`` to ``name`` atomically (temporary, then rename); returns the written file's stat.
+
+        Written with ``os.write`` on the descriptor (no file object: each output is one call, and a file object
+        costs three system calls to set up), and stat'ed through it after the rename.
+        """
+        with self._temporary_in(clean_relative(name)) as (folder, temporary, fd, final):
+            try:
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(fd, view) :]
+                os.rename(temporary, final, src_dir_fd=folder, dst_dir_fd=folder)
+                return os.fstat(fd)
+            finally:
+                os.close(fd)
 
     @contextmanager
     def open_new(self, name: str) -> Iterator[BinaryIO]:
@@ -238,7 +248,17 @@ class SafeFolder:
         The stream's ``final_stat`` holds the stat of the renamed file afterwards. On an exception the
         temporary is removed and ``name`` is left as it was. ``OSError``s name the full path of ``name``.
         """
-        parts = clean_relative(name)
+        with self._temporary_in(clean_relative(name)) as (folder, temporary, fd, final):
+            with os.fdopen(fd, "wb") as stream:
+                yield stream
+            os.rename(temporary, final, src_dir_fd=folder, dst_dir_fd=folder)
+            stream.final_stat = os.stat(final, dir_fd=folder, follow_symlinks=False)  # type: ignore
+
+    @contextmanager
+    def _temporary_in(self, parts: tuple[str, ...]) -> Iterator[tuple[int, str, int, str]]:
+        """(folder descriptor, temporary name, its descriptor, final name) for writing ``parts``: the block
+        writes the temporary and renames it to the final name. On an exception the temporary is removed, and
+        an ``OSError`` names the full path of ``parts``. A held folder removed meanwhile is reached again."""
         for attempt in range(2):
             with self._folder(parts[:-1], create=True) as folder:
                 try:
@@ -250,10 +270,7 @@ class SafeFolder:
                 except OSError as error:
                     raise OSError(error.errno, error.strerror, self._full(parts)) from None
                 try:
-                    with os.fdopen(fd, "wb") as stream:
-                        yield stream
-                    os.rename(temporary, parts[-1], src_dir_fd=folder, dst_dir_fd=folder)
-                    stream.final_stat = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)  # type: ignore
+                    yield folder, temporary, fd, parts[-1]
                 except BaseException as error:
                     try:
                         os.unlink(temporary, dir_fd=folder)

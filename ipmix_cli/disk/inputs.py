@@ -12,13 +12,17 @@ from __future__ import annotations
 import errno
 import os
 import stat
+from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, Iterator
 
 from .folder import clean_relative, is_inside
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+
+#: Folders of IN one batch keeps open at most (see :meth:`InputRoot.held_folders`).
+_HELD_FOLDERS = 16
 
 
 class InputRefused(Exception):
@@ -52,30 +56,98 @@ class InputRoot:
             )
         return real
 
-    def open(self, name: str) -> BinaryIO:
-        """Input ``name`` opened for binary reading (see the module docstring)."""
-        real = self.resolve(name)
-        parts = real.relative_to(self.path).parts
-        if not parts:
-            raise InputRefused("IN itself is not an input file")
+    @contextmanager
+    def held_folders(self) -> Iterator[dict]:
+        """Folders of IN kept open while a batch of inputs is read (closed at the end), for :meth:`open`.
+
+        Reaching a folder costs a descriptor per component (tens of µs each on ext4) for every input, and
+        inputs of one task mostly share their folder. A held folder is used only while its path still names
+        it (one ``lstat``): one moved out of IN, removed or replaced meanwhile is reached anew, with the same
+        checks as the first time. At most :data:`_HELD_FOLDERS` are held.
+        """
+        held: dict = {}
         try:
-            fd = os.open(self.path, _DIR_FLAGS)
-            try:
-                for part in parts[:-1]:
-                    child = os.open(part, _DIR_FLAGS, dir_fd=fd)
-                    os.close(fd)
-                    fd = child
-                handle = os.open(parts[-1], _FILE_FLAGS, dir_fd=fd)
-            finally:
+            yield held
+        finally:
+            for fd, _, _ in held.values():
                 os.close(fd)
-        except FileNotFoundError:
-            raise InputRefused("no such file (removed since the run started?)") from None
+
+    def open(self, name: str, held: dict | None = None) -> BinaryIO:
+        """Input ``name`` opened for binary reading (see the module docstring).
+
+        The path is first walked as it is, each component with ``O_NOFOLLOW``: with no link on the way it is
+        the resolved path, and no per-component ``lstat`` is needed. Only a link on the way (``ELOOP`` or
+        ``ENOTDIR``) makes it resolve the name, check that it stays inside IN and walk the resolved path.
+        ``held`` (from :meth:`held_folders`) keeps folders open between calls.
+        """
+        parts = clean_relative(name)
+        try:
+            handle = self._open_below(parts, held)
         except OSError as error:
-            if error.errno in (errno.ELOOP, errno.ENOTDIR):
-                raise InputRefused("a folder on its path was replaced by a link during the run: not read") from None
-            raise InputRefused(f"cannot open it: {error.strerror}") from None
+            if error.errno not in (errno.ELOOP, errno.ENOTDIR):
+                raise _refusal(error) from None
+            real = self.resolve(name)
+            parts = real.relative_to(self.path).parts
+            if not parts:
+                raise InputRefused("IN itself is not an input file") from None
+            try:
+                handle = self._open_below(parts, None)
+            except OSError as error:
+                raise _refusal(error) from None
         mode = os.fstat(handle).st_mode
         if not stat.S_ISREG(mode):
             os.close(handle)
             raise InputRefused(f"{describe_special(mode)}, not a regular file: not read")
         return os.fdopen(handle, "rb")
+
+    def _open_below(self, parts: tuple[str, ...], held: dict | None) -> int:
+        """The file at ``parts`` below the resolved IN, every component opened without following links."""
+        folder_parts = parts[:-1]
+        if held is not None and folder_parts in held:
+            handle = self._open_in_held(held, folder_parts, parts[-1])
+            if handle is not None:
+                return handle
+        folder = os.open(self.path, _DIR_FLAGS)
+        try:
+            for part in folder_parts:
+                child = os.open(part, _DIR_FLAGS, dir_fd=folder)
+                os.close(folder)
+                folder = child
+            handle = os.open(parts[-1], _FILE_FLAGS, dir_fd=folder)
+        except BaseException:
+            os.close(folder)
+            raise
+        if held is not None and len(held) < _HELD_FOLDERS:
+            info = os.fstat(folder)
+            held[folder_parts] = (folder, (info.st_dev, info.st_ino), os.path.join(self.path, *folder_parts))
+        else:
+            os.close(folder)
+        return handle
+
+    @staticmethod
+    def _open_in_held(held: dict, folder_parts: tuple[str, ...], name: str) -> int | None:
+        """``name`` opened in a held folder that its path still names, else ``None`` (the folder is dropped)."""
+        folder, identity, path = held[folder_parts]
+        try:
+            handle = os.open(name, _FILE_FLAGS, dir_fd=folder)
+        except FileNotFoundError:
+            handle = None  # perhaps removed and made again: reach it anew
+        try:
+            info = os.stat(path, follow_symlinks=False)
+            if (info.st_dev, info.st_ino) == identity:
+                return handle
+        except OSError:
+            pass
+        if handle is not None:
+            os.close(handle)
+        os.close(held.pop(folder_parts)[0])
+        return None
+
+
+def _refusal(error: OSError) -> InputRefused:
+    """The reason an input could not be opened, for its failure record."""
+    if isinstance(error, FileNotFoundError):
+        return InputRefused("no such file (removed since the run started?)")
+    if error.errno in (errno.ELOOP, errno.ENOTDIR):
+        return InputRefused("a folder on its path was replaced by a link during the run: not read")
+    return InputRefused(f"cannot open it: {error.strerror}")

@@ -123,7 +123,7 @@ def dumps(record) -> str:
     (U+2028, U+2029, U+0085; CR and LF are always escaped by JSON) escaped, so that a reader splitting the
     file with ``str.splitlines`` still sees one record per line."""
     text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    if any(character in text for character in _LINE_BREAKS):
+    if not text.isascii() and any(character in text for character in _LINE_BREAKS):  # isascii: O(1), usual
         for character, escaped in _LINE_BREAKS.items():
             text = text.replace(character, escaped)
     return text

@@ -410,8 +410,17 @@ def cover_size(
 ) -> tuple[int, int]:
     """(width, height) of the picture scaled so that it covers the image with ``ratio`` × the image's side on
     its limiting side, rounded half up, in exact arithmetic (a 256² picture for a 224² image at 256/224
-    is exactly 256², never 255 or 257 through float error)."""
-    factor = Fraction(*ratio) * max(Fraction(width, picture_width), Fraction(height, picture_height))
-    new_width = max(width, int(picture_width * factor + Fraction(1, 2)))
-    new_height = max(height, int(picture_height * factor + Fraction(1, 2)))
+    is exactly 256², never 255 or 257 through float error).
+
+    Integers only: the scale factor is ``numerator / denominator`` and ``round_half_up(side × factor)`` is
+    ``(2 × side × numerator + denominator) // (2 × denominator)``. It runs for every output, where
+    ``fractions.Fraction`` cost 45 µs.
+    """
+    # the limiting side is the one with the larger image/picture ratio: width/picture_width >= height/picture_height
+    if width * picture_height >= height * picture_width:
+        numerator, denominator = ratio[0] * width, ratio[1] * picture_width
+    else:
+        numerator, denominator = ratio[0] * height, ratio[1] * picture_height
+    new_width = max(width, (2 * picture_width * numerator + denominator) // (2 * denominator))
+    new_height = max(height, (2 * picture_height * numerator + denominator) // (2 * denominator))
     return new_width, new_height

@@ -207,12 +207,13 @@ class FolderReader:
 
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, "contextmanager[BinaryIO]"]]:
         """Each item with a context manager that opens it (raising :class:`InputRefused` with the reason)."""
-        for item in items:
-            yield item, self._opened(item.where[0])
+        with self.root.held_folders() as held:  # a task's inputs mostly share their folder: reach it once
+            for item in items:
+                yield item, self._opened(item.where[0], held)
 
     @contextmanager
-    def _opened(self, key: str) -> Iterator[BinaryIO]:
-        stream = self.root.open(key)
+    def _opened(self, key: str, held: dict) -> Iterator[BinaryIO]:
+        stream = self.root.open(key, held)
         try:
             yield stream
         finally:
