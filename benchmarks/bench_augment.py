@@ -21,10 +21,18 @@ version, e.g. `git worktree add /tmp/main main`), the same runs are made with th
 (`PYTHONPATH=CHECKOUT`), alternating the order in each repeat, and reported side by side. Each version gets
 its own built-in mixing set cache, built before the measurements.
 
-Everything runs as a real subprocess, so start-up costs count on both sides.
+With `--against`, the 224×224 cases that the other version can run (JPEG and PNG with 2 jobs, PNG with 1
+job, dask) are also made with its code, in the same repeats, and their ratios printed.
+
+Everything runs as a real subprocess, so start-up costs count on both sides. The subprocesses run as an
+installed ipmix does: with ``PYTHONDONTWRITEBYTECODE`` removed from their environment, so that modules are
+compiled once (pip compiles them at install time) rather than by every process of every run. ``--out DIR``
+puts the outputs elsewhere than the work folder: on ext4 without a journal, creating files right after a
+previous run's outputs were removed scans the recently deleted inodes (up to 30 % of the CPU time of a run on
+our test machine, varying from run to run); a tmpfs such as ``/dev/shm`` keeps that out of the figures.
 
     python benchmarks/bench_augment.py [--inputs 2000] [--large 10000] [--repeat 3] [--only uniform|mixed]
-                                       [--against CHECKOUT]
+                                       [--against CHECKOUT] [--out DIR]
 """
 
 from __future__ import annotations
@@ -154,11 +162,11 @@ def report_shards(median: dict[str, float], peaks: dict[str, list[int]]) -> None
         )
 
 
-def report_shard_memory(large: Path, out: Path, count: int, peaks: dict[str, list[int]]) -> None:
+def report_shard_memory(large: Path, out: Path, count: int, peaks: dict[str, list[int]], env: dict) -> None:
     """Peak tree memory of each shard format at ``count`` inputs against the smaller run's."""
     for output_format in SHARD_FORMATS:
         shutil.rmtree(out, ignore_errors=True)
-        _, peak = timed(shard_command(large, out, output_format, 2))
+        _, peak = timed(shard_command(large, out, output_format, 2), env, large.parent)
         small = statistics.median(peaks[output_format])
         print(
             f"  peak tree memory, {count} inputs ({output_format}, jpeg, 2 jobs): {peak / 2**20:.0f} MB "
@@ -210,24 +218,36 @@ def version_environments(work: Path, against: Path | None) -> dict[str, dict]:
     versions = {"this": ROOT, "against": against} if against else {"this": ROOT}
     environments = {}
     for name, checkout in versions.items():
-        env = dict(os.environ, XDG_CACHE_HOME=str(work / f"cache-{name}"))
+        env = installed_environment(XDG_CACHE_HOME=str(work / f"cache-{name}"))
         env["PYTHONPATH"] = os.pathsep.join([str(Path(checkout).resolve()), *filter(None, [env.get("PYTHONPATH")])])
         probe = "import ipmix_cli; print(ipmix_cli.__file__, ipmix_cli.__version__)"
         where = subprocess.run(
             [sys.executable, "-c", probe], env=env, cwd=work, check=True, capture_output=True, text=True
         )
         print(f"  {name}: {where.stdout.strip()}")
-        subprocess.run(
-            [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
-            env=env,
-            cwd=work,
-            check=True,
-        )
+        subprocess.run([sys.executable, "-c", BUILD_BUILTIN], env=env, cwd=work, check=True)
         environments[name] = env
     return environments
 
 
-def run_mixed(work: Path, inputs: int, large: int, repeat: int, against: Path | None) -> None:
+#: Builds the built-in mixing set (outside the measurements: a one-off per user) in this or an older layout.
+BUILD_BUILTIN = """
+try:
+    from ipmix_cli.mixsets.builtin import ensure_builtin
+except ImportError:  # ipmix 0.1.0
+    from ipmix_cli.builtin import ensure_builtin
+ensure_builtin(False)
+"""
+
+
+def installed_environment(**extra: str) -> dict:
+    """This process's environment as an installed ipmix runs in: bytecode cached (see the module docstring)."""
+    env = {key: value for key, value in os.environ.items() if key != "PYTHONDONTWRITEBYTECODE"}
+    env.update(extra)
+    return env
+
+
+def run_mixed(work: Path, inputs: int, large: int, repeat: int, against: Path | None, out: Path) -> None:
     """The mixed-size photo case: inputs/s and peak tree memory per version, at ``inputs`` and ``large``."""
     print(f"mixed-size photographs ({MIXED_SIDES[0]}-{MIXED_SIDES[1]} px a side), K={K}, 2 jobs, --format auto:")
     environments = version_environments(work, against)
@@ -237,8 +257,8 @@ def run_mixed(work: Path, inputs: int, large: int, repeat: int, against: Path | 
     for round_number in range(repeat):
         order = list(environments) if round_number % 2 == 0 else list(reversed(environments))
         for name in order:
-            shutil.rmtree(work / "o", ignore_errors=True)
-            elapsed, peak = timed(mixed_command(work / "mixed", work / "o"), environments[name], work)
+            shutil.rmtree(out / "o", ignore_errors=True)
+            elapsed, peak = timed(mixed_command(work / "mixed", out / "o"), environments[name], work)
             seconds[name].append(elapsed)
             peaks[name].append(peak)
     large_peaks: dict[str, int] = {}
@@ -246,11 +266,11 @@ def run_mixed(work: Path, inputs: int, large: int, repeat: int, against: Path | 
     if large:
         make_mixed_inputs(work / "mixed-large", large)
         for name in environments:
-            shutil.rmtree(work / "o", ignore_errors=True)
+            shutil.rmtree(out / "o", ignore_errors=True)
             large_seconds[name], large_peaks[name] = timed(
-                mixed_command(work / "mixed-large", work / "o"), environments[name], work
+                mixed_command(work / "mixed-large", out / "o"), environments[name], work
             )
-    shutil.rmtree(work / "o", ignore_errors=True)
+    shutil.rmtree(out / "o", ignore_errors=True)
     print(f"  {'version':<8} {'inputs/s':>9} {'peak MB':>8}   (median of {repeat} at {inputs} inputs)", end="")
     print(f"   {'inputs/s':>9} {'peak MB':>8}   (one run at {large} inputs)" if large else "")
     for name in environments:
@@ -329,7 +349,14 @@ def main(argv=None) -> int:
         type=Path,
         default=None,
         metavar="CHECKOUT",
-        help="mixed case: also run another ipmix source tree (PYTHONPATH=CHECKOUT) and compare",
+        help="also run another ipmix source tree (PYTHONPATH=CHECKOUT) and compare",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="where the runs write their outputs (default: the work folder; e.g. /dev/shm, see above)",
     )
     parser.add_argument("--floor", nargs=4, metavar=("IN", "OUT", "FORMAT", "JOBS"), help=argparse.SUPPRESS)
     parser.add_argument("--shard-floor", nargs=3, metavar=("IN", "OUT", "JOBS"), help=argparse.SUPPRESS)
@@ -342,43 +369,49 @@ def main(argv=None) -> int:
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="ipmix-bench-"))
+    args.out = Path(tempfile.mkdtemp(prefix="ipmix-bench-out-", dir=args.out)) if args.out else work
     try:
         if args.only != "mixed":
             run_uniform(args, work)
         if args.only != "uniform":
-            run_mixed(work, args.inputs, args.large, args.repeat, args.against)
+            run_mixed(work, args.inputs, args.large, args.repeat, args.against, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(args.out, ignore_errors=True)
     return 0
 
 
 def run_uniform(args, work: Path) -> None:
     """The 224x224 cases: ipmix against the I/O floors, jobs, dask, shards, and peak tree memory."""
     inputs = work / "in"
+    out = args.out / "o"
     make_inputs(inputs, args.inputs)
-    # build the built-in mixing set outside the measurements (a one-off per user)
-    subprocess.run(
-        [sys.executable, "-c", "from ipmix_cli.mixsets.builtin import ensure_builtin; ensure_builtin(False)"],
-        check=True,
-    )
+    environments = version_environments(work, args.against)
+    this = environments["this"]
     cases = {
-        "floor jpeg (2 jobs)": floor_command(inputs, work / "o", "jpeg", 2),
-        "ipmix jpeg (2 jobs)": ipmix_command(inputs, work / "o", "jpeg", 2),
-        "floor png (2 jobs)": floor_command(inputs, work / "o", "png", 2),
-        "ipmix png (2 jobs)": ipmix_command(inputs, work / "o", "png", 2),
-        "ipmix png (1 job)": ipmix_command(inputs, work / "o", "png", 1),
+        "floor jpeg (2 jobs)": (floor_command(inputs, out, "jpeg", 2), this),
+        "ipmix jpeg (2 jobs)": (ipmix_command(inputs, out, "jpeg", 2), this),
+        "floor png (2 jobs)": (floor_command(inputs, out, "png", 2), this),
+        "ipmix png (2 jobs)": (ipmix_command(inputs, out, "png", 2), this),
+        "ipmix png (1 job)": (ipmix_command(inputs, out, "png", 1), this),
     }
     if args.dask:
-        cases["ipmix png (dask, 2 workers)"] = ipmix_command(inputs, work / "o", "png", 2) + ["--backend", "dask"]
-    cases.update(shard_cases(inputs, work / "o"))
+        cases["ipmix png (dask, 2 workers)"] = (ipmix_command(inputs, out, "png", 2) + ["--backend", "dask"], this)
+    for name, command in shard_cases(inputs, out).items():
+        cases[name] = (command, this)
+    if args.against:  # the cases the other version can run, in the same repeats
+        for name in [name for name in cases if name.startswith("ipmix") and "webdataset" not in name]:
+            if "parquet" not in name:
+                cases[f"{name} [against]"] = (cases[name][0], environments["against"])
     shard_peaks: dict[str, list[int]] = {output_format: [] for output_format in SHARD_FORMATS}
     seconds: dict[str, list[float]] = {name: [] for name in cases}
     peaks: list[int] = []
     for repeat in range(args.repeat):
         order = list(cases) if repeat % 2 == 0 else list(reversed(cases))
         for name in order:
-            shutil.rmtree(work / "o", ignore_errors=True)
-            elapsed, peak = timed(cases[name])
+            shutil.rmtree(out, ignore_errors=True)
+            command, env = cases[name]
+            elapsed, peak = timed(command, env, work)
             seconds[name].append(elapsed)
             if name == "ipmix png (2 jobs)":
                 peaks.append(peak)
@@ -400,19 +433,25 @@ def run_uniform(args, work: Path) -> None:
             f"  (target <= {TARGETS['dask']})"
         )
     report_shards(median, shard_peaks)
+    if args.against:
+        print("  this version against --against (wall time, medians of the same repeats):")
+        for name in [name for name in median if name.endswith("[against]")]:
+            this_name = name.removesuffix(" [against]")
+            print(f"    {this_name:<28} {median[this_name] / median[name] - 1:+.1%}")
     small_peak = statistics.median(peaks)
     print(f"  peak tree memory, {args.inputs} inputs (png, 2 jobs): {small_peak / 2**20:.0f} MB")
     if args.large:
-        shutil.rmtree(work / "o", ignore_errors=True)
+        shutil.rmtree(out, ignore_errors=True)
         make_inputs(work / "large", args.large)
-        _, large_peak = timed(ipmix_command(work / "large", work / "o", "png", 2))
+        _, large_peak = timed(ipmix_command(work / "large", out, "png", 2), this, work)
         growth = large_peak / small_peak - 1
         print(
             f"  peak tree memory, {args.large} inputs (png, 2 jobs): {large_peak / 2**20:.0f} MB "
             f"({growth:+.1%} vs {args.inputs}; target <= {TARGETS['memory_mb']} MB and within "
             f"{TARGETS['memory_growth']:.0%})"
         )
-        report_shard_memory(work / "large", work / "o", args.large, shard_peaks)
+        report_shard_memory(work / "large", out, args.large, shard_peaks, this)
+    shutil.rmtree(out, ignore_errors=True)
 
 
 if __name__ == "__main__":
