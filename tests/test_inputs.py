@@ -133,3 +133,27 @@ def test_a_held_folder_moved_out_of_in_and_replaced_by_a_link_is_not_read_from(t
         (tree / "cats").unlink()
         with pytest.raises(InputRefused, match="no such file"):
             read(root, "cats/2.png", held)
+
+
+def test_a_nested_held_folder_whose_parent_moved_out_behind_a_link_is_not_read_from(tree):
+    # IN/deep/cats is held; its parent moves out of IN and a link to the new place takes its name: the path
+    # IN/deep/cats then leads to the very folder that is held, now outside IN
+    (tree / "deep" / "cats").mkdir(parents=True)
+    for index in range(2):
+        (tree / "deep" / "cats" / f"{index}.png").write_bytes(f"deep{index}".encode())
+    root = InputRoot(tree)
+    with root.held_folders() as held:
+        assert read(root, "deep/cats/0.png", held) == b"deep0"
+        (tree / "deep").rename(tree.parent / "secret" / "deep")
+        (tree / "deep").symlink_to(tree.parent / "secret" / "deep")
+        with pytest.raises(InputRefused, match="outside IN"):
+            read(root, "deep/cats/1.png", held)
+
+
+def test_in_moved_away_during_a_batch_is_not_read_from(tree, tmp_path):
+    root = InputRoot(tree)
+    with root.held_folders() as held:
+        assert read(root, "cats/0.png", held) == b"cats0"
+        tree.rename(tmp_path / "elsewhere")
+        with pytest.raises(InputRefused, match="no such file"):
+            read(root, "cats/1.png", held)

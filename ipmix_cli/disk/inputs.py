@@ -62,14 +62,15 @@ class InputRoot:
 
         Reaching a folder costs a descriptor per component (tens of µs each on ext4) for every input, and
         inputs of one task mostly share their folder. A held folder is used only while its path still names
-        it (one ``lstat``): one moved out of IN, removed or replaced meanwhile is reached anew, with the same
-        checks as the first time. At most :data:`_HELD_FOLDERS` are held.
+        it (an ``lstat`` of IN and of each folder on the way): one moved out of IN, removed or replaced
+        meanwhile is reached anew, with the same checks as the first time. At most :data:`_HELD_FOLDERS` are
+        held.
         """
         held: dict = {}
         try:
             yield held
         finally:
-            for fd, _, _ in held.values():
+            for fd, _ in held.values():
                 os.close(fd)
 
     def open(self, name: str, held: dict | None = None) -> BinaryIO:
@@ -108,33 +109,38 @@ class InputRoot:
             if handle is not None:
                 return handle
         folder = os.open(self.path, _DIR_FLAGS)
+        chain = [(str(self.path), _identity(os.fstat(folder)))] if held is not None else []
         try:
-            for part in folder_parts:
+            for depth, part in enumerate(folder_parts):
                 child = os.open(part, _DIR_FLAGS, dir_fd=folder)
                 os.close(folder)
                 folder = child
+                if held is not None:
+                    chain.append((os.path.join(self.path, *folder_parts[: depth + 1]), _identity(os.fstat(folder))))
             handle = os.open(parts[-1], _FILE_FLAGS, dir_fd=folder)
         except BaseException:
             os.close(folder)
             raise
         if held is not None and len(held) < _HELD_FOLDERS:
-            info = os.fstat(folder)
-            held[folder_parts] = (folder, (info.st_dev, info.st_ino), os.path.join(self.path, *folder_parts))
+            held[folder_parts] = (folder, tuple(chain))
         else:
             os.close(folder)
         return handle
 
     @staticmethod
     def _open_in_held(held: dict, folder_parts: tuple[str, ...], name: str) -> int | None:
-        """``name`` opened in a held folder that its path still names, else ``None`` (the folder is dropped)."""
-        folder, identity, path = held[folder_parts]
+        """``name`` opened in a held folder that its path still names, else ``None`` (the folder is dropped).
+
+        "Still names it": IN and every folder on the way, looked up by path without following the last
+        component, are the folders the walk reached; so a folder moved out of IN, or a link put on the way,
+        is noticed (the walk that follows then applies the link policy)."""
+        folder, chain = held[folder_parts]
         try:
             handle = os.open(name, _FILE_FLAGS, dir_fd=folder)
         except FileNotFoundError:
             handle = None  # perhaps removed and made again: reach it anew
         try:
-            info = os.stat(path, follow_symlinks=False)
-            if (info.st_dev, info.st_ino) == identity:
+            if all(_identity(os.stat(path, follow_symlinks=False)) == identity for path, identity in chain):
                 return handle
         except OSError:
             pass
@@ -142,6 +148,10 @@ class InputRoot:
             os.close(handle)
         os.close(held.pop(folder_parts)[0])
         return None
+
+
+def _identity(info: os.stat_result) -> tuple[int, int]:
+    return info.st_dev, info.st_ino
 
 
 def _refusal(error: OSError) -> InputRefused:
