@@ -26,7 +26,8 @@ job, dask) are also made with its code, in the same repeats, and their ratios pr
 
 Everything runs as a real subprocess, so start-up costs count on both sides. The subprocesses run as an
 installed ipmix does: with ``PYTHONDONTWRITEBYTECODE`` removed from their environment, so that modules are
-compiled once (pip compiles them at install time) rather than by every process of every run. ``--out DIR``
+compiled once (pip compiles them at install time) rather than by every process of every run (this writes
+``__pycache__`` folders into this checkout and the ``--against`` one). ``--out DIR``
 puts the outputs elsewhere than the work folder: on ext4 without a journal, creating files right after a
 previous run's outputs were removed scans the recently deleted inodes (up to 30 % of the CPU time of a run on
 our test machine, varying from run to run); a tmpfs such as ``/dev/shm`` keeps that out of the figures.
@@ -368,16 +369,23 @@ def main(argv=None) -> int:
         shard_floor(args.shard_floor[0], args.shard_floor[1], int(args.shard_floor[2]))
         return 0
 
+    if args.out and not (args.out.is_dir() and os.access(args.out, os.W_OK)):
+        parser.error(f"--out {args.out}: not a writable folder")
     work = Path(tempfile.mkdtemp(prefix="ipmix-bench-"))
-    args.out = Path(tempfile.mkdtemp(prefix="ipmix-bench-out-", dir=args.out)) if args.out else work
+    made_out = None  # only the folder made here is removed at the end, never --out itself
     try:
+        if args.out:
+            made_out = args.out = Path(tempfile.mkdtemp(prefix="ipmix-bench-out-", dir=args.out))
+        else:
+            args.out = work
         if args.only != "mixed":
             run_uniform(args, work)
         if args.only != "uniform":
             run_mixed(work, args.inputs, args.large, args.repeat, args.against, args.out)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-        shutil.rmtree(args.out, ignore_errors=True)
+        if made_out:
+            shutil.rmtree(made_out, ignore_errors=True)
     return 0
 
 

@@ -1,4 +1,4 @@
-"""Opening inputs (SPEC §6): only inside IN, never blocking, folders reached once per batch."""
+"""Opening inputs (SPEC §6): only inside IN, never blocking, never a file swapped in during the open."""
 
 from __future__ import annotations
 
@@ -23,8 +23,8 @@ def tree(tmp_path):
     return root
 
 
-def read(root: InputRoot, name: str, held: dict | None = None) -> bytes:
-    with root.open(name, held) as stream:
+def read(root: InputRoot, name: str) -> bytes:
+    with root.open(name) as stream:
         return stream.read()
 
 
@@ -48,9 +48,6 @@ def test_links_that_lead_outside_in_are_refused_with_the_reason(tree):
     for name in ("cats/leak.png", "vault/key.png"):
         with pytest.raises(InputRefused, match="outside IN"):
             read(root, name)
-        with root.held_folders() as held:  # the same through held folders
-            with pytest.raises(InputRefused, match="outside IN"):
-                read(root, name, held)
 
 
 def test_in_given_through_a_link_is_read(tree, tmp_path):
@@ -75,85 +72,93 @@ def test_special_files_and_missing_files_are_refused_not_waited_on(tree):
         read(root, "cats")
 
 
-def test_a_batch_reaches_each_folder_once_and_closes_it_afterwards(tree, monkeypatch):
-    folder_opens = []
+def racing(monkeypatch, when_opened):
+    """``os.open`` in ``inputs`` that calls ``when_opened(path)`` right after each open: an attacker's moves
+    between the open and what follows, replayed deterministically."""
     real_open = os.open
 
-    def counting_open(path, flags, *args, **kwargs):
-        if flags & os.O_DIRECTORY:
-            folder_opens.append(path)
-        return real_open(path, flags, *args, **kwargs)
+    def racing_open(path, flags, *args, **kwargs):
+        fd = real_open(path, flags, *args, **kwargs)
+        when_opened(path)
+        return fd
 
-    monkeypatch.setattr(inputs.os, "open", counting_open)
-    root = InputRoot(tree)
-    before = open_descriptors()
-    with root.held_folders() as held:
-        contents = [read(root, f"{label}/{index}.png", held) for label in ("cats", "dogs") for index in range(3)]
-        assert open_descriptors() == before + 2  # cats and dogs held
-    assert contents == [f"{label}{index}".encode() for label in ("cats", "dogs") for index in range(3)]
-    assert len(folder_opens) == 4  # IN and cats, IN and dogs: not twice per input
-    assert open_descriptors() == before
-    folder_opens.clear()
-    read(root, "cats/0.png")  # outside a batch nothing is held
-    assert len(folder_opens) == 2 and open_descriptors() == before
+    monkeypatch.setattr(inputs.os, "open", racing_open)
 
 
-def test_a_held_folder_removed_and_made_again_is_reached_anew(tree):
-    root = InputRoot(tree)
-    with root.held_folders() as held:
-        assert read(root, "cats/0.png", held) == b"cats0"
-        (tree / "cats").rename(tree.parent / "old-cats")
-        (tree / "cats").mkdir()
-        (tree / "cats" / "1.png").write_bytes(b"new cats1")
-        assert read(root, "cats/1.png", held) == b"new cats1"
+def test_a_file_swapped_in_from_outside_and_put_back_during_the_open_is_refused(tree, monkeypatch):
+    # the folder leaves IN, the secret takes x's place, the victim opens it, everything is put back before
+    # any check could see it: the file read must be the one the path names inside IN, so this is refused
+    secret, parked = tree.parent / "secret" / "key.png", tree.parent / "parked"
+    (tree / "cats" / "x.png").write_bytes(b"inside x")
+    moved = []
+
+    def move_out_and_swap(path):
+        if path == "cats" and not moved:
+            moved.append(True)
+            (tree / "cats").rename(parked)
+            (parked / "x.png").rename(tree.parent / "keep")
+            secret.rename(parked / "x.png")
+
+    def put_back(path):
+        if path == "x.png" and moved:
+            (parked / "x.png").rename(secret)
+            (tree.parent / "keep").rename(parked / "x.png")
+            parked.rename(tree / "cats")
+
+    racing(monkeypatch, lambda path: (move_out_and_swap(path), put_back(path)))
+    with pytest.raises(InputRefused, match="moved or replaced while it was opened"):
+        read(InputRoot(tree), "cats/x.png")
+    assert secret.read_bytes() == b"secret" and (tree / "cats" / "x.png").read_bytes() == b"inside x"
+    monkeypatch.undo()
+    assert read(InputRoot(tree), "cats/x.png") == b"inside x"  # and read as usual when nothing moves
 
 
-def test_at_most_a_bounded_number_of_folders_is_held(tree, monkeypatch):
-    monkeypatch.setattr(inputs, "_HELD_FOLDERS", 3)
-    for index in range(6):
-        (tree / f"f{index}").mkdir()
-        (tree / f"f{index}" / "x.png").write_bytes(str(index).encode())
-    root = InputRoot(tree)
-    before = open_descriptors()
-    with root.held_folders() as held:
-        assert [read(root, f"f{index}/x.png", held) for index in range(6)] == [str(i).encode() for i in range(6)]
-        assert len(held) == 3 and open_descriptors() == before + 3
-    assert open_descriptors() == before
-
-
-def test_a_held_folder_moved_out_of_in_and_replaced_by_a_link_is_not_read_from(tree):
-    root = InputRoot(tree)
-    with root.held_folders() as held:
-        assert read(root, "cats/0.png", held) == b"cats0"
-        (tree / "cats").rename(tree.parent / "moved-out")
-        (tree / "cats").symlink_to(tree.parent / "secret")
-        (tree.parent / "secret" / "1.png").write_bytes(b"secret1")
-        with pytest.raises(InputRefused, match="outside IN"):
-            read(root, "cats/1.png", held)  # neither the moved folder's 1.png nor the link's target
-        (tree / "cats").unlink()
-        with pytest.raises(InputRefused, match="no such file"):
-            read(root, "cats/2.png", held)
-
-
-def test_a_nested_held_folder_whose_parent_moved_out_behind_a_link_is_not_read_from(tree):
-    # IN/deep/cats is held; its parent moves out of IN and a link to the new place takes its name: the path
-    # IN/deep/cats then leads to the very folder that is held, now outside IN
+def test_a_parent_moved_out_behind_a_link_during_the_walk_is_refused(tree, monkeypatch):
     (tree / "deep" / "cats").mkdir(parents=True)
-    for index in range(2):
-        (tree / "deep" / "cats" / f"{index}.png").write_bytes(f"deep{index}".encode())
-    root = InputRoot(tree)
-    with root.held_folders() as held:
-        assert read(root, "deep/cats/0.png", held) == b"deep0"
-        (tree / "deep").rename(tree.parent / "secret" / "deep")
-        (tree / "deep").symlink_to(tree.parent / "secret" / "deep")
-        with pytest.raises(InputRefused, match="outside IN"):
-            read(root, "deep/cats/1.png", held)
+    (tree / "deep" / "cats" / "0.png").write_bytes(b"deep0")
+    outside = tree.parent / "secret" / "deep"
+
+    def move_parent_out(path):  # once IN/deep is open, it moves out of IN and a link to it takes its place
+        if path == "deep" and not outside.exists():
+            (tree / "deep").rename(outside)
+            (tree / "deep").symlink_to(outside)
+
+    racing(monkeypatch, move_parent_out)
+    with pytest.raises(InputRefused, match="moved or replaced"):
+        read(InputRoot(tree), "deep/cats/0.png")
 
 
-def test_in_moved_away_during_a_batch_is_not_read_from(tree, tmp_path):
+def test_workers_get_in_as_resolved_at_the_start(tree, tmp_path):
+    # IN given as a link, retargeted during the run: a worker (which unpickles the reader) must go on reading
+    # the folder the run resolved, not the link's new target
+    import pickle
+
+    from ipmix_cli.job.readers.folder import FolderReader
+
+    link = tmp_path / "in-link"
+    link.symlink_to(tree)
+    reader = FolderReader(link)
+    (tmp_path / "other" / "cats").mkdir(parents=True)
+    (tmp_path / "other" / "cats" / "0.png").write_bytes(b"other")
+    link.unlink()
+    link.symlink_to(tmp_path / "other")
+    worker_side = pickle.loads(pickle.dumps(reader))
+    with next(worker_side.inputs([reader_item("cats/0.png")]))[1] as stream:
+        assert stream.read() == b"cats0"
+
+
+def reader_item(key: str):
+    from ipmix_cli.job.readers.folder import folder_item
+
+    return folder_item(key)
+
+
+def test_no_descriptor_is_left_open(tree):
     root = InputRoot(tree)
-    with root.held_folders() as held:
-        assert read(root, "cats/0.png", held) == b"cats0"
-        tree.rename(tmp_path / "elsewhere")
-        with pytest.raises(InputRefused, match="no such file"):
-            read(root, "cats/1.png", held)
+    before = open_descriptors()
+    for name in ("cats/0.png", "cats/gone.png", "cats", "../x"):
+        try:
+            read(root, name)
+        except (InputRefused, ValueError):
+            pass
+    assert open_descriptors() == before

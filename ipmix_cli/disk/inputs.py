@@ -12,17 +12,13 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .folder import clean_relative, is_inside
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
-
-#: Folders of IN one batch keeps open at most (see :meth:`InputRoot.held_folders`).
-_HELD_FOLDERS = 16
 
 
 class InputRefused(Exception):
@@ -43,7 +39,9 @@ class InputRoot:
         self.path = Path(os.path.realpath(path))
 
     def __reduce__(self):
-        return InputRoot, (str(self.given),)
+        # the path resolved at the start: a worker never looks IN up again (IN given as a link and the link
+        # retargeted during the run must not switch the run to another folder)
+        return InputRoot, (str(self.path),)
 
     def resolve(self, name: str) -> Path:
         """The resolved path of input ``name`` (relative to IN), or :class:`InputRefused` if it leads outside."""
@@ -56,34 +54,16 @@ class InputRoot:
             )
         return real
 
-    @contextmanager
-    def held_folders(self) -> Iterator[dict]:
-        """Folders of IN kept open while a batch of inputs is read (closed at the end), for :meth:`open`.
-
-        Reaching a folder costs a descriptor per component (tens of µs each on ext4) for every input, and
-        inputs of one task mostly share their folder. A held folder is used only while its path still names
-        it (an ``lstat`` of IN and of each folder on the way): one moved out of IN, removed or replaced
-        meanwhile is reached anew, with the same checks as the first time. At most :data:`_HELD_FOLDERS` are
-        held.
-        """
-        held: dict = {}
-        try:
-            yield held
-        finally:
-            for fd, _ in held.values():
-                os.close(fd)
-
-    def open(self, name: str, held: dict | None = None) -> BinaryIO:
+    def open(self, name: str) -> BinaryIO:
         """Input ``name`` opened for binary reading (see the module docstring).
 
         The path is first walked as it is, each component with ``O_NOFOLLOW``: with no link on the way it is
         the resolved path, and no per-component ``lstat`` is needed. Only a link on the way (``ELOOP`` or
         ``ENOTDIR``) makes it resolve the name, check that it stays inside IN and walk the resolved path.
-        ``held`` (from :meth:`held_folders`) keeps folders open between calls.
         """
         parts = clean_relative(name)
         try:
-            handle = self._open_below(parts, held)
+            handle = self._open_below(parts)
         except OSError as error:
             if error.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise _refusal(error) from None
@@ -92,7 +72,7 @@ class InputRoot:
             if not parts:
                 raise InputRefused("IN itself is not an input file") from None
             try:
-                handle = self._open_below(parts, None)
+                handle = self._open_below(parts)
             except OSError as error:
                 raise _refusal(error) from None
         mode = os.fstat(handle).st_mode
@@ -101,53 +81,38 @@ class InputRoot:
             raise InputRefused(f"{describe_special(mode)}, not a regular file: not read")
         return os.fdopen(handle, "rb")
 
-    def _open_below(self, parts: tuple[str, ...], held: dict | None) -> int:
-        """The file at ``parts`` below the resolved IN, every component opened without following links."""
-        folder_parts = parts[:-1]
-        if held is not None and folder_parts in held:
-            handle = self._open_in_held(held, folder_parts, parts[-1])
-            if handle is not None:
-                return handle
+    def _open_below(self, parts: tuple[str, ...]) -> int:
+        """The file at ``parts`` below the resolved IN, every component opened without following links, then
+        checked to be still there (:func:`_still_in_place`)."""
         folder = os.open(self.path, _DIR_FLAGS)
-        chain = [(str(self.path), _identity(os.fstat(folder)))] if held is not None else []
+        chain = [(str(self.path), _identity(os.fstat(folder)))]
         try:
-            for depth, part in enumerate(folder_parts):
+            for depth, part in enumerate(parts[:-1]):
                 child = os.open(part, _DIR_FLAGS, dir_fd=folder)
                 os.close(folder)
                 folder = child
-                if held is not None:
-                    chain.append((os.path.join(self.path, *folder_parts[: depth + 1]), _identity(os.fstat(folder))))
+                chain.append((os.path.join(self.path, *parts[: depth + 1]), _identity(os.fstat(folder))))
             handle = os.open(parts[-1], _FILE_FLAGS, dir_fd=folder)
-        except BaseException:
+        finally:
             os.close(folder)
-            raise
-        if held is not None and len(held) < _HELD_FOLDERS:
-            held[folder_parts] = (folder, tuple(chain))
-        else:
-            os.close(folder)
+        chain.append((os.path.join(self.path, *parts), _identity(os.fstat(handle))))
+        if not _still_in_place(chain):
+            os.close(handle)
+            raise InputRefused("it or a folder on its path was moved or replaced while it was opened: not read")
         return handle
 
-    @staticmethod
-    def _open_in_held(held: dict, folder_parts: tuple[str, ...], name: str) -> int | None:
-        """``name`` opened in a held folder that its path still names, else ``None`` (the folder is dropped).
 
-        "Still names it": IN and every folder on the way, looked up by path without following the last
-        component, are the folders the walk reached; so a folder moved out of IN, or a link put on the way,
-        is noticed (the walk that follows then applies the link policy)."""
-        folder, chain = held[folder_parts]
-        try:
-            handle = os.open(name, _FILE_FLAGS, dir_fd=folder)
-        except FileNotFoundError:
-            handle = None  # perhaps removed and made again: reach it anew
-        try:
-            if all(_identity(os.stat(path, follow_symlinks=False)) == identity for path, identity in chain):
-                return handle
-        except OSError:
-            pass
-        if handle is not None:
-            os.close(handle)
-        os.close(held.pop(folder_parts)[0])
-        return None
+def _still_in_place(chain: list[tuple[str, tuple[int, int]]]) -> bool:
+    """Whether IN, every folder on the way and the opened file are, looked up by path now (the last component
+    never followed), the ones the walk reached.
+
+    The walk opens each folder relative to the previous one, so a folder moved out of IN during the walk
+    would be followed out; checked after the open, the file read is the one its path names inside IN at the
+    check, and one swapped in from outside and put back meanwhile is refused."""
+    try:
+        return all(_identity(os.stat(path, follow_symlinks=False)) == identity for path, identity in chain)
+    except OSError:
+        return False
 
 
 def _identity(info: os.stat_result) -> tuple[int, int]:

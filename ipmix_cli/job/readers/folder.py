@@ -198,7 +198,7 @@ class FolderReader:
         self.listed = listed
 
     def __reduce__(self):
-        return FolderReader, (self.root.given, None)  # workers need no plan, only where IN is
+        return FolderReader, (self.root.path, None)  # workers need no plan, only where IN is (resolved once)
 
     def plan(self) -> Found:
         if self.listed is not None:
@@ -207,13 +207,12 @@ class FolderReader:
 
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, "contextmanager[BinaryIO]"]]:
         """Each item with a context manager that opens it (raising :class:`InputRefused` with the reason)."""
-        with self.root.held_folders() as held:  # a task's inputs mostly share their folder: reach it once
-            for item in items:
-                yield item, self._opened(item.where[0], held)
+        for item in items:
+            yield item, self._opened(item.where[0])
 
     @contextmanager
-    def _opened(self, key: str, held: dict) -> Iterator[BinaryIO]:
-        stream = self.root.open(key, held)
+    def _opened(self, key: str) -> Iterator[BinaryIO]:
+        stream = self.root.open(key)
         try:
             yield stream
         finally:

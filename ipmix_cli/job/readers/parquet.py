@@ -129,7 +129,7 @@ class ParquetReader:
         _modules()
 
     def __reduce__(self):
-        return ParquetReader, (self.root.given, self.source)
+        return ParquetReader, (self.root.path, self.source)  # IN as resolved at the start
 
     # --- the driver: listing -----------------------------------------------------------------------------
 

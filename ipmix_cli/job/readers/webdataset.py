@@ -70,7 +70,7 @@ class WebDatasetReader:
         self.source = source
 
     def __reduce__(self):
-        return WebDatasetReader, (self.root.given, self.source)
+        return WebDatasetReader, (self.root.path, self.source)  # IN as resolved at the start
 
     # --- the driver: listing -----------------------------------------------------------------------------
 
