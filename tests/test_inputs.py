@@ -6,8 +6,22 @@ import os
 
 import pytest
 
-from ipmix_cli.disk import inputs
+from ipmix_cli.disk import beneath, inputs
 from ipmix_cli.disk.inputs import InputRefused, InputRoot
+
+KERNEL_WALK = beneath.OPENAT2
+REAL_OPEN = os.open
+
+
+@pytest.fixture(autouse=True, params=["openat2", "components"])
+def walk(request, monkeypatch):
+    """Every test runs with both ways of opening: ``openat2`` in one kernel walk, and the walk one component at
+    a time that systems without it use."""
+    if request.param == "components":
+        monkeypatch.setattr(beneath, "OPENAT2", None)
+    elif KERNEL_WALK is None:
+        pytest.skip("this system has no openat2 (Linux >= 5.6)")
+    return request.param
 
 
 @pytest.fixture
@@ -85,7 +99,9 @@ def racing(monkeypatch, when_opened):
     monkeypatch.setattr(inputs.os, "open", racing_open)
 
 
-def test_a_file_swapped_in_from_outside_and_put_back_during_the_open_is_refused(tree, monkeypatch):
+def test_a_file_swapped_in_from_outside_and_put_back_during_the_open_is_refused(tree, monkeypatch, walk):
+    if walk == "openat2":
+        pytest.skip("the kernel walks the path in one call: there is no moment between components to replay")
     # the folder leaves IN, the secret takes x's place, the victim opens it, everything is put back before
     # any check could see it: the file read must be the one the path names inside IN, so this is refused
     secret, parked = tree.parent / "secret" / "key.png", tree.parent / "parked"
@@ -109,11 +125,13 @@ def test_a_file_swapped_in_from_outside_and_put_back_during_the_open_is_refused(
     with pytest.raises(InputRefused, match="moved or replaced while it was opened"):
         read(InputRoot(tree), "cats/x.png")
     assert secret.read_bytes() == b"secret" and (tree / "cats" / "x.png").read_bytes() == b"inside x"
-    monkeypatch.undo()
+    monkeypatch.setattr(inputs.os, "open", REAL_OPEN)
     assert read(InputRoot(tree), "cats/x.png") == b"inside x"  # and read as usual when nothing moves
 
 
-def test_a_parent_moved_out_behind_a_link_during_the_walk_is_refused(tree, monkeypatch):
+def test_a_parent_moved_out_behind_a_link_during_the_walk_is_refused(tree, monkeypatch, walk):
+    if walk == "openat2":
+        pytest.skip("the kernel walks the path in one call: there is no moment between components to replay")
     (tree / "deep" / "cats").mkdir(parents=True)
     (tree / "deep" / "cats" / "0.png").write_bytes(b"deep0")
     outside = tree.parent / "secret" / "deep"
@@ -162,3 +180,65 @@ def test_no_descriptor_is_left_open(tree):
         except (InputRefused, ValueError):
             pass
     assert open_descriptors() == before
+
+
+def raced_kernel_walk(monkeypatch, secret, then):
+    """``openat2`` whose first call returns ``secret`` opened, as if the kernel's walk had raced a folder moved
+    out of IN with the secret swapped in; ``then()`` runs before the check that follows."""
+    calls = []
+
+    def openat2(folder, path, flags, resolve):
+        calls.append(path)
+        if len(calls) == 1:
+            fd = REAL_OPEN(secret, os.O_RDONLY | os.O_CLOEXEC)
+            then()
+            return fd
+        return KERNEL_WALK(folder, path, flags, resolve)
+
+    monkeypatch.setattr(beneath, "OPENAT2", openat2)
+    return calls
+
+
+def test_the_check_after_a_kernel_walk_refuses_a_file_its_path_does_not_name(tree, monkeypatch, walk):
+    if walk != "openat2":
+        pytest.skip("the kernel walk's check")
+    calls = raced_kernel_walk(monkeypatch, tree.parent / "secret" / "key.png", lambda: None)
+    with pytest.raises(InputRefused, match="moved or replaced while it was opened"):
+        read(InputRoot(tree), "cats/0.png")
+    assert calls == ["cats/0.png", "cats/0.png"]
+
+
+def test_the_check_follows_no_link_even_to_the_same_file(tree, monkeypatch, walk):
+    # the helper's attack on the component check: IN/deep becomes a link to where the real folder now is,
+    # outside IN, so a lookup that follows links finds the very file that was opened; openat2 follows none
+    if walk != "openat2":
+        pytest.skip("the kernel walk's check")
+    (tree / "deep" / "n").mkdir(parents=True)
+    (tree / "deep" / "n" / "x.png").write_bytes(b"deep x")
+    outside = tree.parent / "secret" / "deep"
+
+    def move_out_behind_a_link():
+        (tree / "deep").rename(outside)
+        (tree / "deep").symlink_to(outside)
+
+    raced_kernel_walk(monkeypatch, tree / "deep" / "n" / "x.png", move_out_behind_a_link)
+    with pytest.raises(InputRefused, match="moved or replaced while it was opened"):
+        read(InputRoot(tree), "deep/n/x.png")
+
+
+def test_a_link_that_changes_while_it_is_resolved_is_that_inputs_failure(tree, monkeypatch):
+    (tree / "cats" / "alias.png").symlink_to(tree / "dogs" / "1.png")
+
+    def failing_realpath(path):
+        raise OSError(22, "Invalid argument", str(path))
+
+    monkeypatch.setattr(inputs.os.path, "realpath", failing_realpath)
+    with pytest.raises(InputRefused, match="its path changed while it was resolved"):
+        read(root_without_realpath(tree), "cats/alias.png")
+
+
+def root_without_realpath(tree):
+    """An InputRoot made without calling realpath (the test replaces it with one that fails)."""
+    root = InputRoot.__new__(InputRoot)
+    root.given, root.path = tree, tree
+    return root

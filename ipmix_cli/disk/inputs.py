@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from . import beneath
 from .folder import clean_relative, is_inside
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -67,7 +68,10 @@ class InputRoot:
         except OSError as error:
             if error.errno not in (errno.ELOOP, errno.ENOTDIR):
                 raise _refusal(error) from None
-            real = self.resolve(name)
+            try:
+                real = self.resolve(name)
+            except OSError as error:  # a link on the way changed while it was being resolved
+                raise InputRefused(f"its path changed while it was resolved: not read ({error.strerror})") from None
             parts = real.relative_to(self.path).parts
             if not parts:
                 raise InputRefused("IN itself is not an input file") from None
@@ -82,8 +86,10 @@ class InputRoot:
         return os.fdopen(handle, "rb")
 
     def _open_below(self, parts: tuple[str, ...]) -> int:
-        """The file at ``parts`` below the resolved IN, every component opened without following links, then
-        checked to be still there (:func:`_still_in_place`)."""
+        """The file at ``parts`` below the resolved IN, following no link: in one kernel walk where the system
+        has ``openat2`` (:mod:`.beneath`), else one component at a time; then checked to be still there."""
+        if beneath.OPENAT2 is not None:
+            return self._open_beneath(parts, beneath.OPENAT2)
         folder = os.open(self.path, _DIR_FLAGS)
         chain = [(str(self.path), _identity(os.fstat(folder)))]
         try:
@@ -97,6 +103,28 @@ class InputRoot:
             os.close(folder)
         chain.append((os.path.join(self.path, *parts), _identity(os.fstat(handle))))
         if not _still_in_place(chain):
+            os.close(handle)
+            raise InputRefused("it or a folder on its path was moved or replaced while it was opened: not read")
+        return handle
+
+    def _open_beneath(self, parts: tuple[str, ...], openat2) -> int:
+        """``parts`` opened by ``openat2`` below IN, then looked up again the same way: the file read must be
+        the one its path names inside IN, through no link, after the open (one swapped in while its folder
+        was moved out of IN and back is refused)."""
+        relative = "/".join(parts)
+        root = os.open(self.path, _DIR_FLAGS)
+        try:
+            handle = openat2(root, relative, _FILE_FLAGS, beneath.STRICTLY_BENEATH)
+            try:
+                check = openat2(root, relative, os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC, beneath.STRICTLY_BENEATH)
+            except OSError:
+                check = None
+        finally:
+            os.close(root)
+        same = check is not None and _identity(os.fstat(check)) == _identity(os.fstat(handle))
+        if check is not None:
+            os.close(check)
+        if not same:
             os.close(handle)
             raise InputRefused("it or a folder on its path was moved or replaced while it was opened: not read")
         return handle
@@ -125,4 +153,6 @@ def _refusal(error: OSError) -> InputRefused:
         return InputRefused("no such file (removed since the run started?)")
     if error.errno in (errno.ELOOP, errno.ENOTDIR):
         return InputRefused("a folder on its path was replaced by a link during the run: not read")
+    if error.errno in (errno.EAGAIN, errno.EXDEV):  # openat2: a rename during its walk, or a way out of IN
+        return InputRefused("a folder on its path was moved during the open: not read")
     return InputRefused(f"cannot open it: {error.strerror}")
