@@ -207,3 +207,48 @@ def test_a_run_refused_before_it_holds_out_never_starts_workers(tmp_path, mixing
         refused = CliRunner().invoke(main, arguments)
     assert refused.exit_code != 0 and warmed == []
     assert CliRunner().invoke(main, arguments).exit_code == 0 and len(warmed) == 1
+
+
+def test_closing_after_ctrl_c_interrupted_lokys_start_does_not_hide_it(monkeypatch):
+    """Ctrl-C during the warm-up can interrupt loky's manager thread in ``start``: ``shutdown`` then raises
+    "cannot join thread before it is started" (seen once in CI as a traceback and exit 1 instead of 130).
+    Closing waits for the thread to start and shuts down again."""
+    import threading
+    from types import SimpleNamespace
+
+    from ipmix_cli.job.distribute import LokyPool
+
+    class InterruptedStart:
+        def __init__(self):
+            self._executor_manager_thread = SimpleNamespace(_started=threading.Event())
+            self.calls = []
+
+        def shutdown(self, wait=True, kill_workers=False):
+            self.calls.append((wait, kill_workers))
+            if len(self.calls) == 1:
+                self._executor_manager_thread._started.set()  # the thread gets going meanwhile
+                raise RuntimeError("cannot join thread before it is started")
+
+    pool = LokyPool(2)
+    pool._made = executor = InterruptedStart()
+    pool.close(abort=True)
+    assert executor.calls == [(True, False), (True, False)]
+
+
+def test_ctrl_c_during_the_warm_up_is_an_interruption(tmp_path, mixing_dir, monkeypatch):
+    from ipmix_cli.job.distribute import LokyPool
+
+    real_warm = LokyPool.warm
+
+    def interrupted_warm(pool, function, *args):
+        real_warm(pool, function, *args)
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(LokyPool, "warm", interrupted_warm)
+    make_inputs(tmp_path / "in", 2)
+    arguments = ["augment", str(tmp_path / "in"), str(tmp_path / "out"), "--mixing-set", str(mixing_dir)]
+    result = CliRunner().invoke(main, arguments + ["--jobs", "2"])
+    assert result.exit_code == 130, result.output
+    assert "re-run the same command to resume" in result.output and "Traceback" not in result.output
+    monkeypatch.undo()
+    assert CliRunner().invoke(main, arguments + ["--jobs", "2"]).exit_code == 0

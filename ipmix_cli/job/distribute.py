@@ -219,7 +219,20 @@ class LokyPool(_FuturesPool):
         if abort and self._made is not None:
             for future in self._futures:
                 future.cancel()
-            self._made.shutdown(wait=True)
+            try:
+                self._made.shutdown(wait=True)
+            except RuntimeError:
+                # Ctrl-C while loky was starting its manager thread (during the warm-up) interrupted ``start``
+                # before the thread said it had started, and ``join`` refuses such a thread: wait for it, then
+                # shut down again; never let this hide the interruption behind a traceback
+                thread = getattr(self._made, "_executor_manager_thread", None)
+                started = getattr(thread, "_started", None)
+                if started is not None:
+                    started.wait(10)
+                try:
+                    self._made.shutdown(wait=True)
+                except RuntimeError:
+                    self._made.shutdown(wait=False, kill_workers=True)
 
 
 class DaskPool(Pool):
