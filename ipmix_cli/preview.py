@@ -14,13 +14,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
+from .engine.copies import ConfigResolver, augment_copy
 from .job.naming import output_names
 from .job.options import AugmentOptions
 from .job.readers.folder import discover, folder_item
 from .job.worker import prepare_pixels, render_outputs
 from .mixsets.mixing_set import MixingSet
 from .seeding import generator_for
-from .transform import ConfigResolver, augment_copy
 
 PAD = 6
 CAPTION = 16

@@ -12,10 +12,10 @@ from PIL import Image
 from conftest import photo_like
 from ipmix_cli import AugMix, AugMixConfig, IPMix, IPMixConfig, PixMix, PixMixConfig, apply_plan, sample_plan
 from ipmix_cli.engine.config import ConfigError
+from ipmix_cli.engine.copies import ConfigResolver, augment_copy
 from ipmix_cli.engine.methods import METHODS, check_settings, engine_overrides, method_of
 from ipmix_cli.engine.ops import ALL_OPS, AUGMIX_ALL_OPS
 from ipmix_cli.mixsets.mixing_set import MixingSet
-from ipmix_cli.transform import ConfigResolver, augment_copy
 
 CONFIGS = {"ipmix": IPMixConfig, "augmix": AugMixConfig, "pixmix": PixMixConfig}
 

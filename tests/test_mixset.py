@@ -215,8 +215,8 @@ def test_a_picture_is_compressed_at_most_once_whether_or_not_it_is_kept(tmp_path
 
 def test_a_copy_that_never_mixes_with_its_picture_never_scales_it_and_the_bytes_are_the_same(tmp_path):
     """The draws are the same either way; the picture is scaled and cut only when a step mixes with it."""
+    from ipmix_cli.engine.copies import ConfigResolver, augment_copy
     from ipmix_cli.engine.methods import apply_plan
-    from ipmix_cli.transform import ConfigResolver, augment_copy
 
     mixing = MixingSet.from_folder(_folder(tmp_path))
     made_windows = []

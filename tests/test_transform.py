@@ -13,8 +13,8 @@ from PIL import Image
 
 from conftest import photo_like
 from ipmix_cli import AugMix, IPMix, IPMixConfig, PixMix, generator_for
+from ipmix_cli.engine.copies import augment_copy
 from ipmix_cli.mixsets.mixing_set import MixingSet, MixingSetError, cover_size
-from ipmix_cli.transform import augment_copy
 
 
 @pytest.fixture
@@ -75,7 +75,7 @@ def test_cover_size_is_the_exact_rational_formula(picture_height, picture_width,
     ],
 )
 def test_copies_cut_their_mixing_window_from_the_variants_cover(height, width, preset, expected, tmp_path):
-    from ipmix_cli.transform import ConfigResolver
+    from ipmix_cli.engine.copies import ConfigResolver
 
     square = MixingSet([photo_like(256, 256, seed=4)], ["square"])
     config = ConfigResolver(preset)(height, width)

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import __version__
+from ..engine.copies import ConfigResolver
 from ..imaging.colour import WHITE
 from ..imaging.images import Encoder
-from ..transform import ConfigResolver
 from .writers import is_sharded
 
 OUTPUT_FORMATS = ("auto", "png", "jpeg", "webp")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from ..engine import methods
 from ..engine.config import ConfigError
+from ..engine.copies import ConfigResolver
 from ..mixsets.builtin import ensure_builtin
 from ..mixsets.mixing_set import MixingSet, MixingSetError
-from ..transform import ConfigResolver
 from .driver import AugmentError
 from .options import AugmentOptions
 from .readers import PlanError, Source, detect, open_reader

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 
 from ..disk.folder import SafeFolder
+from ..engine.copies import ConfigResolver, augment_copy
 from ..engine.methods import apply_plan
 from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ..seeding import generator_for
-from ..transform import ConfigResolver, augment_copy
 from .options import AugmentOptions
 from .readers import INPUT_FORMATS, Source, open_reader
 from .readers.folder import FolderReader, folder_item

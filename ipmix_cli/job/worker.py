@@ -22,10 +22,10 @@ import numpy as np
 from ..allocator import tune_allocator
 from ..disk.folder import RUN_FAULT_ERRNOS, SafeFolder, UnsafePath, describe_os_error
 from ..disk.inputs import InputRefused
+from ..engine.copies import ConfigResolver, augment_copy
 from ..imaging.images import MIN_SIDE, UnreadableImage, centre_crop, decode_rgb, resize_shorter
 from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
-from ..transform import ConfigResolver, augment_copy
 from .items import Failure, Item
 from .naming import output_names
 from .options import AugmentOptions
