@@ -21,6 +21,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
+from ..errors import InputFailure
 from .atomic import FILE_MODE, TEMP_PREFIX, count_write, next_temporary_name
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -36,7 +37,7 @@ _MADE: set = set()
 _HELD_FOLDERS = 64
 
 
-class UnsafePath(ValueError):
+class UnsafePath(InputFailure, ValueError):
     """A relative name that could lead outside its folder (absolute, ``..``, NUL, empty parts)."""
 
 

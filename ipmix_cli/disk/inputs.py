@@ -15,6 +15,7 @@ import stat
 from pathlib import Path
 from typing import BinaryIO
 
+from ..errors import InputFailure
 from . import beneath
 from .folder import clean_relative, is_inside
 
@@ -22,7 +23,7 @@ _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
 _FILE_FLAGS = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
 
 
-class InputRefused(Exception):
+class InputRefused(InputFailure):
     """An input ipmix will not read (outside IN, not a regular file, gone); the message is the reason."""
 
 

@@ -17,6 +17,7 @@ import socket
 from contextlib import contextmanager
 from typing import Iterator
 
+from ..errors import UsageError
 from .folder import FolderError, SafeFolder, clean_relative, refuse_shared_file
 
 RUN_LOCK = ".ipmix.lock"
@@ -24,7 +25,7 @@ SETUP_LOCK = ".ipmix-setup.lock"
 _OPEN_FLAGS = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
 
 
-class LockHeld(Exception):
+class LockHeld(UsageError):
     """Another ipmix process is writing the folder; the message names it and what to do."""
 
 

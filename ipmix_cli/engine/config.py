@@ -14,6 +14,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+from ..errors import UsageError
 from .mixing import OVERFLOW_MODES
 from .ops import ALL_OPS, AUGMIX_ALL_OPS, AUGMIX_OPS, DEFAULT_OPS
 
@@ -27,7 +28,7 @@ AUTO_CIFAR_MAX_SIDE = 64
 COVER_RATIOS = {"cifar": (36, 32), "imagenet": (256, 224)}
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError):
     """An invalid configuration value; the message says which field and what is allowed."""
 
 

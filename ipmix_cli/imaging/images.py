@@ -18,6 +18,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps
 
+from ..errors import InputFailure
 from .colour import WHITE, to_rgb
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif"}
@@ -44,7 +45,7 @@ PNG_COMPRESSION = 1  # fast: encoding, not compression ratio, is the budget that
 MIN_SIDE = 2
 
 
-class UnreadableImage(Exception):
+class UnreadableImage(InputFailure):
     """An input that cannot be augmented; the message is the reason reported for it."""
 
 

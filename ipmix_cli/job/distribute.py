@@ -21,11 +21,13 @@ from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from ..errors import UsageError
+
 BACKENDS = ("loky", "threading", "dask", "ray")
 EXTRAS = {"dask": "pip install 'ipmix[dask]'", "ray": "pip install 'ipmix[ray]'"}
 
 
-class BackendError(ValueError):
+class BackendError(UsageError):
     """A backend that cannot be used; the message says what to install or fix."""
 
 

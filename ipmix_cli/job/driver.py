@@ -32,6 +32,7 @@ from .. import __version__
 from ..allocator import tune_allocator
 from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folder
 from ..disk.lock import LockHeld, hold_folder, setup_section
+from ..errors import RunFault, UsageError
 from ..progress import Progress
 from ..seeding import path_digest
 from .distribute import BackendSpec, WorkerLost, open_pool
@@ -54,11 +55,11 @@ from .worker import Job, Task, TaskResult, Work, run_task, warm
 from .writers import finish, is_sharded, writer_class
 
 
-class AugmentError(ValueError):
+class AugmentError(UsageError):
     """A run that cannot start (a usage problem, exit 2); the message says why and how to fix it."""
 
 
-class RunStopped(Exception):
+class RunStopped(RunFault):
     """A fault of the run stopped it part-way (exit 1); finished work is recorded; the message says why."""
 
 

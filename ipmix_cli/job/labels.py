@@ -14,11 +14,13 @@ from __future__ import annotations
 import hashlib
 import json
 
+from ..errors import UsageError
+
 #: The class number of an input without a label, in a run that has labels (Hugging Face's ``ClassLabel`` -1).
 NO_LABEL = -1
 
 
-class LabelError(ValueError):
+class LabelError(UsageError):
     """Labels that cannot be numbered consistently (names mixed with numbers); the message says how to fix it."""
 
 

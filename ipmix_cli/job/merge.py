@@ -16,6 +16,7 @@ from pathlib import Path
 from .. import __version__
 from ..disk.folder import SafeFolder
 from ..disk.lock import LockHeld, hold_folder
+from ..errors import RunFault
 from .items import printable
 from .state import (
     Layout,
@@ -33,7 +34,7 @@ from .state import (
 from .writers import finish
 
 
-class MergeError(Exception):
+class MergeError(RunFault):
     """The shards cannot be merged (yet); ``problems`` lists what is missing or wrong, each with its remedy."""
 
     def __init__(self, problems: list[str]):

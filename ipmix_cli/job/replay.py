@@ -17,6 +17,7 @@ import numpy as np
 from ..disk.folder import SafeFolder
 from ..engine.copies import ConfigResolver, augment_copy
 from ..engine.methods import apply_plan
+from ..errors import UsageError
 from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ..seeding import generator_for
 from .options import AugmentOptions
@@ -26,7 +27,7 @@ from .state import Layout, read_json
 from .worker import prepare_pixels
 
 
-class ReplayError(ValueError):
+class ReplayError(UsageError):
     """A record that cannot be replayed (its input, mixing set or run record is gone or changed)."""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Iterator
 
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative
+from ..errors import UsageError
 from ..seeding import fresh_seed
 from .items import Item
 from .labels import classes_digest
@@ -33,7 +34,7 @@ from .worker import Work
 from .writers import is_sharded
 
 
-class RefusedOut(ValueError):
+class RefusedOut(UsageError):
     """OUT holds work this run must not continue or replace (a usage problem: exit 2)."""
 
 

@@ -17,13 +17,14 @@ import numpy as np
 
 from ..disk.folder import FolderError, SafeFolder
 from ..disk.lock import LockHeld, hold_folder
+from ..errors import UsageError
 from .items import printable
 from .state import Layout, file_digest, is_valid_record, layouts_in, read_jsonl, read_units
 
 _BOOKKEEPING_PREFIXES = (".ipmix", "ipmix_run", "metadata")
 
 
-class VerifyError(ValueError):
+class VerifyError(UsageError):
     """OUT cannot be verified at all (no run in it, a run writing it); a usage problem."""
 
 

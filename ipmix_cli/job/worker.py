@@ -23,6 +23,7 @@ from ..allocator import tune_allocator
 from ..disk.folder import RUN_FAULT_ERRNOS, SafeFolder, UnsafePath, describe_os_error
 from ..disk.inputs import InputRefused
 from ..engine.copies import ConfigResolver, augment_copy
+from ..errors import RunFault
 from ..imaging.images import MIN_SIDE, UnreadableImage, centre_crop, decode_rgb, resize_shorter
 from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
@@ -35,10 +36,6 @@ from .state import dumps
 #: Test hook: a worker SIGKILLs itself when it starts the input with this key (a poison input, exactly like an
 #: out-of-memory kill), so the tests can check that one input cannot take a run down.
 KILL_ON_INPUT = "IPMIX_KILL_ON_INPUT"
-
-
-class RunFault(Exception):
-    """A fault of the run, not of one input (disk full, OUT read-only): the run stops with this message."""
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import UsageError
 from .check import inspect_pictures, problems_of, repair_command, stray_images
 from .files import HEAD_BYTES, decode_problem, looks_like_image, opens_as_image, read_regular, visible_files
 from .record import RecordError, read_lines, read_record
@@ -22,7 +23,7 @@ from .record import RecordError, read_lines, read_record
 _SHOWN = 5
 
 
-class MixingSetError(ValueError):
+class MixingSetError(UsageError):
     """A mixing set that cannot be used; the message says why and what to do."""
 
 

@@ -17,6 +17,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..disk.folder import refuse_shared_file
+from ..errors import UsageError
 from .files import open_regular
 from .fractals import IFS_POINTS, KINDS
 
@@ -34,7 +35,7 @@ _DIGEST = re.compile(r"[0-9a-f]{64}")
 IDENTITY = ("kind", "size", "seed", "generator_version", "ifs_points")
 
 
-class BuildError(ValueError):
+class BuildError(UsageError):
     """A build that cannot go ahead; the message says why and how to proceed."""
 
 

@@ -17,12 +17,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from ...errors import UsageError
+
 INPUT_FORMATS = ("folder", "webdataset", "parquet")
 TAR_SUFFIXES = (".tar",)
 PARQUET_SUFFIXES = (".parquet",)
 
 
-class PlanError(ValueError):
+class PlanError(UsageError):
     """IN cannot be read as asked (a usage problem, exit 2); the message says why and how to fix it."""
 
 

@@ -17,11 +17,12 @@ from typing import BinaryIO, Iterator
 
 from ...disk.folder import is_inside
 from ...disk.inputs import InputRefused, InputRoot, describe_special
+from ...errors import UsageError
 from ...imaging.images import format_of_name, sniff_format
 from ..items import Failure, Item, is_utf8, printable
 
 
-class ListError(ValueError):
+class ListError(UsageError):
     """A ``--files-from`` list that cannot be used as a whole (a usage error); the message says where and why."""
 
 

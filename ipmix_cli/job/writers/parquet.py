@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 
+from ...errors import UsageError
 from ..labels import class_number, numbering
 from ..state import dumps
 from .parquet_file import ParquetStream
@@ -29,7 +30,7 @@ MANIFEST_ROW_GROUP = 50_000
 EXTRA = "pip install 'ipmix[parquet]'"
 
 
-class MissingPyarrow(ImportError):
+class MissingPyarrow(UsageError, ImportError):
     """pyarrow is not installed; the message names the extra that installs it."""
 
 
