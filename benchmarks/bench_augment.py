@@ -86,7 +86,7 @@ def floor(root: str, out: str, output_format: str, jobs: int) -> None:
     from PIL import Image
 
     from ipmix_cli.imaging.images import Encoder
-    from ipmix_cli.job.readers.folder import discover
+    from ipmix_cli.readers.folder import discover
 
     sources = [item.key for item in discover(Path(root)).items]
     encoder = Encoder(output_format, 95)
@@ -119,7 +119,7 @@ def shard_floor(root: str, out: str, jobs: int) -> None:
     from PIL import Image
 
     from ipmix_cli.imaging.images import Encoder
-    from ipmix_cli.job.readers.folder import discover
+    from ipmix_cli.readers.folder import discover
 
     sources = [item.key for item in discover(Path(root)).items]
     per_shard = SAMPLES_PER_SHARD // K

@@ -32,11 +32,11 @@ from ipmix_cli.disk.atomic import write_bytes_atomic  # noqa: E402
 from ipmix_cli.disk.folder import SafeFolder  # noqa: E402
 from ipmix_cli.disk.lock import hold_folder  # noqa: E402
 from ipmix_cli.imaging.images import Encoder  # noqa: E402
-from ipmix_cli.job.items import Item  # noqa: E402
+from ipmix_cli.items import Item  # noqa: E402
 from ipmix_cli.job.options import AugmentOptions  # noqa: E402
 from ipmix_cli.job.resume import plan_files, valid_records  # noqa: E402
 from ipmix_cli.job.state import Layout, append_lines, write_state_and_manifest  # noqa: E402
-from ipmix_cli.job.writers import signature  # noqa: E402
+from ipmix_cli.writers import signature  # noqa: E402
 
 K = 4
 

@@ -17,9 +17,9 @@ from PIL import Image, ImageDraw, ImageFont
 from .engine.copies import ConfigResolver, augment_copy
 from .job.naming import output_names
 from .job.options import AugmentOptions
-from .job.readers.folder import discover, folder_item
 from .job.worker import prepare_pixels, render_outputs
 from .mixsets.mixing_set import MixingSet
+from .readers.folder import discover, folder_item
 from .seeding import generator_for
 
 PAD = 6

@@ -151,7 +151,7 @@ def test_workers_get_in_as_resolved_at_the_start(tree, tmp_path):
     # the folder the run resolved, not the link's new target
     import pickle
 
-    from ipmix_cli.job.readers.folder import FolderReader
+    from ipmix_cli.readers.folder import FolderReader
 
     link = tmp_path / "in-link"
     link.symlink_to(tree)
@@ -166,7 +166,7 @@ def test_workers_get_in_as_resolved_at_the_start(tree, tmp_path):
 
 
 def reader_item(key: str):
-    from ipmix_cli.job.readers.folder import folder_item
+    from ipmix_cli.readers.folder import folder_item
 
     return folder_item(key)
 

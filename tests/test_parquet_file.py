@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ipmix_cli.job.writers.parquet_file import ParquetStream
+from ipmix_cli.formats.parquet_file import ParquetStream
 
 pa = pytest.importorskip("pyarrow")
 pq = pytest.importorskip("pyarrow.parquet")
@@ -96,7 +96,7 @@ def test_writing_parquet_shards_and_their_manifest_never_loads_pyarrow(tmp_path)
     code = f"""
 import sys, json
 from ipmix_cli.disk.folder import SafeFolder
-from ipmix_cli.job.writers.parquet import open_table, write_manifest
+from ipmix_cli.writers.parquet import open_table, write_manifest
 out = SafeFolder({str(tmp_path)!r})
 with out.open_new("t.parquet") as stream:
     table = open_table(stream, ("a", "b"), trace=False, image=True)

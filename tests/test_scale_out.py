@@ -145,7 +145,7 @@ def test_merge_names_missing_and_corrupt_files(tmp_path, mixing_dir):
 
 def test_shards_split_the_inputs_by_path_digest():
     from ipmix_cli.job.driver import select_shard, shard_of
-    from ipmix_cli.job.readers.folder import folder_item
+    from ipmix_cli.readers.folder import folder_item
     from ipmix_cli.seeding import path_digest
 
     sources = [f"class{i % 3}/img{i:04d}.png" for i in range(300)]

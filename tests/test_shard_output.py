@@ -287,7 +287,7 @@ def test_a_seed_beyond_64_bits_is_refused_for_shards(tmp_path, mixing_dir):
 
 
 def test_tar_member_helpers_write_what_tarfile_reads():
-    from ipmix_cli.job.writers.webdataset import member
+    from ipmix_cli.writers.webdataset import member
 
     data = bytes(range(256)) * 3
     stream = io.BytesIO(member("00000_0_ipmix0.png", data) + b"\0" * 1024)
@@ -304,7 +304,7 @@ def test_dropping_a_shard_on_a_full_disk_raises_nothing_and_leaves_no_temporary(
     from test_hardening import _mount_tmpfs
 
     from ipmix_cli.disk.folder import SafeFolder
-    from ipmix_cli.job.writers.webdataset import WebDatasetWriter
+    from ipmix_cli.writers.webdataset import WebDatasetWriter
 
     mount = tmp_path / "small"
     _mount_tmpfs(mount, "size=64k")

@@ -127,7 +127,7 @@ def _defaulted(context: click.Context, name: str) -> bool:
 
 def _fail(header: str, lines: list[str], where: str = "", shown: int = 20) -> None:
     """Say what went wrong on stderr (the first ``shown`` lines) and exit with status 1."""
-    from ..job.items import one_line
+    from ..items import one_line
 
     click.echo(header, err=True)
     for line in lines[:shown]:

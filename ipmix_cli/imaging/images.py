@@ -1,7 +1,7 @@
 """Finding, reading and encoding images (SPEC §4: inputs, reading, writing).
 
 Inputs are recognised by content (``sniff_format``) or extension (``format_of_name``); finding them is the
-readers' job (``job/readers``). Reading applies the EXIF orientation, converts every mode faithfully
+readers' job (``readers/``). Reading applies the EXIF orientation, converts every mode faithfully
 (``colour.to_rgb``), refuses decompression bombs and truncated files with a reason, and never modifies the
 file.
 """

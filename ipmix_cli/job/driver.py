@@ -33,13 +33,14 @@ from ..allocator import tune_allocator
 from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folder
 from ..disk.lock import LockHeld, hold_folder, setup_section
 from ..errors import RunFault, UsageError
+from ..items import Failure, Item, printable
+from ..labels import LabelError, class_list
 from ..progress import Progress
+from ..readers import PlanError
 from ..seeding import path_digest
+from ..writers import finish, is_sharded, writer_class
 from .distribute import BackendSpec, WorkerLost, open_pool
-from .items import Failure, Item, printable
-from .labels import LabelError, class_list
 from .naming import find_collisions, output_names
-from .readers import PlanError
 from .resume import (
     RefusedOut,
     assign_units,
@@ -52,7 +53,6 @@ from .resume import (
 )
 from .state import Layout, append_lines, public, write_json, write_state_and_manifest
 from .worker import Job, Task, TaskResult, Work, run_task, warm
-from .writers import finish, is_sharded, writer_class
 
 
 class AugmentError(UsageError):

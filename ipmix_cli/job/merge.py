@@ -17,7 +17,8 @@ from .. import __version__
 from ..disk.folder import SafeFolder
 from ..disk.lock import LockHeld, hold_folder
 from ..errors import RunFault
-from .items import printable
+from ..items import printable
+from ..writers import finish
 from .state import (
     Layout,
     layouts_in,
@@ -31,7 +32,6 @@ from .state import (
     write_json,
     write_state_and_manifest,
 )
-from .writers import finish
 
 
 class MergeError(RunFault):

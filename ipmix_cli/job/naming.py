@@ -7,7 +7,7 @@ input's place in IN. Copy numbers are zero-padded to the width fixed by the run 
 
 from __future__ import annotations
 
-from .items import Item
+from ..items import Item
 from .options import AugmentOptions
 
 COPY_TAG = "_ipmix"

@@ -13,7 +13,7 @@ from .. import __version__
 from ..engine.copies import ConfigResolver
 from ..imaging.colour import WHITE
 from ..imaging.images import Encoder
-from .writers import is_sharded
+from ..writers import is_sharded
 
 OUTPUT_FORMATS = ("auto", "png", "jpeg", "webp")
 #: ``--format auto``: JPEG inputs give JPEG copies at this quality, every other input gives PNG.

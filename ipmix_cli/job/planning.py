@@ -8,14 +8,14 @@ from pathlib import Path
 from ..engine import methods
 from ..engine.config import ConfigError
 from ..engine.copies import ConfigResolver
+from ..formats.arrow import MissingPyarrow, check_pyarrow
 from ..mixsets.builtin import ensure_builtin
 from ..mixsets.mixing_set import MixingSet, MixingSetError
+from ..readers import PlanError, Source, detect, open_reader
+from ..readers.folder import FolderReader, ListError, read_list
+from ..writers import is_sharded
 from .driver import AugmentError
 from .options import AugmentOptions
-from .readers import PlanError, Source, detect, open_reader
-from .readers.folder import FolderReader, ListError, read_list
-from .writers import is_sharded
-from .writers.parquet import MissingPyarrow, check_pyarrow
 
 #: Input options and the input format they belong to (``readers.Source``); the value each has when not given.
 SOURCE_OPTIONS = {

@@ -19,10 +19,10 @@ from ..engine.copies import ConfigResolver, augment_copy
 from ..engine.methods import apply_plan
 from ..errors import UsageError
 from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
+from ..readers import INPUT_FORMATS, Source, open_reader
+from ..readers.folder import FolderReader, folder_item
 from ..seeding import generator_for
 from .options import AugmentOptions
-from .readers import INPUT_FORMATS, Source, open_reader
-from .readers.folder import FolderReader, folder_item
 from .state import Layout, read_json
 from .worker import prepare_pixels
 

@@ -15,9 +15,10 @@ from typing import Iterator
 
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative
 from ..errors import UsageError
+from ..items import Item
+from ..labels import classes_digest
 from ..seeding import fresh_seed
-from .items import Item
-from .labels import classes_digest
+from ..writers import is_sharded
 from .naming import looks_like_output, output_names
 from .options import AugmentOptions, differences
 from .state import (
@@ -31,7 +32,6 @@ from .state import (
     still_valid,
 )
 from .worker import Work
-from .writers import is_sharded
 
 
 class RefusedOut(UsageError):

@@ -31,7 +31,8 @@ from typing import Iterable, Iterator
 
 from ..disk.atomic import next_temporary_name
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative
-from .writers import signature
+from ..formats.jsonlines import dumps
+from ..writers import signature
 
 MANIFEST_NAME = "metadata.jsonl"
 RUN_RECORD_NAME = "ipmix_run.json"
@@ -113,20 +114,6 @@ def layouts_in(out: SafeFolder) -> list[Layout]:
 
 
 # --- records ---------------------------------------------------------------------------------------------
-
-
-_LINE_BREAKS = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\x85": "\\u0085"}
-
-
-def dumps(record) -> str:
-    """One JSON line: UTF-8 text kept readable, but the characters that other tools take for line breaks
-    (U+2028, U+2029, U+0085; CR and LF are always escaped by JSON) escaped, so that a reader splitting the
-    file with ``str.splitlines`` still sees one record per line."""
-    text = json.dumps(record, ensure_ascii=False, separators=(",", ":"))
-    if not text.isascii() and any(character in text for character in _LINE_BREAKS):  # isascii: O(1), usual
-        for character, escaped in _LINE_BREAKS.items():
-            text = text.replace(character, escaped)
-    return text
 
 
 def record_key(record: dict) -> tuple[str, int]:

@@ -18,7 +18,7 @@ import numpy as np
 from ..disk.folder import FolderError, SafeFolder
 from ..disk.lock import LockHeld, hold_folder
 from ..errors import UsageError
-from .items import printable
+from ..items import printable
 from .state import Layout, file_digest, is_valid_record, layouts_in, read_jsonl, read_units
 
 _BOOKKEEPING_PREFIXES = (".ipmix", "ipmix_run", "metadata")
@@ -140,7 +140,7 @@ def _check_units(out: SafeFolder, units: dict[str, dict]) -> list[tuple[str, str
 
 def _member_digests(out: SafeFolder, shard: str) -> dict[str, str] | str:
     """SHA-256 of each sample image in an output shard, by its record's ``file_name``; or why there are none."""
-    from .writers import WRITERS, writer_class
+    from ..writers import WRITERS, writer_class
 
     if out.stat(shard) is None:
         return "missing"

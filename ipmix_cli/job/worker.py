@@ -25,9 +25,9 @@ from ..disk.inputs import InputRefused
 from ..engine.copies import ConfigResolver, augment_copy
 from ..errors import RunFault
 from ..imaging.images import MIN_SIDE, UnreadableImage, centre_crop, decode_rgb, resize_shorter
+from ..items import Failure, Item
 from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..seeding import generator_for
-from .items import Failure, Item
 from .naming import output_names
 from .options import AugmentOptions
 from .records import output_record
@@ -114,7 +114,7 @@ def warm(options: AugmentOptions) -> None:
     try:
         if resolver_for(options).needs_mixing:
             mixing_set_for(options)
-        from .writers import writer_class
+        from ..writers import writer_class
 
         writer_class(options.writer)
     except Exception:  # noqa: BLE001 - see the docstring
@@ -208,7 +208,7 @@ def run_task(job: Job, task: Task) -> TaskResult:
     try:
         configs = resolver_for(options)
         mixing = mixing_set_for(options) if configs.needs_mixing else None
-        from .writers import open_writer
+        from ..writers import open_writer
 
         keys = tuple(work.item.key for work in task.works)
         writer = _NullWriter() if task.probe else open_writer(options.writer, job.out, options, task.unit, keys)

@@ -18,41 +18,15 @@ from __future__ import annotations
 
 import json
 
-from ...errors import UsageError
+from ..formats.arrow import pyarrow_modules
+from ..formats.jsonlines import dumps
+from ..formats.parquet_file import ParquetStream
 from ..labels import class_number, numbering
-from ..state import dumps
-from .parquet_file import ParquetStream
 from .sharded import ShardWriter
 
 #: Rows per row group: a reader holds one row group's images at a time (about 10 MB of 224×224 JPEGs).
 ROW_GROUP = 100
 MANIFEST_ROW_GROUP = 50_000
-EXTRA = "pip install 'ipmix[parquet]'"
-
-
-class MissingPyarrow(UsageError, ImportError):
-    """pyarrow is not installed; the message names the extra that installs it."""
-
-
-def pyarrow_modules():
-    """``(pyarrow, pyarrow.parquet)``, or :class:`MissingPyarrow` with a one-line remedy."""
-    try:
-        import pyarrow
-        import pyarrow.parquet
-    except ImportError:
-        raise MissingPyarrow(f"Parquet needs pyarrow: {EXTRA}") from None
-    return pyarrow, pyarrow.parquet
-
-
-def check_pyarrow() -> None:
-    """:class:`MissingPyarrow` unless pyarrow can be imported, without importing it (it costs a process about
-    40 MB, which a driver that never writes Parquet should not pay)."""
-    import importlib.util
-
-    if importlib.util.find_spec("pyarrow") is None:
-        raise MissingPyarrow(f"Parquet needs pyarrow: {EXTRA}")
-
-
 #: ``created_by`` of every file written (Parquet readers show it; it is fixed, so bytes do not depend on it).
 CREATED_BY = "ipmix"
 

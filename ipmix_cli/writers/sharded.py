@@ -15,10 +15,10 @@ from __future__ import annotations
 
 import hashlib
 
-from ...disk.folder import describe_os_error
+from ..disk.folder import describe_os_error
+from ..errors import RunFault
+from ..job.records import output_record
 from ..labels import class_number, classes_digest, numbering
-from ..records import output_record
-from ..worker import RunFault
 from . import signature
 
 ORIGINAL = "original"

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
-from ...disk.folder import is_inside
-from ...disk.inputs import InputRefused, InputRoot, describe_special
-from ...errors import UsageError
-from ...imaging.images import format_of_name, sniff_format
+from ..disk.folder import is_inside
+from ..disk.inputs import InputRefused, InputRoot, describe_special
+from ..errors import UsageError
+from ..imaging.images import format_of_name, sniff_format
 from ..items import Failure, Item, is_utf8, printable
 
 

@@ -27,9 +27,9 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ...disk.folder import UnsafePath
-from ...disk.inputs import InputRefused, InputRoot
-from ...imaging.images import UnreadableImage
+from ..disk.folder import UnsafePath
+from ..disk.inputs import InputRefused, InputRoot
+from ..imaging.images import UnreadableImage
 from ..items import Failure, Item, is_utf8
 from . import PARQUET_SUFFIXES, PlanError, Source
 from .folder import Found, walk
@@ -44,7 +44,7 @@ def _parquet_kind(name: str) -> str | None:
 
 
 def _modules():
-    from ..writers.parquet import MissingPyarrow, pyarrow_modules
+    from ..formats.arrow import MissingPyarrow, pyarrow_modules
 
     try:
         return pyarrow_modules()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import tarfile
 
-from ..state import dumps
+from ..formats.jsonlines import dumps
 from .sharded import ShardWriter
 
 BLOCK = 512
@@ -56,7 +56,7 @@ class WebDatasetWriter(ShardWriter):
     def read_images(out, shard: str):
         """``(member name, bytes)`` of every sample image in an output shard, read in place (for ``verify``);
         a damaged tar is a ``ValueError`` that says where."""
-        from ..readers.tar import samples
+        from ..formats.tar import samples
 
         with out.open_read(shard) as stream:
             found, damage = samples(stream)

@@ -17,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ...errors import UsageError
+from ..errors import UsageError
 
 INPUT_FORMATS = ("folder", "webdataset", "parquet")
 TAR_SUFFIXES = (".tar",)
@@ -54,7 +54,7 @@ def kind_of_name(name: str) -> str | None:
     """``tar``, ``parquet`` or ``image`` by a file name's extension (detection never reads files). A manifest
     (``metadata.parquet``, ``metadata.shard-0-of-4.parquet``: the metadata file of Hugging Face's image folders
     and of ipmix's WebDataset output) is no input."""
-    from ...imaging.images import format_of_name
+    from ..imaging.images import format_of_name
 
     lower = name.lower()
     if lower.endswith(TAR_SUFFIXES):

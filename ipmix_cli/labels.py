@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 
-from ..errors import UsageError
+from .errors import UsageError
 
 #: The class number of an input without a label, in a run that has labels (Hugging Face's ``ClassLabel`` -1).
 NO_LABEL = -1

@@ -23,14 +23,14 @@ import os
 from pathlib import Path
 from typing import Iterator
 
-from ...disk.folder import UnsafePath, clean_relative
-from ...disk.inputs import InputRefused, InputRoot
-from ...imaging.images import UnreadableImage, format_of_name
+from ..disk.folder import UnsafePath, clean_relative
+from ..disk.inputs import InputRefused, InputRoot
+from ..formats.tar import Member, Sample, samples
+from ..imaging.images import UnreadableImage, format_of_name
 from ..items import Failure, Item, is_utf8, printable
 from . import TAR_SUFFIXES, PlanError, Source
 from .folder import Found, walk
 from .streams import read_window, refused, window
-from .tar import Member, Sample, samples
 
 META_BYTES = 64 * 1024
 
