@@ -234,7 +234,7 @@ def version_environments(work: Path, against: Path | None) -> dict[str, dict]:
 #: Builds the built-in mixing set (outside the measurements: a one-off per user) in this or an older layout.
 BUILD_BUILTIN = """
 try:
-    from ipmix_cli.mixsets.builtin import ensure_builtin
+    from ipmix_cli.jobs.builtin_set import ensure_builtin
 except ImportError:  # ipmix 0.1.0
     from ipmix_cli.builtin import ensure_builtin
 ensure_builtin(False)

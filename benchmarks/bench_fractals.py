@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import jpeg_encode_ms  # noqa: E402
 from ipmix_cli.allocator import tune_allocator  # noqa: E402
-from ipmix_cli.mixsets.build import BuildConfig, build_set  # noqa: E402
+from ipmix_cli.jobs.fractals import BuildConfig, build_set  # noqa: E402
 from ipmix_cli.mixsets.fractals import IFS_POINTS, make_picture  # noqa: E402
 from ipmix_cli.seeding import generator_for_index  # noqa: E402
 

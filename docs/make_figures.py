@@ -15,7 +15,7 @@ from pathlib import Path
 from PIL import Image
 
 from ipmix_cli.cli.main import main as ipmix
-from ipmix_cli.mixsets.builtin import ensure_builtin
+from ipmix_cli.jobs.builtin_set import ensure_builtin
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLES = ROOT / "samples"

@@ -18,7 +18,7 @@ def __getattr__(name: str):
     """``Replayer`` and ``replay_record`` (re-creating a manifest record's output) load the job layer only
     when asked for."""
     if name in ("Replayer", "replay_record"):
-        from .job import replay
+        from .jobs import replay
 
         return getattr(replay, name)
     raise AttributeError(f"module 'ipmix_cli' has no attribute {name!r}")

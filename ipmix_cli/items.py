@@ -16,8 +16,10 @@ class Item:
     label: str | int | None
     stem: str  # the outputs' name without suffix, relative to OUT (files format): e.g. "cats/tabby"
     hint: str | None  # the input's image format by extension or signature ("jpeg", "png", ...), if known
-    where: tuple = ()  # where the reader finds the image (reader-specific)
+    where: tuple = ()  # where the reader finds the image (reader-specific integers, see ``inputs.Inputs``)
     meta: dict = field(default_factory=dict)  # the input's other fields, passed through to its records
+    split: str | None = None  # the split IN's layout puts it in (train, validation, test), if any
+    identity: tuple = ()  # (size, modification time in ns) of the file holding it when the run was planned
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,13 @@ class Failure:
 
     def to_dict(self) -> dict:
         return {"source": self.key, "error": self.error}
+
+
+def stem_of(key: str) -> str:
+    """``key`` without its extension: the stem its output names are built from (``cats/tabby.jpg`` → ``cats/tabby``)."""
+    folder, _, name = key.rpartition("/")
+    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
+    return f"{folder}/{stem}" if folder else stem
 
 
 def printable(name: str) -> str:

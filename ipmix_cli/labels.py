@@ -24,24 +24,24 @@ class LabelError(UsageError):
     """Labels that cannot be numbered consistently (names mixed with numbers); the message says how to fix it."""
 
 
-def class_list(items, declared: tuple[str, ...] | None = None) -> tuple[str, ...] | None:
-    """The class list of ``items`` (see the module docstring); ``declared`` names come with numeric labels."""
-    names: set[str] = set()
-    number = None
-    for item in items:
-        if isinstance(item.label, str):
-            names.add(item.label)
-        elif item.label is not None and number is None:
-            number = item
-    if names and number is not None:
-        name = next(item for item in items if isinstance(item.label, str))
+def class_list(labels, declared: tuple[str, ...] | None = None, inputs=None) -> tuple[str, ...] | None:
+    """The class list of the distinct ``labels`` found (see the module docstring); ``declared`` names come with
+    numeric labels; ``inputs`` (the items, when given) name an example of each kind when names and numbers mix."""
+    names = {label for label in labels if isinstance(label, str)}
+    numbers = [label for label in labels if label is not None and not isinstance(label, str)]
+    if names and numbers:
+        shown = f"{sorted(names)[0]!r} and {numbers[0]!r}"
+        if inputs is not None:
+            name = next(item for item in inputs if isinstance(item.label, str))
+            number = next(item for item in inputs if item.label is not None and not isinstance(item.label, str))
+            shown = f"{name.key}: {name.label!r}, {number.key}: {number.label!r}"
         raise LabelError(
-            f"the labels mix class names and class numbers ({name.key}: {name.label!r}, {number.key}: "
-            f"{number.label!r}); take the labels from one source (--label-field, --label-column)"
+            f"the labels mix class names and class numbers ({shown}); take the labels from one source "
+            "(--label-field, --label-column)"
         )
     if names:
         return tuple(sorted(names))
-    if number is not None:
+    if numbers:
         return tuple(declared or ())
     return None
 

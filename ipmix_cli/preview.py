@@ -1,6 +1,6 @@
 """Pictures of what ipmix does: contact sheets, a copy taken apart step by step, mixing-set grids.
 
-Sheets go through ``worker.render_outputs``, the very function ``ipmix augment`` encodes and writes,
+Sheets go through ``jobs.augment.render_outputs``, the very function ``ipmix augment`` encodes and writes,
 so every tile is, pixel for pixel, the PNG that ``augment`` would write for the same input path, seed and
 options. The explanation replays the copy's plan with its method's explainer (``engine.methods``), which
 runs the engine's own code, and shows the copy's real pixels as its final panel.
@@ -15,9 +15,8 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .engine.copies import ConfigResolver, augment_copy
-from .job.naming import output_names
-from .job.options import AugmentOptions
-from .job.worker import prepare_pixels, render_outputs
+from .jobs.augment import prepare_pixels, render_outputs
+from .jobs.augment_options import AugmentOptions, output_names
 from .mixsets.mixing_set import MixingSet
 from .readers.folder import discover, folder_item
 from .seeding import generator_for
@@ -100,7 +99,7 @@ def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tup
         if root != path and root not in path.parents:
             raise ValueError(f"{path} is not under --root {root}")
         if path.is_dir():
-            found = [item.key for item in discover(path).items][:per_folder]
+            found = [item.key for item in discover(path).inputs][:per_folder]
             if not found:
                 raise ValueError(f"no images found under {path}")
             sources.extend((path / name).relative_to(root).as_posix() for name in found)
@@ -136,9 +135,9 @@ def contact_sheet(root: Path, sources: list[str], options: AugmentOptions, mixin
     for source in sources:
         pixels = _prepared(root, source, options)
         tiles = [Tile(pixels, source)]
-        for output in render_outputs(pixels, folder_item(source), options, mixing, configs):
-            if output.copy is not None:
-                tiles.append(Tile(output.pixels, f"copy {output.copy}"))
+        for copy, _, copied in render_outputs(pixels, folder_item(source), options, mixing, configs):
+            if copy is not None:
+                tiles.append(Tile(copied, f"copy {copy}"))
         rows.append(tiles)
     title = f"{configs.method.title}: seed {options.seed}, K={options.k}, preset {options.preset}"
     return compose(rows, title=title)

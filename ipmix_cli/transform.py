@@ -43,7 +43,7 @@ class _Transform:
         """The mixing set (None for a method without one), loaded once per process: an unpickled copy
         reloads and re-checks its folder or the built-in set instead of carrying the pictures along."""
         if self._mixing_set is None and self.configs.needs_mixing:
-            from .mixsets.builtin import load_mixing_set
+            from .jobs.builtin_set import load_mixing_set
 
             self._mixing_set = load_mixing_set(self._source)
         return self._mixing_set

@@ -53,7 +53,7 @@ def private_cache(tmp_path_factory):
 @pytest.fixture(scope="session")
 def mixing_dir(tmp_path_factory):
     """A small procedural mixing set, built once per session."""
-    from ipmix_cli.mixsets.build import BuildConfig, build_set
+    from ipmix_cli.jobs.fractals import BuildConfig, build_set
 
     folder = tmp_path_factory.mktemp("mixing")
     build_set(folder, BuildConfig(count=24, size=64, seed=3, kind="mixed"), show_progress=False)

@@ -345,18 +345,18 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
     import sys
 
     from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
-    from ipmix_cli.job import driver
+    from ipmix_cli.runner import engine
 
     exited = subprocess.Popen([sys.executable, "-c", "pass"])
     exited.wait()
     abandoned = tmp_path / "out" / f"{TEMP_PREFIX}{host_tag()}-{exited.pid}-0a1b2c3d-3.tmp"
-    real_append_lines = driver.append_lines
+    real_schedule = engine.schedule
 
-    def append_and_abandon_a_temporary(*arguments):
-        real_append_lines(*arguments)
+    def schedule_and_abandon_a_temporary(*arguments):
         abandoned.write_bytes(b"partial")  # after the sweep at the start of the run
+        real_schedule(*arguments)
 
-    monkeypatch.setattr(driver, "append_lines", append_and_abandon_a_temporary)
+    monkeypatch.setattr(engine, "schedule", schedule_and_abandon_a_temporary)
     make_inputs(tmp_path / "in", 3)
     run(tmp_path / "in", tmp_path / "out", "--k", "1", "--mixing-set", mixing_dir, "--quiet")
     assert (tmp_path / "out" / "metadata.jsonl").exists()
@@ -366,7 +366,7 @@ def test_a_temporary_abandoned_mid_run_by_a_dead_worker_is_removed_at_the_end(tm
 @pytest.mark.parametrize("group_bytes", [1, 10**9])
 def test_grouping_outputs_before_encoding_changes_no_byte(tmp_path, mixing_dir, monkeypatch, group_bytes):
     """Outputs are encoded in groups bounded by bytes (one output at a time, or a whole batch at once)."""
-    from ipmix_cli.job import worker
+    from ipmix_cli.runner import tasks as worker
 
     make_inputs(tmp_path / "in", 5, labels=("a", "b"))
     (tmp_path / "in" / "a" / "broken.png").write_bytes(b"not a png")  # a failure inside a group

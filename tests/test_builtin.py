@@ -15,8 +15,8 @@ from tmpfs import mounted_tmpfs, remount
 
 from conftest import folder_bytes, make_inputs
 from ipmix_cli.cli.main import main
-from ipmix_cli.mixsets import builtin
-from ipmix_cli.mixsets.build import BuildConfig
+from ipmix_cli.jobs import builtin_set as builtin
+from ipmix_cli.jobs.fractals import BuildConfig
 from ipmix_cli.mixsets.mixing_set import MixingSet
 
 SMALL = BuildConfig(count=6, size=32, seed=0)
@@ -47,8 +47,8 @@ def test_builtin_set_is_built_once_into_xdg_cache(monkeypatch, tmp_path):
 
 def test_two_processes_building_at_once_agree(tmp_path):
     code = (
-        "from ipmix_cli.mixsets import builtin\n"
-        "from ipmix_cli.mixsets.build import BuildConfig\n"
+        "from ipmix_cli.jobs import builtin_set as builtin\n"
+        "from ipmix_cli.jobs.fractals import BuildConfig\n"
         "builtin.BUILTIN = BuildConfig(count=24, size=48, seed=0)\n"
         "print(builtin.load_mixing_set(None, show_progress=False).fingerprint)\n"
     )
@@ -262,8 +262,8 @@ def test_two_processes_repairing_at_once_agree(small_builtin, tmp_path):
     (folder / "0000.png").unlink()
     _truncate(folder, tmp_path)
     code = (
-        "from ipmix_cli.mixsets import builtin\n"
-        "from ipmix_cli.mixsets.build import BuildConfig\n"
+        "from ipmix_cli.jobs import builtin_set as builtin\n"
+        "from ipmix_cli.jobs.fractals import BuildConfig\n"
         f"builtin.BUILTIN = BuildConfig(count={SMALL.count}, size={SMALL.size}, seed={SMALL.seed})\n"
         "print(builtin.load_mixing_set(None, show_progress=False).fingerprint)\n"
     )

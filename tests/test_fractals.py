@@ -14,24 +14,26 @@ from click.testing import CliRunner
 
 from ipmix_cli.cli.main import main
 from ipmix_cli.disk.atomic import TEMP_PREFIX, host_tag
+from ipmix_cli.jobs.fractals import BuildConfig, BuildError, build_set, render_picture
 from ipmix_cli.mixsets import fractals
-from ipmix_cli.mixsets.build import BuildConfig, BuildError, build_set, render_picture
 from ipmix_cli.seeding import generator_for_index
 
 
 def _files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def _without_counts(folder: Path) -> dict[str, bytes]:
-    """Folder contents, with the build record's made/kept counters (which differ on resume) and the lock file
-    (the pid of the last build) dropped."""
-    files = _files(folder)
-    files.pop(".ipmix.lock")
-    record = json.loads(files.pop("ipmix_fractals.json"))
-    record.pop("made"), record.pop("kept")
-    files["ipmix_fractals.json"] = json.dumps(record, sort_keys=True).encode()
+    """The pictures and metadata, and the record's settings: what a set is (the record's counts, timings and
+    command, and ipmix's private ledger, which records file signatures, differ by nature)."""
+    files = {
+        p.relative_to(folder).as_posix(): p.read_bytes()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and not p.name.startswith(".ipmix") and p.name != "ipmix_fractals.json"
+    }
+    record = json.loads((folder / "ipmix_fractals.json").read_text())
+    settings = ("count", "size", "seed", "kind", "generator_version", "ifs_points", "digits", "complete")
+    files["ipmix_fractals.json"] = json.dumps({key: record[key] for key in settings}, sort_keys=True).encode()
     return files
+
+
+_without_counts = _files
 
 
 def test_every_map_is_a_contraction_and_the_sigma_factor_is_in_range():
@@ -107,7 +109,7 @@ def test_same_bytes_in_a_separate_process():
     config = BuildConfig(count=3, size=64, seed=11, kind="mixed")
     code = (
         "import sys, hashlib\n"
-        "from ipmix_cli.mixsets.build import BuildConfig, render_picture\n"
+        "from ipmix_cli.jobs.fractals import BuildConfig, render_picture\n"
         "c = BuildConfig(count=3, size=64, seed=11, kind='mixed')\n"
         "print(' '.join(hashlib.sha256(render_picture(c, i)[0]).hexdigest() for i in range(3)))\n"
     )

@@ -431,21 +431,21 @@ def test_the_workers_are_released_before_the_records_are_sorted_for_the_manifest
     """The parent sorts every record of the run for the manifest (up to 100,000 in memory: about 70 MB at
     10,000 inputs with K=4); with the workers still alive that added up to the run's peak, which then grew
     with the number of inputs (355 MB at 2,000 mixed-size photos, 431 MB at 10,000). The workers now go first."""
-    from ipmix_cli.job import distribute, driver
+    from ipmix_cli.runner import backends, ledger
 
     events = []
-    real_close, real_finalize = distribute.LokyPool.close, driver._finalize
+    real_close, real_finalize = backends.LokyPool.close, ledger.Ledger.finalize
 
     def close(self, abort=False):
         events.append(("close", abort))
         return real_close(self, abort)
 
-    def finalize(*arguments):
+    def finalize(*arguments, **keywords):
         events.append(("finalize",))
-        return real_finalize(*arguments)
+        return real_finalize(*arguments, **keywords)
 
-    monkeypatch.setattr(distribute.LokyPool, "close", close)
-    monkeypatch.setattr(driver, "_finalize", finalize)
+    monkeypatch.setattr(backends.LokyPool, "close", close)
+    monkeypatch.setattr(ledger.Ledger, "finalize", finalize)
     make_inputs(tmp_path / "in", 6)
     result = run(tmp_path / "in", tmp_path / "out", "--mixing-set", mixing_dir, "--jobs", "2", "--quiet")
     assert result.exit_code == 0, result.output
@@ -604,7 +604,7 @@ def test_print_paths_into_head_ends_quietly_and_the_rerun_completes(tmp_path, mi
 
 def test_ctrl_c_before_the_workers_start_is_status_130_with_the_resume_line(tmp_path, mixing_dir, monkeypatch):
     """While IN is scanned or OUT's state read (a long time on a million inputs), not click's "Aborted!"/1."""
-    import ipmix_cli.job.planning as planning
+    import ipmix_cli.jobs.augment_setup as planning
 
     make_inputs(tmp_path / "in", 2)
 
@@ -621,10 +621,11 @@ def test_ctrl_c_before_the_workers_start_is_status_130_with_the_resume_line(tmp_
 
 
 def test_a_signal_while_the_manifest_is_written_waits_for_it_and_a_second_stops_at_once():
-    from ipmix_cli.job.driver import Interrupted, _DeferredSignals
+    from ipmix_cli.runner.schedule import Interrupted
+    from ipmix_cli.runner.signals import DeferredSignals
 
     before = signal.getsignal(signal.SIGINT)
-    with _DeferredSignals() as deferred:
+    with DeferredSignals() as deferred:
         os.kill(os.getpid(), signal.SIGINT)
         assert deferred.stop is not None and deferred.stop.status == 130  # held, not raised
         with pytest.raises(Interrupted):

@@ -19,7 +19,7 @@ from conftest import folder_bytes, make_inputs
 from ipmix_cli.cli.main import main
 from ipmix_cli.engine.methods import apply_plan
 from ipmix_cli.imaging.images import centre_crop, decode_rgb, resize_shorter
-from ipmix_cli.mixsets.builtin import ensure_builtin
+from ipmix_cli.jobs.builtin_set import ensure_builtin
 from ipmix_cli.mixsets.mixing_set import MixingSet
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -63,7 +63,7 @@ def test_progress_in_a_log_is_plain_lines_at_milestones_and_quiet_silences_it(tm
 
 
 def test_progress_lines_come_every_interval_and_at_quarter_marks_counting_failures():
-    from ipmix_cli.progress import Progress
+    from ipmix_cli.runner.progress import Progress
 
     now = [0.0]
     stream = io.StringIO()
@@ -109,24 +109,28 @@ def test_lowering_k_says_what_it_would_leave_behind(tmp_path, mixing_dir):
     assert run(tmp_path / "in", out, "--k", "4", "--seed", "3", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
     lowered = run(tmp_path / "in", out, "--k", "2", "--seed", "3", "--mixing-set", mixing_dir)
     assert lowered.exit_code == 2
-    assert "holds 4 copies per input; --k 2 would leave copies 2–3 of every input behind (6 files)" in lowered.output
+    assert "holds 4 copies per input; --k 2 would leave copies 2–3 of every input behind, still listed" in lowered.output
     assert "--overwrite" in lowered.output
 
 
 def test_an_interrupted_run_resumes_only_the_inputs_not_yet_recorded(tmp_path, mixing_dir):
+    from test_fractal_repair import _gated, _open_gate, _wait_for
+
     make_inputs(tmp_path / "in", 150)
     out = tmp_path / "out"
+    environment, gate = _gated(tmp_path, after=10)  # each worker stops after 10 inputs until the gate opens
     process = subprocess.Popen(
         command(tmp_path / "in", out, mixing_dir, "--seed", "2", "--jobs", "2", "--print", "paths"),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        env=environment,
     )
-    for _ in range(60):  # some outputs exist
-        process.stdout.readline()
+    _wait_for(process, Path(f"{gate}.reached"))
     process.send_signal(signal.SIGINT)
+    _open_gate(gate)
     process.stdout.read()
-    assert process.wait(timeout=60) == 130
+    assert process.wait(timeout=300) == 130
     process.stdout.close()
     stderr = process.stderr.read()
     process.stderr.close()
@@ -153,7 +157,7 @@ def test_a_hard_kill_loses_at_most_the_inputs_still_in_flight(tmp_path, mixing_d
     )
     assert killed.returncode == -signal.SIGKILL
     journal = [json.loads(line) for name in out.glob(".ipmix-journal*.jsonl") for line in name.read_text().splitlines()]
-    recorded = {r["source"] for r in journal}
+    recorded = {entry[0] for unit in journal for entry in unit["inputs"]}
     complete_on_disk = {
         s for s in {name.rsplit("_ipmix", 1)[0] for name in stamps(out)} if len(list(out.glob(f"{s}_ipmix*"))) == 4
     }
@@ -527,7 +531,7 @@ def test_replay_record_is_a_documented_api(tmp_path, mixing_dir):
 
 def test_replaying_a_tampered_record_is_a_replay_error_and_a_tampered_size_never_scales(tmp_path, mixing_dir):
     from ipmix_cli import Replayer
-    from ipmix_cli.job.replay import ReplayError
+    from ipmix_cli.jobs.replay import ReplayError
 
     make_inputs(tmp_path / "in", 2)
     out = tmp_path / "out"
@@ -551,7 +555,7 @@ def test_replaying_a_tampered_record_is_a_replay_error_and_a_tampered_size_never
 def test_the_first_log_line_tells_inputs_done_before_from_inputs_that_failed_before_starting():
     import io
 
-    from ipmix_cli.progress import Progress
+    from ipmix_cli.runner.progress import Progress
 
     stream = io.StringIO()
     Progress(total=10, done=4, failed=1, stream=stream).close()

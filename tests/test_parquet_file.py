@@ -96,15 +96,18 @@ def test_writing_parquet_shards_and_their_manifest_never_loads_pyarrow(tmp_path)
     code = f"""
 import sys, json
 from ipmix_cli.disk.folder import SafeFolder
+from ipmix_cli.jobs.augment import COLUMNS
+from ipmix_cli.writers import WriterSettings
 from ipmix_cli.writers.parquet import open_table, write_manifest
 out = SafeFolder({str(tmp_path)!r})
+columns = COLUMNS + (("meta", "string"),)
 with out.open_new("t.parquet") as stream:
-    table = open_table(stream, ("a", "b"), trace=False, image=True)
+    table = open_table(stream, ("a", "b"), columns, image=True)
     table.write_rows([{{"image": {{"bytes": b"x", "path": "p.jpg"}}, "file_name": "p.jpg", "label": 1}}])
     table.close()
 record = {{"file_name": "p.jpg", "source": "a/p.jpg", "label": "a", "sha256": "0" * 64, "meta": None}}
 out.write_bytes("metadata.jsonl", (json.dumps(record) + "\\n").encode())
-write_manifest(out, "metadata.jsonl", "metadata.parquet", {{"classes": ["a"], "identity": {{}}}})
+write_manifest(out, "metadata.jsonl", "metadata.parquet", WriterSettings(("a",), columns))
 print("pyarrow" in sys.modules)
 """
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

@@ -144,12 +144,17 @@ def test_merge_names_missing_and_corrupt_files(tmp_path, mixing_dir):
 
 
 def test_shards_split_the_inputs_by_path_digest():
-    from ipmix_cli.job.driver import select_shard, shard_of
-    from ipmix_cli.readers.folder import folder_item
+    from ipmix_cli.inputs import InputsBuilder
+    from ipmix_cli.runner.engine import shard_of
+    from ipmix_cli.runner.plan import selected_numbers
     from ipmix_cli.seeding import path_digest
 
-    sources = [f"class{i % 3}/img{i:04d}.png" for i in range(300)]
-    parts = [[item.key for item in select_shard([folder_item(s) for s in sources], (index, 4))] for index in range(4)]
+    sources = sorted(f"class{i % 3}/img{i:04d}.png" for i in range(300))
+    builder = InputsBuilder()
+    for source in sources:
+        builder.add(source)
+    inputs = builder.build()
+    parts = [[inputs.key(n) for n in selected_numbers(inputs, (index, 4), shard_of)] for index in range(4)]
     assert sorted(s for part in parts for s in part) == sorted(sources)
     assert all(40 < len(part) < 110 for part in parts)
     assert all(shard_of(s, 4) == path_digest(s) % 4 for s in sources)
@@ -195,7 +200,7 @@ def test_a_run_refused_before_it_holds_out_never_starts_workers(tmp_path, mixing
     has nothing to wait for."""
     from ipmix_cli.disk.folder import SafeFolder
     from ipmix_cli.disk.lock import hold_folder
-    from ipmix_cli.job.distribute import LokyPool
+    from ipmix_cli.runner.backends import LokyPool
 
     warmed = []
     monkeypatch.setattr(LokyPool, "warm", lambda pool, function, *args: warmed.append(function))
@@ -216,7 +221,7 @@ def test_closing_after_ctrl_c_interrupted_lokys_start_does_not_hide_it(monkeypat
     import threading
     from types import SimpleNamespace
 
-    from ipmix_cli.job.distribute import LokyPool
+    from ipmix_cli.runner.backends import LokyPool
 
     class InterruptedStart:
         def __init__(self):
@@ -236,7 +241,7 @@ def test_closing_after_ctrl_c_interrupted_lokys_start_does_not_hide_it(monkeypat
 
 
 def test_ctrl_c_during_the_warm_up_is_an_interruption(tmp_path, mixing_dir, monkeypatch):
-    from ipmix_cli.job.distribute import LokyPool
+    from ipmix_cli.runner.backends import LokyPool
 
     real_warm = LokyPool.warm
 

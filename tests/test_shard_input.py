@@ -24,12 +24,17 @@ def augment(root: Path, out: Path, mixing: Path, *extra) -> object:
     return CliRunner().invoke(main, [*arguments, *map(str, extra)], catch_exceptions=False)
 
 
+def _public(out: Path, name: str) -> Path:
+    """A public ledger file: at OUT's top for files, in OUT/.ipmix/ for shard outputs."""
+    return out / name if (out / name).exists() else out / ".ipmix" / name
+
+
 def manifest(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    return [json.loads(line) for line in _public(out, "metadata.jsonl").read_text().splitlines()]
 
 
 def failures(out: Path) -> dict[str, str]:
-    return {f["source"]: f["error"] for f in json.loads((out / "ipmix_run.json").read_text())["failures"]}
+    return {f["source"]: f["error"] for f in json.loads(_public(out, "ipmix_run.json").read_text())["failures"]}
 
 
 def no_traceback(text: str) -> None:
@@ -77,7 +82,7 @@ def test_samples_are_keyed_by_shard_and_key_with_cls_labels_and_their_other_memb
     assert [r["label"] for r in records] == [3, 5]
     assert records[0]["meta"] == {"cls": 3, "json": {"caption": "a fish", "url": "http://x"}, "txt": "hello"}
     assert records[0]["file_name"] == "train/00012/n01_1_ipmix0.png"  # PNG member, PNG copy (--format auto)
-    identity = json.loads((out / "ipmix_run.json").read_text())["identity"]
+    identity = json.loads(_public(out, "ipmix_run.json").read_text())["identity"]
     assert identity["input"]["format"] == "webdataset"
 
 
@@ -235,12 +240,8 @@ def test_hostile_tars_are_read_in_place_and_never_followed(tmp_path, mixing_dir)
     assert "more than ipmix reads" in failed["pax.tar"]
     assert "FIFO" in failed["fifo.tar"]
     assert not (tmp_path / "escape.png").exists() and not Path("/abs.png").exists()
-    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == [
-        "00000.tar",
-        "ipmix_run.json",
-        "metadata.jsonl",
-        "metadata.parquet",
-    ]
+    assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["00000.tar"]
+    assert sorted(p.name for p in (out / ".ipmix").iterdir()) == ["ipmix_run.json", "metadata.jsonl", "metadata.parquet"]
 
 
 def test_odd_samples_duplicate_keys_and_bad_labels_fail_alone(tmp_path, mixing_dir):

@@ -28,7 +28,9 @@ def augment(root: Path, out: Path, mixing: Path, *extra) -> object:
 
 
 def manifest(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
+    """The manifest: at OUT's top for files, in OUT/.ipmix/ for shard outputs (hidden from dataset readers)."""
+    path = out / "metadata.jsonl" if (out / "metadata.jsonl").exists() else out / ".ipmix" / "metadata.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()]
 
 
 def tar_samples(path: Path) -> list[tuple[str, dict[str, bytes]]]:
@@ -130,7 +132,7 @@ def test_the_manifest_reads_with_pyarrow_as_the_same_rows(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4, labels=CLASSES)
     out = tmp_path / "out"
     assert augment(tmp_path / "in", out, mixing_dir, "--output-format", "webdataset", "--k", "3").exit_code == 0
-    table = pq.read_table(out / "metadata.parquet")
+    table = pq.read_table(out / ".ipmix" / "metadata.parquet")
     rows = table.to_pylist()
     records = manifest(out)
     assert len(rows) == len(records) == 12
@@ -193,7 +195,7 @@ def test_inputs_without_labels_give_no_cls_members(tmp_path, mixing_dir):
     out = tmp_path / "out"
     assert augment(tmp_path / "in", out, mixing_dir, "--output-format", "webdataset", "--k", "1").exit_code == 0
     assert all(set(fields) == {"jpg", "json"} for _, fields in tar_samples(out / "00000.tar"))
-    assert json.loads((out / "ipmix_run.json").read_text())["classes"] is None
+    assert json.loads((out / ".ipmix" / "ipmix_run.json").read_text())["classes"] is None
 
 
 def _shard_sources(out: Path) -> dict[str, list[str]]:
@@ -269,14 +271,21 @@ def test_a_damaged_shard_is_rewritten_with_the_same_bytes_and_only_it(tmp_path, 
 
 
 @pytest.mark.parametrize("output_format", ["webdataset", "parquet"])
-def test_shard_output_without_pyarrow_names_the_extra(tmp_path, mixing_dir, monkeypatch, output_format):
+def test_shard_output_needs_no_pyarrow_and_verifying_parquet_without_it_names_the_extra(
+    tmp_path, mixing_dir, monkeypatch, output_format
+):
+    """Both shard formats (and WebDataset's Parquet manifest) are written by ipmix's own writer."""
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # as if it were not installed
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
     make_inputs(tmp_path / "in", 1)
     result = augment(tmp_path / "in", tmp_path / "out", mixing_dir, "--output-format", output_format)
-    assert result.exit_code == 2
-    assert "pip install 'ipmix[parquet]'" in result.output and "Traceback" not in result.output
-    assert not (tmp_path / "out").exists()
+    assert result.exit_code == 0, result.output
+    checked = CliRunner().invoke(main, ["verify", str(tmp_path / "out")])
+    if output_format == "webdataset":
+        assert checked.exit_code == 0, checked.output
+    else:
+        assert checked.exit_code == 1 and "pip install 'ipmix[parquet]'" in checked.output
+    assert "Traceback" not in checked.output
 
 
 def test_a_seed_beyond_64_bits_is_refused_for_shards(tmp_path, mixing_dir):
@@ -299,9 +308,9 @@ def test_tar_member_helpers_write_what_tarfile_reads():
 def test_dropping_a_shard_on_a_full_disk_raises_nothing_and_leaves_no_temporary(tmp_path):
     """Closing the dropped shard's temporary flushes its buffer, which fails on the full disk that made the
     run drop it: that second error must not replace the run's one-line stop with a worker traceback."""
-    from types import SimpleNamespace
-
     from test_hardening import _mount_tmpfs
+
+    from ipmix_cli.writers import WriterSettings
 
     from ipmix_cli.disk.folder import SafeFolder
     from ipmix_cli.writers.webdataset import WebDatasetWriter
@@ -310,9 +319,7 @@ def test_dropping_a_shard_on_a_full_disk_raises_nothing_and_leaves_no_temporary(
     _mount_tmpfs(mount, "size=64k")
     try:
         out = SafeFolder(mount)
-        writer = WebDatasetWriter(
-            out, SimpleNamespace(samples_per_shard=10, outputs_per_input=1, classes=None), "00000.tar"
-        )
+        writer = WebDatasetWriter(out, WriterSettings(None, (), 10), "00000.tar")
         writer._open()
         writer._sink.write(b"x" * 1000)  # held in the stream's buffer
         filler = mount / "filler"
@@ -332,7 +339,7 @@ def test_worker_processes_give_pyarrow_the_system_allocator_and_keep_pandas_out(
     """A Parquet-writing worker holds 10 MB less with the system allocator than with pyarrow's jemalloc."""
     pytest.importorskip("pyarrow")
     code = (
-        "from ipmix_cli.job.distribute import worker_started\n"
+        "from ipmix_cli.runner.backends import worker_started\n"
         "worker_started()\n"
         "import sys, pyarrow as pa\n"
         "pa.array([1, 2])\n"

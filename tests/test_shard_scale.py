@@ -60,7 +60,7 @@ def test_shards_are_byte_identical_with_one_or_two_jobs_and_on_a_dask_cluster(
         out = tmp_path / name
         run_ok(command(inputs, out, mixing_dir, output_format, *extra))
         assert folder_bytes(out) == expected, name
-    assert json.loads((tmp_path / "dask" / "ipmix_run.json").read_text())["timings"]["backend"] == "dask"
+    assert json.loads((tmp_path / "dask" / ".ipmix" / "ipmix_run.json").read_text())["timings"]["backend"] == "dask"
 
 
 @pytest.mark.parametrize("output_format", FORMATS)
@@ -91,11 +91,11 @@ def test_three_job_shards_then_merge_give_the_single_runs_shards_and_manifest(
     out = tmp_path / "out"
     for index in (2, 0, 1):
         invoke(*command(inputs, out, mixing_dir, output_format, "--jobs", "1", "--shard", f"{index}/3"))
-    mine = json.loads((out / "ipmix_run.shard-1-of-3.json").read_text())
+    mine = json.loads((out / ".ipmix" / "ipmix_run.shard-1-of-3.json").read_text())
     assert mine["counts"]["inputs"] == 6  # shards 1 and 4 of the output: 3 inputs each
     invoke(None, None, None, "merge", out)
     assert folder_bytes(out) == folder_bytes(made[output_format])
-    merged = json.loads((out / "ipmix_run.json").read_text())
+    merged = json.loads((out / ".ipmix" / "ipmix_run.json").read_text())
     assert merged["counts"]["inputs"] == 17 and merged["merged_from"] == 3 and merged["classes"] == ["a", "b", "c"]
     assert not list(out.glob("*.shard-*"))
 

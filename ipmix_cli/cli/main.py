@@ -9,10 +9,18 @@ from pathlib import Path
 import click
 
 from .. import __version__
-from ..mixsets.build import MAX_SIZE, MIN_SIZE, BuildConfig, BuildError, build_set, default_jobs
+from ..errors import RunFault, UsageError
 from ..mixsets.fractals import KINDS
+from ..mixsets.record import MAX_SIZE, MIN_SIZE
 from ..seeding import fresh_seed
 from .options import engine_options, input_options, output_options
+
+
+def default_jobs() -> int:
+    from ..runner.backends import usable_cores
+
+    return usable_cores()
+
 
 #: A preview draws its copies in one row; more than this is a mistake (10**12 would exhaust memory).
 PREVIEW_MAX_K = 256
@@ -193,6 +201,9 @@ def fractals_build(
     A larger --count adds pictures and keeps the others; a smaller one needs --overwrite. Exit status: 0
     done, 1 the build stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
+    from ..jobs.fractals import BuildConfig, build_set
+    from ..runner.schedule import Interrupted
+
     try:
         config = BuildConfig(count=count, size=size, seed=fresh_seed() if seed is None else seed, kind=kind)
         summary = build_set(
@@ -202,12 +213,16 @@ def fractals_build(
             overwrite=overwrite,
             show_progress=not quiet,
             recorded_seed=seed is None,  # read under the folder's lock: two unseeded builds cannot race
+            command=["ipmix", *sys.argv[1:]],
         )
-    except BuildError as error:
+    except UsageError as error:
         raise click.UsageError(str(error)) from error
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, Interrupted) as stop:
         click.echo(f"ipmix: interrupted; re-run the same command to resume the build in {out}", err=True)
-        sys.exit(130)
+        sys.exit(getattr(stop, "status", 130))
+    except RunFault as error:
+        click.echo(f"ipmix: the build stopped: {error}", err=True)
+        sys.exit(1)
     except OSError as error:
         from ..disk.folder import FolderError, describe_os_error
 
@@ -292,6 +307,11 @@ def _build_counts(summary) -> str:
     help="Print each written file's path, or its manifest record, on stdout as it is written.",
 )
 @click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
+@click.option(
+    "--prune",
+    is_flag=True,
+    help="Remove the outputs of inputs that are no longer in IN (without it they are kept, and counted).",
+)
 @quiet_option
 def augment(out_dir: Path, **arguments) -> None:
     """Write K augmented copies (IPMix, or --method) of every image under IN to OUT, with a manifest.
@@ -322,14 +342,17 @@ def _augment(
     null_separated: bool,
     print_mode: str | None,
     overwrite: bool,
+    prune: bool,
     quiet: bool,
     **settings,
 ) -> None:
     """The body of ``augment`` (see there); Ctrl-C is left to it."""
-    from ..job.distribute import BackendError, BackendSpec
-    from ..job.driver import AugmentError, Interrupted, RunRequest, RunStopped, run_augment
-    from ..job.planning import reader_for, resolve_options, source_for
-    from ..job.state import dumps
+    from ..formats.jsonlines import dumps
+    from ..jobs.augment import AugmentJob
+    from ..jobs.augment_setup import reader_for, resolve_options, source_for
+    from ..runner.backends import BackendSpec
+    from ..runner.engine import Request, run
+    from ..runner.schedule import Interrupted
 
     if shard is not None and settings["seed"] is None:
         raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
@@ -346,10 +369,10 @@ def _augment(
     try:
         listing = files_from.read() if files_from is not None else None
         source = source_for(in_dir, settings)
-        reader = reader_for(in_dir, listing, null_separated, source)
+        reader = reader_for(in_dir, listing, null_separated, source, settings.get("labels") or "auto")
         settings["input"] = source.identity()
         options, _ = resolve_options(in_dir, settings, show_progress=not quiet)
-    except AugmentError as error:
+    except UsageError as error:
         raise click.UsageError(str(error)) from error
 
     def emit(record: dict) -> None:
@@ -360,23 +383,22 @@ def _augment(
             sys.stdout.write(dumps(record) + "\n")
         sys.stdout.flush()
 
-    request = RunRequest(
-        root=in_dir,
+    request = Request(
         out=out_dir,
-        reader=reader,
-        options=options,
-        backend=BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address),
+        backend=BackendSpec(backend, jobs or default_jobs(), scheduler, ray_address, explicit=jobs is not None),
         overwrite=overwrite,
+        prune=prune,
         shard=shard,
         show_progress=not quiet,
         on_record=emit if print_mode else None,
         command=["ipmix", *sys.argv[1:]],
+        inputs_folder=in_dir,
     )
     try:
-        summary = run_augment(request)
-    except (AugmentError, BackendError) as error:
+        summary = run(AugmentJob(reader, options), request)
+    except UsageError as error:
         raise click.UsageError(str(error)) from error
-    except RunStopped as error:
+    except RunFault as error:
         if print_mode:
             _silence_stdout()  # it may be what failed: flushing it again at exit must not print a second error
         click.echo(f"ipmix: the run stopped: {error}", err=True)
@@ -401,21 +423,38 @@ def _augment(
 
 
 def _summarise(summary, out_dir: Path, shard) -> None:
-    seed = summary.options.seed
+    options = summary.job.options
+    seed = options.seed
+    news = []
+    if summary.changed:
+        news.append(f"{summary.changed} input(s) changed since their copies were made: made again")
+    if summary.vanished:
+        if summary.pruned:
+            news.append(
+                f"{summary.vanished} input(s) no longer in IN: their {summary.pruned} outputs removed (--prune)"
+            )
+        else:
+            news.append(
+                f"{summary.vanished} input(s) no longer in IN: their outputs are kept and listed; --prune removes them"
+            )
     if summary.already_done == summary.inputs and not summary.files_written and not summary.failures:
         click.echo(
             f"ipmix: nothing to do: all {summary.inputs} inputs already written in {out_dir} (seed {seed})", err=True
         )
-        return
-    done = f", {summary.already_done} already done" if summary.already_done else ""
-    if shard:
-        done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
-    outputs = "files" if summary.options.writer == "files" else f"samples in {summary.options.writer} shards"
-    click.echo(
-        f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} {outputs} in {out_dir} "
-        f"(seed {seed}{done}, {summary.seconds:.1f} s)",
-        err=True,
-    )
+    else:
+        done = f", {summary.already_done} already done" if summary.already_done else ""
+        if shard:
+            done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
+        outputs = "files" if options.writer == "files" else f"samples in {options.writer} shards"
+        click.echo(
+            f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} {outputs} in {out_dir} "
+            f"(seed {seed}{done}, {summary.seconds:.1f} s)",
+            err=True,
+        )
+        if options.writer != "files":
+            click.echo(f"ipmix: manifest and run record in {out_dir}/.ipmix/ (hidden from dataset readers)", err=True)
+    for line in news:
+        click.echo(f"ipmix: {line}", err=True)
 
 
 def _silence_stdout() -> None:
@@ -496,8 +535,7 @@ def preview(
     the original, the mixing picture, every chain after each step, the weights and the result.
     """
     from ..imaging.images import UnreadableImage
-    from ..job.driver import AugmentError
-    from ..job.planning import resolve_options
+    from ..jobs.augment_setup import resolve_options
     from ..preview import contact_sheet, explain_copy, preview_inputs
 
     if settings["seed"] is None:
@@ -521,10 +559,12 @@ def preview(
             figure = explain_copy(base, sources[0], copy_index, options, mixing)
         else:
             figure = contact_sheet(base, sources, options, mixing)
-    except (ValueError, AugmentError) as error:
-        raise click.UsageError(str(error)) from error
     except UnreadableImage as error:
         raise click.ClickException(f"cannot read an input: {error}") from error
+    except (ValueError, UsageError) as error:
+        raise click.UsageError(str(error)) from error
+    except OSError as error:
+        raise click.ClickException(f"cannot read an input: {error.strerror or error}") from error
     _write_figure(figure, output, [base / source for source in sources])
 
 
@@ -580,12 +620,15 @@ def verify(out_dir: Path, replay: int, in_dir: Path | None, mixing_set: Path | N
     Reads every byte (stored signatures are not trusted). With --replay N, N sampled copies are made again
     and compared byte for byte. Exit status: 0 when everything holds, 1 with the list of problems otherwise.
     """
-    from ..job.verify import VerifyError
-    from ..job.verify import verify as verify_out
+    from ..jobs.replay import replay_sample
+    from ..runner.verify import verify as verify_out
+
+    def replayer(out, records, count, sample_seed, report):
+        replay_sample(out, records, count, sample_seed, report, in_dir, mixing_set)
 
     try:
-        report = verify_out(out_dir, replay, in_dir, mixing_set, seed)
-    except VerifyError as error:
+        report = verify_out(out_dir, replay, replayer, seed)
+    except UsageError as error:
         raise click.UsageError(str(error)) from error
     replayed = f", {report.replayed} replayed" if replay else ""
     leftovers = f" ({report.temporaries} leftover temporaries: the next run removes them)" if report.temporaries else ""
@@ -612,10 +655,11 @@ def merge(out_dir: Path) -> None:
     run would, and removes the shard files. Exit status 1, with what is missing, when the shards are
     incomplete.
     """
-    from ..job.merge import MergeError, merge_shards
+    from ..jobs.augment import job_of_record
+    from ..runner.merge import MergeError, merge_shards
 
     try:
-        summary = merge_shards(out_dir, command=["ipmix", *sys.argv[1:]])
+        summary = merge_shards(out_dir, job_of_record, command=["ipmix", *sys.argv[1:]])
     except MergeError as error:
         _fail(f"ipmix merge: {out_dir} cannot be merged yet:", error.problems)
     if summary.already:

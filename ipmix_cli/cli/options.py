@@ -264,6 +264,15 @@ def input_options(function):
             "auto: decided by the files' extensions.",
         ),
         click.option(
+            "--labels",
+            type=click.Choice(["auto", "folder", "split-folder", "none"]),
+            default="auto",
+            show_default=True,
+            help="Folders of images: where labels come from. folder: the first-level folder is the label; "
+            "split-folder: it is the split (train, validation, test) and the folder below is the label; none: no "
+            "labels. auto: split-folder when every first-level folder is a split name, else folder.",
+        ),
+        click.option(
             "--image-key",
             metavar="FIELD",
             default=None,

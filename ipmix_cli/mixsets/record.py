@@ -1,8 +1,8 @@
 """What a built mixing set records about itself, read back without trusting it.
 
-A set made by ``ipmix fractals build`` holds ``ipmix_fractals.json`` (its settings) and ``metadata.jsonl``
-(one line per picture with the picture's SHA-256); while a build runs, each finished batch's lines are
-appended to a hidden journal, so a resumed build knows the digests of the pictures already made.
+A set made by ``ipmix fractals build`` holds ``ipmix_fractals.json`` (its settings; ``complete`` once whole)
+and ``metadata.jsonl`` (one line per picture with the picture's SHA-256). The build itself is a job on the
+engine (``jobs.fractals``), whose ledger keeps its progress; this module only reads a set back.
 
 Nothing read here is trusted: a record is validated field by field, a line is kept only when it names the
 picture its index gives, and picture names are always made from the index, never taken from a file.
@@ -16,7 +16,6 @@ import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from ..disk.folder import refuse_shared_file
 from ..errors import UsageError
 from .files import open_regular
 from .fractals import IFS_POINTS, KINDS
@@ -25,7 +24,6 @@ from .fractals import IFS_POINTS, KINDS
 GENERATOR_VERSION = 1
 RECORD_NAME = "ipmix_fractals.json"
 METADATA_NAME = "metadata.jsonl"
-JOURNAL_NAME = ".ipmix-fractals-journal.jsonl"
 MIN_SIZE, MAX_SIZE = 8, 4096
 MAX_COUNT = 10**8
 _MAX_RECORD_BYTES = 2**20
@@ -137,21 +135,14 @@ def read_record(folder: Path) -> BuildRecord | None:
     return BuildRecord(config, fields["generator_version"], fields["ifs_points"], digits, complete)
 
 
-def record_text(config: BuildConfig, digits: int, complete: bool, **extra) -> str:
-    from .. import __version__
-
-    record = {**config.record(), "digits": digits, "complete": complete, "ipmix_version": __version__, **extra}
-    return json.dumps(record, indent=2) + "\n"
-
-
 def read_lines(folder: Path, config: BuildConfig, digits: int) -> dict[int, dict]:
-    """The valid picture lines of ``metadata.jsonl`` and the journal, by index (the journal's win: newer).
+    """The valid picture lines of ``metadata.jsonl``, by index.
 
     A line counts only when it is a JSON object for an index of the set, names exactly the file that index
     gives, carries the set's seed and a SHA-256; anything else is ignored (its picture is then re-made).
     """
     lines: dict[int, dict] = {}
-    for name in (METADATA_NAME, JOURNAL_NAME):
+    for name in (METADATA_NAME,):
         for line in _lines_of(Path(folder) / name):
             try:
                 entry = json.loads(line)
@@ -183,36 +174,3 @@ def _lines_of(path: Path):
                 return
             if len(line) <= _MAX_LINE_BYTES and line.endswith(b"\n"):  # a torn last line is no line
                 yield line
-
-
-def metadata_text(lines: list[dict]) -> str:
-    return "".join(json.dumps(line, separators=(",", ":")) + "\n" for line in lines)
-
-
-class Journal:
-    """Lines appended as batches of pictures finish, so a resumed build trusts exactly what it made."""
-
-    def __init__(self, folder: Path):
-        self.path = Path(folder) / JOURNAL_NAME
-        self._fd: int | None = None
-
-    def append(self, lines: list[dict]) -> None:
-        if self._fd is None:
-            flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
-            fd = os.open(self.path, flags, 0o644)
-            try:
-                refuse_shared_file(fd, str(self.path))  # a hard link planted here must not be appended to
-            except BaseException:
-                os.close(fd)
-                raise
-            self._fd = fd
-        os.write(self._fd, metadata_text(lines).encode("utf-8"))  # one write per batch: lines never interleave
-
-    def close(self) -> None:
-        if self._fd is not None:
-            os.close(self._fd)
-            self._fd = None
-
-    def remove(self) -> None:
-        self.close()
-        self.path.unlink(missing_ok=True)

@@ -1,11 +1,14 @@
 """Readers: what IN holds, as work items. One module per input format behind one small interface.
 
-- ``plan() -> Found(items, failures, classes)`` runs in the driver: every input as an :class:`~..items.Item`
-  (sorted by key, which is its seed key), and every input that cannot be one as a ``Failure`` with its reason.
-  A problem of the whole input (e.g. contradictory options) is a :class:`PlanError`, a usage error.
+- ``plan() -> Found(inputs, failures, classes)`` runs in the driver: every input, compactly (``inputs.Inputs``,
+  a sequence of :class:`~..items.Item` sorted by key, which is its seed key), and every input that cannot be one
+  as a ``Failure`` with its reason. A problem of the whole input (e.g. contradictory options) is a
+  :class:`PlanError`, a usage error.
 - ``inputs(items) -> Iterator[(item, context manager opening a binary stream of its image)]`` runs in the
   workers. It may yield the items in another order (the order it can read them in) and with ``meta`` filled in
   (members or columns read only now, so the driver never holds them), but nothing else changed.
+- ``digest(item)``: the SHA-256 of the input's bytes now (a re-run compares it with the one recorded when the
+  input's identity changed); ``vanished(key)``: whether a recorded input is gone from IN.
 - Readers pickle small (``__reduce__``): workers get where IN is and the settings, never the plan.
 
 Formats: a folder of images (``folder``), a folder of WebDataset ``.tar`` shards (``webdataset``), a folder of
@@ -14,7 +17,7 @@ Parquet files with an image column (``parquet``). :func:`detect` tells them apar
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import UsageError
@@ -26,6 +29,16 @@ PARQUET_SUFFIXES = (".parquet",)
 
 class PlanError(UsageError):
     """IN cannot be read as asked (a usage problem, exit 2); the message says why and how to fix it."""
+
+
+@dataclass(frozen=True)
+class Found:
+    """What a reader found: the inputs (sorted by key), the entries that cannot be inputs, and the class names
+    an input format declared for numeric labels (Parquet's ``ClassLabel``)."""
+
+    inputs: object  # inputs.Inputs
+    failures: list = field(default_factory=list)
+    classes: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)

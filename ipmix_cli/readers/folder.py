@@ -1,17 +1,25 @@
-"""Reading a folder of image files (the ImageFolder layout): discovery, ``--files-from`` lists, opening.
+"""Reading a folder of image files (the ImageFolder layout): discovery, labels and splits, lists, opening.
 
 Discovery walks IN without following linked folders (no cycles, no duplicates), skips hidden files and
-folders, and recognises images by extension or, for other names, by their first bytes. Everything that looks
-like an input but cannot be one becomes a failure the user sees, never a silent omission or a run that stops:
-a link that leads outside IN, a FIFO or device named like an image, a name that is not valid UTF-8.
+folders, and recognises images by extension or, for other names, by their first bytes. It visits each folder's
+entries in the order that lists the inputs sorted by key (a folder ``a`` as ``a/``), so the inputs come out
+sorted with one folder's listing in memory at a time. Everything that looks like an input but cannot be one
+becomes a failure the user sees, never a silent omission or a run that stops: a link that leads outside IN, a
+FIFO or device named like an image, a name that is not valid UTF-8.
+
+**Labels and splits** (``--labels``): ``folder`` takes an input's first-level folder as its label (torchvision's
+``ImageFolder``); ``split-folder`` takes the first-level folder as its split and the next one as its label
+(Hugging Face's imagefolder with ``train/``, ``validation/``, ``test/``); ``none`` gives no labels; ``auto``
+(the default) is ``split-folder`` when every first-level folder of IN is a split name (``SPLIT_NAMES``: the
+names Hugging Face recognises), else ``folder``. Files directly in IN have no label (and no split).
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import stat
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Iterator
 
@@ -19,33 +27,35 @@ from ..disk.folder import is_inside
 from ..disk.inputs import InputRefused, InputRoot, describe_special
 from ..errors import UsageError
 from ..imaging.images import format_of_name, sniff_format
-from ..items import Failure, Item, is_utf8, printable
+from ..inputs import InputsBuilder
+from ..items import Failure, Item, is_utf8, printable, stem_of
+from . import Found
+
+LABEL_MODES = ("auto", "folder", "split-folder", "none")
+#: First-level folder names taken for splits (Hugging Face's split keywords: ``val`` and ``valid`` load as the
+#: ``validation`` split, ``training`` as ``train`` …); the records keep the folder's own name.
+SPLIT_NAMES = frozenset({"train", "training", "validation", "valid", "val", "dev", "test", "testing", "eval"})
 
 
 class ListError(UsageError):
     """A ``--files-from`` list that cannot be used as a whole (a usage error); the message says where and why."""
 
 
-def label_of(key: str) -> str | None:
-    """The first-level folder of an input (ImageFolder layout); None for files directly in IN."""
-    folder, _, _ = key.partition("/")
-    return folder if "/" in key else None
+def label_of(key: str, mode: str = "folder") -> tuple[str | None, str | None]:
+    """(split, label) of the input ``key`` under the labels ``mode`` (``auto`` resolved; see the module
+    docstring)."""
+    parts = key.split("/")
+    if mode == "none" or len(parts) == 1:
+        return None, None
+    if mode == "split-folder":
+        return parts[0], parts[1] if len(parts) > 2 else None
+    return None, parts[0]
 
 
-def stem_of(key: str) -> str:
-    """``key`` without its extension: the stem its output names are built from."""
-    folder, _, name = key.rpartition("/")
-    stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
-    return f"{folder}/{stem}" if folder else stem
-
-
-def folder_item(key: str, hint: str | None = None) -> Item:
+def folder_item(key: str, hint: str | None = None, mode: str = "folder") -> Item:
     """The work item of the file ``key`` (relative to IN); ``hint`` defaults to its extension's format."""
-    return Item(key=key, label=label_of(key), stem=stem_of(key), hint=hint or format_of_name(key), where=(key,))
-
-
-def _item(key: str, hint: str | None) -> Item:
-    return Item(key=key, label=label_of(key), stem=stem_of(key), hint=hint, where=(key,))
+    split, label = label_of(key, mode)
+    return Item(key=key, label=label, stem=stem_of(key), hint=hint or format_of_name(key), split=split)
 
 
 def _sniff(path: str) -> str | None:
@@ -64,85 +74,118 @@ def _sniff(path: str) -> str | None:
         os.close(fd)
 
 
-@dataclass
-class Found:
-    items: list[Item]
-    failures: list[Failure]
-    classes: tuple[str, ...] | None = None  # class names the input declares for numeric labels (Parquet)
+def labels_mode(root: Path, mode: str) -> str:
+    """``mode`` with ``auto`` resolved by IN's first-level folders (see the module docstring)."""
+    if mode != "auto":
+        return mode
+    try:
+        with os.scandir(root) as entries:
+            folders = [e.name for e in entries if not e.name.startswith(".") and e.is_dir(follow_symlinks=False)]
+    except OSError:
+        return "folder"
+    return "split-folder" if folders and all(name.lower() in SPLIT_NAMES for name in folders) else "folder"
 
 
-def discover(root: Path) -> Found:
+def discover(root: Path, mode: str = "folder") -> Found:
     """Every input under ``root`` (sorted by key), and the entries that look like inputs but cannot be read."""
-    found, failures = walk(root, format_of_name, sniff=True)
-    return Found([_item(key, kind) for key, kind in found], failures)
+    builder = InputsBuilder(stem_of)
+    failures: list[Failure] = []
+    for key, kind, info in entries(root, format_of_name, failures, sniff=True):
+        split, label = label_of(key, mode)
+        builder.add(key, label, split, kind or None, (info.st_size, info.st_mtime_ns))
+    failures.sort(key=lambda failure: failure.key)
+    return Found(builder.build(), failures)
 
 
 def walk(root: Path, kind_of_name, sniff: bool = False) -> tuple[list[tuple[str, str]], list[Failure]]:
     """(key, kind) of every file under ``root`` whose name ``kind_of_name`` gives a kind (or, with ``sniff``,
     whose first bytes announce an image format), sorted by key, and the entries that look like such files but
     cannot be read (the policy of the module docstring)."""
-    base = InputRoot(root).path
-    items: list[tuple[str, str]] = []
     failures: list[Failure] = []
-    stack = [""]
-    while stack:
-        prefix = stack.pop()
-        try:
-            entries = list(os.scandir(base / prefix if prefix else base))
-        except OSError as error:
-            failures.append(Failure(printable(prefix.rstrip("/")) or ".", f"cannot list this folder: {error.strerror}"))
-            continue
-        for entry in entries:
-            if entry.name.startswith("."):
-                continue
-            key = prefix + entry.name
-            try:
-                kind = _classify(entry, base, kind_of_name, sniff)
-            except OSError as error:
-                failures.append(Failure(printable(key), f"cannot inspect it: {error.strerror}"))
-                continue
-            if kind == "folder":
-                stack.append(key + "/")
-            elif kind is None:
-                continue
-            elif not is_utf8(key):
-                failures.append(
-                    Failure(printable(key), "its name is not valid UTF-8, which seeds and manifests need: rename it")
-                )
-            elif isinstance(kind, Failure):
-                failures.append(Failure(key, kind.error))
-            else:
-                items.append((key, kind))
-    items.sort()
+    found = [(key, kind) for key, kind, _ in entries(root, kind_of_name, failures, sniff)]
     failures.sort(key=lambda failure: failure.key)
-    return items, failures
+    return found, failures
+
+
+def entries(root: Path, kind_of_name, failures: list[Failure], sniff: bool = False) -> Iterator[tuple]:
+    """(key, kind, stat) of the files ``walk`` describes, in key order, one folder listed at a time; entries
+    that cannot be inputs are appended to ``failures``."""
+    base = InputRoot(root).path
+    stack: list[Iterator] = [iter(_listing(base, "", failures))]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+            continue
+        prefix, item = entry
+        key = prefix + item.name
+        try:
+            kind, info = _classify(item, base, kind_of_name, sniff)
+        except OSError as error:
+            failures.append(Failure(printable(key), f"cannot inspect it: {error.strerror}"))
+            continue
+        if kind == "folder":
+            stack.append(iter(_listing(base, key + "/", failures)))
+        elif kind is None:
+            continue
+        elif not is_utf8(key):
+            failures.append(
+                Failure(printable(key), "its name is not valid UTF-8, which seeds and manifests need: rename it")
+            )
+        elif isinstance(kind, Failure):
+            failures.append(Failure(key, kind.error))
+        else:
+            yield key, kind, info
+
+
+def _listing(base: Path, prefix: str, failures: list[Failure]) -> list[tuple[str, os.DirEntry]]:
+    """The visible entries of the folder ``prefix`` in key order (a folder sorts as its name and ``/``)."""
+    try:
+        with os.scandir(base / prefix if prefix else base) as found:
+            listed = [entry for entry in found if not entry.name.startswith(".")]
+    except OSError as error:
+        failures.append(Failure(printable(prefix.rstrip("/")) or ".", f"cannot list this folder: {error.strerror}"))
+        return []
+    keyed = []
+    for entry in listed:
+        try:
+            is_folder = entry.is_dir(follow_symlinks=False)
+        except OSError:
+            is_folder = False
+        keyed.append((entry.name + "/" if is_folder else entry.name, entry))
+    keyed.sort(key=lambda pair: pair[0])
+    return [(prefix, entry) for _, entry in keyed]
 
 
 def _classify(entry: os.DirEntry, base: Path, kind_of_name, sniff: bool):
-    """ "folder", the kind (str; an image format hint, or "" for an image of unknown format), a Failure, or None
-    (not an input)."""
+    """("folder" | the kind (an image format hint, or "" for an image of unknown format) | a Failure | None (not an
+    input), the file's stat)."""
     by_name = kind_of_name(entry.name)
     if entry.is_symlink():
         target = Path(os.path.realpath(entry.path))
         if not is_inside(target, base):
             if by_name is None:
-                return None
-            return Failure("", f"a symbolic link to {printable(str(target))}, outside IN: not read")
+                return None, None
+            return Failure("", f"a symbolic link to {printable(str(target))}, outside IN: not read"), None
         try:
-            mode = os.stat(target).st_mode
+            info = os.stat(target)
         except OSError:
-            return Failure("", "a broken symbolic link") if by_name else None
-        if stat.S_ISDIR(mode):
-            return None  # linked folders are not walked: no cycles, no inputs found twice
-        if not stat.S_ISREG(mode):
-            return Failure("", f"a link to {describe_special(mode)}, not a regular file: not read") if by_name else None
-        return by_name or (_sniff(str(target)) if sniff else None)
+            return (Failure("", "a broken symbolic link") if by_name else None), None
+        if stat.S_ISDIR(info.st_mode):
+            return None, None  # linked folders are not walked: no cycles, no inputs found twice
+        if not stat.S_ISREG(info.st_mode):
+            if by_name:
+                return Failure("", f"a link to {describe_special(info.st_mode)}, not a regular file: not read"), None
+            return None, None
+        return by_name or (_sniff(str(target)) if sniff else None), info
     if entry.is_dir(follow_symlinks=False):
-        return "folder"
-    mode = entry.stat(follow_symlinks=False).st_mode
-    if not stat.S_ISREG(mode):
-        return Failure("", f"{describe_special(mode)}, not a regular file: not read") if by_name else None
-    return by_name or (_sniff(entry.path) if sniff else None)
+        return "folder", None
+    info = entry.stat(follow_symlinks=False)
+    if not stat.S_ISREG(info.st_mode):
+        if by_name:
+            return Failure("", f"{describe_special(info.st_mode)}, not a regular file: not read"), None
+        return None, None
+    return by_name or (_sniff(entry.path) if sniff else None), info
 
 
 def read_list(root: Path, data: bytes, null_separated: bool = False) -> list[Item]:
@@ -186,7 +229,7 @@ def read_list(root: Path, data: bytes, null_separated: bool = False) -> list[Ite
             where = f"entry {number}" if null_separated else f"line {number}"
             raise ListError(f"--files-from {where}: {entry!r} is outside IN ({root}); list only files under IN")
         keys.add(Path(os.path.relpath(joined, base)).as_posix())
-    return [_item(key, format_of_name(key) or _sniff(os.path.join(base, key))) for key in sorted(keys)]
+    return [folder_item(key, format_of_name(key) or _sniff(os.path.join(base, key))) for key in sorted(keys)]
 
 
 class FolderReader:
@@ -194,22 +237,35 @@ class FolderReader:
 
     format = "folder"
 
-    def __init__(self, root: Path, listed: list[Item] | None = None):
+    def __init__(self, root: Path, listed: list[Item] | None = None, labels: str = "auto"):
         self.root = InputRoot(root)
         self.listed = listed
+        if labels not in LABEL_MODES:
+            raise UsageError(f"--labels {labels!r}: use one of {', '.join(LABEL_MODES)}")
+        self.labels = labels_mode(self.root.given, labels)
 
     def __reduce__(self):
-        return FolderReader, (self.root.path, None)  # workers need no plan, only where IN is (resolved once)
+        # workers need no plan, only where IN is (resolved once) and how labels are read
+        return FolderReader, (self.root.path, None, self.labels)
 
     def plan(self) -> Found:
-        if self.listed is not None:
-            return Found(list(self.listed), [])
-        return discover(self.root.given)
+        if self.listed is None:
+            return discover(self.root.given, self.labels)
+        builder = InputsBuilder(stem_of)
+        for item in self.listed:
+            split, label = label_of(item.key, self.labels)
+            try:
+                info = os.stat(self.root.path / item.key)
+                identity = (info.st_size, info.st_mtime_ns)
+            except OSError:
+                identity = ()  # opening it will say why
+            builder.add(item.key, label, split, item.hint, identity)
+        return Found(builder.build(), [])
 
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, "contextmanager[BinaryIO]"]]:
         """Each item with a context manager that opens it (raising :class:`InputRefused` with the reason)."""
         for item in items:
-            yield item, self._opened(item.where[0])
+            yield item, self._opened(item.key)
 
     @contextmanager
     def _opened(self, key: str) -> Iterator[BinaryIO]:
@@ -219,12 +275,28 @@ class FolderReader:
         finally:
             stream.close()
 
+    def digest(self, item: Item) -> str:
+        """The SHA-256 of the input's bytes now (a re-run compares it with the one recorded)."""
+        digest = hashlib.sha256()
+        with self.root.open(item.key) as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+        return digest.hexdigest()
+
+    def vanished(self, key: str) -> bool:
+        """Whether an input a run recorded is gone (not found by this run: gone, unless it was left out of a
+        ``--files-from`` list while its file is still there)."""
+        if self.listed is None:
+            return True
+        return not os.path.lexists(os.path.join(self.root.path, key))
+
 
 __all__ = [
     "FolderReader",
-    "Found",
     "InputRefused",
+    "LABEL_MODES",
     "ListError",
+    "SPLIT_NAMES",
     "discover",
     "folder_item",
     "label_of",

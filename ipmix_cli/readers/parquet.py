@@ -30,10 +30,11 @@ from typing import Iterator
 from ..disk.folder import UnsafePath
 from ..disk.inputs import InputRefused, InputRoot
 from ..imaging.images import UnreadableImage
+from ..inputs import InputsBuilder
 from ..items import Failure, Item, is_utf8
-from . import PARQUET_SUFFIXES, PlanError, Source
-from .folder import Found, walk
-from .streams import in_memory, refused
+from . import PARQUET_SUFFIXES, Found, PlanError, Source
+from .folder import walk
+from .streams import digest_of, in_memory, refused
 
 BATCH = 64
 META_BYTES = 64 * 1024
@@ -135,7 +136,7 @@ class ParquetReader:
 
     def plan(self) -> Found:
         files, failures = walk(self.root.given, _parquet_kind)
-        items: list[Item] = []
+        builder = InputsBuilder(decode_where=decode_where)
         owners: dict[str, str] = {}
         declared: dict[tuple, str] = {}
         labelled = False
@@ -145,7 +146,7 @@ class ParquetReader:
             except InputRefused as error:
                 failures.append(Failure(file_key, str(error)))
                 continue
-            names, rows, has_label = listed
+            names, rows, has_label, identity = listed
             labelled = labelled or has_label
             if names is not None:
                 declared.setdefault(names, file_key)
@@ -157,21 +158,23 @@ class ParquetReader:
                 else:
                     owners[key] = where
                     stem = f"{file_key.rpartition('.')[0]}/{where.rpartition('/')[2]}"
-                    items.append(Item(key, label, stem, None, (file_key, int(where.rpartition("/")[2]))))
+                    row = int(where.rpartition("/")[2])
+                    builder.add(key, label, None, None, identity, (builder.names.number(file_key), row), stem)
+        del owners
         if len(declared) > 1:
             (first, a), (second, b) = list(declared.items())[:2]
             raise PlanError(f"{a} and {b} declare different class names for their labels ({list(first)[:5]}…)")
-        if self.source.label_column and items and not labelled:
+        if self.source.label_column and len(builder.keys) and not labelled:
             raise PlanError(f"--label-column {self.source.label_column!r}: no Parquet file under IN has this column")
-        items.sort(key=lambda item: item.key)
         failures.sort(key=lambda failure: failure.key)
-        return Found(items, failures, next(iter(declared), None))
+        return Found(builder.build(), failures, next(iter(declared), None))
 
     def _rows(self, file_key: str):
         """(declared class names, [(row's default key, seed key or Failure, label)], whether it has labels)."""
         _, pq = _modules()
         with self.root.open(file_key) as stream:
-            size = os.fstat(stream.fileno()).st_size
+            info = os.fstat(stream.fileno())
+            size = info.st_size
             try:
                 parquet = pq.ParquetFile(stream)
                 schema = parquet.schema_arrow
@@ -205,7 +208,7 @@ class ParquetReader:
             if isinstance(label, int) and label < 0:
                 label = None
             rows.append((where, self._key(keys[row]) if keys is not None else where, label))
-        return names, rows, label_column is not None
+        return names, rows, label_column is not None, (info.st_size, info.st_mtime_ns)
 
     def _label_column(self, schema) -> str | None:
         wanted = self.source.label_column
@@ -229,6 +232,12 @@ class ParquetReader:
         return key
 
     # --- the workers: reading --------------------------------------------------------------------------
+
+    def digest(self, item: Item) -> str:
+        return digest_of(self, item)
+
+    def vanished(self, key: str) -> bool:
+        return True
 
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, object]]:
         """Each item's image, file by file in row order, reading the image column in small batches."""
@@ -307,6 +316,11 @@ class ParquetReader:
             return self.root.open(relative)  # a file is its own context manager: closed after reading
         except (InputRefused, UnsafePath) as error:
             return refused(InputRefused(f"its image file {path}: {error}"))
+
+
+def decode_where(flat: tuple[int, ...], names: list) -> tuple:
+    """A row's place: (file, row number)."""
+    return names[flat[0]], flat[1]
 
 
 def _row_groups(parquet) -> list[tuple[int, int, int]]:

@@ -61,3 +61,16 @@ def refused(error: Exception) -> Iterator[BinaryIO]:
     """An opener of an input that cannot be read: entering it raises ``error`` (the input's failure)."""
     raise error
     yield  # pragma: no cover - makes this a generator
+
+
+def digest_of(reader, item) -> str:
+    """The SHA-256 of the bytes a worker reads for ``item`` (what it records), read through ``reader``."""
+    import hashlib
+
+    for _, opened in reader.inputs([item]):
+        with opened as stream:
+            digest = hashlib.sha256()
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                digest.update(block)
+            return digest.hexdigest()
+    raise OSError(f"{item.key} cannot be read")

@@ -27,10 +27,11 @@ from ..disk.folder import UnsafePath, clean_relative
 from ..disk.inputs import InputRefused, InputRoot
 from ..formats.tar import Member, Sample, samples
 from ..imaging.images import UnreadableImage, format_of_name
+from ..inputs import InputsBuilder
 from ..items import Failure, Item, is_utf8, printable
-from . import TAR_SUFFIXES, PlanError, Source
-from .folder import Found, walk
-from .streams import read_window, refused, window
+from . import TAR_SUFFIXES, Found, PlanError, Source
+from .folder import walk
+from .streams import digest_of, read_window, refused, window
 
 META_BYTES = 64 * 1024
 
@@ -76,7 +77,7 @@ class WebDatasetReader:
 
     def plan(self) -> Found:
         tars, failures = walk(self.root.given, _tar_kind)
-        items: list[Item] = []
+        builder = InputsBuilder(decode_where=decode_where)
         owners: dict[str, str] = {}  # seed key → the sample that has it
         labelled = False
         for tar_key, _ in tars:
@@ -86,6 +87,8 @@ class WebDatasetReader:
                 failures.append(Failure(tar_key, str(error)))
                 continue
             with stream:
+                info = os.fstat(stream.fileno())
+                identity = (info.st_size, info.st_mtime_ns)
                 found, damage = samples(stream)
                 fd = stream.fileno()
                 seen: set[str] = set()
@@ -102,14 +105,16 @@ class WebDatasetReader:
                         failures.append(Failure(where, f"its seed key {item.key!r} is also that of {owners[item.key]}"))
                         continue
                     owners[item.key] = where
-                    items.append(item)
+                    builder.add(
+                        item.key, item.label, None, item.hint, identity, encode_where(item.where, builder), item.stem
+                    )
             if damage:
                 failures.append(Failure(tar_key, damage))
-        if self.source.label_field and items and not labelled:
+        del owners
+        if self.source.label_field and len(builder.keys) and not labelled:
             raise PlanError(f"--label-field {self.source.label_field!r}: no sample's JSON member has this field")
-        items.sort(key=lambda item: item.key)
         failures.sort(key=lambda failure: failure.key)
-        return Found(items, failures)
+        return Found(builder.build(), failures)
 
     def _item(self, tar_key: str, sample: Sample, fd: int, seen: set[str]):
         """The work item of one sample, with whether its label came from the JSON field; or its Failure."""
@@ -209,6 +214,12 @@ class WebDatasetReader:
 
     # --- the workers: reading --------------------------------------------------------------------------
 
+    def digest(self, item: Item) -> str:
+        return digest_of(self, item)
+
+    def vanished(self, key: str) -> bool:
+        return True
+
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, object]]:
         """Each item's image, read in place, in the shards' order; ``meta`` holds its text members."""
         ordered = sorted(items, key=lambda item: (item.where[0], item.where[1]))
@@ -241,6 +252,21 @@ class WebDatasetReader:
         finally:
             if fd is not None:
                 os.close(fd)
+
+
+def encode_where(where: tuple, builder: InputsBuilder) -> tuple[int, ...]:
+    """A sample's place, (shard, image offset, size, ((field, offset, size), ...)), as integers (see ``inputs``)."""
+    tar_key, offset, size, meta = where
+    flat = [builder.names.number(tar_key), offset, size, len(meta)]
+    for name, at, length in meta:
+        flat += [builder.names.number(name), at, length]
+    return tuple(flat)
+
+
+def decode_where(flat: tuple[int, ...], names: list) -> tuple:
+    tar, offset, size, count = flat[:4]
+    meta = tuple((names[flat[4 + 3 * i]], flat[5 + 3 * i], flat[6 + 3 * i]) for i in range(count))
+    return names[tar], offset, size, meta
 
 
 def _text(member: Member, fd: int) -> str | None:

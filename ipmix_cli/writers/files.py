@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from . import signature
+from ..formats.records import FileEntry, signature
 
 
 class FilesWriter:
-    def __init__(self, out, options, unit=None, keys=()):
+    def __init__(self, out, settings=None, unit=None, keys=()):
         self.out = out
         self._written: dict[str, list[str]] = {}
 
-    def add(self, item, output, data: bytes, encoder) -> dict:
-        info = self.out.write_bytes(output.file_name, data)
-        self._written.setdefault(item.key, []).append(output.file_name)
-        return {"file_name": output.file_name, "_sig": signature(info)}
+    def add(self, item, made) -> tuple[dict, FileEntry]:
+        name = made.output.name
+        info = self.out.write_bytes(name, made.data)
+        self._written.setdefault(item.key, []).append(name)
+        record = {"file_name": name, **made.record}
+        return record, FileEntry(name, made.record["sha256"], signature(info))
 
     def drop(self, item) -> None:
         """An input failed part-way: remove the outputs it wrote in this task, which will never be recorded

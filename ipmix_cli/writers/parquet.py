@@ -2,9 +2,10 @@
 ``datasets`` as an image dataset; and the Parquet form of the manifest (``metadata.parquet``).
 
 Columns: ``image``, a Hugging Face ``Image`` struct (``bytes``: the encoded copy, ``path``: its name), then every
-manifest column: ``file_name``, ``shard``, ``source``, ``label`` (the class number, ``labels.py``; null without a
-label), ``copy``, ``seed``, ``mixing_picture``, ``width``, ``height``, ``sha256``, ``trace`` (with ``--trace``) and
-``meta`` (the input's other members or columns, as JSON text). The ``huggingface`` schema metadata declares the
+manifest column the job declares (``WriterSettings.columns``; for ``augment``: ``file_name``, ``shard``,
+``source``, ``label``, ``copy``, ``seed``, ``mixing_picture``, ``width``, ``height``, ``sha256``, ``trace`` with
+``--trace`` and ``meta``): ``label`` as the class number (``labels.py``; null without a label), ``meta`` (the
+input's other members or columns) as JSON text. The ``huggingface`` schema metadata declares the
 image column, and the class names as a ``ClassLabel`` when the labels are names, so ``datasets`` decodes images
 to PIL and gives labels their names.
 
@@ -31,25 +32,10 @@ MANIFEST_ROW_GROUP = 50_000
 CREATED_BY = "ipmix"
 
 
-def fields(trace: bool, image: bool) -> list:
-    """The table's columns (see the module docstring) for ``parquet_file``."""
-    columns: list = [("image", [("bytes", "binary"), ("path", "string")])] if image else []
-    columns += [
-        ("file_name", "string"),
-        ("shard", "string"),
-        ("source", "string"),
-        ("label", "int64"),
-        ("copy", "int64"),
-        ("seed", "uint64"),
-        ("mixing_picture", "string"),
-        ("width", "int64"),
-        ("height", "int64"),
-        ("sha256", "string"),
-    ]
-    if trace:
-        columns.append(("trace", "string"))
-    columns.append(("meta", "string"))
-    return columns
+def fields(columns, image: bool) -> list:
+    """The table's columns for ``parquet_file``: the image struct, then the job's manifest ``columns``."""
+    image_column: list = [("image", [("bytes", "binary"), ("path", "string")])] if image else []
+    return image_column + [tuple(column) for column in columns]
 
 
 def metadata(classes: tuple[str, ...] | None, image: bool) -> dict[str, str]:
@@ -60,45 +46,38 @@ def metadata(classes: tuple[str, ...] | None, image: bool) -> dict[str, str]:
     return {"huggingface": json.dumps({"info": {"features": features}}, sort_keys=True, ensure_ascii=False)}
 
 
-def open_table(sink, classes: tuple[str, ...] | None, trace: bool, image: bool) -> ParquetStream:
-    return ParquetStream(sink, fields(trace, image), metadata(classes, image), CREATED_BY)
+def open_table(sink, classes: tuple[str, ...] | None, columns, image: bool) -> ParquetStream:
+    return ParquetStream(sink, fields(columns, image), metadata(classes, image), CREATED_BY)
 
 
-def row(record: dict, numbers: dict[str, int], trace: bool) -> dict:
-    """A manifest record as a row of the table (without the image)."""
-    label = record.get("label")
-    values = {
-        "file_name": record["file_name"],
-        "shard": record.get("shard"),
-        "source": record["source"],
-        "label": None if label is None else class_number(label, numbers),
-        "copy": record.get("copy"),
-        "seed": record.get("seed"),
-        "mixing_picture": record.get("mixing_picture"),
-        "width": record.get("width"),
-        "height": record.get("height"),
-        "sha256": record["sha256"],
-    }
-    if trace:
-        values["trace"] = record.get("trace")
-    values["meta"] = dumps(record["meta"]) if record.get("meta") is not None else None
+def row(record: dict, numbers: dict[str, int], columns) -> dict:
+    """A manifest record as a row of the table (without the image): ``label`` as its class number (null
+    without a label), ``meta`` as JSON text, every other column as the record has it."""
+    values = {}
+    for name, _ in columns:
+        value = record.get(name)
+        if name == "label":
+            value = None if value is None else class_number(value, numbers)
+        elif name == "meta":
+            value = dumps(value) if value is not None else None
+        values[name] = value
     return values
 
 
 class ParquetWriter(ShardWriter):
     extension = "parquet"
 
-    def __init__(self, out, options, unit, keys=()):
-        super().__init__(out, options, unit, keys)
+    def __init__(self, out, settings, unit, keys=()):
+        super().__init__(out, settings, unit, keys)
         self._rows: list[dict] = []
         self._table: ParquetStream | None = None
 
-    def _sample(self, name, item, data, encoder, record):
-        values = row(record, self._numbers, self.options.trace)
-        return {"image": {"bytes": data, "path": record["file_name"]}, **values}
+    def _sample(self, name, item, made, record):
+        values = row(record, self._numbers, self.settings.columns)
+        return {"image": {"bytes": made.data, "path": record["file_name"]}, **values}
 
     def _begin(self, sink) -> None:
-        self._table = open_table(sink, self.options.classes, self.options.trace, image=True)
+        self._table = open_table(sink, self.settings.classes, self.settings.columns, image=True)
 
     def _emit(self, sink, samples: list) -> None:
         self._rows.extend(samples)
@@ -128,17 +107,16 @@ class ParquetWriter(ShardWriter):
                         yield image["path"], image["bytes"]
 
 
-def write_manifest(out, manifest: str, target: str, run: dict) -> None:
-    """``target``: the JSON-lines ``manifest`` in OUT as a Parquet table (the columns above, without the image),
-    written atomically in row groups of ``MANIFEST_ROW_GROUP`` rows; ``run`` is the run record (identity, classes)."""
-    classes = tuple(run["classes"]) if run.get("classes") is not None else None
-    trace = bool((run.get("identity") or {}).get("trace"))
+def write_manifest(out, manifest: str, target: str, settings) -> None:
+    """``target``: the JSON-lines ``manifest`` in OUT as a Parquet table (the job's columns, without the image),
+    written atomically in row groups of ``MANIFEST_ROW_GROUP`` rows."""
+    classes = tuple(settings.classes) if settings.classes is not None else None
     numbers = numbering(classes)
     with out.open_read(manifest) as lines, out.open_new(target) as stream:
-        table = open_table(stream, classes, trace, image=False)
+        table = open_table(stream, classes, settings.columns, image=False)
         rows: list[dict] = []
         for line in lines:
-            rows.append(row(json.loads(line), numbers, trace))
+            rows.append(row(json.loads(line), numbers, settings.columns))
             if len(rows) == MANIFEST_ROW_GROUP:
                 table.write_rows(rows)
                 rows = []

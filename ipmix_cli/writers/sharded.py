@@ -2,9 +2,9 @@
 temporary and renamed when complete, and the shard's record.
 
 A shard's bytes depend only on its inputs (in the order the reader yields them) and the settings: samples are
-named from the shard's name and the input's place in the unit (``00003_017_ipmix2``: shard 00003, input 17 of
-the unit, copy 2; ``…_original`` for the clean image), never from timing. Names hold no dot, so WebDataset
-and Hugging Face ``datasets`` see exactly one sample per copy (they split a member name at its first dot).
+named from the shard's name, the input's place in the unit and the output's tag (``00003_017_ipmix2``: shard
+00003, input 17 of the unit, copy 2; ``…_original`` for the clean image), never from timing. Names hold no dot,
+so WebDataset and Hugging Face ``datasets`` see exactly one sample per copy (they split a member name at its first dot).
 
 The outputs of one input arrive together (the worker stores an input's outputs one after another and drops it
 at once if one fails), so only the current input's samples wait in memory: a shard of any size is written
@@ -17,17 +17,8 @@ import hashlib
 
 from ..disk.folder import describe_os_error
 from ..errors import RunFault
-from ..job.records import output_record
-from ..labels import class_number, classes_digest, numbering
-from . import signature
-
-ORIGINAL = "original"
-COPY = "ipmix"
-
-
-def inputs_per_unit(options) -> int:
-    """How many inputs one shard holds (``resume.assign_units``): at least one, whole inputs only."""
-    return max(1, options.samples_per_shard // options.outputs_per_input)
+from ..formats.records import FileEntry, signature
+from ..labels import class_number, numbering
 
 
 class HashingSink:
@@ -71,12 +62,12 @@ class ShardWriter:
 
     extension = ""
 
-    def __init__(self, out, options, unit: str, keys: tuple[str, ...] = ()):
-        self.out, self.options, self.unit = out, options, unit
+    def __init__(self, out, settings, unit: str, keys: tuple[str, ...] = ()):
+        self.out, self.settings, self.unit = out, settings, unit
         self.keys = tuple(keys)
         self._place = {key: number for number, key in enumerate(self.keys)}
-        self._width = len(str(inputs_per_unit(options) - 1))
-        self._numbers = numbering(options.classes)
+        self._width = len(str(settings.inputs_per_unit - 1))
+        self._numbers = numbering(settings.classes)
         self._stem = unit.rpartition(".")[0]
         self._current: str | None = None
         self._waiting: list = []
@@ -86,21 +77,21 @@ class ShardWriter:
 
     # --- the writer interface (see writers/__init__.py) ----------------------------------------------
 
-    def add(self, item, output, data: bytes, encoder) -> dict:
+    def add(self, item, made) -> tuple[dict, None]:
         if item.key != self._current:
             self._flush()
             self._current = item.key
-        name = self.sample_name(item.key, output.copy)
-        location = {"file_name": name + encoder.extension, "shard": self.unit}
-        record = output_record(item, output, data, location, self.options)
-        self._waiting.append(self._sample(name, item, data, encoder, record))
-        return location
+        name = self.sample_name(item.key, made.output.tag)
+        record = {"file_name": name + made.extension, "shard": self.unit, **made.record}
+        self._waiting.append(self._sample(name, item, made, record))
+        return record, None
 
     def drop(self, item) -> None:
         if item.key == self._current:
             self._waiting, self._current = [], None
 
-    def close(self) -> dict:
+    def close(self) -> tuple[FileEntry, list[str]]:
+        """Rename the finished shard into place; the shard's file and the keys of inputs it does not hold."""
         self._flush()
         self._open()
         try:
@@ -112,15 +103,8 @@ class ShardWriter:
             context.__exit__(None, None, None)
         except OSError as error:
             raise RunFault(describe_os_error(error, str(self.out.path / self.unit))) from None
-        stream = self._stream
-        return {
-            "name": self.unit,
-            "keys": list(self.keys),
-            "failed": [key for key in self.keys if key not in self._stored],
-            "classes": classes_digest(self.options.classes),
-            "sha256": self._sink.hexdigest(),
-            "_sig": signature(stream.final_stat),
-        }
+        entry = FileEntry(self.unit, self._sink.hexdigest(), signature(self._stream.final_stat))
+        return entry, [key for key in self.keys if key not in self._stored]
 
     def abort(self) -> None:
         """Drop the shard being written (its temporary is removed). Never raises an ``OSError``: closing the
@@ -137,9 +121,9 @@ class ShardWriter:
 
     # --- helpers ---------------------------------------------------------------------------------------
 
-    def sample_name(self, key: str, copy: int | None) -> str:
-        """The sample's name in the shard: shard, the input's place in the unit, and the copy (see above)."""
-        tag = ORIGINAL if copy is None else f"{COPY}{copy:0{self.options.digits}d}"
+    def sample_name(self, key: str, tag: str) -> str:
+        """The sample's name in the shard: shard, the input's place in the unit, and the output's tag (see
+        above)."""
         return f"{self._stem}_{self._place[key]:0{self._width}d}_{tag}"
 
     def class_number(self, label) -> int:
@@ -171,7 +155,7 @@ class ShardWriter:
 
     # --- what subclasses define -------------------------------------------------------------------------
 
-    def _sample(self, name: str, item, data: bytes, encoder, record: dict):
+    def _sample(self, name: str, item, made, record: dict):
         """What is kept of one output until its input is whole."""
         raise NotImplementedError
 

@@ -39,10 +39,10 @@ def member(name: str, data: bytes) -> bytes:
 class WebDatasetWriter(ShardWriter):
     extension = "tar"
 
-    def _sample(self, name, item, data, encoder, record):
-        members = [member(name + encoder.extension, data)]
+    def _sample(self, name, item, made, record):
+        members = [member(name + made.extension, made.data)]
         members.append(member(name + ".json", dumps(record).encode("utf-8")))
-        if self.options.classes is not None:
+        if self.settings.classes is not None:
             members.append(member(name + ".cls", str(self.class_number(item.label)).encode("ascii")))
         return b"".join(members)
 
@@ -69,8 +69,8 @@ class WebDatasetWriter(ShardWriter):
                         yield item.name, stream.read(item.size)
 
     @staticmethod
-    def finish(out, manifest: str, target: str, run: dict) -> None:
+    def finish(out, manifest: str, target: str, settings) -> None:
         """The manifest as Parquet too, for ``pyarrow.parquet.read_table`` and ``datasets``."""
         from .parquet import write_manifest
 
-        write_manifest(out, manifest, target, run)
+        write_manifest(out, manifest, target, settings)

@@ -20,22 +20,26 @@ from ..engine.methods import apply_plan
 from ..errors import UsageError
 from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ..readers import INPUT_FORMATS, Source, open_reader
-from ..readers.folder import FolderReader, folder_item
+from ..readers.folder import FolderReader
+from ..runner.layout import layouts_in
+from ..runner.ledger import read_json
 from ..seeding import generator_for
-from .options import AugmentOptions
-from .state import Layout, read_json
-from .worker import prepare_pixels
+from .augment import prepare_pixels
+from .augment_options import AugmentOptions
 
 
 class ReplayError(UsageError):
     """A record that cannot be replayed (its input, mixing set or run record is gone or changed)."""
 
 
-def _reader(root: Path, recorded: dict | None):
+def _reader(root: Path, recorded: dict | None, labels: str = "auto"):
     """The reader the run used: a folder's, or a shard format's with the recorded options (checked: the run
     record is read back from OUT, so a tampered one is a ReplayError, not a crash)."""
     if not recorded:
-        return FolderReader(root)
+        try:
+            return FolderReader(root, labels=labels)
+        except UsageError as error:
+            raise ReplayError(str(error)) from None
     fields = {field.name for field in dataclasses.fields(Source)}
     if not isinstance(recorded, dict) or not set(recorded) <= fields or recorded.get("format") not in INPUT_FORMATS:
         raise ReplayError("the run record's input settings are not ones ipmix writes")
@@ -48,13 +52,12 @@ class Replayer:
 
     def __init__(self, out: str | Path, in_folder: str | Path | None = None, mixing_set: str | Path | None = None):
         folder = SafeFolder(out)
-        record = read_json(folder, Layout().run_record)
-        if record is None:
-            from .state import layouts_in
-
-            shards = [layout for layout in layouts_in(folder) if layout.shard]
-            record = read_json(folder, shards[0].run_record) if shards else None
-        if record is None or "identity" not in record:
+        record = None
+        for layout in layouts_in(folder, "ipmix_run"):  # the whole run's record first, else a shard's
+            record = read_json(folder, layout.run_record)
+            if record is not None:
+                break
+        if record is None or not isinstance(record.get("identity"), dict):
             raise ReplayError(f"{out} holds no readable ipmix run record (ipmix_run.json)")
         try:
             self.options = AugmentOptions.from_record(record)
@@ -63,7 +66,7 @@ class Replayer:
         source = in_folder or self.options.in_folder
         if not source or not Path(source).is_dir():
             raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
-        self.reader = _reader(Path(source), (record.get("identity") or {}).get("input"))
+        self.reader = _reader(Path(source), (record.get("identity") or {}).get("input"), self.options.labels)
         self._items: dict | None = None  # shard inputs: key → item, from one listing of IN when first needed
         self.configs = ConfigResolver(self.options.preset, self.options.method, **self.options.overrides)
         self.mixing = self._mixing_set(record, mixing_set) if self.configs.needs_mixing else None
@@ -74,7 +77,7 @@ class Replayer:
             if override is not None:
                 mixing = MixingSet.from_folder(override)
             elif label == "builtin":
-                from ..mixsets.builtin import ensure_builtin
+                from .builtin_set import ensure_builtin
 
                 mixing = MixingSet.from_folder(ensure_builtin(False))
             else:
@@ -87,18 +90,24 @@ class Replayer:
 
     def input_pixels(self, source: str) -> np.ndarray:
         """The input ``source`` read and pre-processed as the run read it."""
-        item = folder_item(source) if isinstance(self.reader, FolderReader) else self._shard_item(source)
+        item = self._shard_item(source)
         for _, opened in self.reader.inputs([item]):
             with opened as stream:
                 return prepare_pixels(stream, self.options)
         raise ReplayError(f"{source} cannot be read")
 
     def _shard_item(self, source: str):
+        if isinstance(self.reader, FolderReader):
+            from ..readers.folder import folder_item
+
+            return folder_item(source, mode=self.reader.labels)
         if self._items is None:
-            self._items = {item.key: item for item in self.reader.plan().items}
+            inputs = self.reader.plan().inputs
+            self._items = {inputs.key(number): number for number in range(len(inputs))}
+            self._inputs = inputs
         if source not in self._items:
             raise ReplayError(f"{source} is not among the samples of the run's inputs")
-        return self._items[source]
+        return self._inputs[self._items[source]]
 
     def pixels(self, record: dict) -> np.ndarray:
         """The pixels of the output a manifest record describes; a record that cannot be replayed (missing,
@@ -152,3 +161,34 @@ class Replayer:
 def replay_record(out: str | Path, record: dict) -> np.ndarray:
     """The pixels of one record of ``out``'s manifest, re-created (see :class:`Replayer`)."""
     return Replayer(out).pixels(record)
+
+
+def replay_sample(
+    out: Path, records: list[dict], count: int, seed: int, report, in_folder=None, mixing_set=None
+) -> None:
+    """Re-create ``count`` sampled records of ``records`` and compare their bytes (``ipmix verify --replay``);
+    findings go to ``report``."""
+    import hashlib
+
+    from ..items import printable
+
+    if not records:
+        return
+    chosen = np.random.default_rng(seed).choice(len(records), size=min(count, len(records)), replace=False)
+    try:
+        replayer = Replayer(out, in_folder, mixing_set)
+    except ReplayError as error:
+        report.problems.append(f"replay: {error}")
+        return
+    for index in sorted(int(i) for i in chosen):
+        record = records[index]
+        where = record["file_name"] if "shard" not in record else f"{record['shard']}/{record['file_name']}"
+        try:
+            digest = hashlib.sha256(replayer.encoded(record)).hexdigest()
+        except Exception as error:  # noqa: BLE001 - any failure to replay is a finding, reported per record
+            report.problems.append(f"{printable(where)}: cannot be replayed: {error}")
+            continue
+        report.replayed += 1
+        if digest != record["sha256"]:
+            how = "its trace" if record.get("trace") else "its seed"
+            report.problems.append(f"{printable(where)}: replaying {how} gives other bytes than the manifest's")

@@ -18,12 +18,13 @@ import stat
 import tempfile
 from pathlib import Path
 
-from ..progress import note
-from .build import GENERATOR_VERSION, BuildConfig, BuildError, build_set
-from .check import inspect_pictures, problems_of, stray_images
-from .loading import MixingSetError
-from .mixing_set import MixingSet
-from .record import RecordError, identity, read_lines, read_record
+from ..errors import RunFault
+from ..mixsets.check import inspect_pictures, problems_of, stray_images
+from ..mixsets.loading import MixingSetError
+from ..mixsets.mixing_set import MixingSet
+from ..mixsets.record import GENERATOR_VERSION, BuildConfig, BuildError, RecordError, identity, read_lines, read_record
+from ..runner.progress import note
+from .fractals import build_set
 
 BUILTIN = BuildConfig(count=256, size=256, seed=0, kind="ifs")
 
@@ -57,7 +58,7 @@ def ensure_builtin(show_progress: bool = True) -> Path:
             note(f"repairing the built-in mixing set in {folder}: {problem}", show_progress)
             _repair(folder, show_progress)
         problem = builtin_problem(folder)
-    except (OSError, BuildError) as error:
+    except (OSError, BuildError, RunFault) as error:
         raise BuiltinUnavailable(_unavailable(folder, error)) from None
     if problem is not None:
         raise BuiltinUnavailable(
@@ -98,7 +99,9 @@ def _build_fresh(folder: Path, show_progress: bool) -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
-        build_set(staging, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress)
+        built = build_set(staging, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress)
+        if built.failed:
+            raise OSError(f"{len(built.failed)} pictures could not be written ({built.failed[0]['error']})")
         try:
             os.rename(staging, folder)
         except OSError:
@@ -117,11 +120,13 @@ def _repair(folder: Path, show_progress: bool) -> None:
         _build_fresh(folder, show_progress)
         return
     try:
-        build_set(folder, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress, wait=True)
+        built = build_set(folder, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress, wait=True)
+        if built.failed:  # e.g. a folder where a picture should be: the picture could not be written
+            raise OSError(f"{len(built.failed)} pictures could not be written")
         record = read_record(folder)
         for top in sorted({name.split("/")[0] for name in stray_images(folder, record.names() if record else [])}):
             _remove_entry(folder / top)  # our own folder: what the build did not make goes
-    except (OSError, RecordError):
+    except (OSError, RecordError, RunFault):
         if builtin_problem(folder) is None:  # a concurrent repair finished it
             return
         _set_aside(folder)

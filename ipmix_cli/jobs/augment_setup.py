@@ -1,4 +1,4 @@
-"""Turning the command line into work: the reader of IN and the resolved options."""
+"""Turning ``augment``'s command line into a job: the reader of IN and the resolved options."""
 
 from __future__ import annotations
 
@@ -6,16 +6,14 @@ import os
 from pathlib import Path
 
 from ..engine import methods
-from ..engine.config import ConfigError
 from ..engine.copies import ConfigResolver
-from ..formats.arrow import MissingPyarrow, check_pyarrow
-from ..mixsets.builtin import ensure_builtin
+from ..errors import UsageError
 from ..mixsets.mixing_set import MixingSet, MixingSetError
-from ..readers import PlanError, Source, detect, open_reader
-from ..readers.folder import FolderReader, ListError, read_list
+from ..readers import Source, detect, open_reader
+from ..readers.folder import FolderReader, read_list
 from ..writers import is_sharded
-from .driver import AugmentError
-from .options import AugmentOptions
+from .augment_options import AugmentOptions
+from .builtin_set import ensure_builtin
 
 #: Input options and the input format they belong to (``readers.Source``); the value each has when not given.
 SOURCE_OPTIONS = {
@@ -31,48 +29,44 @@ SOURCE_OPTIONS = {
 def source_for(root: Path, settings: dict) -> Source:
     """How IN is read: ``--input-format`` (detected from IN's contents when ``auto``) and its options, checked."""
     chosen = settings.get("input_format") or "auto"
-    try:
-        input_format = detect(root) if chosen == "auto" else chosen
-    except PlanError as error:
-        raise AugmentError(str(error)) from None
+    input_format = detect(root) if chosen == "auto" else chosen
     values = {}
     for name, (owner, default) in SOURCE_OPTIONS.items():
         value = settings.get(name)
         if value is not None and value != default and owner != input_format:
             option = "--" + name.replace("_", "-")
             found = " (detected from IN's contents)" if chosen == "auto" else ""
-            raise AugmentError(f"{option} applies to --input-format {owner}; IN is read as {input_format}{found}")
+            raise UsageError(f"{option} applies to --input-format {owner}; IN is read as {input_format}{found}")
         values[name] = default if value is None else value
     return Source(input_format, **values)
 
 
-def reader_for(root: Path, files_from: bytes | None = None, null_separated: bool = False, source: Source | None = None):
+def reader_for(
+    root: Path,
+    files_from=None,
+    null_separated: bool = False,
+    source: Source | None = None,
+    labels: str = "auto",
+):
     """The reader of IN: a folder of images, the inputs a ``--files-from`` list names, or shards (``source``)."""
     if source is not None and source.format != "folder":
         if files_from is not None:
-            raise AugmentError(f"--files-from applies to folders of images; IN is read as {source.format}")
-        try:
-            return open_reader(root, source)
-        except PlanError as error:
-            raise AugmentError(str(error)) from None
+            raise UsageError(f"--files-from applies to folders of images; IN is read as {source.format}")
+        if labels != "auto":
+            raise UsageError(f"--labels applies to folders of images; IN is read as {source.format}")
+        return open_reader(root, source)
     if files_from is None:
-        return FolderReader(root)
-    try:
-        listed = read_list(root, files_from, null_separated)
-    except ListError as error:
-        raise AugmentError(str(error)) from None
+        return FolderReader(root, labels=labels)
+    listed = read_list(root, files_from, null_separated)
     if not listed:
-        raise AugmentError("the --files-from list names no inputs (it is empty, or holds only blank lines)")
-    return FolderReader(root, listed)
+        raise UsageError("the --files-from list names no inputs (it is empty, or holds only blank lines)")
+    return FolderReader(root, listed, labels=labels)
 
 
 def engine_overrides(settings: dict) -> dict:
     """The engine settings the user gave (SPEC §1.6 overrides), validated against the method."""
-    try:
-        overrides = methods.engine_overrides(settings)
-        ConfigResolver(settings["preset"], settings.get("method") or "ipmix", **overrides)
-    except ConfigError as error:
-        raise AugmentError(str(error)) from error
+    overrides = methods.engine_overrides(settings)
+    ConfigResolver(settings["preset"], settings.get("method") or "ipmix", **overrides)
     return overrides
 
 
@@ -83,15 +77,10 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
     method = settings.get("method") or "ipmix"
     image_format = settings.get("image_format") or "auto"
     writer = settings.get("writer") or "files"
-    if is_sharded(writer):
-        try:
-            check_pyarrow()  # shards of both formats have a Parquet manifest or are Parquet
-        except MissingPyarrow as error:
-            raise AugmentError(f"--output-format {writer}: {error}") from None
-        if (settings.get("seed") or 0) >= 2**64:
-            raise AugmentError(f"--output-format {writer} stores seeds as 64-bit numbers; give a --seed below 2**64")
+    if is_sharded(writer) and (settings.get("seed") or 0) >= 2**64:
+        raise UsageError(f"--output-format {writer} stores seeds as 64-bit numbers; give a --seed below 2**64")
     if settings.get("quality") is not None and image_format == "png":
-        raise AugmentError("--quality applies to --format jpeg, webp or auto (its JPEG copies); PNG is lossless")
+        raise UsageError("--quality applies to --format jpeg, webp or auto (its JPEG copies); PNG is lossless")
     folder = settings.get("mixing_set")
     mixing, mixing_folder = None, None
     try:
@@ -99,9 +88,9 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
             mixing_folder = Path(folder) if folder else ensure_builtin(show_progress)
             mixing = MixingSet.from_folder(mixing_folder)
     except MixingSetError as error:
-        raise AugmentError(f"--mixing-set: {error}" if folder else str(error)) from error
+        raise MixingSetError(f"--mixing-set: {error}" if folder else str(error)) from None
     except OSError as error:
-        raise AugmentError(f"the built-in mixing set cannot be prepared: {error}") from error
+        raise UsageError(f"the built-in mixing set cannot be prepared: {error}") from None
     options = AugmentOptions(
         seed=settings.get("seed"),
         k=settings["k"],
@@ -122,5 +111,6 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
         samples_per_shard=settings.get("samples_per_shard") or 1000,
         in_folder=os.path.realpath(root),
         input=dict(settings.get("input") or {}),
+        labels=settings.get("labels") or "auto",
     )
     return options, mixing

@@ -45,6 +45,7 @@ class AugmentOptions:
     copy_digits: int | None = None  # width of copy numbers in names; fixed by the run that created OUT
     input: dict = field(default_factory=dict)  # how IN is read, when not as a folder of images (readers.Source)
     classes: tuple[str, ...] | None = None  # sharded formats: the run's class list (labels.py), set after planning
+    labels: str = "auto"  # how labels (and splits) come from IN's folders: auto, none, folder, split-folder
 
     @property
     def digits(self) -> int:
@@ -92,6 +93,7 @@ class AugmentOptions:
             samples_per_shard=int(identity.get("samples_per_shard") or 1000),
             in_folder=str(identity.get("in") or ""),
             copy_digits=identity.get("copy_digits"),
+            labels=identity.get("labels", "auto") if isinstance(identity.get("labels", "auto"), str) else "auto",
         )
 
     def identity(self) -> dict:
@@ -118,6 +120,8 @@ class AugmentOptions:
         }
         if self.input:
             identity["input"] = dict(sorted(self.input.items()))
+        if self.labels != "auto":
+            identity["labels"] = self.labels
         if self.writer != "files":
             identity["samples_per_shard"] = self.samples_per_shard
             identity["k"] = self.k  # copies are interleaved in shards: another K is another set of shards
@@ -148,3 +152,46 @@ def differences(old: dict, new: dict) -> list[str]:
     if not lines and old.get("resolved") != new.get("resolved"):
         lines.append("the resolved engine settings (a different ipmix build?)")
     return lines
+
+
+# --- output names ------------------------------------------------------------------------------------------
+
+COPY_TAG = "_ipmix"
+ORIGINAL_TAG = "_original"
+
+
+def output_names(item, options: AugmentOptions) -> list[tuple[int | None, str]]:
+    """(copy, file name relative to OUT) of every output of ``item``; copy None is the clean original.
+
+    ``<stem>_ipmix<j>.<ext>`` and ``<stem>_original.<ext>``, where the stem mirrors the input's place in IN. Copy
+    numbers are zero-padded to the width fixed by the run that created OUT (so raising ``--k`` from 4 to 12
+    names the new copies ``_ipmix4`` … ``_ipmix11`` and renames nothing)."""
+    extension = options.encoder_for(item.hint).extension
+    digits = options.digits
+    names: list[tuple[int | None, str]] = [
+        (j, f"{item.stem}{COPY_TAG}{j:0{digits}d}{extension}") for j in range(options.k)
+    ]
+    if options.keep_original:
+        names.insert(0, (None, f"{item.stem}{ORIGINAL_TAG}{extension}"))
+    return names
+
+
+def looks_like_output(name: str) -> bool:
+    """Whether ``name`` has the shape of a name ``augment`` gives outputs (a check on names read back from files
+    before anything is deleted: a tampered manifest cannot make ``--overwrite`` delete a user's file)."""
+    base = name.rpartition("/")[2]
+    stem, dot, extension = base.rpartition(".")
+    if not dot or extension.lower() not in ("png", "jpg", "jpeg", "webp", "tar", "parquet"):
+        return False
+    if extension.lower() in ("tar", "parquet"):
+        return "/" not in name and _shard_stem(stem)
+    if stem.endswith(ORIGINAL_TAG):
+        return True
+    head, tag, number = stem.rpartition(COPY_TAG)
+    return bool(tag) and number.isdigit()
+
+
+def _shard_stem(stem: str) -> bool:
+    """``00012`` or, for a split, ``train-00012``."""
+    split, _, number = stem.rpartition("-")
+    return number.isdigit() and (not split or split.replace("_", "").isalnum())

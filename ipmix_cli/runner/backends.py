@@ -12,6 +12,7 @@ second when their parent dies, so a killed run leaves no workers behind.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import sys
@@ -19,11 +20,14 @@ import threading
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor
 from concurrent.futures import wait as wait_futures
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from ..errors import UsageError
 
 BACKENDS = ("loky", "threading", "dask", "ray")
+#: A run with at most this many inputs (or shards) to make runs in the driver unless --jobs was given: the 9
+#: samples augment faster so than with a pool of two workers (``benchmarks/bench_augment.py --only small``).
+SMALL_RUN = 16
 EXTRAS = {"dask": "pip install 'ipmix[dask]'", "ray": "pip install 'ipmix[ray]'"}
 
 
@@ -41,10 +45,44 @@ class BackendSpec:
     jobs: int = 1
     scheduler: str | None = None  # dask scheduler address
     ray_address: str | None = None
+    explicit: bool = False  # --jobs was given: honour it (capped by the cores and the work), even for small runs
 
     @property
     def distributed(self) -> bool:
         return self.name in ("dask", "ray")
+
+
+@contextlib.contextmanager
+def sigint_blocked() -> Iterator[None]:
+    """SIGINT blocked in this thread for the block: loky's manager thread, made at the first submit, inherits the
+    mask and so does every worker it spawns (fork and exec keep it), so a Ctrl-C that reaches the whole process
+    group cannot kill a worker mid-import with a traceback; the driver gets the signal when the block ends. The
+    resource trackers start first: Python 3.11's unblocks SIGINT in the thread that starts it."""
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    _start_resource_trackers()
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+_TRACKERS_STARTED = False
+
+
+def _start_resource_trackers() -> None:
+    global _TRACKERS_STARTED
+    if _TRACKERS_STARTED:
+        return
+    from multiprocessing import resource_tracker
+
+    from joblib.externals.loky.backend import resource_tracker as loky_resource_tracker
+
+    resource_tracker.ensure_running()
+    loky_resource_tracker.ensure_running()
+    _TRACKERS_STARTED = True
 
 
 def _watch_parent(parent: int) -> None:
@@ -102,6 +140,19 @@ class Pool:
     def warm(self, function: Callable, *args) -> None:
         """Start the workers now, each running ``function(*args)`` to get ready, while the driver still plans
         the run (nothing to do where workers are not started by the pool)."""
+
+    def limit(self, work: int) -> None:
+        """Start no more workers than ``work`` (inputs or shards to make) needs (before any is started)."""
+
+    def limited(self, work: int, explicit: bool) -> Pool:
+        """This pool for ``work`` tasks' worth of work: with no more workers than it needs, or, for a small run
+        whose number of workers the user did not choose, the driver's own thread (starting worker processes
+        costs more than such a run)."""
+        if not explicit and work <= SMALL_RUN and isinstance(self, (LokyPool, ThreadPool)) and self.in_flight == 0:
+            self.close(abort=True)
+            return InlinePool()
+        self.limit(work)
+        return self
 
     _closed = False
 
@@ -178,13 +229,22 @@ class _FuturesPool(Pool):
 class ThreadPool(_FuturesPool):
     def __init__(self, jobs: int):
         super().__init__(2 * jobs)
-        self._pool = ThreadPoolExecutor(max_workers=jobs)
+        self.jobs = jobs
+        self._pool = None
 
     def _executor(self):
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=self.jobs)
         return self._pool
 
+    def limit(self, work: int) -> None:
+        if self._pool is None:
+            self.jobs = max(1, min(self.jobs, work))
+            self.capacity = 2 * self.jobs
+
     def _close(self, abort):
-        self._pool.shutdown(wait=not abort, cancel_futures=abort)
+        if self._pool is not None:
+            self._pool.shutdown(wait=not abort, cancel_futures=abort)
 
 
 class LokyPool(_FuturesPool):
@@ -196,18 +256,34 @@ class LokyPool(_FuturesPool):
 
     _made = None
 
+    def limit(self, work: int) -> None:
+        if self._made is None:
+            self.jobs = max(1, min(self.jobs, work))
+            self.capacity = self.jobs + 1
+
     def _executor(self):
         from joblib.externals.loky import get_reusable_executor
 
-        self._made = get_reusable_executor(
-            max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
-        )
+        try:
+            self._made = get_reusable_executor(
+                max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
+            )
+        except OSError as error:  # e.g. too many open files (ulimit -n) for the pool's pipes and semaphores
+            raise BackendError(
+                f"cannot start {self.jobs} worker processes ({error.strerror or error}); raise the limit of open "
+                "files (ulimit -n) or pass a smaller --jobs"
+            ) from None
         return self._made
 
+    def submit(self, function, *args):
+        with sigint_blocked():
+            return super().submit(function, *args)
+
     def warm(self, function, *args):
-        executor = self._executor()
-        for _ in range(self.jobs):  # not tracked: its outcome is nobody's result
-            executor.submit(function, *args)
+        with sigint_blocked():
+            executor = self._executor()
+            for _ in range(self.jobs):  # not tracked: its outcome is nobody's result
+                executor.submit(function, *args)
 
     def _lost(self, error):
         from concurrent.futures.process import BrokenProcessPool
@@ -351,14 +427,29 @@ class RayPool(Pool):
             self._ray.shutdown()
 
 
-def open_pool(spec: BackendSpec) -> Pool:
-    """The pool for ``spec``; :class:`BackendError` (before OUT is touched) when it cannot start."""
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity, e.g. a SLURM allocation), at least 1."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def local_workers(requested: int, work: int) -> int:
+    """How many local workers a run starts: never more than asked, than there are cores (the work is
+    CPU-bound: more processes only add start-up time and memory), or than there are tasks' worth of work."""
+    return max(1, min(requested, usable_cores(), work))
+
+
+def open_pool(spec: BackendSpec, work: int | None = None) -> Pool:
+    """The pool for ``spec``, with local workers capped by :func:`local_workers` for ``work`` (the number of
+    inputs, or units, to make); :class:`BackendError` (before OUT is touched) when it cannot start."""
     if spec.name not in BACKENDS:
         raise BackendError(f"unknown backend {spec.name!r}; use one of {', '.join(BACKENDS)}")
     if spec.name == "dask":
         return DaskPool(spec)
     if spec.name == "ray":
         return RayPool(spec)
+    jobs = local_workers(spec.jobs, spec.jobs if work is None else work)
     if spec.name == "threading":
-        return InlinePool() if spec.jobs == 1 else ThreadPool(spec.jobs)
-    return LokyPool(spec.jobs)
+        return InlinePool() if jobs == 1 else ThreadPool(jobs)
+    return LokyPool(jobs)  # even one: a worker process that dies (out of memory) costs its task, not the run

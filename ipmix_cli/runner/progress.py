@@ -48,6 +48,7 @@ class Progress:
         stream: TextIO | None = None,
         clock: Callable[[], float] = time.monotonic,
         interval: float = LOG_INTERVAL,
+        log: bool = True,
     ):
         self.stream = stream if stream is not None else sys.stderr
         self.total, self.done, self.failed = total, done, failed
@@ -55,7 +56,7 @@ class Progress:
         self.start_done = done
         self.started = self.last_line = clock()
         terminal = enabled and _is_terminal(self.stream)
-        self.mode = "bar" if terminal else "log" if enabled else "off"
+        self.mode = "bar" if terminal else "log" if enabled and log else "off"
         self._milestones = [m for m in LOG_MILESTONES if m * total > done]
         self._bar = None
         if self.mode == "bar":

@@ -1,0 +1,366 @@
+"""``ipmix augment``: K augmented copies of every input, as a job on the engine (``runner``).
+
+The reader finds the inputs; each input's outputs are its K copies (``<stem>_ipmix<j>.<ext>``) and, with
+``--keep-original``, the clean image; a copy is ``engine.copies.augment_copy`` with the generator of
+(seed, input key, copy) (SPEC §2), so its bytes depend on nothing else. Records are the manifest's lines
+(SPEC §4 "Manifest").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+from typing import Iterator
+
+import numpy as np
+
+from ..allocator import tune_allocator
+from ..engine.copies import ConfigResolver, augment_copy
+from ..errors import RunFault, UsageError
+from ..formats.jsonlines import dumps
+from ..imaging.images import MIN_SIDE, UnreadableImage, centre_crop, decode_rgb, resize_shorter
+from ..items import Item
+from ..labels import class_list, classes_digest
+from ..mixsets.mixing_set import MixingSet, MixingSetError
+from ..runner.job import Found, Job, Made, Output, Render
+from ..runner.layout import reserved
+from ..seeding import fresh_seed, generator_for
+from ..writers import WriterSettings, is_sharded
+from .augment_options import COPY_TAG, AugmentOptions, differences, looks_like_output, output_names
+
+#: The manifest's columns in a Parquet table (shards and WebDataset's ``metadata.parquet``), in order.
+COLUMNS = (
+    ("file_name", "string"),
+    ("shard", "string"),
+    ("source", "string"),
+    ("label", "int64"),
+    ("copy", "int64"),
+    ("seed", "uint64"),
+    ("mixing_picture", "string"),
+    ("width", "int64"),
+    ("height", "int64"),
+    ("sha256", "string"),
+)
+
+
+class AugmentJob(Job):
+    """See the module docstring. ``reader`` finds and opens the inputs; ``options`` decide every byte."""
+
+    name = "augment"
+    verb = "augmenting"
+
+    def __init__(self, reader, options: AugmentOptions, labels: list | None = None, splits: tuple = ()):
+        self.reader, self.options = reader, options
+        self.labels = labels or []  # the class names (or numbers) of every input found, sorted (run record)
+        self.splits = tuple(splits)  # the splits IN's layout has (train, validation, test), if any
+
+    def __reduce__(self):
+        return AugmentJob, (self.reader, self.options, self.labels, self.splits)
+
+    @property
+    def output_format(self) -> str:
+        return self.options.writer
+
+    @property
+    def seed(self) -> int | None:
+        return self.options.seed
+
+    def _with(self, **changes) -> AugmentJob:
+        return AugmentJob(self.reader, dataclasses.replace(self.options, **changes), self.labels, self.splits)
+
+    # --- the driver ------------------------------------------------------------------------------------
+
+    def plan(self) -> Found:
+        return self.reader.plan()
+
+    def prepared(self, found: Found) -> AugmentJob:
+        """Shards store class numbers: the labels of every input found are numbered (``labels.py``); files
+        whose outputs would share a name are refused."""
+        inputs = found.inputs
+        labels = sorted(inputs.label_values(), key=lambda label: (isinstance(label, str), label))
+        job = AugmentJob(self.reader, self.options, labels, tuple(sorted(inputs.split_values())))
+        if is_sharded(self.options.writer):
+            return job._with(classes=class_list(labels, found.classes, inputs))
+        collisions = find_collisions(inputs)
+        if collisions:
+            shown = "; ".join(f"{a} and {b}" for a, b in collisions[:5])
+            more = f" (and {len(collisions) - 5} more)" if len(collisions) > 5 else ""
+            raise UsageError(
+                f"inputs whose outputs would share a name: {shown}{more}; rename one of each pair "
+                "or pass an explicit list with --files-from"
+            )
+        return job
+
+    def nothing_found(self) -> str:
+        return f"no images found under {self.reader.root.given}"
+
+    def identity(self) -> dict:
+        return self.options.identity()
+
+    def settle(self, previous) -> AugmentJob:
+        """The seed (when none was given) and the width of copy numbers that OUT's earlier run recorded."""
+        changes = {}
+        if self.options.seed is None:
+            seed = previous.identity.get("seed") if previous else None
+
+            changes["seed"] = (
+                seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else fresh_seed()
+            )
+        digits = previous.extra.get("copy_digits") if previous else None
+        if isinstance(digits, int) and 1 <= digits <= 20:
+            changes["copy_digits"] = digits
+        return self._with(**changes) if changes else self
+
+    def comparable(self, record, sibling: bool) -> tuple[dict, dict]:
+        """The identities compared to decide whether this run continues ``record``'s: K is left out for the
+        files format (raising it adds copies), but a sibling job shard must make as many."""
+        old, new = dict(record.identity), dict(self.identity())
+        if sibling or ("k" in old) != ("k" in new):
+            old["k"], new["k"] = record.extra.get("k"), self.options.k
+        return old, new
+
+    def differences(self, old: dict, new: dict) -> list[str]:
+        lines = differences(old, new)
+        if old.get("k") != new.get("k") and new.get("output_format", "files") != "files":
+            lines.append(
+                "(K of shard outputs is fixed: it decides which inputs share a shard; put more copies in another OUT)"
+            )
+        return lines
+
+    def shrinking(self, previous) -> str | None:
+        recorded = previous.extra.get("k")
+        k = self.options.k
+        if not isinstance(recorded, int) or k >= recorded or is_sharded(self.options.writer):
+            return None
+        copies = f"copy {k}" if recorded - k == 1 else f"copies {k}–{recorded - 1}"
+        return (
+            f"holds {recorded} copies per input; --k {k} would leave {copies} of every input behind, still listed "
+            f"in the manifest. Use --k {recorded} (or more), or pass --overwrite to start over with fewer copies"
+        )
+
+    def keeps(self, record: dict) -> bool:
+        copy = record.get("copy")
+        return self.options.keep_original if copy is None else isinstance(copy, int) and copy < self.options.k
+
+    def run_fields(self, status: str = "running") -> dict:
+        options = self.options
+        fields = {
+            "k": options.k,
+            "copy_digits": options.digits,
+            "in": options.in_folder,
+            "classes": list(options.classes) if options.classes is not None else None,
+            "mixing_set": {
+                "source": options.mixing_label,
+                "folder": options.mixing_folder,
+                "fingerprint": options.mixing_fingerprint,
+            },
+        }
+        if not is_sharded(options.writer):
+            fields["classes"] = self.labels  # for ``ClassLabel(names=...)`` (see README, "Reading the output")
+        if self.splits:
+            fields["splits"] = list(self.splits)
+        return fields
+
+    def has_splits(self) -> bool:
+        """Whether each split folder gets a manifest of its own (files format; Hugging Face's imagefolder
+        reads only those when OUT has split folders)."""
+        return bool(self.splits) and not is_sharded(self.options.writer)
+
+    def outputs(self, item: Item) -> list[Output]:
+        return [
+            Output(
+                -1 if copy is None else copy,
+                name,
+                "original" if copy is None else f"ipmix{copy:0{self.options.digits}d}",
+            )
+            for copy, name in output_names(item, self.options)
+        ]
+
+    def owns(self, name: str) -> bool:
+        return looks_like_output(name)
+
+    def record_order(self, record: dict):
+        copy = record.get("copy")
+        return -1 if copy is None else copy
+
+    # --- shard formats -----------------------------------------------------------------------------------
+
+    def inputs_per_unit(self) -> int:
+        return max(1, self.options.samples_per_shard // self.options.outputs_per_input)
+
+    def unit_name(self, index: int, count: int) -> str:
+        extension = "tar" if self.options.writer == "webdataset" else "parquet"
+        return f"{index:0{max(5, len(str(count - 1)))}d}.{extension}"
+
+    def classes_digest(self) -> str:
+        return classes_digest(self.options.classes)
+
+    def writer_settings(self) -> WriterSettings:
+        columns = COLUMNS + ((("trace", "string"),) if self.options.trace else ()) + (("meta", "string"),)
+        return WriterSettings(self.options.classes, columns, self.inputs_per_unit())
+
+    # --- the workers -----------------------------------------------------------------------------------
+
+    def warm(self) -> None:
+        tune_allocator()
+        try:
+            if resolver_for(self.options).needs_mixing:
+                mixing_set_for(self.options)
+            from ..writers import writer_class
+
+            writer_class(self.options.writer)
+        except Exception:  # noqa: BLE001 - any fault is left for the first task to report
+            pass
+
+    def render(self, item: Item, stream, outputs: list[Output]) -> Iterator[Render]:
+        problem = (
+            reserved(outputs[0].name, item.split is not None)
+            if outputs and not is_sharded(self.options.writer)
+            else None
+        )
+        if problem:
+            raise UnreadableImage(f"{problem}; rename it (its outputs would collide with ipmix's files)")
+        options = self.options
+        configs = resolver_for(options)
+        try:
+            mixing = mixing_set_for(options) if configs.needs_mixing else None
+        except MixingSetError as error:
+            raise RunFault(f"cannot start: {error}") from None
+        pixels = prepare_pixels(stream, options)
+        config = configs(*pixels.shape[:2])
+        for output in outputs:
+            if output.order == -1:
+                yield Render(output, pixels, fields={"mixing_picture": None, "trace": None})
+                continue
+            copy = output.order
+            try:
+                made = augment_copy(pixels, mixing, generator_for(options.seed, item.key, copy), config)
+            except MixingSetError as error:
+                raise UnreadableImage(f"a mixing picture could not be used: {error}") from None
+            yield Render(output, made.pixels, fields={"mixing_picture": made.mixing_picture, "trace": made.trace()})
+
+    def encode(self, item: Item, render: Render) -> Made:
+        encoder = self.options.encoder_for(item.hint)
+        data = encoder.encode(render.pixels)
+        height, width = render.pixels.shape[:2]
+        output = render.output
+        record = {
+            "source": item.key,
+            "label": item.label,
+        }
+        if item.split is not None:
+            record["split"] = item.split
+        record.update(
+            {
+                "copy": None if output.order == -1 else output.order,
+                "seed": self.options.seed,
+                "mixing_picture": render.fields.get("mixing_picture"),
+                "width": width,
+                "height": height,
+                "sha256": hashlib.sha256(data).hexdigest(),
+            }
+        )
+        trace = render.fields.get("trace")
+        if self.options.trace and trace is not None:
+            record["trace"] = dumps(trace)
+        if item.meta:
+            record["meta"] = item.meta
+        return Made(output, data, encoder.extension, record)
+
+
+def job_of_record(record) -> AugmentJob:
+    """The job that wrote a run record (a ``formats.records.RunRecord``), as far as merging needs it: its
+    options, class list and splits (no reader)."""
+    options = AugmentOptions.from_record(record.to_json())
+    classes = record.extra.get("classes")
+    if is_sharded(options.writer) and isinstance(classes, list):
+        options = dataclasses.replace(options, classes=tuple(classes))
+    labels = classes if isinstance(classes, list) else []
+    splits = record.extra.get("splits") if isinstance(record.extra.get("splits"), list) else []
+    return AugmentJob(None, options, labels, tuple(str(split) for split in splits))
+
+
+def find_collisions(inputs) -> list[tuple[str, str]]:
+    """Pairs of inputs whose outputs would share names (same folder and stem, e.g. a.jpg and a.png), found by
+    8-byte digests of the stems (exact comparison only among the few that share one)."""
+    count = len(inputs)
+    if count < 2:
+        return []
+    digests = np.empty(count, dtype=np.uint64)
+    for number in range(count):
+        stem = inputs[number].stem if inputs.stems is not None else inputs.stem_of(inputs.key(number))
+        digests[number] = int.from_bytes(
+            hashlib.blake2b(stem.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big"
+        )
+    order = np.argsort(digests, kind="stable")
+    ordered = digests[order]
+    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
+    clashes = []
+    seen: dict[str, str] = {}
+    for position in repeated:
+        for number in (int(order[position]), int(order[position + 1])):
+            item = inputs[number]
+            owner = seen.setdefault(item.stem, item.key)
+            if owner != item.key and (owner, item.key) not in clashes:
+                clashes.append((owner, item.key))
+    return sorted(clashes)
+
+
+# --- per-process state of the workers ----------------------------------------------------------------------
+
+_MIXING_SETS: dict[str, MixingSet] = {}  # per worker process: each set is loaded once, not per task
+_RESOLVERS: dict[str, ConfigResolver] = {}
+
+
+def mixing_set_for(options: AugmentOptions) -> MixingSet:
+    key = f"{options.mixing_folder}\0{options.mixing_fingerprint}"
+    if key not in _MIXING_SETS:
+        fingerprint = options.mixing_fingerprint or None
+        mixing = MixingSet.from_folder(options.mixing_folder, expected_fingerprint=fingerprint)
+        if fingerprint and mixing.fingerprint != fingerprint:
+            raise RunFault(
+                f"the mixing set in {options.mixing_folder} changed while the run was going on; "
+                "restore it, or re-run with --overwrite to start over with the new pictures"
+            )
+        _MIXING_SETS.clear()
+        _MIXING_SETS[key] = mixing
+    return _MIXING_SETS[key]
+
+
+def resolver_for(options: AugmentOptions) -> ConfigResolver:
+    key = repr((options.preset, options.method, sorted(options.overrides.items())))
+    if key not in _RESOLVERS:
+        _RESOLVERS[key] = ConfigResolver(options.preset, options.method, **options.overrides)
+    return _RESOLVERS[key]
+
+
+def prepare_pixels(stream, options: AugmentOptions) -> np.ndarray:
+    """Read, orient, convert and optionally resize and crop one input (SPEC §4 "Reading")."""
+    pixels = decode_rgb(stream, options.background)
+    if options.resize:
+        pixels = resize_shorter(pixels, options.resize)
+    if options.crop:
+        pixels = centre_crop(pixels, *options.crop)
+    if min(pixels.shape[:2]) < MIN_SIDE:
+        raise UnreadableImage(
+            f"image is {pixels.shape[1]}×{pixels.shape[0]}; IPMix needs at least {MIN_SIDE}×{MIN_SIDE} pixels "
+            "(--resize can enlarge it)"
+        )
+    return pixels
+
+
+def render_outputs(pixels: np.ndarray, item: Item, options: AugmentOptions, mixing, configs, copies=None):
+    """(copy, file name, pixels) of the outputs ``copies`` (default: all) of one prepared input, in order: what
+    ``augment`` writes and ``preview`` shows."""
+    config = configs(*pixels.shape[:2])
+    for copy, file_name in output_names(item, options):
+        if copies is not None and copy not in copies:
+            continue
+        if copy is None:
+            yield copy, file_name, pixels
+            continue
+        made = augment_copy(pixels, mixing, generator_for(options.seed, item.key, copy), config)
+        yield copy, file_name, made.pixels
+
+
+__all__ = ["COPY_TAG", "AugmentJob", "prepare_pixels", "render_outputs"]

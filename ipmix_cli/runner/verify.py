@@ -1,0 +1,314 @@
+"""``ipmix verify OUT``: prove that OUT is whole, like ``restic check`` for a repository.
+
+For every run (or job shard) in OUT, it checks:
+
+- that the manifest is the one the run wrote: its SHA-256 against the run record's, each line valid JSON Lines
+  (a torn or malformed line, a duplicated one and a record naming one of ipmix's own files are problems), and
+  each record exactly as the ledger's state recorded it (an edited label, seed or size is found even when the
+  edit kept its ``sha256``);
+- that every output exists with the recorded SHA-256, reading every byte (no stored signature is trusted
+  here; a shard format's copies are read inside their shard, and each shard is checked against the digest
+  recorded when it was written);
+- that nothing else lies in OUT: a file no manifest lists, or an empty folder (``ImageFolder`` would take it
+  for a class without images), is reported;
+- with ``--replay N``, that N sampled copies made again (from their trace, or their seed) have the same bytes.
+
+It never writes: OUT may be read-only or another user's. It takes a shared lock on ``.ipmix.lock`` when it can
+open it, so that it never checks an OUT a run is writing; an OUT whose lock file cannot be opened is checked
+without one.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..disk.folder import FolderError, SafeFolder, UnsafePath, clean_relative
+from ..errors import UsageError
+from ..formats.jsonlines import dumps
+from ..formats.records import RunRecord
+from ..items import printable
+from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, layouts_in
+from .ledger import MAX_LINE_BYTES, Ledger, file_digest
+
+RECORD_BASES = {"ipmix_run": "augment", "ipmix_fractals": "fractals"}
+
+
+class VerifyError(UsageError):
+    """OUT cannot be verified at all (no run in it, a run writing it); a usage problem."""
+
+
+@dataclass
+class VerifyReport:
+    records: int = 0
+    problems: list[str] = field(default_factory=list)
+    unlisted: list[str] = field(default_factory=list)
+    replayed: int = 0
+    temporaries: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.unlisted
+
+
+def verify(out_path: Path, replay: int = 0, replayer=None, seed: int = 0) -> VerifyReport:
+    """Check OUT (see the module docstring); ``replayer(out, records, count, seed, report)`` replays copies."""
+    try:
+        out = SafeFolder(out_path)
+    except FolderError as error:
+        raise VerifyError(str(error.strerror or error)) from None
+    lock = _shared_lock(out)
+    try:
+        return _verify(out, replay, replayer, seed)
+    finally:
+        if lock is not None:
+            os.close(lock)
+
+
+def _shared_lock(out: SafeFolder) -> int | None:
+    """A shared lock on OUT's lock file, opened read-only and never through a link (None when there is no
+    such file or it cannot be opened: nothing is created); :class:`VerifyError` while a run writes OUT."""
+    try:
+        fd = os.open(out.path / ".ipmix.lock", os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise VerifyError(f"another ipmix run is writing {out.path}; verify when it has finished") from None
+    except OSError as error:
+        if error.errno not in (errno.ENOLCK, errno.EINVAL, errno.EBADF):
+            os.close(fd)
+            raise
+    return fd
+
+
+def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
+    found: list[tuple[Layout, str]] = []
+    for base, job in RECORD_BASES.items():
+        layouts = [layout for layout in layouts_in(out, base) if out.is_file(layout.manifest)]
+        if base != "ipmix_run":  # a state without a record is reported under augment's name, once
+            layouts = [layout for layout in layouts if out.is_file(layout.run_record)]
+        found += [(layout, job) for layout in layouts]
+    if not found:
+        raise VerifyError(f"{out.path} holds no ipmix manifest (metadata.jsonl); nothing to verify")
+    report = VerifyReport()
+    listed: set[str] = set()
+    bookkeeping: set[str] = set()
+    sampled: list[dict] = []
+    for layout, job in found:
+        ledger = Ledger(out, layout, job)
+        bookkeeping.update(layout.files())
+        run = ledger.read_run()
+        _check_run(out, layout, run, report)
+        state = _state_records(ledger)
+        units = {entry.name: entry for unit in ledger.units() for entry in unit.files if not unit.per_file}
+        listed.update(units)
+        members: dict[str, dict[str, str] | str] = {}
+        for name, entry in sorted(units.items()):
+            if out.stat(name) is None:
+                report.problems.append(f"{printable(name)}: {_MISSING_SHARD}")
+                members[name] = _REPORTED
+            elif file_digest(out, name) != entry.sha256:
+                report.problems.append(f"{printable(name)}: its bytes differ from those the run wrote")
+        seen: set[str] = set()
+        splits: set[str] = set()
+        for number, line in enumerate(_raw_lines(out, layout.manifest), 1):
+            report.records += 1
+            where = f"{layout.manifest} line {number}"
+            record = _parsed(line)
+            if record is None:
+                report.problems.append(f"{where}: not a valid record (a torn or edited line)")
+                continue
+            name, shard = record["file_name"], record.get("shard")
+            location = f"{shard}/{name}" if shard else name
+            if _is_bookkeeping(shard or name):
+                report.problems.append(f"{where}: names {printable(shard or name)}, one of ipmix's own files")
+                continue
+            if location in seen:
+                report.problems.append(f"{where}: {printable(location)} is listed twice")
+                continue
+            seen.add(location)
+            listed.add(shard or name)
+            recorded = state.get(location)
+            if recorded is None:
+                report.problems.append(f"{where}: {printable(location)} is not an output the run recorded")
+            elif dumps(recorded) != dumps(record):
+                report.problems.append(f"{where}: {printable(location)} differs from what the run recorded (edited)")
+            if record.get("split"):
+                splits.add(record["split"])
+            problem = _check_output(out, record, members)
+            if problem:
+                report.problems.append(problem)
+            sampled.append(record)
+        missing = sorted(set(state) - seen)
+        for location in missing[:20]:
+            report.problems.append(f"{printable(location)}: recorded by the run but missing from {layout.manifest}")
+        if len(missing) > 20:
+            report.problems.append(f"… and {len(missing) - 20} more recorded outputs missing from {layout.manifest}")
+        bookkeeping.update(f"{split}/metadata.jsonl" for split in splits)
+    _check_folder(out, listed, bookkeeping, report)
+    if replay and replayer is not None:
+        replayer(out.path, sampled, replay, seed, report)
+    return report
+
+
+def _check_run(out: SafeFolder, layout: Layout, run: RunRecord | None, report: VerifyReport) -> None:
+    if run is None:
+        report.problems.append(f"{layout.run_record}: missing or not a run record ipmix writes")
+        return
+    if run.status in ("running", "interrupted", "stopped"):
+        report.problems.append(
+            f"{layout.run_record}: the run did not finish (status {run.status}); re-run the command to complete it"
+        )
+        return
+    digest = file_digest(out, layout.manifest)
+    if run.manifest_sha256 is not None and digest != run.manifest_sha256:
+        report.problems.append(
+            f"{layout.manifest}: not the manifest the run wrote (its SHA-256 differs from the run record's); "
+            "re-run the command to write it again"
+        )
+
+
+def _state_records(ledger: Ledger) -> dict[str, dict]:
+    """Every output record of the ledger's state, by location (the run's own account of what it wrote)."""
+    records: dict[str, dict] = {}
+    for unit in ledger.units():
+        for record in unit.records:
+            shard = record.get("shard")
+            records[f"{shard}/{record['file_name']}" if shard else record["file_name"]] = record
+    return records
+
+
+def _raw_lines(out: SafeFolder, name: str):
+    """The manifest's lines as bytes, a torn last line (no newline) included, so it is reported."""
+    try:
+        with out.open_read(name) as stream:
+            while True:
+                line = stream.readline(MAX_LINE_BYTES + 1)
+                if not line:
+                    return
+                yield line
+    except (OSError, UnsafePath):
+        return
+
+
+def _parsed(line: bytes) -> dict | None:
+    if not line.endswith(b"\n") or len(line) > MAX_LINE_BYTES:
+        return None
+    try:
+        record = json.loads(line)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(record, dict):
+        return None
+    name, digest = record.get("file_name"), record.get("sha256")
+    if not isinstance(digest, str) or len(digest) != 64:
+        return None
+    try:
+        clean_relative(name)
+        if record.get("shard") is not None:
+            clean_relative(record["shard"])
+    except UnsafePath:
+        return None
+    return record
+
+
+def _is_bookkeeping(name: str) -> bool:
+    base = name.rpartition("/")[2]
+    top = name.split("/")[0]
+    return top.startswith(".ipmix") or base in METADATA_NAMES or base.startswith(("ipmix_run", "ipmix_fractals"))
+
+
+def _check_output(out: SafeFolder, record: dict, members: dict) -> str | None:
+    name = record["file_name"]
+    shard = record.get("shard")
+    if shard is None:
+        if out.stat(name) is None:
+            return f"{printable(name)}: missing"
+        if file_digest(out, name) != record["sha256"]:
+            return f"{printable(name)}: its bytes differ from the manifest's sha256"
+        return None
+    if shard not in members:
+        members[shard] = _member_digests(out, shard)
+    found = members[shard]
+    if isinstance(found, str):  # the shard itself is missing or unreadable: said once for all its records
+        if found == _REPORTED:
+            return None
+        members[shard] = _REPORTED
+        return f"{printable(shard)}: {found}"
+    digest = found.get(name)
+    if digest is None:
+        return f"{printable(shard)}/{printable(name)}: missing"
+    if digest != record["sha256"]:
+        return f"{printable(shard)}/{printable(name)}: its bytes differ from the manifest's sha256"
+    return None
+
+
+_REPORTED = "reported with its shard"
+_MISSING_SHARD = "missing (a whole shard, with all its copies)"
+
+
+def _member_digests(out: SafeFolder, shard: str) -> dict[str, str] | str:
+    """SHA-256 of each sample image in an output shard, by its record's ``file_name``; or why there are none."""
+    from ..writers import WRITERS, writer_class
+
+    if out.stat(shard) is None:
+        return "missing"
+    extension = shard.rpartition(".")[2]
+    for name in WRITERS:
+        cls = writer_class(name)
+        if getattr(cls, "extension", None) == extension and hasattr(cls, "read_images"):
+            try:
+                return {member: hashlib.sha256(data).hexdigest() for member, data in cls.read_images(out, shard)}
+            except (OSError, ValueError, ImportError) as error:
+                return f"cannot be read ({error})"
+    return "is of no known shard format"
+
+
+def _check_folder(out: SafeFolder, listed: set[str], bookkeeping: set[str], report: VerifyReport) -> None:
+    """Files no manifest lists, leftover temporaries, and empty folders."""
+    folders_with_files: set[str] = set()
+    for name, entry in out.walk():
+        base = name.rpartition("/")[2]
+        parent = name.rpartition("/")[0]
+        while parent:
+            folders_with_files.add(parent)
+            parent = parent.rpartition("/")[0]
+        if base.startswith(".ipmix-tmp-"):
+            report.temporaries += 1
+        elif name in bookkeeping or name.startswith(HIDDEN_PUBLIC) or ("/" not in name and base.startswith(".ipmix")):
+            continue
+        elif name not in listed:
+            report.unlisted.append(name)
+    for folder in _folders(out):
+        if folder not in folders_with_files and not folder.startswith(".ipmix"):
+            report.problems.append(
+                f"{printable(folder)}/: an empty folder (ImageFolder would take it for a class without images); "
+                "remove it"
+            )
+
+
+def _folders(out: SafeFolder):
+    """Every folder below OUT (links not followed), relative names."""
+    stack = [""]
+    while stack:
+        prefix = stack.pop()
+        try:
+            with os.scandir(out.path / prefix if prefix else out.path) as entries:
+                for entry in entries:
+                    if entry.is_dir(follow_symlinks=False):
+                        name = f"{prefix}{entry.name}"
+                        yield name
+                        stack.append(name + "/")
+        except OSError:
+            continue
+
+
+__all__ = ["VerifyError", "VerifyReport", "verify"]
