@@ -109,7 +109,8 @@ def test_lowering_k_says_what_it_would_leave_behind(tmp_path, mixing_dir):
     assert run(tmp_path / "in", out, "--k", "4", "--seed", "3", "--mixing-set", mixing_dir, "--quiet").exit_code == 0
     lowered = run(tmp_path / "in", out, "--k", "2", "--seed", "3", "--mixing-set", mixing_dir)
     assert lowered.exit_code == 2
-    assert "holds 4 copies per input; --k 2 would leave copies 2–3 of every input behind, still listed" in lowered.output
+    expected = "holds 4 copies per input; --k 2 would leave copies 2–3 of every input behind, still listed"
+    assert expected in lowered.output
     assert "--overwrite" in lowered.output
 
 

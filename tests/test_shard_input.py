@@ -241,7 +241,11 @@ def test_hostile_tars_are_read_in_place_and_never_followed(tmp_path, mixing_dir)
     assert "FIFO" in failed["fifo.tar"]
     assert not (tmp_path / "escape.png").exists() and not Path("/abs.png").exists()
     assert sorted(p.name for p in out.iterdir() if not p.name.startswith(".")) == ["00000.tar"]
-    assert sorted(p.name for p in (out / ".ipmix").iterdir()) == ["ipmix_run.json", "metadata.jsonl", "metadata.parquet"]
+    assert sorted(p.name for p in (out / ".ipmix").iterdir()) == [
+        "ipmix_run.json",
+        "metadata.jsonl",
+        "metadata.parquet",
+    ]
 
 
 def test_odd_samples_duplicate_keys_and_bad_labels_fail_alone(tmp_path, mixing_dir):

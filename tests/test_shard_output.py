@@ -310,9 +310,8 @@ def test_dropping_a_shard_on_a_full_disk_raises_nothing_and_leaves_no_temporary(
     run drop it: that second error must not replace the run's one-line stop with a worker traceback."""
     from test_hardening import _mount_tmpfs
 
-    from ipmix_cli.writers import WriterSettings
-
     from ipmix_cli.disk.folder import SafeFolder
+    from ipmix_cli.writers import WriterSettings
     from ipmix_cli.writers.webdataset import WebDatasetWriter
 
     mount = tmp_path / "small"
