@@ -6,7 +6,7 @@ What was chosen where the issue was silent (docs/python-api.md says the same for
 - Types: ``adapters/images.py`` (PIL, numpy H×W×C, torch C×H×W; uint8 or float in [0, 1]; the output has
   the input's type, layout and dtype).
 - Randomness: ``adapters/randomness.py`` (``rng=`` on the call, else ``seed=`` on the transform, else torch's
-  generator when torch is imported, else numpy's global one).
+  generator when torch is imported, else fresh OS entropy).
 - ``p``: the probability of augmenting. ``p=0`` draws nothing and ``p=1`` draws no coin, so a ``p=1``
   transform called with ``rng=g`` gives exactly the bytes the CLI and :func:`augment_copy` give for ``g``;
   in between, the coin is the first draw of the call's generator. A call that does not augment returns the
@@ -85,8 +85,8 @@ class _Transform:
     ``transform(image)`` returns the image augmented, in the type and layout it came in (PIL image, numpy
     H×W×C array, torch C×H×W tensor; uint8 or float in [0, 1]); ``transform(image=x, **others)`` returns
     ``{"image": augmented, **others}``. ``p`` is the probability of augmenting. Randomness: ``rng=`` on the
-    call, else the transform's ``seed=``, else torch's generator when torch is imported, else numpy's global
-    generator (see :mod:`ipmix_cli.adapters.randomness`).
+    call, else the transform's ``seed=``, else torch's generator when torch is imported, else fresh OS entropy
+    (see :mod:`ipmix_cli.adapters.randomness`).
     """
 
     METHOD = "ipmix"

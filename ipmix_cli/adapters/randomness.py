@@ -11,16 +11,17 @@ rule that applies:
    (``get_worker_info().seed``, distinct per worker and per epoch) is added to the key,
    ``spawn_key=(n, worker_seed)``, so workers never repeat each other and non-persistent workers do not
    repeat the same stream every epoch; DataLoader draws those seeds from torch's generator, so repeating such
-   a run needs ``torch.manual_seed`` (or the DataLoader's ``generator=``) too, as its shuffling does.
+   a run needs ``manual_seed`` of torch (or the DataLoader's ``generator=``) too, as its shuffling does.
 3. torch imported (by the user or any library; never imported here): two 62-bit integers drawn from torch's
-   default generator (one ``torch.randint`` call), so ``torch.manual_seed`` makes a pipeline repeatable and
+   default generator (one ``torch.randint`` call), so torch's ``manual_seed`` makes a pipeline repeatable and
    DataLoader's per-worker seeding makes the workers distinct, as for torchvision's own transforms.
-4. otherwise numpy's global generator (two integers from ``np.random.randint``), so ``np.random.seed`` and
-   ``keras.utils.set_random_seed`` make a pipeline repeatable. Unseeded, numpy's global state starts from OS
-   entropy. Caveat: a process pool that forks copies that state, so its workers repeat each other unless
-   each is seeded (as PyTorch's DataLoader does) or given ``seed=``/``rng=``.
+4. otherwise fresh OS entropy (``SeedSequence()``): never the same twice, in any process. numpy's global
+   generator is not read, although issue 22 suggested it: SPEC §2 rules out ``np.random.*`` module functions
+   (tests/test_seeding.py holds the package to that), and a process pool that forks copies numpy's global
+   state into every worker, whose augmentations would then repeat each other's. Repeatable without torch:
+   ``seed=`` or ``rng=``.
 
-Rules 3 and 4 read the user's framework generator; ipmix keeps no global random state of its own.
+Rule 3 reads the user's framework generator; ipmix keeps no global random state of its own.
 """
 
 from __future__ import annotations
@@ -36,13 +37,12 @@ from ..engine.config import ConfigError
 _DRAW_BOUND = 1 << 62  # torch.randint's bound must fit an int64
 
 
-def framework_entropy() -> list[int]:
-    """Two 62-bit integers from torch's default generator when torch is imported, else from numpy's global
-    generator."""
+def framework_entropy() -> list[int] | None:
+    """Two 62-bit integers from torch's default generator when torch is imported, else None (OS entropy)."""
     torch = sys.modules.get("torch")
     if torch is not None and hasattr(torch, "randint"):
         return torch.randint(0, _DRAW_BOUND, (2,), dtype=torch.int64).tolist()
-    return np.random.randint(0, _DRAW_BOUND, size=2, dtype=np.int64).tolist()
+    return None
 
 
 def worker_seed() -> int | None:
