@@ -126,6 +126,8 @@ class _Transform:
         return self._mixing_set
 
     def __call__(self, *image, rng: np.random.Generator | None = None, **targets):
+        if len(image) == 2 and rng is None and not targets:  # t(image, rng), as ipmix 0.3 took it
+            image, rng = image[:1], image[1]
         if image:
             if len(image) > 1 or targets:
                 raise TypeError(
@@ -139,12 +141,12 @@ class _Transform:
     def augment(self, image, rng: np.random.Generator | None = None):
         """``image`` augmented with probability ``p``, in its own type and layout; ``rng`` as for a call."""
         picture = Picture(image, self.background)
+        if rng is not None:
+            check_generator(rng)
         if self.p == 0:
             return image
         if rng is None:
             rng = self.randomness.generator()
-        else:
-            check_generator(rng)
         if self.p < 1 and not rng.random() < self.p:
             return image
         pixels = picture.rgb()

@@ -260,8 +260,11 @@ def test_albumentations_calling_convention(mixing):
     assert np.array_equal(out["image"], transform(image, rng=rng(1)))
     with pytest.raises(TypeError, match="needs an image"):
         transform(mask=mask)
+    with pytest.raises(TypeError, match="Generator"):
+        transform(image, mask)  # a second positional argument is the generator, as in ipmix 0.3
+    assert np.array_equal(transform(image, rng(1)), transform(image, rng=rng(1)))
     with pytest.raises(TypeError, match="takes one image"):
-        transform(image, mask)
+        transform(image, mask, rng(1))
     with pytest.raises(TypeError, match="takes one image"):
         transform(image, label=3)
 
