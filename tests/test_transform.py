@@ -150,15 +150,17 @@ def test_transform_equals_the_shared_code_path(mixing_folder):
 
 
 def test_transform_accepts_modes_and_arrays(mixing_folder):
+    """Each comes back in its own type and layout (tests/test_api.py goes through every case)."""
     transform = IPMix(mixing_folder)
-    for image in (
-        Image.fromarray(photo_like(20, 30)).convert("L"),
-        Image.fromarray(photo_like(20, 30)).convert("RGBA"),
-        Image.fromarray(photo_like(20, 30)).convert("P"),
-        photo_like(20, 30)[..., 0],
+    for image, mode in (
+        (Image.fromarray(photo_like(20, 30)).convert("L"), "L"),
+        (Image.fromarray(photo_like(20, 30)).convert("RGBA"), "RGBA"),
+        (Image.fromarray(photo_like(20, 30)).convert("P"), "RGB"),
     ):
         out = transform(image)
-        assert out.size == (30, 20) and out.mode == "RGB"
+        assert out.size == (30, 20) and out.mode == mode
+    grey = photo_like(20, 30)[..., 0]
+    assert transform(grey).shape == grey.shape
 
 
 def test_transform_rejects_bad_overrides():
