@@ -2,9 +2,20 @@
 
 Transparency is composited over a background colour instead of being dropped, and 16-bit data is scaled
 to 8 bits instead of being clipped.
+
+**16 bits, exactly.** Every 16-bit value ``v`` (grey, colour or alpha) becomes ``round(v·255/65535)`` (never
+a tie: 65535 is odd); the 8-bit image is then converted like any other (alpha composited over the background
+as for 8-bit alpha). Pillow keeps 16-bit grey as it is (modes ``I;16``, ``I;16B``, ``I``), but decodes 16-bit
+colour (48-bit RGB, 64-bit RGBA, 16-bit grey with alpha, 16-bit CMYK) to its *high byte*, ``v >> 8``, which is
+one level off for a quarter of the values. For those, :func:`sixteen_bit_low_rawmode` names a second way to
+decode the same file that yields the *low* bytes (the same filters and layout, the other byte of each value),
+and :func:`with_exact_sixteen_bits` joins the two decodes into the exact 8-bit image. A 16-bit colour key
+(PNG ``tRNS``) is compared on the 16-bit values.
 """
 
 from __future__ import annotations
+
+import sys
 
 import numpy as np
 from PIL import Image
@@ -18,19 +29,90 @@ def has_transparency(image: Image.Image) -> bool:
     return image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
 
 
+#: round(v·255/65535) for every 16-bit value v.
+_EIGHT_OF_SIXTEEN = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+#: Rows converted at a time (the 16-bit index of a band is all the extra memory the conversion takes).
+_BAND_VALUES = 1 << 20
+_NATIVE = "L" if sys.byteorder == "little" else "B"
+
+
+def eight_of_sixteen(values: np.ndarray, low: np.ndarray | None = None) -> np.ndarray:
+    """``round(v·255/65535)`` of 16-bit ``values`` (integers, clipped to 0…65535), as uint8; with ``low``,
+    ``values`` are the high bytes and ``low`` the low bytes. Made a band of rows at a time, so the only
+    memory it takes beyond the result is one band's index."""
+    eight = np.empty(values.shape, np.uint8)
+    rows = max(1, _BAND_VALUES // max(1, values[0].size))
+    for top in range(0, values.shape[0], rows):
+        band = slice(top, top + rows)
+        if low is not None:
+            index = (values[band].astype(np.uint16) << 8) | low[band]
+        else:
+            index = np.clip(values[band], 0, 65535)
+        eight[band] = _EIGHT_OF_SIXTEEN[index]
+    return eight
+
+
+#: Pillow's raw mode for 16-bit colour (high bytes) → the raw mode that decodes the same file to its low bytes.
+#: PNG grey and alpha (``LA;16B``, opened as RGBA) is read as raw ``RGBA`` instead: its 4 bytes as they are
+#: (grey high, grey low, alpha high, alpha low), as no ``LA;16L`` unpacker exists. Premultiplied ``RGBa;16`` is
+#: left to Pillow.
+_LOW_RAWMODES = {
+    **{f"{base};16B": f"{base};16L" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
+    **{f"{base};16L": f"{base};16B" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
+    **{f"{base};16N": f"{base};16{'B' if _NATIVE == 'L' else 'L'}" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
+    "LA;16B": "RGBA",
+}
+GREY_ALPHA_BYTES = "RGBA"
+
+
+def sixteen_bit_low_rawmode(image: Image.Image) -> str | None:
+    """For an opened, not yet loaded image whose 16-bit colour Pillow decodes to high bytes: the raw mode that
+    decodes the low bytes instead (see the module docstring); None for every other image."""
+    if len(image.tile) != 1 or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return None
+    args = image.tile[0].args
+    rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else None)
+    return _LOW_RAWMODES.get(rawmode) if isinstance(rawmode, str) else None
+
+
+def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, low_rawmode: str) -> Image.Image:
+    """The 8-bit image of 16-bit colour decoded twice (``high``: Pillow's decode, ``low``: with ``low_rawmode``
+    from :func:`sixteen_bit_low_rawmode`), each value ``round(v·255/65535)``; a 16-bit colour key (PNG
+    ``tRNS``) becomes transparency."""
+    if low_rawmode == GREY_ALPHA_BYTES:
+        grey_alpha = np.asarray(low)  # grey high, grey low, alpha high, alpha low
+        return Image.fromarray(eight_of_sixteen(grey_alpha[..., 0::2], grey_alpha[..., 1::2]), "LA")
+    highs, lows = np.asarray(high), np.asarray(low)
+    eight = eight_of_sixteen(highs, lows)
+    key = high.info.get("transparency")
+    if high.mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
+        keys = [int(value) >> 8 for value in key], [int(value) & 0xFF for value in key]
+        transparent = np.all((highs == np.array(keys[0], np.uint8)) & (lows == np.array(keys[1], np.uint8)), axis=2)
+        alpha = np.where(transparent, 0, 255).astype(np.uint8)
+        return Image.fromarray(np.dstack([eight, alpha]), "RGBA")
+    return Image.fromarray(eight, high.mode)
+
+
+def _keyed_grey(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """16-bit grey with a 16-bit colour key (PNG ``tRNS``): the key's pixels transparent, over ``background``."""
+    values = np.asarray(image)
+    alpha = np.where(values == image.info["transparency"], 0, 255).astype(np.uint8)
+    grey_alpha = Image.fromarray(np.dstack([eight_of_sixteen(values), alpha]), "LA")
+    return to_rgb(grey_alpha, background)
+
+
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
     """An RGB version of ``image``: alpha over ``background``, 16-bit and float scaled, palettes expanded."""
     if image.mode == "RGB" and "transparency" not in image.info:
         return image
+    if image.mode in _SIXTEEN_BIT_MODES and isinstance(image.info.get("transparency"), int):
+        return _keyed_grey(image, background)
     if has_transparency(image):
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(base, rgba).convert("RGB")
     if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.int64)
-        values = np.clip(values, 0, 65535)
-        eight = ((values * 255 + 32767) // 65535).astype(np.uint8)
-        return Image.fromarray(eight, "L").convert("RGB")
+        return Image.fromarray(eight_of_sixteen(np.asarray(image)), "L").convert("RGB")
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
         values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
