@@ -85,7 +85,7 @@ def _plain(root: Path, full_check: bool) -> Pictures:
             continue
         if not (looks_like_image(name, content[:HEAD_BYTES]) or opens_as_image(content)):
             continue  # not a picture (e.g. metadata.jsonl, notes.txt): a mixing folder may hold other files
-        problem = decode_problem(content)
+        problem = pixels_problem(content) or decode_problem(content)
         if problem:
             broken.append(f"{name} ({problem})")
             continue
@@ -98,6 +98,34 @@ def _plain(root: Path, full_check: bool) -> Pictures:
             "repair them or move them out of the folder (a mixing set never leaves pictures out silently)"
         )
     return _pictures(names, data)
+
+
+def pixels_problem(data: bytes) -> str | None:
+    """Why a picture is over the pixel limit (from its header, before anything is decoded), or None: a mixing
+    picture is decoded whole for each draw, so it is held to the limit every image ipmix makes is held to."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from ..imaging.images import pixel_limit
+
+    limit = pixel_limit()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return f"more than twice ipmix's limit of {limit:,} pixels (Pillow's decompression-bomb limit)"
+    except Exception:  # noqa: BLE001 - whatever else is wrong is decode_problem's to say
+        return None
+    if limit is not None and width * height > limit:
+        return (
+            f"{width}×{height} = {width * height:,} pixels, over ipmix's limit of {limit:,} pixels (Pillow's "
+            "decompression-bomb limit): scale it down"
+        )
+    return None
 
 
 def _built(root: Path, record, full_check: bool) -> Pictures:
