@@ -8,8 +8,10 @@ a link that leads outside IN, a FIFO or device named like an image, a name that 
 
 from __future__ import annotations
 
+import io
 import os
 import stat
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,7 +21,7 @@ from ..disk.folder import is_inside
 from ..disk.inputs import InputRefused, InputRoot, describe_special
 from ..errors import UsageError
 from ..imaging.images import format_of_name, sniff_format
-from ..items import Failure, Item, is_utf8, printable
+from ..items import Failure, Item, is_utf8, name_bytes, name_text, one_line, printable
 
 
 class ListError(UsageError):
@@ -145,48 +147,170 @@ def _classify(entry: os.DirEntry, base: Path, kind_of_name, sniff: bool):
     return by_name or (_sniff(entry.path) if sniff else None)
 
 
-def read_list(root: Path, data: bytes, null_separated: bool = False) -> list[Item]:
+#: The longest entry a ``--files-from`` list may hold, in bytes (Linux's PATH_MAX): a list is read as a stream,
+#: so ``--files-from /dev/zero`` or a binary file stops at its first overlong entry, not when memory runs out.
+MAX_ENTRY_BYTES = 4096
+#: … and at most this many blank entries in a row (the bound on an endless list of nothing).
+MAX_BLANK_ENTRIES = 4096
+_CHUNK = 1 << 16
+_BOM = b"\xef\xbb\xbf"
+#: ``Item.where`` of a listed name that does not exist when the run is planned (``FolderReader.plan``).
+_MISSING = "missing"
+
+
+def read_list(root: Path, data, null_separated: bool = False) -> list[Item]:
     """The inputs a ``--files-from`` list names, unique and sorted.
+
+    ``data`` is the list: a path (``-`` for standard input), a binary stream, or bytes. It is read as a stream,
+    one entry at a time, and held only as the set of names it lists: an entry longer than
+    :data:`MAX_ENTRY_BYTES`, or more than :data:`MAX_BLANK_ENTRIES` blank entries in a row, is a usage error
+    naming its line (a list that repeats names for ever, ``yes a.png``, is read for ever, in bounded memory). A
+    UTF-8 byte-order mark at the start (as some editors save) is dropped.
 
     An entry is relative to ``root`` (SPEC §4) or absolute inside it. So that ``find in -name '*.jpg' | ipmix
     augment in/ out/ --files-from -`` works as written, a relative entry that names nothing under ``root`` but
     names a file inside ``root`` from the working directory is taken from there. An entry that leads outside
     ``root`` by its spelling is a usage error (the list is wrong); one that leads outside through a symbolic link
-    is that input's failure when it is opened (the link policy of discovery). Lines end with a newline (a
-    trailing CR is dropped), or with NUL bytes when ``null_separated`` (``find -print0``): the only way to list
-    names that contain a newline.
+    is that input's failure when it is opened (the link policy of discovery); one that names nothing is that
+    input's failure, "no such file under IN". Lines end with a newline (a trailing CR is dropped), or with NUL
+    bytes when ``null_separated`` (``find -print0``): the only way to list names that contain a newline.
     """
-    separator = b"\0" if null_separated else b"\n"
-    base = os.path.abspath(root)
-    keys: set[str] = set()
-    for number, raw in enumerate(data.split(separator), 1):
-        if not null_separated:
-            if raw.endswith(b"\r"):
-                raw = raw[:-1]
-            if b"\0" in raw:
+    base = os.fsencode(os.path.abspath(root))  # bytes from here on: entries are bytes, whatever the locale
+    inside = base.rstrip(b"/") + b"/"
+    keys: dict[str, bool] = {}  # key → whether it exists
+    word = "entry" if null_separated else "line"
+    blanks = 0
+    with _list_stream(data) as stream:
+        for number, raw in _entries(stream, null_separated):
+            try:
+                entry = raw.decode("utf-8")
+            except UnicodeDecodeError:
                 raise ListError(
-                    f"--files-from line {number} holds a NUL byte; for a NUL-separated list (find -print0) add --null"
+                    f"--files-from {word} {number} is not valid UTF-8 ({_shown(raw)}); ipmix needs UTF-8 names: "
+                    "rename the file"
+                ) from None
+            if not entry.strip():
+                blanks += 1
+                if blanks > MAX_BLANK_ENTRIES:  # /dev/zero with --null, `yes ''`: an endless list of nothing
+                    words = "entries" if null_separated else "lines"
+                    raise ListError(
+                        f"--files-from {words} {number - blanks + 1}–{number} are all blank: this is not a list "
+                        "of file names"
+                    )
+                continue
+            blanks = 0
+            joined = os.path.normpath(os.path.join(base, raw))
+            exists = _lexists(joined)
+            if not exists and not os.path.isabs(raw):
+                from_here = os.path.normpath(os.path.abspath(raw))
+                if from_here.startswith(inside) and _lexists(from_here):
+                    joined, exists = from_here, True
+            if not joined.startswith(inside):
+                raise ListError(
+                    f"--files-from {word} {number}: {_shown(raw)} is outside IN ({one_line(str(root))}); list only "
+                    "files under IN"
                 )
-        try:
-            entry = raw.decode("utf-8")
-        except UnicodeDecodeError:
-            where = f"entry {number}" if null_separated else f"line {number}"
+            key = name_text(joined[len(inside) :])
+            keys[key] = keys.get(key, False) or exists
+    items = []
+    for key in sorted(keys):
+        if keys[key]:
+            items.append(_item(key, format_of_name(key) or _sniff(os.path.join(base, name_bytes(key)))))
+        else:
+            items.append(Item(key=key, label=label_of(key), stem=stem_of(key), hint=None, where=(key, _MISSING)))
+    return items
+
+
+def _shown(raw: bytes, most: int = 80) -> str:
+    """An entry for a message: on one line, control characters escaped, at most ``most`` characters."""
+    text = one_line(name_text(raw))
+    return f"'{text if len(text) <= most else text[:most] + '…'}'"
+
+
+def _lexists(path: bytes) -> bool:
+    try:
+        os.lstat(path)
+        return True
+    except OSError:
+        return False
+
+
+@contextmanager
+def _list_stream(data) -> Iterator[BinaryIO]:
+    """The list ``data`` (bytes, a binary stream, a path, ``-``) as a binary stream; :class:`ListError` when it
+    cannot be read."""
+    if isinstance(data, (bytes, bytearray, memoryview)):
+        yield io.BytesIO(bytes(data))
+        return
+    if hasattr(data, "read"):
+        yield data
+        return
+    name = os.fspath(data)
+    if name == "-":
+        if sys.stdin is None:  # closed when ipmix started (``<&-``): Python then has no sys.stdin
             raise ListError(
-                f"--files-from {where} is not valid UTF-8 ({printable(raw.decode('utf-8', 'surrogateescape'))!r}); "
-                "ipmix needs UTF-8 names: rename the file"
-            ) from None
-        if not entry.strip():
-            continue
-        joined = os.path.normpath(os.path.join(base, entry))
-        if not os.path.lexists(joined) and not os.path.isabs(entry):
-            from_here = os.path.normpath(os.path.abspath(entry))
-            if os.path.lexists(from_here) and from_here.startswith(base + os.sep):
-                joined = from_here
-        if not joined.startswith(base + os.sep):
-            where = f"entry {number}" if null_separated else f"line {number}"
-            raise ListError(f"--files-from {where}: {entry!r} is outside IN ({root}); list only files under IN")
-        keys.add(Path(os.path.relpath(joined, base)).as_posix())
-    return [_item(key, format_of_name(key) or _sniff(os.path.join(base, key))) for key in sorted(keys)]
+                "--files-from -: standard input is closed; send the list to it (e.g. find IN -name '*.jpg' | ipmix "
+                "augment … --files-from -) or name a file"
+            )
+        yield sys.stdin.buffer
+        return
+    try:
+        stream = open(name, "rb")  # noqa: SIM115 - closed below
+    except OSError as error:
+        raise ListError(f"--files-from {one_line(name)}: cannot read it: {_why(error)}") from None
+    with stream:
+        yield stream
+
+
+def _why(error: OSError) -> str:
+    if isinstance(error, FileNotFoundError):
+        return "no such file"
+    if isinstance(error, IsADirectoryError):
+        return "it is a folder"
+    return error.strerror or str(error)
+
+
+def _entries(stream: BinaryIO, null_separated: bool) -> Iterator[tuple[int, bytes]]:
+    """(number, bytes) of each entry of the list in ``stream``, read a chunk at a time (see :func:`read_list`)."""
+    separator = b"\0" if null_separated else b"\n"
+    word = "entry" if null_separated else "line"
+    pending, number, start = b"", 0, True
+    while True:
+        try:
+            chunk = stream.read(_CHUNK) or b""
+        except OSError as error:
+            raise ListError(f"--files-from: the list cannot be read: {_why(error)}") from None
+        pending += chunk
+        if start:
+            if chunk and len(pending) < len(_BOM):
+                continue  # not yet enough to tell a byte-order mark
+            if pending.startswith(_BOM):
+                pending = pending[len(_BOM) :]
+            start = False
+        *complete, pending = pending.split(separator)
+        for raw in complete:
+            number += 1
+            yield number, _checked(raw, number, null_separated, word)
+        if len(pending) > MAX_ENTRY_BYTES or (not null_separated and b"\0" in pending):
+            _checked(pending, number + 1, null_separated, word)
+        if not chunk:
+            if pending:
+                yield number + 1, _checked(pending, number + 1, null_separated, word)
+            return
+
+
+def _checked(raw: bytes, number: int, null_separated: bool, word: str) -> bytes:
+    """The entry ``raw`` (a trailing CR dropped), or :class:`ListError` when it is too long or holds a NUL."""
+    if not null_separated and b"\0" in raw:
+        raise ListError(
+            f"--files-from line {number} holds a NUL byte; for a NUL-separated list (find -print0) add --null"
+        )
+    if len(raw) > MAX_ENTRY_BYTES:
+        raise ListError(
+            f"--files-from {word} {number} is longer than {MAX_ENTRY_BYTES:,} bytes: this is not a list of file "
+            "names (one a line; with --null, ended by NUL bytes)"
+        )
+    return raw[:-1] if not null_separated and raw.endswith(b"\r") else raw
 
 
 class FolderReader:
@@ -203,7 +327,9 @@ class FolderReader:
 
     def plan(self) -> Found:
         if self.listed is not None:
-            return Found(list(self.listed), [])
+            present = [item for item in self.listed if item.where[1:] != (_MISSING,)]
+            missing = [Failure(item.key, "no such file under IN") for item in self.listed if item.where[1:] == (_MISSING,)]
+            return Found(present, missing)
         return discover(self.root.given)
 
     def inputs(self, items: list[Item]) -> Iterator[tuple[Item, "contextmanager[BinaryIO]"]]:
