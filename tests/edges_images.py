@@ -41,8 +41,9 @@ def _filtered(rows: np.ndarray, bpp: int) -> bytes:
     return b"".join(out)
 
 
-def png_bytes(values: np.ndarray, mode: str, bits: int = 16, transparency: tuple | int | None = None,
-              interlace: bool = False) -> bytes:
+def png_bytes(
+    values: np.ndarray, mode: str, bits: int = 16, transparency: tuple | int | None = None, interlace: bool = False
+) -> bytes:
     """A PNG of ``values`` (H×W×C integers in the bit depth) in ``mode`` (L, RGB, LA, RGBA)."""
     if values.ndim == 2:
         values = values[..., None]
@@ -52,8 +53,15 @@ def png_bytes(values: np.ndarray, mode: str, bits: int = 16, transparency: tuple
     header = struct.pack(">IIBBBBB", width, height, bits, PNG_COLOUR_TYPES[mode], 0, 0, 1 if interlace else 0)
     if interlace:
         data = b""
-        for y0, x0, dy, dx in ((0, 0, 8, 8), (0, 4, 8, 8), (4, 0, 8, 4), (0, 2, 4, 4), (2, 0, 4, 2), (0, 1, 2, 2),
-                               (1, 0, 2, 1)):
+        for y0, x0, dy, dx in (
+            (0, 0, 8, 8),
+            (0, 4, 8, 8),
+            (4, 0, 8, 4),
+            (0, 2, 4, 4),
+            (2, 0, 4, 2),
+            (0, 1, 2, 2),
+            (1, 0, 2, 1),
+        ):
             sub = values[y0::dy, x0::dx]
             if sub.size:
                 raw = np.frombuffer(sub.astype(dtype).tobytes(), np.uint8).reshape(sub.shape[0], -1)
@@ -75,8 +83,9 @@ def png_header(width: int, height: int) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib.compress(b"\0")) + _chunk(b"IEND", b"")
 
 
-def tiff_bytes(values: np.ndarray, photometric: str, little_endian: bool = True, compress: bool = False,
-               extra: int | None = None) -> bytes:
+def tiff_bytes(
+    values: np.ndarray, photometric: str, little_endian: bool = True, compress: bool = False, extra: int | None = None
+) -> bytes:
     """An uncompressed (or deflate) 16-bit TIFF of H×W×C ``values``; ``photometric`` "RGB" or "CMYK";
     ``extra``: ExtraSamples value for a fourth RGB channel (0 unspecified, 2 unassociated alpha)."""
     order = "<" if little_endian else ">"

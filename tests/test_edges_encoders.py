@@ -16,9 +16,9 @@ import warnings
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from edges_images import png_bytes
 from PIL import Image
 
-from edges_images import png_bytes
 from ipmix_cli.cli.main import main
 from ipmix_cli.imaging.images import SIDE_LIMITS, Encoder, EncoderLimit, UnreadableImage, decode_rgb
 
@@ -84,15 +84,47 @@ def test_encoder_limits_are_the_inputs_failures_in_a_run_and_libjpeg_prints_noth
     Image.new("RGB", (8, 8)).save(tmp_path / "in" / "fine.png")
     for image_format, wanted in (("webp", {"wide.png", "tall.png"}), ("jpeg", set())):
         out = tmp_path / f"out-{image_format}"
-        result = augment(tmp_path / "in", out, "--format", image_format, "--k", 1, "--seed", 0, "--jobs", 1,
-                         "--backend", "threading", "--mixing-set", mixing_dir, "--quiet")
+        result = augment(
+            tmp_path / "in",
+            out,
+            "--format",
+            image_format,
+            "--k",
+            1,
+            "--seed",
+            0,
+            "--jobs",
+            1,
+            "--backend",
+            "threading",
+            "--mixing-set",
+            mixing_dir,
+            "--quiet",
+        )
         assert result.exit_code == (1 if wanted else 0), result.output
         if wanted:
             assert set(failures(out)) == wanted
             assert all("at most 16,383 pixels a side" in e for e in failures(out).values())
     out = tmp_path / "out-jpeg-resized"  # 4×20000 resized to 14×70000: over libjpeg's 65,500
-    result = augment(tmp_path / "in", out, "--format", "jpeg", "--resize", 14, "--k", 1, "--seed", 0, "--jobs", 1,
-                     "--backend", "threading", "--quiet", "--method", "augmix")
+    result = augment(
+        tmp_path / "in",
+        out,
+        "--format",
+        "jpeg",
+        "--resize",
+        14,
+        "--k",
+        1,
+        "--seed",
+        0,
+        "--jobs",
+        1,
+        "--backend",
+        "threading",
+        "--quiet",
+        "--method",
+        "augmix",
+    )
     assert result.exit_code == 1
     assert set(failures(out)) == {"wide.png", "tall.png"}
     assert all("65,500 pixels a side" in e for e in failures(out).values())
@@ -172,8 +204,26 @@ def test_stderr_holds_only_ipmixs_own_lines(tmp_path, mixing_dir):
         (folder / name).write_bytes(make())
     Image.new("RGB", (20000, 2)).save(folder / "wide.png")
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "ipmix_cli", "augment", str(folder), str(out), "--format", "webp", "--k", "1",
-               "--seed", "0", "--jobs", "1", "--backend", "threading", "--mixing-set", str(mixing_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "augment",
+        str(folder),
+        str(out),
+        "--format",
+        "webp",
+        "--k",
+        "1",
+        "--seed",
+        "0",
+        "--jobs",
+        "1",
+        "--backend",
+        "threading",
+        "--mixing-set",
+        str(mixing_dir),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, env={**os.environ, "PYTHONWARNINGS": "default"})
     assert completed.returncode == 1
     lines = completed.stderr.splitlines()

@@ -13,7 +13,6 @@ import sys
 
 import pytest
 from click.testing import CliRunner
-from PIL import Image
 
 from conftest import make_inputs
 from ipmix_cli.cli.main import main
@@ -105,8 +104,21 @@ def test_a_list_with_a_byte_order_mark_runs(tmp_path, mixing_dir):
     listing = tmp_path / "list.txt"
     listing.write_bytes(("\ufeff" + "\n".join(sources) + "\n").encode("utf-8"))
     out = tmp_path / "out"
-    result = augment(tmp_path / "in", out, "--files-from", listing, "--mixing-set", mixing_dir, "--k", 1,
-                     "--backend", "threading", "--jobs", 1, "--quiet")
+    result = augment(
+        tmp_path / "in",
+        out,
+        "--files-from",
+        listing,
+        "--mixing-set",
+        mixing_dir,
+        "--k",
+        1,
+        "--backend",
+        "threading",
+        "--jobs",
+        1,
+        "--quiet",
+    )
     assert result.exit_code == 0, result.output
 
 
@@ -122,8 +134,22 @@ def test_a_name_that_never_existed_is_told_from_one_removed_during_the_run(tmp_p
     monkeypatch.setattr(folder_module.FolderReader, "plan", plan_then_remove)
     out = tmp_path / "out"
     listing = "\n".join([sources[0], sources[1], "cats/never.png", "nowhere/x.png"]) + "\n"
-    result = augment(tmp_path / "in", out, "--files-from", "-", "--mixing-set", mixing_dir, "--k", 1,
-                     "--backend", "threading", "--jobs", 1, "--quiet", input=listing)
+    result = augment(
+        tmp_path / "in",
+        out,
+        "--files-from",
+        "-",
+        "--mixing-set",
+        mixing_dir,
+        "--k",
+        1,
+        "--backend",
+        "threading",
+        "--jobs",
+        1,
+        "--quiet",
+        input=listing,
+    )
     assert result.exit_code == 1
     assert failures(out) == {
         "cats/never.png": "no such file under IN",
@@ -153,8 +179,18 @@ def test_a_list_file_that_cannot_be_read_is_a_usage_error(tmp_path, make, words,
 
 def test_a_closed_standard_input_is_one_usage_line(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 1)
-    command = [sys.executable, "-m", "ipmix_cli", "augment", str(tmp_path / "in"), str(tmp_path / "out"),
-               "--files-from", "-", "--mixing-set", str(mixing_dir)]
+    command = [
+        sys.executable,
+        "-m",
+        "ipmix_cli",
+        "augment",
+        str(tmp_path / "in"),
+        str(tmp_path / "out"),
+        "--files-from",
+        "-",
+        "--mixing-set",
+        str(mixing_dir),
+    ]
     completed = subprocess.run(command, capture_output=True, text=True, preexec_fn=lambda: os.close(0))
     assert completed.returncode == 2
     assert "standard input is closed" in completed.stderr and "Traceback" not in completed.stderr

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import io
 import json
-import struct
 import tracemalloc
 import warnings
 
@@ -16,16 +15,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from edges_images import png_header
 from ipmix_cli.cli.main import main
-from ipmix_cli.imaging import images
 from ipmix_cli.imaging.images import (
-    SIDE_LIMITS,
-    Encoder,
     TooManyPixels,
-    UnreadableImage,
     centre_crop,
-    decode_rgb,
     resize_shorter,
 )
 from ipmix_cli.mixsets import mixing_set as mixing_module
@@ -148,8 +141,23 @@ def test_resize_over_the_limit_is_the_inputs_failure_in_a_run(tmp_path, mixing_d
     Image.new("RGB", (2, 2)).save(tmp_path / "in" / "tiny.png")
     monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 15_000)  # in-process: the threading backend sees it
     out = tmp_path / "out"
-    result = augment(tmp_path / "in", out, "--resize", 100, "--k", 1, "--seed", 0, "--jobs", 1,
-                     "--backend", "threading", "--mixing-set", mixing_dir, "--quiet")
+    result = augment(
+        tmp_path / "in",
+        out,
+        "--resize",
+        100,
+        "--k",
+        1,
+        "--seed",
+        0,
+        "--jobs",
+        1,
+        "--backend",
+        "threading",
+        "--mixing-set",
+        mixing_dir,
+        "--quiet",
+    )
     assert result.exit_code == 1
     assert failures(out) == {
         "small.png": "--resize 100 would make it 200×100 = 20,000 pixels, over ipmix's limit of 15,000 pixels "

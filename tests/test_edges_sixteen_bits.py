@@ -8,9 +8,9 @@ import io
 
 import numpy as np
 import pytest
+from edges_images import eight_bits, every_sixteen_bit_value, png_bytes, tiff_bytes
 from PIL import Image
 
-from edges_images import eight_bits, every_sixteen_bit_value, png_bytes, tiff_bytes
 from ipmix_cli.imaging.images import decode_rgb
 
 
@@ -49,7 +49,8 @@ def test_every_16_bit_png_value_is_scaled_exactly(mode, interlace):
 @pytest.mark.parametrize("compress", [False, True], ids=["raw", "deflate"])
 @pytest.mark.parametrize("little_endian", [True, False], ids=["II", "MM"])
 @pytest.mark.parametrize(
-    "layout", [("RGB", 3, None, "RGB"), ("RGB", 4, 2, "RGBA"), ("RGB", 4, 0, "RGB"), ("CMYK", 4, None, "CMYK")],
+    "layout",
+    [("RGB", 3, None, "RGB"), ("RGB", 4, 2, "RGBA"), ("RGB", 4, 0, "RGB"), ("CMYK", 4, None, "CMYK")],
     ids=["rgb48", "rgba64", "rgbx64", "cmyk64"],
 )
 def test_every_16_bit_tiff_value_is_scaled_exactly(layout, little_endian, compress):
@@ -90,7 +91,12 @@ def test_a_16_bit_grey_key_is_transparent():
     values = np.array([[0, 1000, 65535], [1000, 1001, 7]])
     pixels = decode_rgb(io.BytesIO(png_bytes(values, "L", transparency=1000)), background=(9, 8, 7))
     assert [tuple(p) for p in pixels.reshape(-1, 3)] == [
-        (0, 0, 0), (9, 8, 7), (255, 255, 255), (9, 8, 7), (4, 4, 4), (0, 0, 0)
+        (0, 0, 0),
+        (9, 8, 7),
+        (255, 255, 255),
+        (9, 8, 7),
+        (4, 4, 4),
+        (0, 0, 0),
     ]
 
 

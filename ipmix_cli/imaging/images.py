@@ -183,6 +183,8 @@ def _oriented_as(image: Image.Image, source: Image.Image) -> Image.Image:
     before or after the conversion gives the same picture)."""
     method = _ORIENTATIONS.get(source.getexif().get(0x0112))
     return image if method is None else image.transpose(method)
+
+
 def _is_empty(stream: BinaryIO) -> bool:
     try:
         stream.seek(0)
@@ -243,7 +245,9 @@ class Encoder:
         limit = SIDE_LIMITS[self.format]
         if max(width, height) > limit:
             name = _FORMAT_NAMES[self.format]
-            others = " or ".join(f"--format {f}" for f in ("png", "jpeg", "webp") if SIDE_LIMITS[f] >= max(width, height))
+            others = " or ".join(
+                f"--format {f}" for f in ("png", "jpeg", "webp") if SIDE_LIMITS[f] >= max(width, height)
+            )
             raise EncoderLimit(
                 f"a {width}×{height} image cannot be written as {name}, which allows at most {limit:,} pixels a "
                 f"side; write it with {others}, or make it smaller with --resize or --crop"

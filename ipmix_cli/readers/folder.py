@@ -328,7 +328,9 @@ class FolderReader:
     def plan(self) -> Found:
         if self.listed is not None:
             present = [item for item in self.listed if item.where[1:] != (_MISSING,)]
-            missing = [Failure(item.key, "no such file under IN") for item in self.listed if item.where[1:] == (_MISSING,)]
+            missing = [
+                Failure(item.key, "no such file under IN") for item in self.listed if item.where[1:] == (_MISSING,)
+            ]
             return Found(present, missing)
         return discover(self.root.given)
 
