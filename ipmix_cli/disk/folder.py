@@ -81,14 +81,46 @@ def describe_os_error(error: OSError, path: str) -> str:
 RUN_FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
-def make_folder(path: Path) -> Path:
-    """Make ``path`` (and its parents) if needed; return its resolved path, or :class:`FolderError`."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except FileExistsError:
-        raise FolderError(errno.ENOTDIR, f"{path} exists and is not a folder; choose another output folder")
-    except OSError as error:
-        raise FolderError(error.errno, describe_os_error(error, str(path))) from None
+def make_folder(path: str | Path) -> Path:
+    """Make the folder ``path`` (and its missing parents) if needed; return its resolved path, or
+    :class:`FolderError` with the path and the fix.
+
+    ``path`` means what the kernel makes of it: every component that exists is resolved as a system call would
+    (``..`` after an existing folder, or a link, goes where it leads). Only the missing tail is made, one folder
+    at a time, so nothing is ever created off the way to ``path``: a ``..`` after a component that does not exist
+    (``nonexist/../out``) names nothing, and is refused rather than read lexically (``os.makedirs`` and
+    ``mkdir -p`` would make ``nonexist/`` beside OUT; a lexical reading would differ from the kernel's
+    wherever a component is a link).
+    """
+    given = os.fsencode(path)
+    parts = given.split(b"/")
+    root = b"/" if given.startswith(b"/") else b""
+    existing = 0  # how many leading components name something that exists
+    for count in range(len(parts), 0, -1):
+        prefix = root + b"/".join(part for part in parts[:count] if part)
+        if prefix and os.path.exists(prefix):
+            existing = count
+            break
+    missing = [part for part in parts[existing:] if part not in (b"", b".")]
+    if b".." in missing:
+        first = (root + b"/".join(part for part in parts[: existing + 1] if part)).decode("utf-8", "replace")
+        raise FolderError(
+            errno.ENOENT,
+            f"{path}: {first} does not exist, so the '..' after it leads nowhere (ipmix makes no folder off the "
+            f"way to OUT); give the folder without '..', e.g. {os.path.normpath(str(path))}",
+        )
+    current = root + b"/".join(part for part in parts[:existing] if part)
+    for part in missing:
+        current = os.path.join(current, part) if current else part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if not os.path.isdir(current):
+                raise FolderError(
+                    errno.ENOTDIR, f"{os.fsdecode(current)} exists and is not a folder; choose another output folder"
+                ) from None
+        except OSError as error:
+            raise FolderError(error.errno, describe_os_error(error, str(path))) from None
     real = Path(os.path.realpath(path))
     if not real.is_dir():
         raise FolderError(errno.ENOTDIR, f"{path} is not a folder; choose another output folder")
