@@ -50,7 +50,7 @@ def _item(key: str, hint: str | None) -> Item:
     return Item(key=key, label=label_of(key), stem=stem_of(key), hint=hint, where=(key,))
 
 
-def _sniff(path: str) -> str | None:
+def _sniff(path: str | bytes) -> str | None:
     """The format announced by the first bytes of the regular file ``path`` (never blocks, never follows)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -84,22 +84,24 @@ def walk(root: Path, kind_of_name, sniff: bool = False) -> tuple[list[tuple[str,
     whose first bytes announce an image format), sorted by key, and the entries that look like such files but
     cannot be read (the policy of the module docstring)."""
     base = InputRoot(root).path
+    raw_base = os.fsencode(base)
     items: list[tuple[str, str]] = []
     failures: list[Failure] = []
     stack = [""]
     while stack:
         prefix = stack.pop()
-        try:
-            entries = list(os.scandir(base / prefix if prefix else base))
+        try:  # names are read as bytes and decoded as UTF-8 whatever the locale (items.name_text)
+            entries = list(os.scandir(os.path.join(raw_base, name_bytes(prefix)) if prefix else raw_base))
         except OSError as error:
             failures.append(Failure(printable(prefix.rstrip("/")) or ".", f"cannot list this folder: {error.strerror}"))
             continue
         for entry in entries:
-            if entry.name.startswith("."):
+            name = name_text(entry.name)
+            if name.startswith("."):
                 continue
-            key = prefix + entry.name
+            key = prefix + name
             try:
-                kind = _classify(entry, base, kind_of_name, sniff)
+                kind = _classify(entry, name, base, kind_of_name, sniff)
             except OSError as error:
                 failures.append(Failure(printable(key), f"cannot inspect it: {error.strerror}"))
                 continue
@@ -120,25 +122,26 @@ def walk(root: Path, kind_of_name, sniff: bool = False) -> tuple[list[tuple[str,
     return items, failures
 
 
-def _classify(entry: os.DirEntry, base: Path, kind_of_name, sniff: bool):
+def _classify(entry: os.DirEntry, name: str, base: Path, kind_of_name, sniff: bool):
     """ "folder", the kind (str; an image format hint, or "" for an image of unknown format), a Failure, or None
-    (not an input)."""
-    by_name = kind_of_name(entry.name)
+    (not an input). ``entry`` was listed as bytes; ``name`` is its name as text."""
+    by_name = kind_of_name(name)
     if entry.is_symlink():
-        target = Path(os.path.realpath(entry.path))
+        real = os.path.realpath(entry.path)  # bytes, as listed
+        target = Path(os.fsdecode(real))
         if not is_inside(target, base):
             if by_name is None:
                 return None
             return Failure("", f"a symbolic link to {printable(str(target))}, outside IN: not read")
         try:
-            mode = os.stat(target).st_mode
+            mode = os.stat(real).st_mode
         except OSError:
             return Failure("", "a broken symbolic link") if by_name else None
         if stat.S_ISDIR(mode):
             return None  # linked folders are not walked: no cycles, no inputs found twice
         if not stat.S_ISREG(mode):
             return Failure("", f"a link to {describe_special(mode)}, not a regular file: not read") if by_name else None
-        return by_name or (_sniff(str(target)) if sniff else None)
+        return by_name or (_sniff(real) if sniff else None)
     if entry.is_dir(follow_symlinks=False):
         return "folder"
     mode = entry.stat(follow_symlinks=False).st_mode
