@@ -82,15 +82,21 @@ def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, low_rawmode: st
     if low_rawmode == GREY_ALPHA_BYTES:
         grey_alpha = np.asarray(low)  # grey high, grey low, alpha high, alpha low
         return Image.fromarray(eight_of_sixteen(grey_alpha[..., 0::2], grey_alpha[..., 1::2]), "LA")
-    highs, lows = np.asarray(high), np.asarray(low)
-    eight = eight_of_sixteen(highs, lows)
     key = high.info.get("transparency")
-    if high.mode == "RGB" and isinstance(key, tuple) and len(key) == 3:
-        keys = [int(value) >> 8 for value in key], [int(value) & 0xFF for value in key]
-        transparent = np.all((highs == np.array(keys[0], np.uint8)) & (lows == np.array(keys[1], np.uint8)), axis=2)
-        alpha = np.where(transparent, 0, 255).astype(np.uint8)
-        return Image.fromarray(np.dstack([eight, alpha]), "RGBA")
-    return Image.fromarray(eight, high.mode)
+    keyed = high.mode == "RGB" and isinstance(key, tuple) and len(key) == 3
+    channels = len(high.getbands()) + (1 if keyed else 0)
+    eight = np.empty((high.height, high.width, channels), np.uint8)
+    rows = max(1, _BAND_VALUES // max(1, high.width * channels))
+    for top in range(0, high.height, rows):  # a band at a time: never both decodes as arrays at once
+        box = (0, top, high.width, min(high.height, top + rows))
+        highs, lows = np.asarray(high.crop(box)), np.asarray(low.crop(box))
+        band = eight[box[1] : box[3]]
+        band[..., : highs.shape[2]] = eight_of_sixteen(highs, lows)
+        if keyed:
+            keys = [int(value) >> 8 for value in key], [int(value) & 0xFF for value in key]
+            transparent = np.all((highs == np.array(keys[0], np.uint8)) & (lows == np.array(keys[1], np.uint8)), axis=2)
+            band[..., 3] = np.where(transparent, 0, 255)
+    return Image.fromarray(eight, "RGBA" if keyed else high.mode)
 
 
 def _keyed_grey(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
@@ -120,6 +126,28 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Imag
         eight = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(eight, "L").convert("RGB")
     return image.convert("RGB")
+
+
+#: Pixels converted at a time by :func:`rgb_array`.
+_BAND_PIXELS = 1 << 18
+
+
+def rgb_array(image: Image.Image, background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """``to_rgb(image, background)`` as a writable H×W×3 uint8 array, converted a band of rows at a time.
+
+    Whole, the conversion holds the image, its RGB version (4 bytes a pixel in Pillow; an RGBA composite
+    several), that version's bytes and the array at once; a band at a time it holds the image, the array and one
+    band. Every conversion of ``to_rgb`` works pixel by pixel, so the bands give the very same values, except
+    for float images, whose scale depends on the whole image's maximum: those are converted whole."""
+    width, height = image.size
+    if image.mode == "F" or width * height <= _BAND_PIXELS:
+        return np.array(to_rgb(image, background))
+    pixels = np.empty((height, width, 3), np.uint8)
+    rows = max(1, _BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        pixels[top : top + band.height] = np.asarray(to_rgb(band, background))
+    return pixels
 
 
 def to_rgb_array(image, background: tuple[int, int, int] = WHITE) -> np.ndarray:

@@ -34,7 +34,7 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import InputFailure
-from .colour import WHITE, sixteen_bit_low_rawmode, to_rgb, with_exact_sixteen_bits
+from .colour import WHITE, rgb_array, sixteen_bit_low_rawmode, with_exact_sixteen_bits
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif"}
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO", "DIB"}
@@ -136,9 +136,9 @@ def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np
                 image.load()
                 if low is not None:
                     exact = with_exact_sixteen_bits(image, _low_bytes(stream, low), low)
-                    return np.asarray(to_rgb(_oriented_as(exact, image), background))
+                    return rgb_array(_oriented_as(exact, image), background)
                 ImageOps.exif_transpose(image, in_place=True)
-                return np.asarray(to_rgb(image, background))
+                return rgb_array(image, background)
     except UnreadableImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
