@@ -230,3 +230,15 @@ def test_stderr_holds_only_ipmixs_own_lines(tmp_path, mixing_dir):
     assert lines and all(line.startswith(("ipmix: ", "  ")) for line in lines), completed.stderr
     assert "Warning" not in completed.stderr and "Traceback" not in completed.stderr
     assert set(failures(out)) == {"bomb.png", "wide.png"}
+
+
+def test_a_bomb_is_refused_even_when_another_thread_has_reset_the_warning_filters(monkeypatch):
+    """Warning filters are process-wide: with the threading backend, one thread's decode can restore the filters
+    while another decodes. The pixel limit must not hang on them."""
+    from ipmix_cli.imaging import images
+
+    monkeypatch.setattr(images.warnings, "simplefilter", lambda *arguments, **options: None)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # what a racing thread may leave in place
+        with pytest.raises(UnreadableImage, match="10000×10000 = 100,000,000 pixels"):
+            decode_rgb(io.BytesIO(_bomb_between_one_and_two_limits()))

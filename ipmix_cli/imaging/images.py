@@ -131,6 +131,7 @@ def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np
             with Image.open(stream) as image:
                 if image.format not in SUPPORTED_FORMATS:
                     raise UnreadableImage(f"unsupported image format {image.format}")
+                _check_decoded_size(*image.size)  # the warning filter is process-wide: threads may race on it
                 image.seek(0)  # the first frame of an animation
                 low = sixteen_bit_low_rawmode(image)
                 image.load()
@@ -153,6 +154,15 @@ def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np
         raise UnreadableImage("not enough memory to decode it") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as error:
         raise UnreadableImage(f"unreadable or truncated image: {error}") from None
+
+
+def _check_decoded_size(width: int, height: int) -> None:
+    limit = pixel_limit()
+    if limit is not None and width * height > limit:
+        raise UnreadableImage(
+            f"decompression bomb refused: it is {width}×{height} = {width * height:,} pixels, over ipmix's limit of "
+            f"{limit:,} pixels (Pillow's decompression-bomb limit)"
+        )
 
 
 #: EXIF orientation → the transpose that undoes it (``ImageOps.exif_transpose``'s table).
