@@ -239,6 +239,6 @@ def test_a_bomb_is_refused_even_when_another_thread_has_reset_the_warning_filter
 
     monkeypatch.setattr(images.warnings, "simplefilter", lambda *arguments, **options: None)
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # what a racing thread may leave in place
+        warnings.filterwarnings("ignore")  # what a racing thread may leave in place (simplefilter is patched)
         with pytest.raises(UnreadableImage, match="10000×10000 = 100,000,000 pixels"):
             decode_rgb(io.BytesIO(_bomb_between_one_and_two_limits()))
