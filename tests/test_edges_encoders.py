@@ -242,3 +242,18 @@ def test_a_bomb_is_refused_even_when_another_thread_has_reset_the_warning_filter
         warnings.filterwarnings("ignore")  # what a racing thread may leave in place (simplefilter is patched)
         with pytest.raises(UnreadableImage, match="10000×10000 = 100,000,000 pixels"):
             decode_rgb(io.BytesIO(_bomb_between_one_and_two_limits()))
+
+
+def test_a_damaged_file_of_a_known_format_is_called_damaged_not_a_non_image():
+    buffer = io.BytesIO()
+    Image.new("RGB", (4, 4)).save(buffer, "PNG")
+    data = buffer.getvalue()
+    at = data.index(b"IDAT") - 4
+    text = b"tEXtComment\x00hello"
+    bad_chunk = struct.pack(">I", len(text) - 4) + text + b"\x00\x00\x04\xd2"  # a wrong CRC
+    with pytest.raises(UnreadableImage, match="a damaged PNG file"):
+        decode_rgb(io.BytesIO(data[:at] + bad_chunk + data[at:]))
+    with pytest.raises(UnreadableImage, match="not an image"):
+        decode_rgb(io.BytesIO(b"plain text, no image"))
+    with pytest.raises(UnreadableImage, match="empty file"):
+        decode_rgb(io.BytesIO(b""))

@@ -112,3 +112,21 @@ def test_16_bit_colour_keeps_its_exif_orientation(orientation):
     chunk = chunk[: 12 + int.from_bytes(chunk[:4], "big")]
     with_exif = raw[: raw.index(b"IDAT") - 4] + chunk + raw[raw.index(b"IDAT") - 4 :]
     assert np.array_equal(decode_rgb(io.BytesIO(with_exif)), decode_rgb(io.BytesIO(buffer.getvalue())))
+
+
+@pytest.mark.parametrize("compress", [False, True], ids=["raw", "deflate"])
+@pytest.mark.parametrize("little_endian", [True, False], ids=["II", "MM"])
+def test_16_bit_premultiplied_alpha_is_divided_in_16_bits_then_scaled(little_endian, compress):
+    rng = np.random.default_rng(7)
+    alpha = rng.permutation(65536).reshape(256, 256).astype(np.int64)
+    colour = np.stack([rng.integers(0, alpha + 1) for _ in range(3)], axis=2)  # premultiplied: c <= a
+    colour[0, :3] = [[65535, 0, 0]] * 3  # and some that are not (clamped), with their alphas below
+    values = np.dstack([colour, alpha])
+    data = tiff_bytes(values, "RGB", little_endian, compress, extra=1)
+    with Image.open(io.BytesIO(data)) as opened:
+        assert opened.mode == "RGBA" and "RGBa;16" in str(opened.tile[0].args)
+    straight = np.where(
+        alpha[..., None] > 0, (2 * colour * 65535 + alpha[..., None]) // np.maximum(2 * alpha, 1)[..., None], 0
+    )
+    expected = np.dstack([eight_bits(np.minimum(straight, 65535)), eight_bits(alpha)])
+    assert np.array_equal(decode_rgb(io.BytesIO(data)), _as_eight_bit_file(expected, "RGBA"))

@@ -6,16 +6,18 @@ to 8 bits instead of being clipped.
 **16 bits, exactly.** Every 16-bit value ``v`` (grey, colour or alpha) becomes ``round(v·255/65535)`` (never
 a tie: 65535 is odd); the 8-bit image is then converted like any other (alpha composited over the background
 as for 8-bit alpha). Pillow keeps 16-bit grey as it is (modes ``I;16``, ``I;16B``, ``I``), but decodes 16-bit
-colour (48-bit RGB, 64-bit RGBA, 16-bit grey with alpha, 16-bit CMYK) to its *high byte*, ``v >> 8``, which is
-one level off for a quarter of the values. For those, :func:`sixteen_bit_low_rawmode` names a second way to
-decode the same file that yields the *low* bytes (the same filters and layout, the other byte of each value),
-and :func:`with_exact_sixteen_bits` joins the two decodes into the exact 8-bit image. A 16-bit colour key
-(PNG ``tRNS``) is compared on the 16-bit values.
+colour (48-bit RGB, 64-bit RGBA, 16-bit grey with alpha, 16-bit CMYK, premultiplied RGBA) to its *high byte*,
+``v >> 8``, which is one level off for a quarter of the values. For those, :func:`sixteen_bit_decodes` names a
+second way to decode the same file that yields the *low* bytes (the same filters and layout, the other byte of
+each value), and :func:`with_exact_sixteen_bits` joins the two decodes into the exact 8-bit image. A 16-bit
+colour key (PNG ``tRNS``) is compared on the 16-bit values; premultiplied colour is divided by its alpha in 16
+bits (``min(65535, round(c·65535/a))``, 0 where the alpha is 0) before it is scaled.
 """
 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -52,34 +54,52 @@ def eight_of_sixteen(values: np.ndarray, low: np.ndarray | None = None) -> np.nd
     return eight
 
 
-#: Pillow's raw mode for 16-bit colour (high bytes) → the raw mode that decodes the same file to its low bytes.
-#: PNG grey and alpha (``LA;16B``, opened as RGBA) is read as raw ``RGBA`` instead: its 4 bytes as they are
-#: (grey high, grey low, alpha high, alpha low), as no ``LA;16L`` unpacker exists. Premultiplied ``RGBa;16`` is
-#: left to Pillow.
-_LOW_RAWMODES = {
-    **{f"{base};16B": f"{base};16L" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
-    **{f"{base};16L": f"{base};16B" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
-    **{f"{base};16N": f"{base};16{'B' if _NATIVE == 'L' else 'L'}" for base in ("RGB", "RGBA", "RGBX", "CMYK")},
-    "LA;16B": "RGBA",
-}
-GREY_ALPHA_BYTES = "RGBA"
+@dataclass(frozen=True)
+class SixteenBits:
+    """How to decode a file of 16-bit colour exactly: the raw mode of each of two decodes (``high``: None keeps
+    Pillow's), and what the two hold (``kind``: "bytes" the high and the low byte of each value; "grey alpha"
+    the second holds all four bytes of grey and alpha; "premultiplied" both raw, colour premultiplied by alpha)."""
+
+    high: str | None
+    low: str
+    kind: str
 
 
-def sixteen_bit_low_rawmode(image: Image.Image) -> str | None:
-    """For an opened, not yet loaded image whose 16-bit colour Pillow decodes to high bytes: the raw mode that
-    decodes the low bytes instead (see the module docstring); None for every other image."""
+def _swapped(order: str) -> str:
+    return "L" if (_NATIVE if order == "N" else order) == "B" else "B"
+
+
+def sixteen_bit_decodes(image: Image.Image) -> SixteenBits | None:
+    """For an opened, not yet loaded image whose 16-bit colour Pillow decodes to high bytes: the decodes that give
+    it exactly (see the module docstring); None for every other image.
+
+    A raw mode ``X;16B`` and its twin ``X;16L`` unfilter and unpack the same data, each keeping one byte of a
+    value: decoded with the twin, the file gives its low bytes. PNG grey and alpha (``LA;16B``, opened as RGBA)
+    has no twin: it is read as raw ``RGBA``, its 4 bytes as they are. Premultiplied ``RGBa;16`` is read raw twice
+    (``RGBA;16``, both orders), and divided by its alpha here, in 16 bits."""
     if len(image.tile) != 1 or image.mode not in ("RGB", "RGBA", "CMYK"):
         return None
     args = image.tile[0].args
     rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else None)
-    return _LOW_RAWMODES.get(rawmode) if isinstance(rawmode, str) else None
+    if not isinstance(rawmode, str) or ";16" not in rawmode:
+        return None
+    base, _, order = rawmode.partition(";16")
+    if order not in ("B", "L", "N"):
+        return None
+    if rawmode == "LA;16B" and image.mode == "RGBA":
+        return SixteenBits(None, "RGBA", "grey alpha")
+    if base == "RGBa" and image.mode == "RGBA":
+        native = _NATIVE if order == "N" else order
+        return SixteenBits(f"RGBA;16{native}", f"RGBA;16{_swapped(order)}", "premultiplied")
+    if base in ("RGB", "RGBA", "RGBX", "CMYK"):
+        return SixteenBits(None, f"{base};16{_swapped(order)}", "bytes")
+    return None
 
 
-def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, low_rawmode: str) -> Image.Image:
-    """The 8-bit image of 16-bit colour decoded twice (``high``: Pillow's decode, ``low``: with ``low_rawmode``
-    from :func:`sixteen_bit_low_rawmode`), each value ``round(v·255/65535)``; a 16-bit colour key (PNG
-    ``tRNS``) becomes transparency."""
-    if low_rawmode == GREY_ALPHA_BYTES:
+def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, decodes: SixteenBits) -> Image.Image:
+    """The 8-bit image of 16-bit colour decoded twice as ``decodes`` says (:func:`sixteen_bit_decodes`), each value
+    ``round(v·255/65535)``; a 16-bit colour key (PNG ``tRNS``) becomes transparency."""
+    if decodes.kind == "grey alpha":
         grey_alpha = np.asarray(low)  # grey high, grey low, alpha high, alpha low
         return Image.fromarray(eight_of_sixteen(grey_alpha[..., 0::2], grey_alpha[..., 1::2]), "LA")
     key = high.info.get("transparency")
@@ -91,12 +111,25 @@ def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, low_rawmode: st
         box = (0, top, high.width, min(high.height, top + rows))
         highs, lows = np.asarray(high.crop(box)), np.asarray(low.crop(box))
         band = eight[box[1] : box[3]]
+        if decodes.kind == "premultiplied":
+            band[...] = _straight(highs, lows)
+            continue
         band[..., : highs.shape[2]] = eight_of_sixteen(highs, lows)
         if keyed:
             keys = [int(value) >> 8 for value in key], [int(value) & 0xFF for value in key]
             transparent = np.all((highs == np.array(keys[0], np.uint8)) & (lows == np.array(keys[1], np.uint8)), axis=2)
             band[..., 3] = np.where(transparent, 0, 255)
     return Image.fromarray(eight, "RGBA" if keyed else high.mode)
+
+
+def _straight(highs: np.ndarray, lows: np.ndarray) -> np.ndarray:
+    """8-bit straight RGBA of 16-bit premultiplied RGBA (high and low bytes): each colour ``c`` becomes
+    ``min(65535, round(c·65535/a))`` (0 where ``a`` is 0), then every value ``round(v·255/65535)``."""
+    values = (highs.astype(np.int64) << 8) | lows
+    alpha = values[..., 3:]
+    colour = np.where(alpha > 0, (values[..., :3] * 65535 * 2 + alpha) // np.maximum(2 * alpha, 1), 0)
+    values[..., :3] = np.minimum(colour, 65535)
+    return _EIGHT_OF_SIXTEEN[values]
 
 
 def _keyed_grey(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:

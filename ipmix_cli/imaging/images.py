@@ -34,7 +34,8 @@ import numpy as np
 from PIL import Image, ImageOps
 
 from ..errors import InputFailure
-from .colour import WHITE, rgb_array, sixteen_bit_low_rawmode, with_exact_sixteen_bits
+from ..items import one_line
+from .colour import WHITE, rgb_array, sixteen_bit_decodes, with_exact_sixteen_bits
 
 IMAGE_EXTENSIONS = {".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".webp", ".bmp", ".dib", ".tif", ".tiff", ".gif"}
 SUPPORTED_FORMATS = {"JPEG", "PNG", "WEBP", "BMP", "TIFF", "GIF", "MPO", "DIB"}
@@ -124,19 +125,22 @@ def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np
     before decoding pixels, and reads only as much of the stream as the image needs. 16-bit data is scaled to
     8 bits exactly (``colour.with_exact_sixteen_bits``: Pillow keeps only the high byte of 16-bit colour).
     """
+    said: list = []
     try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # see the module docstring
+        with warnings.catch_warnings(record=True) as said:  # kept, never printed (see the module docstring)
+            warnings.simplefilter("always")
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(stream) as image:
                 if image.format not in SUPPORTED_FORMATS:
                     raise UnreadableImage(f"unsupported image format {image.format}")
                 _check_decoded_size(*image.size)  # the warning filter is process-wide: threads may race on it
                 image.seek(0)  # the first frame of an animation
-                low = sixteen_bit_low_rawmode(image)
+                wide = sixteen_bit_decodes(image)
+                if wide is not None and wide.high is not None:
+                    image.tile = [_with_rawmode(image.tile[0], wide.high)]
                 image.load()
-                if low is not None:
-                    exact = with_exact_sixteen_bits(image, _low_bytes(stream, low), low)
+                if wide is not None:
+                    exact = with_exact_sixteen_bits(image, _low_bytes(stream, wide.low), wide)
                     return rgb_array(_oriented_as(exact, image), background)
                 ImageOps.exif_transpose(image, in_place=True)
                 return rgb_array(image, background)
@@ -148,8 +152,7 @@ def decode_rgb(stream: BinaryIO, background: tuple[int, int, int] = WHITE) -> np
             "(Pillow's decompression-bomb limit)"
         ) from None
     except Image.UnidentifiedImageError:
-        empty = _is_empty(stream)
-        raise UnreadableImage("empty file" if empty else "not an image (content not recognised)") from None
+        raise UnreadableImage(_unidentified(stream, said)) from None
     except MemoryError:
         raise UnreadableImage("not enough memory to decode it") from None
     except (OSError, ValueError, SyntaxError, EOFError, struct.error, IndexError, TypeError) as error:
@@ -182,10 +185,13 @@ def _low_bytes(stream: BinaryIO, rawmode: str) -> Image.Image:
     stream.seek(0)
     with Image.open(stream) as again:
         again.seek(0)
-        tile = again.tile[0]
-        again.tile = [tile._replace(args=rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:]))]
+        again.tile = [_with_rawmode(again.tile[0], rawmode)]
         again.load()
         return again.copy()
+
+
+def _with_rawmode(tile, rawmode: str):
+    return tile._replace(args=rawmode if isinstance(tile.args, str) else (rawmode, *tile.args[1:]))
 
 
 def _oriented_as(image: Image.Image, source: Image.Image) -> Image.Image:
@@ -195,12 +201,21 @@ def _oriented_as(image: Image.Image, source: Image.Image) -> Image.Image:
     return image if method is None else image.transpose(method)
 
 
-def _is_empty(stream: BinaryIO) -> bool:
+def _unidentified(stream: BinaryIO, said: list) -> str:
+    """Why Pillow found no image in ``stream``: empty, not an image, or a damaged file of a format its first
+    bytes announce (with what Pillow's reader of that format said, from the warnings it left)."""
     try:
         stream.seek(0)
-        return stream.read(1) == b""
+        head = stream.read(16)
     except (OSError, ValueError):
-        return False
+        head = b"?"
+    if head == b"":
+        return "empty file"
+    announced = sniff_format(head)
+    if announced is None:
+        return "not an image (content not recognised)"
+    reasons = [str(w.message) for w in said if "cannot identify" not in str(w.message)]
+    return f"a damaged {announced.upper()} file, not read" + (f": {one_line(reasons[0])[:200]}" if reasons else "")
 
 
 def shorter_side_size(width: int, height: int, side: int) -> tuple[int, int]:
