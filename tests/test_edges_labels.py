@@ -144,6 +144,8 @@ PARQUET_COLUMNS = {
     "bool": ([True, False, None], pa.bool_(), [1, 0, None]),
     "decimal": ([decimal.Decimal("3.00"), decimal.Decimal("3.50")], pa.decimal128(5, 2), [3, "not a whole"]),
     "dictionary": ([3, 4, 3], pa.dictionary(pa.int8(), pa.int64()), [3, 4, 3]),
+    "float16": ([1.0, 2.0], pa.float16(), [1, 2]),
+    "nulls-only": ([None, None], pa.null(), [None, None]),
 }
 
 

@@ -53,7 +53,7 @@ class Endless(io.RawIOBase):
         (b"\n", False, "lines 1–4097 are all blank"),  # yes ''
         (b"a", False, "line 1 is longer than 4,096 bytes"),  # one endless line
         (b"a", True, "entry 1 is longer than 4,096 bytes"),
-        (b"\xff\xfe", False, "line 1 is longer than 4,096 bytes"),  # endless binary
+        (b"\xc3\x28", False, "line 1 is longer than 4,096 bytes"),  # endless binary
     ],
     ids=["zero", "zero-null", "blank-lines", "endless-line", "endless-entry", "binary"],
 )
@@ -214,3 +214,20 @@ def test_control_characters_of_a_bad_entry_never_reach_the_terminal(tmp_path):
     with pytest.raises(ListError) as refused:
         read_list(tmp_path, b"\xff\x1b[2J" + b"z" * 500 + b"\n", False)
     assert "\x1b" not in str(refused.value) and len(str(refused.value)) < 300
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-be", "utf-32", "utf-32-be"])
+def test_a_utf16_or_utf32_list_is_told_to_be_saved_as_utf8(tmp_path, encoding):
+    (tmp_path / "a.png").write_bytes(b"")
+    listing = "\ufeffa.png\n".encode(encoding) if not encoding.endswith("-be") else "\ufeffa.png\n".encode(encoding)
+    with pytest.raises(ListError, match="UTF-16 or UTF-32.*save it as UTF-8"):
+        read_list(tmp_path, listing, False)
+
+
+@pytest.mark.parametrize("entry", [".", "./", "sub/..", "", "/"])
+def test_an_entry_naming_in_itself_says_so(tmp_path, entry):
+    (tmp_path / "sub").mkdir()
+    if entry in ("", "/"):
+        entry = str(tmp_path) + entry
+    with pytest.raises(ListError, match="names IN itself"):
+        read_list(tmp_path, entry.encode() + b"\n", False)

@@ -112,3 +112,10 @@ def test_a_non_utf8_out_in_a_utf8_locale_is_made(place):
     made = make_folder(name)
     assert made.is_dir() and os.fsencode(made.name) == b"caf\xe9"
     Image.new("RGB", (2, 2)).save(made / "x.png")  # an ordinary folder
+
+
+def test_a_dotdot_after_a_file_says_the_file_is_no_folder(place):
+    with pytest.raises(FolderError) as refused:
+        make_folder("file/../out")
+    assert "file is not a folder" in refused.value.strerror
+    assert not os.path.lexists("out")

@@ -117,6 +117,11 @@ def make_folder(path: str | Path) -> Path:
             break
     missing = [part for part in parts[existing:] if part not in (b"", b".")]
     if b".." in missing:
+        last = root + b"/".join(part for part in parts[:existing] if part)
+        if last and not os.path.isdir(last):
+            raise FolderError(
+                errno.ENOTDIR, f"{path}: {os.fsdecode(last)} is not a folder; choose another output folder"
+            )
         first = (root + b"/".join(part for part in parts[: existing + 1] if part)).decode("utf-8", "replace")
         raise FolderError(
             errno.ENOENT,

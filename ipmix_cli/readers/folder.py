@@ -157,6 +157,7 @@ MAX_ENTRY_BYTES = 4096
 MAX_BLANK_ENTRIES = 4096
 _CHUNK = 1 << 16
 _BOM = b"\xef\xbb\xbf"
+_OTHER_BOMS = (b"\xff\xfe", b"\xfe\xff", b"\x00\x00\xfe\xff")  # UTF-16 LE (and UTF-32 LE), UTF-16 BE, UTF-32 BE
 #: ``Item.where`` of a listed name that does not exist when the run is planned (``FolderReader.plan``).
 _MISSING = "missing"
 
@@ -208,6 +209,8 @@ def read_list(root: Path, data, null_separated: bool = False) -> list[Item]:
                 from_here = os.path.normpath(os.path.abspath(raw))
                 if from_here.startswith(inside) and _lexists(from_here):
                     joined, exists = from_here, True
+            if joined == base.rstrip(b"/") or joined == base:
+                raise ListError(f"--files-from {word} {number}: {_shown(raw)} names IN itself; list files under IN")
             if not joined.startswith(inside):
                 raise ListError(
                     f"--files-from {word} {number}: {_shown(raw)} is outside IN ({one_line(str(root))}); list only "
@@ -285,10 +288,15 @@ def _entries(stream: BinaryIO, null_separated: bool) -> Iterator[tuple[int, byte
             raise ListError(f"--files-from: the list cannot be read: {_why(error)}") from None
         pending += chunk
         if start:
-            if chunk and len(pending) < len(_BOM):
+            if chunk and len(pending) < 4:
                 continue  # not yet enough to tell a byte-order mark
             if pending.startswith(_BOM):
                 pending = pending[len(_BOM) :]
+            elif pending.startswith(_OTHER_BOMS):
+                raise ListError(
+                    "--files-from: the list is UTF-16 or UTF-32 (it starts with such a byte-order mark); save it "
+                    "as UTF-8, e.g. iconv -f UTF-16 -t UTF-8"
+                )
             start = False
         *complete, pending = pending.split(separator)
         for raw in complete:

@@ -76,8 +76,8 @@ def _label_kind(column_type) -> str | None:
         column_type = column_type.value_type
     if any(test(column_type) for test in (pa.types.is_integer, pa.types.is_boolean, pa.types.is_floating)):
         return "number"
-    if pa.types.is_decimal(column_type):
-        return "number"
+    if pa.types.is_decimal(column_type) or pa.types.is_null(column_type):
+        return "number"  # a column of nulls only: no labels
     if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
         return "name"
     return None
