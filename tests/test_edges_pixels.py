@@ -164,3 +164,21 @@ def test_resize_over_the_limit_is_the_inputs_failure_in_a_run(tmp_path, mixing_d
         "(Pillow's decompression-bomb limit); choose a smaller --resize"
     }
     assert [json.loads(line)["source"] for line in (out / "metadata.jsonl").read_text().splitlines()] == ["tiny.png"]
+
+
+def test_loading_a_mixing_folder_with_odd_pictures_prints_no_warning(tmp_path):
+    import struct
+
+    folder = tmp_path / "mixing"
+    folder.mkdir()
+    buffer = io.BytesIO()
+    Image.new("RGB", (16, 16), (9, 80, 200)).save(buffer, "JPEG")
+    jpeg = buffer.getvalue()
+    ifd = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", 1) + struct.pack("<HHII", 0xB002, 7, 16, 50) + b"\0" * 4
+    payload = b"MPF\x00" + ifd
+    (folder / "mpo.jpg").write_bytes(jpeg[:2] + b"\xff\xe2" + struct.pack(">H", len(payload) + 2) + payload + jpeg[2:])
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        mixing = MixingSet.from_folder(folder)
+        mixing.draw(np.random.default_rng(0), 8, 8)
+    assert len(mixing) == 1 and [str(w.message) for w in seen] == []

@@ -12,6 +12,7 @@ files and compares the fingerprint, which hashes every byte anyway.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def load_pictures(root: Path, full_check: bool = True) -> Pictures:
             f"{error}; rebuild the set with `ipmix fractals build {root} --overwrite` and the settings it was made "
             f"with, or remove {root / 'ipmix_fractals.json'} to use the folder as plain images"
         ) from None
-    loaded = _plain(root, full_check) if record is None else _built(root, record, full_check)
+    with warnings.catch_warnings():  # Pillow's warnings about odd pictures would reach stderr as raw lines
+        warnings.simplefilter("ignore")
+        loaded = _plain(root, full_check) if record is None else _built(root, record, full_check)
     if not loaded.names:
         raise MixingSetError(
             f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
