@@ -40,6 +40,19 @@ def stem_of(key: str) -> str:
     return f"{folder}/{stem}" if folder else stem
 
 
+def name_bytes(name: str) -> bytes:
+    """The bytes a name ipmix holds as text stands for (a key, an output name): its UTF-8, and the original bytes
+    of a name that is not valid UTF-8 (held, as Python does in a UTF-8 locale, as lone surrogates). The same in
+    every locale: never ``os.fsencode``, which encodes with the locale's encoding (ASCII under ``LC_ALL=C``)."""
+    return name.encode("utf-8", "surrogateescape")
+
+
+def name_text(raw: bytes) -> str:
+    """A name the file system gave as bytes, as ipmix holds it: decoded as UTF-8 whatever the locale, bytes that
+    are not UTF-8 kept as lone surrogates (:func:`is_utf8` refuses those)."""
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def printable(name: str) -> str:
     """``name`` as valid UTF-8 for messages and JSON: bytes a file system gave that are not UTF-8 (held by
     Python as lone surrogates) are shown as ``\\xNN``."""

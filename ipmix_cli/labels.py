@@ -7,17 +7,54 @@ by their place in the sorted list of every name the run found (torchvision's ``I
 ``None`` when no input has a label, ``()`` for numbers without names, or the names (also the names a Parquet
 input declared for its numbers). A shard records the digest of the class list it was numbered with, so a
 resume rewrites every shard when the list changes (e.g. a new class folder).
+
+**Which values are class numbers** (:func:`class_number_of`, what every reader applies): integers from 0 to
+``INT64_MAX``, the column shards store them in; a negative number means "no label" (Hugging Face's -1);
+booleans are 0 (false) and 1 (true); floats and decimals that are whole numbers count as those numbers (a
+pandas column of integers with a missing value is stored as float64), NaN as no label. A number beyond
+``INT64_MAX`` or a fraction is not a class number: that input fails, with the value in the message (keeping
+it as a class *name* would mix names with numbers, which :func:`class_list` refuses for the whole run).
 """
 
 from __future__ import annotations
 
+import decimal
 import hashlib
 import json
+import math
 
-from .errors import UsageError
+from .errors import InputFailure, UsageError
 
 #: The class number of an input without a label, in a run that has labels (Hugging Face's ``ClassLabel`` -1).
 NO_LABEL = -1
+#: The largest class number: shards store labels as 64-bit signed integers.
+INT64_MAX = 2**63 - 1
+
+
+class NotAClassNumber(InputFailure, ValueError):
+    """A label value that cannot be a class number (see the module docstring); the message says why."""
+
+
+def class_number_of(value, what: str = "its label") -> int | None:
+    """The class number a label value stands for (None: no label), or :class:`NotAClassNumber` (its message
+    begins with ``what``)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return int(value)
+    if (isinstance(value, float) and math.isnan(value)) or (isinstance(value, decimal.Decimal) and value.is_nan()):
+        return None
+    if isinstance(value, (float, decimal.Decimal)):
+        if not math.isfinite(value) or value != int(value):
+            raise NotAClassNumber(f"{what} {value} is not a whole number, so no class number")
+        value = int(value)
+    if not isinstance(value, int):
+        raise NotAClassNumber(f"{what} is a {type(value).__name__}, not a class name or number")
+    if value < 0:
+        return None
+    if value > INT64_MAX:
+        raise NotAClassNumber(f"{what} {value} is beyond the largest class number shards store (2**63 - 1)")
+    return value
 
 
 class LabelError(UsageError):
@@ -58,7 +95,8 @@ def class_number(label: str | int | None, numbers: dict[str, int]) -> int:
         return NO_LABEL
     if isinstance(label, str):
         return numbers.get(label, NO_LABEL)
-    return int(label)
+    number = class_number_of(label)  # readers give only valid numbers; a value that is not one fails its input
+    return NO_LABEL if number is None else number
 
 
 def classes_digest(classes: tuple[str, ...] | None) -> str:

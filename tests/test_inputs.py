@@ -93,7 +93,7 @@ def racing(monkeypatch, when_opened):
 
     def racing_open(path, flags, *args, **kwargs):
         fd = real_open(path, flags, *args, **kwargs)
-        when_opened(path)
+        when_opened(os.fsdecode(path))  # inputs are opened by their names' bytes (items.name_bytes)
         return fd
 
     monkeypatch.setattr(inputs.os, "open", racing_open)
@@ -188,7 +188,7 @@ def raced_kernel_walk(monkeypatch, secret, then):
     calls = []
 
     def openat2(folder, path, flags, resolve):
-        calls.append(path)
+        calls.append(os.fsdecode(path))  # opened by its bytes (items.name_bytes)
         if len(calls) == 1:
             fd = REAL_OPEN(secret, os.O_RDONLY | os.O_CLOEXEC)
             then()

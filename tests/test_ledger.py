@@ -152,7 +152,9 @@ def test_top_level_bookkeeping_is_found_without_walking_the_outputs(tmp_path, mo
     folder = SafeFolder(out)
     scanned = []
     real_scandir = os_module.scandir
-    monkeypatch.setattr(os_module, "scandir", lambda path: scanned.append(str(path)) or real_scandir(path))
+    monkeypatch.setattr(
+        os_module, "scandir", lambda path: scanned.append(os_module.fsdecode(path)) or real_scandir(path)
+    )
     assert Layout().journals(folder) == [".ipmix-journal.w-host-1.jsonl"]
     assert [layout.suffix for layout in layouts_in(folder)] == [".shard-0-of-2"]
     assert set(scanned) == {str(out)}

@@ -288,7 +288,7 @@ def _build_counts(summary) -> str:
 )
 @click.option(
     "--files-from",
-    type=click.File("rb"),
+    type=click.Path(allow_dash=True),  # opened and read as a stream by the reader (readers/folder.py)
     default=None,
     help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).",
 )
@@ -367,7 +367,7 @@ def _augment(
     if settings["samples_per_shard"] != 1000 and settings["writer"] == "files":
         raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
     try:
-        listing = files_from.read() if files_from is not None else None
+        listing = files_from  # a path, or '-': read_list reads it as a stream, with bounds
         source = source_for(in_dir, settings)
         reader = reader_for(in_dir, listing, null_separated, source, settings.get("labels") or "auto")
         settings["input"] = source.identity()

@@ -82,7 +82,7 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
     """
     folder = path.parent
     if folder not in _made_folders:
-        folder.mkdir(parents=True, exist_ok=True)
+        _make_parents(folder)
         _made_folders.add(folder)
     temporary, handle = _create_temporary(folder)
     try:
@@ -103,8 +103,15 @@ def _create_temporary(folder: Path) -> tuple[Path, int]:
         except FileExistsError:  # a leftover of an earlier process that had this token: take the next name
             continue
         except FileNotFoundError:  # the folder was removed after it was made
-            folder.mkdir(parents=True, exist_ok=True)
+            _make_parents(folder)
     raise OSError(f"could not create a temporary file in {folder}")
+
+
+def _make_parents(folder: Path) -> None:
+    """Make ``folder`` as ``folder.make_folder`` does: never a folder off its way (``nonexist/../x.png``)."""
+    from .folder import make_folder
+
+    make_folder(folder)
 
 
 def count_write() -> None:

@@ -40,7 +40,7 @@ def _load() -> Callable[[int, str, int, int], int] | None:
     class OpenHow(ctypes.Structure):
         _fields_ = [("flags", ctypes.c_uint64), ("mode", ctypes.c_uint64), ("resolve", ctypes.c_uint64)]
 
-    def openat2(folder: int, path: str, flags: int, resolve: int) -> int:
+    def openat2(folder: int, path: str | bytes, flags: int, resolve: int) -> int:
         """A descriptor of ``path`` opened below ``folder`` (a descriptor); ``OSError`` as ``os.open``."""
         how = OpenHow(flags, 0, resolve)
         fd = syscall(

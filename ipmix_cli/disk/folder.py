@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
 from ..errors import InputFailure
+from ..items import name_bytes, name_text
 from .atomic import FILE_MODE, TEMP_PREFIX, count_write, next_temporary_name
 
 _DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -35,6 +36,19 @@ _MADE: set = set()
 #: Sub-folder descriptors a :meth:`SafeFolder.session` keeps open at most (further folders are opened and closed
 #: at each use, as outside a session: a held descriptor may still be in use by an unfinished write).
 _HELD_FOLDERS = 64
+
+
+class Entry:
+    """A directory entry of :meth:`SafeFolder.walk`: ``os.DirEntry``'s methods, with the name as text
+    (``items.name_text``)."""
+
+    __slots__ = ("name", "_entry")
+
+    def __init__(self, name: str, entry: os.DirEntry):
+        self.name, self._entry = name, entry
+
+    def __getattr__(self, attribute: str):
+        return getattr(self._entry, attribute)
 
 
 class UnsafePath(InputFailure, ValueError):
@@ -81,14 +95,51 @@ def describe_os_error(error: OSError, path: str) -> str:
 RUN_FAULT_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO})
 
 
-def make_folder(path: Path) -> Path:
-    """Make ``path`` (and its parents) if needed; return its resolved path, or :class:`FolderError`."""
-    try:
-        os.makedirs(path, exist_ok=True)
-    except FileExistsError:
-        raise FolderError(errno.ENOTDIR, f"{path} exists and is not a folder; choose another output folder")
-    except OSError as error:
-        raise FolderError(error.errno, describe_os_error(error, str(path))) from None
+def make_folder(path: str | Path) -> Path:
+    """Make the folder ``path`` (and its missing parents) if needed; return its resolved path, or
+    :class:`FolderError` with the path and the fix.
+
+    ``path`` means what the kernel makes of it: every component that exists is resolved as a system call would
+    (``..`` after an existing folder, or a link, goes where it leads). Only the missing tail is made, one folder
+    at a time, so nothing is ever created off the way to ``path``: a ``..`` after a component that does not exist
+    (``nonexist/../out``) names nothing, and is refused rather than read lexically (``os.makedirs`` and
+    ``mkdir -p`` would make ``nonexist/`` beside OUT; a lexical reading would differ from the kernel's
+    wherever a component is a link).
+    """
+    given = os.fsencode(path)
+    parts = given.split(b"/")
+    root = b"/" if given.startswith(b"/") else b""
+    existing = 0  # how many leading components name something that exists
+    for count in range(len(parts), 0, -1):
+        prefix = root + b"/".join(part for part in parts[:count] if part)
+        if prefix and os.path.exists(prefix):
+            existing = count
+            break
+    missing = [part for part in parts[existing:] if part not in (b"", b".")]
+    if b".." in missing:
+        last = root + b"/".join(part for part in parts[:existing] if part)
+        if last and not os.path.isdir(last):
+            raise FolderError(
+                errno.ENOTDIR, f"{path}: {os.fsdecode(last)} is not a folder; choose another output folder"
+            )
+        first = (root + b"/".join(part for part in parts[: existing + 1] if part)).decode("utf-8", "replace")
+        raise FolderError(
+            errno.ENOENT,
+            f"{path}: {first} does not exist, so the '..' after it leads nowhere (ipmix makes no folder off the "
+            f"way to OUT); give the folder without '..', e.g. {os.path.normpath(str(path))}",
+        )
+    current = root + b"/".join(part for part in parts[:existing] if part)
+    for part in missing:
+        current = os.path.join(current, part) if current else part
+        try:
+            os.mkdir(current)
+        except FileExistsError:
+            if not os.path.isdir(current):
+                raise FolderError(
+                    errno.ENOTDIR, f"{os.fsdecode(current)} exists and is not a folder; choose another output folder"
+                ) from None
+        except OSError as error:
+            raise FolderError(error.errno, describe_os_error(error, str(path))) from None
     real = Path(os.path.realpath(path))
     if not real.is_dir():
         raise FolderError(errno.ENOTDIR, f"{path} is not a folder; choose another output folder")
@@ -187,18 +238,18 @@ class SafeFolder:
             for depth, part in enumerate(parts):
                 if create and (self.identity, parts[: depth + 1]) not in _MADE:
                     try:
-                        os.mkdir(part, 0o777, dir_fd=fd)
+                        os.mkdir(name_bytes(part), 0o777, dir_fd=fd)
                     except FileExistsError:
                         pass
                     _MADE.add((self.identity, parts[: depth + 1]))
                 try:
                     try:
-                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                        child = os.open(name_bytes(part), _DIR_FLAGS, dir_fd=fd)
                     except FileNotFoundError:
                         if not create:
                             raise
-                        os.mkdir(part, 0o777, dir_fd=fd)  # removed since this process made it
-                        child = os.open(part, _DIR_FLAGS, dir_fd=fd)
+                        os.mkdir(name_bytes(part), 0o777, dir_fd=fd)  # removed since this process made it
+                        child = os.open(name_bytes(part), _DIR_FLAGS, dir_fd=fd)
                 except OSError as error:
                     raise self._explained(error, fd, part, parts[: depth + 1]) from None
                 os.close(fd)
@@ -214,7 +265,7 @@ class SafeFolder:
         path = self._full(parts)
         if error.errno in (errno.ENOTDIR, errno.ELOOP):
             try:
-                if stat.S_ISLNK(os.stat(part, dir_fd=parent, follow_symlinks=False).st_mode):
+                if stat.S_ISLNK(os.stat(name_bytes(part), dir_fd=parent, follow_symlinks=False).st_mode):
                     return OSError(errno.ELOOP, "a symbolic link is in the way", path)
             except OSError:
                 pass
@@ -237,7 +288,7 @@ class SafeFolder:
                 view = memoryview(data)
                 while view:
                     view = view[os.write(fd, view) :]
-                os.rename(temporary, final, src_dir_fd=folder, dst_dir_fd=folder)
+                os.rename(temporary, name_bytes(final), src_dir_fd=folder, dst_dir_fd=folder)
                 return os.fstat(fd)
             finally:
                 os.close(fd)
@@ -252,8 +303,8 @@ class SafeFolder:
         with self._temporary_in(clean_relative(name)) as (folder, temporary, fd, final):
             with os.fdopen(fd, "wb") as stream:
                 yield stream
-            os.rename(temporary, final, src_dir_fd=folder, dst_dir_fd=folder)
-            stream.final_stat = os.stat(final, dir_fd=folder, follow_symlinks=False)  # type: ignore
+            os.rename(temporary, name_bytes(final), src_dir_fd=folder, dst_dir_fd=folder)
+            stream.final_stat = os.stat(name_bytes(final), dir_fd=folder, follow_symlinks=False)  # type: ignore
 
     @contextmanager
     def _temporary_in(self, parts: tuple[str, ...]) -> Iterator[tuple[int, str, int, str]]:
@@ -312,7 +363,7 @@ class SafeFolder:
                 # O_NONBLOCK: a FIFO planted under the name fails at once (then is refused) instead of waiting
                 flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
                 try:
-                    fd = os.open(parts[-1], flags, FILE_MODE, dir_fd=folder)
+                    fd = os.open(name_bytes(parts[-1]), flags, FILE_MODE, dir_fd=folder)
                 except OSError as error:
                     if error.errno == errno.ENXIO:  # a FIFO without a reader
                         raise FolderError(errno.EINVAL, f"{full} is not a regular file; remove it") from None
@@ -351,7 +402,7 @@ class SafeFolder:
         parts = clean_relative(name)
         try:
             with self._folder(parts[:-1], create=False) as folder:
-                return os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+                return os.stat(name_bytes(parts[-1]), dir_fd=folder, follow_symlinks=False)
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as error:
@@ -368,7 +419,8 @@ class SafeFolder:
         """``name`` opened for reading; a link or a non-regular file is an ``OSError``."""
         parts = clean_relative(name)
         with self._folder(parts[:-1], create=False) as folder:
-            fd = os.open(parts[-1], os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, dir_fd=folder)
+            flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
+            fd = os.open(name_bytes(parts[-1]), flags, dir_fd=folder)
             if not stat.S_ISREG(os.fstat(fd).st_mode):
                 os.close(fd)
                 raise OSError(errno.EINVAL, f"{name} is not a regular file")
@@ -391,10 +443,10 @@ class SafeFolder:
         parts = clean_relative(name)
         try:
             with self._folder(parts[:-1], create=False) as folder:
-                info = os.stat(parts[-1], dir_fd=folder, follow_symlinks=False)
+                info = os.stat(name_bytes(parts[-1]), dir_fd=folder, follow_symlinks=False)
                 if stat.S_ISDIR(info.st_mode):
                     return False
-                os.unlink(parts[-1], dir_fd=folder)
+                os.unlink(name_bytes(parts[-1]), dir_fd=folder)
                 return True
         except (FileNotFoundError, NotADirectoryError):
             return False
@@ -407,25 +459,27 @@ class SafeFolder:
         parts = clean_relative(name)
         try:
             with self._folder(parts[:-1], create=False) as folder:
-                os.rmdir(parts[-1], dir_fd=folder)
+                os.rmdir(name_bytes(parts[-1]), dir_fd=folder)
         except OSError:
             pass
 
-    def walk(self, recursive: bool = True) -> Iterator[tuple[str, os.DirEntry]]:
+    def walk(self, recursive: bool = True) -> Iterator[tuple[str, "Entry"]]:
         """(relative POSIX name, entry) of every file and link below the folder (only those directly in it
-        when not ``recursive``); links are not followed."""
+        when not ``recursive``); links are not followed. Names are read as bytes and held as ipmix holds every
+        name (``items.name_text``: UTF-8 whatever the locale), so they match the names ipmix wrote."""
         stack = [""]
+        base = os.fsencode(self.path)
         while stack:
             prefix = stack.pop()
             try:
-                with os.scandir(self.path / prefix if prefix else self.path) as entries:
+                with os.scandir(os.path.join(base, name_bytes(prefix)) if prefix else base) as entries:
                     for entry in entries:
-                        name = f"{prefix}{entry.name}"
+                        name = f"{prefix}{name_text(entry.name)}"
                         if entry.is_dir(follow_symlinks=False):
                             if recursive:
                                 stack.append(name + "/")
                         else:
-                            yield name, entry
+                            yield name, Entry(name.rpartition("/")[2], entry)
             except OSError:
                 continue
 

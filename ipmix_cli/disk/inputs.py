@@ -1,5 +1,9 @@
 """Opening inputs: only inside IN, never blocking (SPEC §6).
 
+Inputs are named by their keys, text as ipmix holds names (``items.name_text``): each is turned back into the
+bytes it stands for with ``items.name_bytes``, never with the locale's encoding, so a UTF-8 name opens the same
+under ``LC_ALL=C`` as in a UTF-8 locale.
+
 The link policy, the same for discovery and ``--files-from``: a symbolic link is read only when it resolves
 inside IN. The resolved path is then opened one component at a time with ``O_NOFOLLOW``, so a link swapped in
 after the check makes the open fail rather than read outside IN. The file itself is opened with
@@ -16,6 +20,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from ..errors import InputFailure
+from ..items import name_bytes, name_text
 from . import beneath
 from .folder import clean_relative, is_inside
 
@@ -48,7 +53,7 @@ class InputRoot:
     def resolve(self, name: str) -> Path:
         """The resolved path of input ``name`` (relative to IN), or :class:`InputRefused` if it leads outside."""
         parts = clean_relative(name)
-        real = Path(os.path.realpath(os.path.join(self.given, *parts)))
+        real = Path(os.fsdecode(os.path.realpath(os.path.join(os.fsencode(self.given), *map(name_bytes, parts)))))
         if not is_inside(real, self.path):
             raise InputRefused(
                 f"a symbolic link leads outside IN (to {real}): not read. ipmix reads only inside IN; pass "
@@ -73,7 +78,7 @@ class InputRoot:
                 real = self.resolve(name)
             except OSError as error:  # a link on the way changed while it was being resolved
                 raise InputRefused(f"its path changed while it was resolved: not read ({error.strerror})") from None
-            parts = real.relative_to(self.path).parts
+            parts = tuple(name_text(os.fsencode(part)) for part in real.relative_to(self.path).parts)
             if not parts:
                 raise InputRefused("IN itself is not an input file") from None
             try:
@@ -91,18 +96,20 @@ class InputRoot:
         has ``openat2`` (:mod:`.beneath`), else one component at a time; then checked to be still there."""
         if beneath.OPENAT2 is not None:
             return self._open_beneath(parts, beneath.OPENAT2)
-        folder = os.open(self.path, _DIR_FLAGS)
-        chain = [(str(self.path), _identity(os.fstat(folder)))]
+        base = os.fsencode(self.path)
+        parts = tuple(map(name_bytes, parts))
+        folder = os.open(base, _DIR_FLAGS)
+        chain = [(base, _identity(os.fstat(folder)))]
         try:
             for depth, part in enumerate(parts[:-1]):
                 child = os.open(part, _DIR_FLAGS, dir_fd=folder)
                 os.close(folder)
                 folder = child
-                chain.append((os.path.join(self.path, *parts[: depth + 1]), _identity(os.fstat(folder))))
+                chain.append((os.path.join(base, *parts[: depth + 1]), _identity(os.fstat(folder))))
             handle = os.open(parts[-1], _FILE_FLAGS, dir_fd=folder)
         finally:
             os.close(folder)
-        chain.append((os.path.join(self.path, *parts), _identity(os.fstat(handle))))
+        chain.append((os.path.join(base, *parts), _identity(os.fstat(handle))))
         if not _still_in_place(chain):
             os.close(handle)
             raise InputRefused("it or a folder on its path was moved or replaced while it was opened: not read")
@@ -112,7 +119,7 @@ class InputRoot:
         """``parts`` opened by ``openat2`` below IN, then looked up again the same way: the file read must be
         the one its path names inside IN, through no link, after the open (one swapped in while its folder
         was moved out of IN and back is refused)."""
-        relative = "/".join(parts)
+        relative = b"/".join(map(name_bytes, parts))
         root = os.open(self.path, _DIR_FLAGS)
         try:
             handle = openat2(root, relative, _FILE_FLAGS, beneath.STRICTLY_BENEATH)
@@ -131,7 +138,7 @@ class InputRoot:
         return handle
 
 
-def _still_in_place(chain: list[tuple[str, tuple[int, int]]]) -> bool:
+def _still_in_place(chain: list[tuple[bytes, tuple[int, int]]]) -> bool:
     """Whether IN, every folder on the way and the opened file are, looked up by path now (the last component
     never followed), the ones the walk reached.
 

@@ -2,9 +2,22 @@
 
 Transparency is composited over a background colour instead of being dropped, and 16-bit data is scaled
 to 8 bits instead of being clipped.
+
+**16 bits, exactly.** Every 16-bit value ``v`` (grey, colour or alpha) becomes ``round(v·255/65535)`` (never
+a tie: 65535 is odd); the 8-bit image is then converted like any other (alpha composited over the background
+as for 8-bit alpha). Pillow keeps 16-bit grey as it is (modes ``I;16``, ``I;16B``, ``I``), but decodes 16-bit
+colour (48-bit RGB, 64-bit RGBA, 16-bit grey with alpha, 16-bit CMYK, premultiplied RGBA) to its *high byte*,
+``v >> 8``, which is one level off for a quarter of the values. For those, :func:`sixteen_bit_decodes` names a
+second way to decode the same file that yields the *low* bytes (the same filters and layout, the other byte of
+each value), and :func:`with_exact_sixteen_bits` joins the two decodes into the exact 8-bit image. A 16-bit
+colour key (PNG ``tRNS``) is compared on the 16-bit values; premultiplied colour is divided by its alpha in 16
+bits (``min(65535, round(c·65535/a))``, 0 where the alpha is 0) before it is scaled.
 """
 
 from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -18,19 +31,127 @@ def has_transparency(image: Image.Image) -> bool:
     return image.mode in _ALPHA_MODES or (image.mode in {"P", "L", "RGB"} and "transparency" in image.info)
 
 
+#: round(v·255/65535) for every 16-bit value v.
+_EIGHT_OF_SIXTEEN = ((np.arange(65536, dtype=np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+#: Rows converted at a time (the 16-bit index of a band is all the extra memory the conversion takes).
+_BAND_VALUES = 1 << 20
+_NATIVE = "L" if sys.byteorder == "little" else "B"
+
+
+def eight_of_sixteen(values: np.ndarray, low: np.ndarray | None = None) -> np.ndarray:
+    """``round(v·255/65535)`` of 16-bit ``values`` (integers, clipped to 0…65535), as uint8; with ``low``,
+    ``values`` are the high bytes and ``low`` the low bytes. Made a band of rows at a time, so the only
+    memory it takes beyond the result is one band's index."""
+    eight = np.empty(values.shape, np.uint8)
+    rows = max(1, _BAND_VALUES // max(1, values[0].size))
+    for top in range(0, values.shape[0], rows):
+        band = slice(top, top + rows)
+        if low is not None:
+            index = (values[band].astype(np.uint16) << 8) | low[band]
+        else:
+            index = np.clip(values[band], 0, 65535)
+        eight[band] = _EIGHT_OF_SIXTEEN[index]
+    return eight
+
+
+@dataclass(frozen=True)
+class SixteenBits:
+    """How to decode a file of 16-bit colour exactly: the raw mode of each of two decodes (``high``: None keeps
+    Pillow's), and what the two hold (``kind``: "bytes" the high and the low byte of each value; "grey alpha"
+    the second holds all four bytes of grey and alpha; "premultiplied" both raw, colour premultiplied by alpha)."""
+
+    high: str | None
+    low: str
+    kind: str
+
+
+def _swapped(order: str) -> str:
+    return "L" if (_NATIVE if order == "N" else order) == "B" else "B"
+
+
+def sixteen_bit_decodes(image: Image.Image) -> SixteenBits | None:
+    """For an opened, not yet loaded image whose 16-bit colour Pillow decodes to high bytes: the decodes that give
+    it exactly (see the module docstring); None for every other image.
+
+    A raw mode ``X;16B`` and its twin ``X;16L`` unfilter and unpack the same data, each keeping one byte of a
+    value: decoded with the twin, the file gives its low bytes. PNG grey and alpha (``LA;16B``, opened as RGBA)
+    has no twin: it is read as raw ``RGBA``, its 4 bytes as they are. Premultiplied ``RGBa;16`` is read raw twice
+    (``RGBA;16``, both orders), and divided by its alpha here, in 16 bits."""
+    if len(image.tile) != 1 or image.mode not in ("RGB", "RGBA", "CMYK"):
+        return None
+    args = image.tile[0].args
+    rawmode = args if isinstance(args, str) else (args[0] if isinstance(args, tuple) and args else None)
+    if not isinstance(rawmode, str) or ";16" not in rawmode:
+        return None
+    base, _, order = rawmode.partition(";16")
+    if order not in ("B", "L", "N"):
+        return None
+    if rawmode == "LA;16B" and image.mode == "RGBA":
+        return SixteenBits(None, "RGBA", "grey alpha")
+    if base == "RGBa" and image.mode == "RGBA":
+        native = _NATIVE if order == "N" else order
+        return SixteenBits(f"RGBA;16{native}", f"RGBA;16{_swapped(order)}", "premultiplied")
+    if base in ("RGB", "RGBA", "RGBX", "CMYK"):
+        return SixteenBits(None, f"{base};16{_swapped(order)}", "bytes")
+    return None
+
+
+def with_exact_sixteen_bits(high: Image.Image, low: Image.Image, decodes: SixteenBits) -> Image.Image:
+    """The 8-bit image of 16-bit colour decoded twice as ``decodes`` says (:func:`sixteen_bit_decodes`), each value
+    ``round(v·255/65535)``; a 16-bit colour key (PNG ``tRNS``) becomes transparency."""
+    if decodes.kind == "grey alpha":
+        grey_alpha = np.asarray(low)  # grey high, grey low, alpha high, alpha low
+        return Image.fromarray(eight_of_sixteen(grey_alpha[..., 0::2], grey_alpha[..., 1::2]), "LA")
+    key = high.info.get("transparency")
+    keyed = high.mode == "RGB" and isinstance(key, tuple) and len(key) == 3
+    channels = len(high.getbands()) + (1 if keyed else 0)
+    eight = np.empty((high.height, high.width, channels), np.uint8)
+    rows = max(1, _BAND_VALUES // max(1, high.width * channels))
+    for top in range(0, high.height, rows):  # a band at a time: never both decodes as arrays at once
+        box = (0, top, high.width, min(high.height, top + rows))
+        highs, lows = np.asarray(high.crop(box)), np.asarray(low.crop(box))
+        band = eight[box[1] : box[3]]
+        if decodes.kind == "premultiplied":
+            band[...] = _straight(highs, lows)
+            continue
+        band[..., : highs.shape[2]] = eight_of_sixteen(highs, lows)
+        if keyed:
+            keys = [int(value) >> 8 for value in key], [int(value) & 0xFF for value in key]
+            transparent = np.all((highs == np.array(keys[0], np.uint8)) & (lows == np.array(keys[1], np.uint8)), axis=2)
+            band[..., 3] = np.where(transparent, 0, 255)
+    return Image.fromarray(eight, "RGBA" if keyed else high.mode)
+
+
+def _straight(highs: np.ndarray, lows: np.ndarray) -> np.ndarray:
+    """8-bit straight RGBA of 16-bit premultiplied RGBA (high and low bytes): each colour ``c`` becomes
+    ``min(65535, round(c·65535/a))`` (0 where ``a`` is 0), then every value ``round(v·255/65535)``."""
+    values = (highs.astype(np.int64) << 8) | lows
+    alpha = values[..., 3:]
+    colour = np.where(alpha > 0, (values[..., :3] * 65535 * 2 + alpha) // np.maximum(2 * alpha, 1), 0)
+    values[..., :3] = np.minimum(colour, 65535)
+    return _EIGHT_OF_SIXTEEN[values]
+
+
+def _keyed_grey(image: Image.Image, background: tuple[int, int, int]) -> Image.Image:
+    """16-bit grey with a 16-bit colour key (PNG ``tRNS``): the key's pixels transparent, over ``background``."""
+    values = np.asarray(image)
+    alpha = np.where(values == image.info["transparency"], 0, 255).astype(np.uint8)
+    grey_alpha = Image.fromarray(np.dstack([eight_of_sixteen(values), alpha]), "LA")
+    return to_rgb(grey_alpha, background)
+
+
 def to_rgb(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Image.Image:
     """An RGB version of ``image``: alpha over ``background``, 16-bit and float scaled, palettes expanded."""
     if image.mode == "RGB" and "transparency" not in image.info:
         return image
+    if image.mode in _SIXTEEN_BIT_MODES and isinstance(image.info.get("transparency"), int):
+        return _keyed_grey(image, background)
     if has_transparency(image):
         rgba = image.convert("RGBA")
         base = Image.new("RGBA", rgba.size, (*background, 255))
         return Image.alpha_composite(base, rgba).convert("RGB")
     if image.mode in _SIXTEEN_BIT_MODES:
-        values = np.asarray(image, dtype=np.int64)
-        values = np.clip(values, 0, 65535)
-        eight = ((values * 255 + 32767) // 65535).astype(np.uint8)
-        return Image.fromarray(eight, "L").convert("RGB")
+        return Image.fromarray(eight_of_sixteen(np.asarray(image)), "L").convert("RGB")
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float64)
         values = np.nan_to_num(values, nan=0.0, posinf=1.0, neginf=0.0)
@@ -38,6 +159,28 @@ def to_rgb(image: Image.Image, background: tuple[int, int, int] = WHITE) -> Imag
         eight = np.clip(np.rint(values * scale), 0, 255).astype(np.uint8)
         return Image.fromarray(eight, "L").convert("RGB")
     return image.convert("RGB")
+
+
+#: Pixels converted at a time by :func:`rgb_array`.
+_BAND_PIXELS = 1 << 18
+
+
+def rgb_array(image: Image.Image, background: tuple[int, int, int] = WHITE) -> np.ndarray:
+    """``to_rgb(image, background)`` as a writable H×W×3 uint8 array, converted a band of rows at a time.
+
+    Whole, the conversion holds the image, its RGB version (4 bytes a pixel in Pillow; an RGBA composite
+    several), that version's bytes and the array at once; a band at a time it holds the image, the array and one
+    band. Every conversion of ``to_rgb`` works pixel by pixel, so the bands give the very same values, except
+    for float images, whose scale depends on the whole image's maximum: those are converted whole."""
+    width, height = image.size
+    if image.mode == "F" or width * height <= _BAND_PIXELS:
+        return np.array(to_rgb(image, background))
+    pixels = np.empty((height, width, 3), np.uint8)
+    rows = max(1, _BAND_PIXELS // width)
+    for top in range(0, height, rows):
+        band = image.crop((0, top, width, min(height, top + rows)))
+        pixels[top : top + band.height] = np.asarray(to_rgb(band, background))
+    return pixels
 
 
 def to_rgb_array(image, background: tuple[int, int, int] = WHITE) -> np.ndarray:

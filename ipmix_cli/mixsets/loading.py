@@ -12,6 +12,7 @@ files and compares the fingerprint, which hashes every byte anyway.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -61,7 +62,9 @@ def load_pictures(root: Path, full_check: bool = True) -> Pictures:
             f"{error}; rebuild the set with `ipmix fractals build {root} --overwrite` and the settings it was made "
             f"with, or remove {root / 'ipmix_fractals.json'} to use the folder as plain images"
         ) from None
-    loaded = _plain(root, full_check) if record is None else _built(root, record, full_check)
+    with warnings.catch_warnings():  # Pillow's warnings about odd pictures would reach stderr as raw lines
+        warnings.simplefilter("ignore")
+        loaded = _plain(root, full_check) if record is None else _built(root, record, full_check)
     if not loaded.names:
         raise MixingSetError(
             f"mixing set {str(root)!r} holds no readable images; build one with `ipmix fractals build`"
@@ -85,7 +88,7 @@ def _plain(root: Path, full_check: bool) -> Pictures:
             continue
         if not (looks_like_image(name, content[:HEAD_BYTES]) or opens_as_image(content)):
             continue  # not a picture (e.g. metadata.jsonl, notes.txt): a mixing folder may hold other files
-        problem = decode_problem(content)
+        problem = pixels_problem(content) or decode_problem(content)
         if problem:
             broken.append(f"{name} ({problem})")
             continue
@@ -98,6 +101,34 @@ def _plain(root: Path, full_check: bool) -> Pictures:
             "repair them or move them out of the folder (a mixing set never leaves pictures out silently)"
         )
     return _pictures(names, data)
+
+
+def pixels_problem(data: bytes) -> str | None:
+    """Why a picture is over the pixel limit (from its header, before anything is decoded), or None: a mixing
+    picture is decoded whole for each draw, so it is held to the limit every image ipmix makes is held to."""
+    import io
+    import warnings
+
+    from PIL import Image
+
+    from ..imaging.images import pixel_limit
+
+    limit = pixel_limit()
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            with Image.open(io.BytesIO(data)) as image:
+                width, height = image.size
+    except Image.DecompressionBombError:
+        return f"more than twice ipmix's limit of {limit:,} pixels (Pillow's decompression-bomb limit)"
+    except Exception:  # noqa: BLE001 - whatever else is wrong is decode_problem's to say
+        return None
+    if limit is not None and width * height > limit:
+        return (
+            f"{width}×{height} = {width * height:,} pixels, over ipmix's limit of {limit:,} pixels (Pillow's "
+            "decompression-bomb limit): scale it down"
+        )
+    return None
 
 
 def _built(root: Path, record, full_check: bool) -> Pictures:

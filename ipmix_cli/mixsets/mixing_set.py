@@ -29,16 +29,19 @@ import hashlib
 import io
 import math
 import threading
+import warnings
 import zlib
 from collections import OrderedDict
+from contextlib import contextmanager
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable, Hashable
+from typing import Any, Callable, Hashable, Iterator
 
 import numpy as np
 from PIL import Image
 
 from ..imaging.colour import to_rgb
+from ..imaging.images import check_pixels
 from .loading import MixingSetError, fingerprint_of, load_pictures
 
 __all__ = ["COVER_RATIO", "MixingSet", "MixingSetError", "cover_size"]
@@ -141,7 +144,11 @@ class MixingSet:
             return image
         try:
             image = _open_rgb(picture)
-        except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError) as error:
+        except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+            raise MixingSetError(
+                f"mixing picture {self.names[index]!r} has more pixels than ipmix's limit ({_limit_words()})"
+            ) from None
+        except (OSError, ValueError, SyntaxError, EOFError) as error:
             raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
         if pack:
             self._packed.offer(index, image, len(picture))
@@ -179,8 +186,13 @@ class MixingSet:
         return self._window(self.names.index(name), size, left, top, height, width)
 
     def _window(self, index: int, size: tuple[int, int], left: int, top: int, height: int, width: int) -> np.ndarray:
-        """Picture ``index`` scaled to ``size``, cut at (left, top) to height×width: read-only."""
-        if size[0] * size[1] > max(WINDOW_FACTOR * height * width, FULL_COVER_PIXELS):
+        """Picture ``index`` scaled to ``size``, cut at (left, top) to height×width: read-only. The largest
+        picture the scaling makes is checked against the pixel limit first (``TooManyPixels``, the input's
+        failure)."""
+        windowed = size[0] * size[1] > max(WINDOW_FACTOR * height * width, FULL_COVER_PIXELS)
+        made = _scaled_extent(size, width, height) if windowed else size
+        check_pixels(*made, "its mixing picture, scaled to cover it, would be", "make it smaller with --resize")
+        if windowed:
             return _read_only(np.asarray(_resampled_window(self._decoded(index), size, left, top, width, height)))
         scaled = self._scaled.get((index, size))
         if scaled is None and self._worth_caching(size, height, width):
@@ -209,8 +221,15 @@ class MixingSet:
         if size is None:
             picture = self.pictures[index]
             if isinstance(picture, bytes):
-                with Image.open(io.BytesIO(picture)) as opened:  # reads the header only
-                    size = opened.height, opened.width
+                try:
+                    with _pillow_quiet(), Image.open(io.BytesIO(picture)) as opened:  # reads the header only
+                        size = opened.height, opened.width
+                except Image.DecompressionBombError:
+                    raise MixingSetError(
+                        f"mixing picture {self.names[index]!r} has more pixels than ipmix's limit ({_limit_words()})"
+                    ) from None
+                except (OSError, ValueError, SyntaxError, EOFError) as error:
+                    raise MixingSetError(f"mixing picture {self.names[index]!r} cannot be decoded: {error}") from None
             else:
                 size = picture.shape[:2]
             self._sizes[index] = size
@@ -250,6 +269,11 @@ def _resampled_window(picture: Image.Image, size: tuple[int, int], left: int, to
         (out_width, out_height), Image.Resampling.BILINEAR, box=(0, y_from - first, out_width, y_to - first)
     )
     return down.crop((cut_left, cut_top, cut_left + width, cut_top + height))
+
+
+def _scaled_extent(size: tuple[int, int], width: int, height: int) -> tuple[int, int]:
+    """(width, height) of the largest picture :func:`_resampled_window` makes (see :func:`_axis_span`)."""
+    return (size[0] if size[0] <= 2 * width else width), (size[1] if size[1] <= 2 * height else height)
 
 
 def _axis_span(source: int, scaled: int, start: int, length: int) -> tuple[float, float, int, int]:
@@ -396,9 +420,28 @@ class _ByteBudgetCache:
 
 def _open_rgb(data: bytes) -> Image.Image:
     # no ``with``: to_rgb may return the opened image itself, and an in-memory file needs no closing
-    opened = Image.open(io.BytesIO(data))
-    opened.load()
-    return to_rgb(opened)
+    with _pillow_quiet(bombs="error"):
+        opened = Image.open(io.BytesIO(data))
+        opened.load()
+        return to_rgb(opened)
+
+
+@contextmanager
+def _pillow_quiet(bombs: str = "ignore") -> Iterator[None]:
+    """Pillow's warnings silenced (they would reach stderr as raw lines); the decompression-bomb warning
+    ``bombs`` ("error": a picture over the pixel limit is refused; the set's loading refuses such pictures
+    up front, so this guards sets made in Python)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        warnings.simplefilter(bombs, Image.DecompressionBombWarning)
+        yield
+
+
+def _limit_words() -> str:
+    from ..imaging.images import pixel_limit
+
+    limit = pixel_limit()
+    return "no limit" if limit is None else f"{limit:,} pixels, Pillow's decompression-bomb limit"
 
 
 def _array_bytes(array: np.ndarray) -> int:

@@ -5,9 +5,12 @@
 - Image (``--image-column``, default ``image``): a Hugging Face ``Image`` struct (``bytes``, ``path``) or raw
   bytes. A struct without bytes names a file by ``path`` (relative to the Parquet file's folder, or absolute),
   read only when it lies inside IN.
-- Label (``--label-column``, default ``label`` where a file has an integer or text column of that name): class
-  numbers (with the names a ``ClassLabel`` in the ``huggingface`` schema metadata declares, kept as the run's
-  class list) or class names; a negative number (-1) means no label.
+- Label (``--label-column``, default ``label`` where a file has a column of that name): class numbers (integer,
+  boolean, or float and decimal columns of whole numbers, as ``labels.class_number_of`` takes them; with the
+  names a ``ClassLabel`` in the ``huggingface`` schema metadata declares, kept as the run's class list) or class
+  names (text); a negative number (-1), NaN or null means no label. A row whose label is no class number (a
+  fraction, beyond 64 bits) is that row's failure; a label column of another type (a list, a date…) is the
+  file's failure, even when it is only the default ``label``: it is never silently read as "no label".
 - Other columns without binary data pass through to the records as ``meta`` (values of at most
   ``META_BYTES`` as JSON); workers read them, so the driver never holds them.
 
@@ -32,6 +35,7 @@ from ..disk.inputs import InputRefused, InputRoot
 from ..imaging.images import UnreadableImage
 from ..inputs import InputsBuilder
 from ..items import Failure, Item, is_utf8
+from ..labels import NotAClassNumber, class_number_of
 from . import PARQUET_SUFFIXES, Found, PlanError, Source
 from .folder import walk
 from .streams import digest_of, in_memory, refused
@@ -71,8 +75,10 @@ def _label_kind(column_type) -> str | None:
     pa, _ = _modules()
     if pa.types.is_dictionary(column_type):
         column_type = column_type.value_type
-    if pa.types.is_integer(column_type):
+    if any(test(column_type) for test in (pa.types.is_integer, pa.types.is_boolean, pa.types.is_floating)):
         return "number"
+    if pa.types.is_decimal(column_type) or pa.types.is_null(column_type):
+        return "number"  # a column of nulls only: no labels
     if pa.types.is_string(column_type) or pa.types.is_large_string(column_type):
         return "name"
     return None
@@ -204,10 +210,14 @@ class ParquetReader:
         rows = []
         for row in range(count):
             where = f"{file_key}/{row:0{width}d}"
+            key = self._key(keys[row]) if keys is not None else where
             label = labels[row]
-            if isinstance(label, int) and label < 0:
-                label = None
-            rows.append((where, self._key(keys[row]) if keys is not None else where, label))
+            if not isinstance(label, str):
+                try:
+                    label = class_number_of(label, f"its label (column {label_column!r})")
+                except NotAClassNumber as error:
+                    key, label = Failure("", str(error)), None
+            rows.append((where, key, label))
         return names, rows, label_column is not None, (info.st_size, info.st_mtime_ns)
 
     def _label_column(self, schema) -> str | None:
@@ -219,7 +229,13 @@ class ParquetReader:
                 held = schema.field(wanted).type
                 raise InputRefused(f"its --label-column {wanted!r} holds {held}, not class names or numbers")
             return wanted
-        if "label" in schema.names and _label_kind(schema.field("label").type):
+        if "label" in schema.names:
+            if _label_kind(schema.field("label").type) is None:
+                held = schema.field("label").type
+                raise InputRefused(
+                    f"its column 'label' holds {held}, not class names or numbers; name the column that holds "
+                    "the labels with --label-column"
+                )
             return "label"
         return None
 

@@ -4,8 +4,9 @@
   or the value of the JSON field ``--key-field`` (e.g. ``source`` in ipmix's own records, to reproduce the
   copies of the images a shard was made from).
 - Image: the first member with an image extension, or the member ``--image-key`` names (``jpg``, ``seg.png``).
-- Label: the ``.cls`` member (a class number), or the JSON field ``--label-field`` (a class name or number);
-  a negative number (-1) means no label.
+- Label: the ``.cls`` member (a class number: ASCII digits, optionally signed), or the JSON field
+  ``--label-field`` (a class name, or a number as ``labels.class_number_of`` takes it); a negative number (-1)
+  means no label; a number beyond 64 bits, a fraction or another JSON type is that sample's failure.
 - Other members that are UTF-8 text of at most ``META_BYTES`` (``.json`` parsed, ``.cls`` as a number) pass
   through to the records as ``meta``; they are read by the workers, so the driver never holds them.
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from pathlib import Path
 from typing import Iterator
 
@@ -28,7 +30,8 @@ from ..disk.inputs import InputRefused, InputRoot
 from ..formats.tar import Member, Sample, samples
 from ..imaging.images import UnreadableImage, format_of_name
 from ..inputs import InputsBuilder
-from ..items import Failure, Item, is_utf8, printable
+from ..items import Failure, Item, is_utf8, one_line, printable
+from ..labels import class_number_of
 from . import TAR_SUFFIXES, Found, PlanError, Source
 from .folder import walk
 from .streams import digest_of, read_window, refused, window
@@ -44,21 +47,22 @@ def _is_image(member: Member) -> bool:
     return format_of_name("x." + member.field) is not None
 
 
+_CLASS_NUMBER = re.compile(r"[+-]?[0-9]{1,40}")
+
+
 def _number(text: str) -> int | None:
-    """A class number from text (``.cls``); None when it is not one."""
-    try:
-        return int(text.strip())
-    except ValueError:
-        return None
+    """A class number from text (``.cls``: ASCII digits, optionally signed, blanks around); None when it is not
+    one (``int()`` would also take ``5_000`` and other scripts' digits)."""
+    text = text.strip()
+    return int(text) if _CLASS_NUMBER.fullmatch(text) else None
 
 
-def _label(value) -> str | int | None:
-    """A label from a JSON value: a class name or number (negative: none); ValueError for anything else."""
-    if isinstance(value, bool) or not isinstance(value, (str, int)) and value is not None:
-        raise ValueError(type(value).__name__)
-    if isinstance(value, int) and value < 0:
-        return None
-    return value
+def _label(value, what: str) -> str | int | None:
+    """A label from a JSON value: a class name, or a class number as ``labels.class_number_of`` takes it (None:
+    no label); ``NotAClassNumber`` for anything else."""
+    if isinstance(value, str) or value is None:
+        return value
+    return class_number_of(value, what)
 
 
 class WebDatasetReader:
@@ -196,21 +200,20 @@ class WebDatasetReader:
         if field_name:
             if not isinstance(json_value, dict) or field_name not in json_value:
                 return None, False
-            try:
-                return _label(json_value[field_name]), True
-            except ValueError as error:
-                raise ValueError(
-                    f"its --label-field {field_name!r} is a JSON {error}, not a class name or number"
-                ) from None
+            value = json_value[field_name]
+            if value is not None and not isinstance(value, (str, int, float)):
+                kind = {dict: "object", list: "array"}.get(type(value), type(value).__name__)
+                raise ValueError(f"its --label-field {field_name!r} is a JSON {kind}, not a class name or number")
+            return _label(value, f"its --label-field {field_name!r}"), True
         member = next((m for m in sample.members if m.field == "cls"), None)
         if member is None:
             return None, False
         text = _text(member, fd)
         number = _number(text) if text is not None else None
         if number is None:
-            shown = text[:20] if text is not None else "unreadable"
+            shown = one_line(text[:20]) if text is not None else "unreadable"
             raise ValueError(f"its .cls member is not a class number ({shown!r})")
-        return (number if number >= 0 else None), False
+        return class_number_of(number, "its .cls member"), False
 
     # --- the workers: reading --------------------------------------------------------------------------
 

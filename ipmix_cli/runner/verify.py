@@ -32,7 +32,7 @@ from ..disk.folder import FolderError, SafeFolder, UnsafePath, clean_relative
 from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
-from ..items import printable
+from ..items import name_text, printable
 from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, layouts_in
 from .ledger import MAX_LINE_BYTES, Ledger, file_digest
 
@@ -296,17 +296,18 @@ def _check_folder(out: SafeFolder, listed: set[str], bookkeeping: set[str], repo
 
 
 def _folders(out: SafeFolder):
-    """Every folder below OUT (links not followed), relative names."""
-    stack = [""]
+    """Every folder below OUT (links not followed), relative names (decoded as UTF-8 whatever the locale)."""
+    stack = [b""]
+    base = os.fsencode(out.path)
     while stack:
         prefix = stack.pop()
         try:
-            with os.scandir(out.path / prefix if prefix else out.path) as entries:
+            with os.scandir(os.path.join(base, prefix) if prefix else base) as entries:
                 for entry in entries:
                     if entry.is_dir(follow_symlinks=False):
-                        name = f"{prefix}{entry.name}"
-                        yield name
-                        stack.append(name + "/")
+                        name = prefix + entry.name
+                        yield name_text(name)
+                        stack.append(name + b"/")
         except OSError:
             continue
 
