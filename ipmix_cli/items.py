@@ -53,6 +53,14 @@ def name_text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
+def path_text(path) -> str:
+    """A path as ipmix records and shows it (run records, messages): its bytes decoded as UTF-8 whatever the
+    locale, bytes that are not UTF-8 shown as ``\\xNN`` (so the record is valid UTF-8 JSON)."""
+    import os
+
+    return printable(name_text(os.fsencode(str(path))))
+
+
 def printable(name: str) -> str:
     """``name`` as valid UTF-8 for messages and JSON: bytes a file system gave that are not UTF-8 (held by
     Python as lone surrogates) are shown as ``\\xNN``."""

@@ -8,6 +8,7 @@ runs the engine's own code, and shows the copy's real pixels as its final panel.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
 from .engine.copies import ConfigResolver, augment_copy
+from .items import name_bytes, path_text
 from .jobs.augment import prepare_pixels, render_outputs
 from .jobs.augment_options import AugmentOptions, output_names
 from .mixsets.mixing_set import MixingSet
@@ -102,9 +104,10 @@ def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tup
             found = [item.key for item in discover(path).inputs][:per_folder]
             if not found:
                 raise ValueError(f"no images found under {path}")
-            sources.extend((path / name).relative_to(root).as_posix() for name in found)
+            prefix = path_text(path.relative_to(root).as_posix()) if path != root else ""
+            sources.extend(f"{prefix}/{name}" if prefix else name for name in found)
         else:
-            sources.append(path.relative_to(root).as_posix())
+            sources.append(path_text(path.relative_to(root).as_posix()))
     return root, list(dict.fromkeys(sources))
 
 
@@ -119,7 +122,7 @@ def _prepared(root: Path, source: str, options: AugmentOptions) -> np.ndarray:
     from .imaging.images import UnreadableImage
 
     try:
-        with open(root / source, "rb") as stream:
+        with open(os.path.join(os.fsencode(root), name_bytes(source)), "rb") as stream:
             return prepare_pixels(stream, options)
     except OSError as error:
         raise UnreadableImage(f"{source}: {error.strerror}") from None

@@ -119,9 +119,6 @@ def _c_locale_case(tmp_path, case: str, mixing_dir) -> list[str]:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True, reason="outside the readers and disk layers: the job layer's and cli's to fix (issue 21)"
-)
 @pytest.mark.parametrize(
     "case",
     [
@@ -131,14 +128,13 @@ def _c_locale_case(tmp_path, case: str, mixing_dir) -> list[str]:
         "preview",  # preview.py: open(root / source) mixes the locale's names with UTF-8 keys
     ],
 )
-def test_what_remains_outside_these_layers_in_the_c_locale(tmp_path, mixing_dir, case):
+def test_out_print_mixing_folders_and_previews_in_the_c_locale(tmp_path, mixing_dir, case):
     completed = in_c_locale(*_c_locale_case(tmp_path, case, mixing_dir))
     assert completed.returncode == 0, completed.stderr
     assert b"Error" not in completed.stderr and b"Traceback" not in completed.stderr
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="job/state.py write_json: the run record's 'in' is not valid UTF-8 (issue 21)")
 def test_an_in_folder_whose_path_is_not_utf8(tmp_path, mixing_dir):
     folder = os.path.join(os.fsencode(tmp_path), b"in\xe9")
     os.mkdir(folder)

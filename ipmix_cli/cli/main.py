@@ -348,6 +348,7 @@ def _augment(
 ) -> None:
     """The body of ``augment`` (see there); Ctrl-C is left to it."""
     from ..formats.jsonlines import dumps
+    from ..items import name_bytes
     from ..jobs.augment import AugmentJob
     from ..jobs.augment_setup import reader_for, resolve_options, source_for
     from ..runner.backends import BackendSpec
@@ -376,12 +377,15 @@ def _augment(
         raise click.UsageError(str(error)) from error
 
     def emit(record: dict) -> None:
+        """One line on stdout, as bytes: names in UTF-8 (or their own bytes) whatever the locale."""
         if print_mode == "paths":
             name = record["file_name"] if "shard" not in record else f"{record['shard']}/{record['file_name']}"
-            sys.stdout.write(os.path.join(str(out_dir), name) + "\n")
+            line = os.path.join(os.fsencode(str(out_dir)), name_bytes(name)) + b"\n"
         else:
-            sys.stdout.write(dumps(record) + "\n")
+            line = (dumps(record) + "\n").encode("utf-8", "backslashreplace")
         sys.stdout.flush()
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
 
     request = Request(
         out=out_dir,

@@ -8,6 +8,7 @@ from pathlib import Path
 from ..engine import methods
 from ..engine.copies import ConfigResolver
 from ..errors import UsageError
+from ..items import path_text
 from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..readers import Source, detect, open_reader
 from ..readers.folder import FolderReader, read_list
@@ -97,9 +98,9 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
         preset=settings["preset"],
         method=method,
         overrides=overrides,
-        mixing_folder=str(mixing_folder.resolve()) if mixing else "",
+        mixing_folder=str(mixing_folder.resolve()) if mixing else "",  # opened by workers: the real path
         mixing_fingerprint=mixing.fingerprint if mixing else "",
-        mixing_label=(str(folder) if folder else "builtin") if mixing else None,
+        mixing_label=(path_text(folder) if folder else "builtin") if mixing else None,
         image_format=image_format,
         quality=settings.get("quality"),
         background=tuple(settings["background"]),
@@ -109,7 +110,7 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
         trace=settings.get("trace", False),
         writer=writer,
         samples_per_shard=settings.get("samples_per_shard") or 1000,
-        in_folder=os.path.realpath(root),
+        in_folder=path_text(os.path.realpath(root)),
         input=dict(settings.get("input") or {}),
         labels=settings.get("labels") or "auto",
     )

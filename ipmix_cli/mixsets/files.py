@@ -16,6 +16,8 @@ from pathlib import Path
 
 from PIL import Image
 
+from ..items import name_text
+
 #: Names that say "image": the formats ipmix reads, and common ones Pillow may lack a decoder for (listed so
 #: that a folder of them is reported rather than silently empty).
 IMAGE_EXTENSIONS = frozenset(
@@ -91,5 +93,5 @@ def visible_files(root: Path) -> list[tuple[str, Path]]:
         if any(part.startswith(".") for part in relative.parts):
             continue
         if path.is_file():  # follows links; false for FIFOs, devices and folders
-            found.append((relative.as_posix(), path))
+            found.append((name_text(os.fsencode(relative.as_posix())), path))  # the same name in every locale
     return sorted(found, key=lambda entry: entry[1])  # path order (by parts: a/b.png before a.png), as always

@@ -32,7 +32,7 @@ from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folde
 from ..disk.lock import LockHeld, hold_folder, setup_section
 from ..errors import RunFault, UsageError
 from ..formats.records import RunRecord
-from ..items import Failure, printable
+from ..items import Failure, path_text, printable
 from ..seeding import path_digest
 from ..writers import finish, is_sharded
 from .backends import BackendSpec, open_pool
@@ -149,10 +149,10 @@ class _Run:
             self.base = RunRecord(
                 job=self.job.name,
                 identity=self.job.identity(),
-                command=self.request.command,
+                command=[path_text(argument) for argument in self.request.command],
                 seed=self.job.seed,
                 shard=self.request.shard,
-                extra={**self.job.run_fields("running"), "out": str(self.request.out)},
+                extra={**self.job.run_fields("running"), "out": path_text(self.request.out)},
             )
             if self.request.shard:
                 self._record_running()
@@ -317,7 +317,11 @@ class _Run:
             }
             record = dataclasses.replace(
                 self.base,
-                extra={**self.job.run_fields(status), **self.job.summary_fields(counts), "out": str(self.request.out)},
+                extra={
+                    **self.job.run_fields(status),
+                    **self.job.summary_fields(counts),
+                    "out": path_text(self.request.out),
+                },
                 status=status,
                 counts=counts,
                 failures=[{"source": printable(f.key), "error": f.error} for f in failed],

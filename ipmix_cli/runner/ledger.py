@@ -379,7 +379,10 @@ def still_valid(out: SafeFolder, name: str, sha256: str, sig) -> tuple | None:
 
 
 def write_json(out: SafeFolder, name: str, value: dict) -> None:
-    out.write_bytes(name, (json.dumps(value, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    """``value`` as indented JSON (a lone surrogate that slipped into a string is written escaped, ``\\udcxx``,
+    so the file is always valid UTF-8)."""
+    text = json.dumps(value, indent=2, ensure_ascii=False) + "\n"
+    out.write_bytes(name, text.encode("utf-8", "backslashreplace"))
 
 
 def read_json(out: SafeFolder, name: str) -> dict | None:
