@@ -227,6 +227,7 @@ class AugmentJob(Job):
         except MixingSetError as error:
             raise RunFault(f"cannot start: {error}") from None
         pixels = prepare_pixels(stream, options)
+        options.encoder_for(item.hint).check(pixels.shape[1], pixels.shape[0])  # before K copies are made for nothing
         config = configs(*pixels.shape[:2])
         for output in outputs:
             if output.order == -1:

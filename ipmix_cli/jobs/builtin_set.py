@@ -18,6 +18,7 @@ import stat
 import tempfile
 from pathlib import Path
 
+from ..disk.folder import make_folder
 from ..errors import RunFault
 from ..mixsets.check import inspect_pictures, problems_of, stray_images
 from ..mixsets.loading import MixingSetError
@@ -96,7 +97,7 @@ def builtin_problem(folder: Path) -> str | None:
 
 
 def _build_fresh(folder: Path, show_progress: bool) -> None:
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(folder.parent)  # never a folder outside the path (a `..` after a missing part is refused)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}-", dir=folder.parent))
     try:
         built = build_set(staging, BUILTIN, jobs=1, overwrite=True, show_progress=show_progress)
