@@ -61,12 +61,18 @@ def affine(image, out, a, b, c, d, e, f):
     of operations (``affine.py`` describes them). ``a·xin`` and ``d·xin`` are the same products for every row,
     so they are computed once per column; each sum is formed as Pillow forms it.
 
-    Row by row in three passes, so that the arithmetic runs on whole rows at once (vectorised): where each
-    output pixel reads (its four neighbours' offsets and its two weights), then the neighbours gathered per
-    channel, then the two interpolations in float64 and the truncation, black outside the image."""
+    Row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each output
+    pixel reads (its four neighbours and its two weights); the neighbours gathered as whole pixels (the image
+    packed once into one 32-bit word a pixel, as Pillow holds RGB); then per channel the two interpolations
+    in float64 and the truncation, black outside the image."""
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     source = image.reshape(-1)
+    packed = np.empty(height * width, np.uint32)
+    for i in range(height * width):
+        packed[i] = (
+            np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
+        )
     across_u = np.empty(columns)
     across_v = np.empty(columns)
     for x in range(columns):
@@ -74,13 +80,10 @@ def affine(image, out, a, b, c, d, e, f):
         across_v[x] = d * (x + 0.5)
     weight_x = np.empty(columns)
     weight_y = np.empty(columns)
-    base = np.empty(columns, np.int64)
-    step_x = np.empty(columns, np.int64)
-    step_y = np.empty(columns, np.int64)
+    index = np.empty((4, columns), np.int64)
     inside = np.empty(columns, np.uint8)
-    near = np.empty((4, 3, columns), np.uint8)
+    near = np.empty((4, columns), np.uint32)
     mixed = np.empty((3, columns), np.uint8)
-    stride = width * 3
     for y in range(rows):
         down_u = b * (y + 0.5)
         down_v = e * (y + 0.5)
@@ -99,30 +102,23 @@ def affine(image, out, a, b, c, d, e, f):
             weight_y[x] = v - row
             left = max(np.int64(column), 0)
             right = min(np.int64(column) + 1, width - 1)
-            top = max(np.int64(row), 0)
-            bottom = min(np.int64(row) + 1, height - 1)
-            base[x] = top * stride + left * 3
-            step_x[x] = (right - left) * 3
-            step_y[x] = (bottom - top) * stride
-        for x in range(columns):
-            i = base[x]
-            j = i + step_x[x]
-            k = i + step_y[x]
-            m = k + step_x[x]
-            for channel in range(3):
-                near[0, channel, x] = source[i + channel]
-                near[1, channel, x] = source[j + channel]
-                near[2, channel, x] = source[k + channel]
-                near[3, channel, x] = source[m + channel]
+            top = max(np.int64(row), 0) * width
+            bottom = min(np.int64(row) + 1, height - 1) * width
+            index[0, x] = top + left
+            index[1, x] = top + right
+            index[2, x] = bottom + left
+            index[3, x] = bottom + right
+        for k in range(4):
+            for x in range(columns):
+                near[k, x] = packed[index[k, x]]
         for channel in range(3):
-            top_left, top_right = near[0, channel], near[1, channel]
-            bottom_left, bottom_right = near[2, channel], near[3, channel]
+            shift = np.uint32(8 * channel)
             result = mixed[channel]
             for x in range(columns):
-                p = np.float64(top_left[x])
-                upper = p + (np.float64(top_right[x]) - p) * weight_x[x]
-                p = np.float64(bottom_left[x])
-                lower = p + (np.float64(bottom_right[x]) - p) * weight_x[x]
+                p = np.float64((near[0, x] >> shift) & np.uint32(255))
+                upper = p + (np.float64((near[1, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
+                p = np.float64((near[2, x] >> shift) & np.uint32(255))
+                lower = p + (np.float64((near[3, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
                 result[x] = np.uint8(upper + (lower - upper) * weight_y[x]) * inside[x]
         for x in range(columns):
             out[y, x, 0] = mixed[0, x]
@@ -136,7 +132,10 @@ def shear_lines(image, out, factor, axis):
     ``axis`` 1; a column for shear_y, ``axis`` 0) has one shift ``factor·(i + ½)`` in float64, its whole part,
     and its fraction rounded to float32; a value is ``(right − left)·fraction + left`` in float32 from the
     edge-clamped neighbours, truncated; a line shifted by its length or more is black, and so are the values
-    outside ``[⌈−½ − shift⌉, ⌈length − ½ − shift⌉)``, as there."""
+    outside ``[⌈−½ − shift⌉, ⌈length − ½ − shift⌉)``, as there.
+
+    Along a row of shear_x the two neighbours of every value are two runs of the same row, and in shear_y a
+    run of columns with one whole shift reads two whole rows: the loops run over those contiguous values."""
     height, width = image.shape[0], image.shape[1]
     lines = height if axis == 1 else width
     length = width if axis == 1 else height
@@ -155,29 +154,65 @@ def shear_lines(image, out, factor, axis):
             low, high = 0, 0
         first[i] = low
         stop[i] = max(high, low)
-    out[:] = 0
+    source = image.reshape(-1)
+    target = out.reshape(-1)
+    target[:] = 0
     if axis == 1:
         for y in range(height):
-            for x in range(first[y], stop[y]):
-                source = whole[y] + x
-                left = min(max(source, 0), width - 1)
-                right = min(max(source + 1, 0), width - 1)
-                for channel in range(3):
-                    p = np.float32(image[y, left, channel])
-                    q = np.float32(image[y, right, channel])
-                    out[y, x, channel] = np.uint8((q - p) * fraction[y] + p)
-    else:
-        for y in range(height):
-            for x in range(width):
-                if y < first[x] or y >= stop[x]:
+            row = y * width * 3
+            weight = fraction[y]
+            begin, end = first[y], stop[y]
+            # where both neighbours lie inside the row, they are the values 3·whole and 3·whole + 3 further on
+            inner_begin = min(max(begin, -whole[y]), end)
+            inner_end = max(min(end, width - 1 - whole[y]), inner_begin)
+            if inner_end > inner_begin:
+                near = row + 3 * (inner_begin + whole[y])
+                count = 3 * (inner_end - inner_begin)
+                lefts = source[near : near + count]
+                rights = source[near + 3 : near + 3 + count]
+                values = target[row + 3 * inner_begin : row + 3 * inner_end]
+                for j in range(count):
+                    p = np.float32(lefts[j])
+                    values[j] = np.uint8((np.float32(rights[j]) - p) * weight + p)
+            for x in range(begin, end):
+                if inner_begin <= x < inner_end:
                     continue
-                source = whole[x] + y
-                top = min(max(source, 0), height - 1)
-                bottom = min(max(source + 1, 0), height - 1)
+                left = min(max(whole[y] + x, 0), width - 1)
+                right = min(max(whole[y] + x + 1, 0), width - 1)
                 for channel in range(3):
-                    p = np.float32(image[top, x, channel])
-                    q = np.float32(image[bottom, x, channel])
-                    out[y, x, channel] = np.uint8((q - p) * fraction[x] + p)
+                    p = np.float32(source[row + 3 * left + channel])
+                    q = np.float32(source[row + 3 * right + channel])
+                    target[row + 3 * x + channel] = np.uint8((q - p) * weight + p)
+    else:
+        weights = np.empty(3 * width, np.float32)
+        lows = np.empty(3 * width, np.int64)
+        highs = np.empty(3 * width, np.int64)
+        for x in range(width):
+            for channel in range(3):
+                weights[3 * x + channel] = fraction[x]
+                lows[3 * x + channel] = first[x]
+                highs[3 * x + channel] = stop[x]
+        start = 0
+        while start < width:  # runs of columns with the same whole shift
+            end = start + 1
+            while end < width and whole[end] == whole[start]:
+                end += 1
+            count = 3 * (end - start)
+            run_weights = weights[3 * start : 3 * end]
+            run_lows = lows[3 * start : 3 * end]
+            run_highs = highs[3 * start : 3 * end]
+            for y in range(height):
+                top = (min(max(y + whole[start], 0), height - 1) * width + start) * 3
+                bottom = (min(max(y + whole[start] + 1, 0), height - 1) * width + start) * 3
+                row = (y * width + start) * 3
+                uppers = source[top : top + count]
+                lowers = source[bottom : bottom + count]
+                values = target[row : row + count]
+                for j in range(count):
+                    p = np.float32(uppers[j])
+                    value = np.uint8((np.float32(lowers[j]) - p) * run_weights[j] + p)
+                    values[j] = value * np.uint8((y >= run_lows[j]) & (y < run_highs[j]))
+            start = end
 
 
 # --- tone: histograms and lookup tables ----------------------------------------------------------------
@@ -194,11 +229,23 @@ def tone(image, out, top, left, kind, cut):
     ``ops._autocontrast_lut`` compute them."""
     height, width = image.shape[0], image.shape[1]
     count = height * width
-    hist = np.zeros((3, 256), np.int64)
-    for y in range(height):
-        for x in range(width):
-            for channel in range(3):
-                hist[channel, image[y, x, channel]] += 1
+    source = image.reshape(-1)
+    # two histograms per channel, for even and odd pixels: neighbours often share a value, and one counter
+    # incremented twice in a row waits for its own store
+    halves = np.zeros((2, 3, 256), np.int64)
+    pairs = count // 2
+    for i in range(pairs):
+        j = 6 * i
+        halves[0, 0, source[j]] += 1
+        halves[0, 1, source[j + 1]] += 1
+        halves[0, 2, source[j + 2]] += 1
+        halves[1, 0, source[j + 3]] += 1
+        halves[1, 1, source[j + 4]] += 1
+        halves[1, 2, source[j + 5]] += 1
+    if count % 2:
+        for channel in range(3):
+            halves[0, channel, source[3 * (count - 1) + channel]] += 1
+    hist = halves[0] + halves[1]
     lut = np.empty((3, 256), np.uint8)
     for channel in range(3):
         for i in range(256):
@@ -237,10 +284,14 @@ def tone(image, out, top, left, kind, cut):
                 value = i * scale + offset
                 value = min(max(value, 0.0), 255.0)
                 lut[channel, i] = np.uint8(value)
+    flat_lut = lut.reshape(-1)
+    columns = out.shape[1]
     for y in range(out.shape[0]):
-        for x in range(out.shape[1]):
-            for channel in range(3):
-                out[y, x, channel] = lut[channel, image[top + y, left + x, channel]]
+        row = source[((top + y) * width + left) * 3 : ((top + y) * width + left + columns) * 3]
+        for x in range(columns):
+            out[y, x, 0] = flat_lut[row[3 * x]]
+            out[y, x, 1] = flat_lut[256 + row[3 * x + 1]]
+            out[y, x, 2] = flat_lut[512 + row[3 * x + 2]]
 
 
 # --- patch mixes --------------------------------------------------------------------------------------
