@@ -215,6 +215,17 @@ def shear_lines(image, out, factor, axis):
             start = end
 
 
+@_signature(types.void(_IMAGE, _OUT))
+def mirror(image, out):
+    """``image[:, ::-1]`` (``ops._mirror``)."""
+    width = image.shape[1]
+    for y in range(image.shape[0]):
+        for x in range(width):
+            out[y, x, 0] = image[y, width - 1 - x, 0]
+            out[y, x, 1] = image[y, width - 1 - x, 1]
+            out[y, x, 2] = image[y, width - 1 - x, 2]
+
+
 # --- tone: histograms and lookup tables ----------------------------------------------------------------
 
 EQUALIZE = 0
@@ -334,13 +345,20 @@ def mix_patch(target, source, table_a, table_b, kind):
 def select_patch(target, source, uniforms, q):
     """``target`` ← ``target`` where ``u < q`` else ``source``: ``uniforms`` is H×W×1 (one per pixel, shared by
     its channels: ``random_pixels``) or H×W×3 (``random_elems``)."""
-    shared = uniforms.shape[2] == 1
-    for y in range(target.shape[0]):
-        for x in range(target.shape[1]):
-            for channel in range(3):
-                u = uniforms[y, x, 0] if shared else uniforms[y, x, channel]
-                if not u < q:
-                    target[y, x, channel] = source[y, x, channel]
+    rows, columns = target.shape[0], target.shape[1]
+    if uniforms.shape[2] == 1:
+        for y in range(rows):
+            for x in range(columns):
+                if not uniforms[y, x, 0] < q:
+                    target[y, x, 0] = source[y, x, 0]
+                    target[y, x, 1] = source[y, x, 1]
+                    target[y, x, 2] = source[y, x, 2]
+    else:
+        for y in range(rows):
+            for x in range(columns):
+                for channel in range(3):
+                    keep = uniforms[y, x, channel] < q
+                    target[y, x, channel] = target[y, x, channel] if keep else source[y, x, channel]
 
 
 # --- the final blend ----------------------------------------------------------------------------------
@@ -350,12 +368,14 @@ def select_patch(target, source, uniforms, q):
 def blend(image, w0, a, wa, b, wb, c, wc, terms, out):
     """``blend.blend`` for one to three chains in one pass: ``w₀·x + ½ + Σ wᵢ·chainᵢ`` in float32, added in
     that order, truncated (``terms`` says how many of ``a``, ``b``, ``c`` count)."""
-    for i in range(image.shape[0]):
-        total = np.float32(image[i]) * w0
-        total += np.float32(0.5)
-        total += np.float32(a[i]) * wa
-        if terms > 1:
-            total += np.float32(b[i]) * wb
-        if terms > 2:
-            total += np.float32(c[i]) * wc
-        out[i] = np.uint8(total)
+    half = np.float32(0.5)
+    if terms == 1:
+        for i in range(image.shape[0]):
+            out[i] = np.uint8(np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa)
+    elif terms == 2:
+        for i in range(image.shape[0]):
+            out[i] = np.uint8(np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb)
+    else:
+        for i in range(image.shape[0]):
+            total = np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb
+            out[i] = np.uint8(total + np.float32(c[i]) * wc)

@@ -451,6 +451,11 @@ def _reversed_columns(pixels: np.ndarray) -> np.ndarray:
 
 
 def _mirror(image: np.ndarray, params: Params) -> np.ndarray:
+    kernels = compiled.active()
+    if kernels is not None:
+        out = np.empty(image.shape, np.uint8)
+        kernels.mirror(np.ascontiguousarray(image), out)
+        return out
     return _reversed_columns(image)
 
 
