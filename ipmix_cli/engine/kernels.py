@@ -341,6 +341,22 @@ def mix_patch(target, source, table_a, table_b, kind):
                     target[y, x, channel] = np.uint8(np.rint(value))
 
 
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _TABLE, f64, f64, i64))
+def add_patch(target, source, centred, alpha, gamma, kind):
+    """``mixing._add`` without its two tables: ``(C[a]·α + 127.5) + C[b]·γ`` per value (``C`` = 255·(2v − 1)/2,
+    the same float64 products and sums the tables hold), converted as ``mix_patch`` converts ``ADD_WRAP`` and
+    ``ADD_CLIP``. On a small patch, making the tables cost more than the patch."""
+    for y in range(target.shape[0]):
+        for x in range(target.shape[1]):
+            for channel in range(3):
+                value = (centred[target[y, x, channel]] * alpha + 127.5) + centred[source[y, x, channel]] * gamma
+                if kind == ADD_WRAP:
+                    target[y, x, channel] = np.uint8(np.int16(value))
+                else:
+                    value = min(max(value, 0.0), 255.0)
+                    target[y, x, channel] = np.uint8(np.rint(value))
+
+
 @_signature(types.void(_ANY_OUT, _ANY_IMAGE, _UNIFORMS, f32))
 def select_patch(target, source, uniforms, q):
     """``target`` ← ``target`` where ``u < q`` else ``source``: ``uniforms`` is H×W×1 (one per pixel, shared by

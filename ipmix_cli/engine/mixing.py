@@ -223,10 +223,8 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
         target[...] = apply_mix(target, source, params, overflow)
         return
     if mix == "add":
-        table_a = _CENTRED * alpha
-        table_a += 127.5
         kind = kernels.ADD_WRAP if overflow == "wrap" else kernels.ADD_CLIP
-        kernels.mix_patch(target, source, table_a, _CENTRED * gamma, kind)
+        kernels.add_patch(target, source, _CENTRED, float(alpha), float(gamma), kind)
     elif overflow == "wrap":
         tables = power_tables(float32_exponents(params))
         if tables[1, 0] > _SOURCE_CAP:
