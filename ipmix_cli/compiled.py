@@ -125,7 +125,11 @@ def counted(apply: Callable) -> Callable:
     @functools.wraps(apply)
     def run(*args, **kwargs):
         state = _STATE
-        if state.kernels is not None or state.mode != "auto" or state.unavailable is not None:
+        if state.kernels is not None or state.mode == "plain" or state.unavailable is not None:
+            return apply(*args, **kwargs)
+        if state.mode == "compiled":  # set by IPMIX_KERNELS: loaded at the first copy (an error if it cannot be)
+            with state.lock:
+                state.kernels = _load(wait=True)
             return apply(*args, **kwargs)
         start = time.perf_counter()
         try:

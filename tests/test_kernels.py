@@ -249,3 +249,14 @@ def test_without_numba_or_a_writable_cache_the_process_stays_plain(monkeypatch, 
     compiled.use("auto")
     compiled._consider_switching()
     assert compiled.active() is None
+
+
+def test_the_compiled_mode_from_the_environment_loads_the_kernels_at_the_first_copy(monkeypatch):
+    fresh = compiled._State()
+    fresh.mode = "compiled"  # as IPMIX_KERNELS=compiled gives a new process
+    monkeypatch.setattr(compiled, "_STATE", fresh)
+    fresh.loaded = None
+    image = image_of(16, 16, 1)
+    plan = methods.sample_plan(np.random.default_rng(0), 16, 16, AugMixConfig.preset("cifar"))
+    methods.apply_plan(image, None, plan)
+    assert compiled.active() is not None
