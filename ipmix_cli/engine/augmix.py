@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .. import compiled
 from .blend import blend_chains
 from .config import AugMixConfig
 from .draws import Draws
@@ -37,6 +38,7 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: AugMi
     return {"method": "augmix", "height": height, "width": width, "weights": weights, "m": m, "chains": chains}
 
 
+@compiled.counted
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """Apply a sampled AugMix plan (``mixing`` is not used; ``methods.apply_plan`` checks the arguments)."""
     return blend_chains(image, plan["m"], plan["weights"], plan["chains"], _run_chain)

@@ -10,6 +10,8 @@ from typing import Callable
 
 import numpy as np
 
+from .. import compiled
+
 _F32 = np.float32
 
 
@@ -33,6 +35,9 @@ def blend(image: np.ndarray, original_weight: float, chains: list) -> np.ndarray
     """
     if not chains:
         return image.copy()
+    kernels = compiled.active()
+    if kernels is not None and len(chains) <= 3:
+        return _blend_compiled(kernels, image, original_weight, chains)
     # Casts first, then same-type arithmetic: numpy's mixed uint8 × float32 loops buffer their casts.
     total = image.astype(_F32)
     total *= _F32(original_weight)
@@ -42,3 +47,27 @@ def blend(image: np.ndarray, original_weight: float, chains: list) -> np.ndarray
         term *= _F32(weight)
         total += term
     return total.astype(np.uint8)
+
+
+def _blend_compiled(kernels, image: np.ndarray, original_weight: float, chains: list) -> np.ndarray:
+    """:func:`blend` of one to three chains in one pass (``kernels.blend``: the same float32 operations)."""
+    flat = [np.ascontiguousarray(chain).reshape(-1) for _, chain in chains]
+    weights = [_F32(weight) for weight, _ in chains]
+    while len(flat) < 3:  # unused operands: the kernel reads ``len(chains)`` of them
+        flat.append(flat[0])
+        weights.append(_F32(0))
+    out = np.empty(image.shape, np.uint8)
+    a, b, c = flat
+    kernels.blend(
+        np.ascontiguousarray(image).reshape(-1),
+        _F32(original_weight),
+        a,
+        weights[0],
+        b,
+        weights[1],
+        c,
+        weights[2],
+        len(chains),
+        out.reshape(-1),
+    )
+    return out

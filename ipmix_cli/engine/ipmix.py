@@ -10,10 +10,11 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import compiled
 from .blend import blend_chains
 from .config import IPMixConfig
 from .draws import Draws
-from .mixing import apply_mix, sample_box, sample_mix
+from .mixing import mix_into, sample_box, sample_mix
 from .ops import apply_image_op_region, iterate_ops, sample_image_op
 from .plans import (
     Explanation,
@@ -71,6 +72,7 @@ def apply_plan(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.n
     return check_and_apply(image, mixing, plan, apply_checked)
 
 
+@compiled.counted
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """:func:`apply_plan` for arguments already checked (the checks cost several µs on a 32×32 image)."""
 
@@ -98,7 +100,7 @@ def iterate_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, ove
             source_patch = require_mixing(mixing)[rows, cols]
         else:
             source_patch = apply_image_op_region(image, source, step["box"])
-        current[rows, cols] = apply_mix(current[rows, cols], source_patch, step, overflow)
+        mix_into(current[rows, cols], source_patch, step, overflow)
         yield current
 
 

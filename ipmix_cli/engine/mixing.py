@@ -16,6 +16,7 @@ from typing import Callable
 
 import numpy as np
 
+from .. import compiled
 from ..seeding import mask_uniforms
 from .draws import Draws
 
@@ -200,6 +201,39 @@ def sample_mix(draws: Draws, beta: float, names: tuple[str, ...] = MIX_NAMES) ->
 def apply_mix(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np.ndarray:
     """Mix two uint8 patches of one shape; returns a new uint8 patch."""
     return MIX_OPS[params["mix"]].apply(a, b, params, overflow)
+
+
+def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: str) -> None:
+    """``target[...] = apply_mix(target, source, params, overflow)``: ``target`` (a patch of the chain's image,
+    usually a view) is overwritten by its mix with ``source``. By the kernels when they are in use, for
+    coefficients our samplers draw (0 < α ≤ 2, |γ| ≤ 1: every conversion stays in range there); a plan with
+    others (a hand-edited trace) takes the plain path."""
+    kernels = compiled.active()
+    if kernels is None:
+        target[...] = apply_mix(target, source, params, overflow)
+        return
+    mix = params["mix"]
+    if mix in ("random_pixels", "random_elems"):
+        shape = target.shape[:2] + ((1,) if mix == "random_pixels" else (3,))
+        uniforms = mask_uniforms(params["mask_seed"], target.shape[:2] if mix == "random_pixels" else target.shape)
+        kernels.select_patch(target, source, uniforms.reshape(shape), _F32(params["q"]))
+        return
+    alpha, gamma = params["alpha"], params["gamma"]
+    if not (0 < alpha <= 2 and -1 <= gamma <= 1) or overflow not in OVERFLOW_MODES:
+        target[...] = apply_mix(target, source, params, overflow)
+        return
+    if mix == "add":
+        kind = kernels.ADD_WRAP if overflow == "wrap" else kernels.ADD_CLIP
+        kernels.add_patch(target, source, _CENTRED, float(alpha), float(gamma), kind)
+    elif overflow == "wrap":
+        tables = power_tables(float32_exponents(params))
+        if tables[1, 0] > _SOURCE_CAP:
+            tables[1, 0] = _SOURCE_CAP
+        tables = tables.astype(np.float64)  # exactly the float32 values: the kernel rounds as float32 does
+        kernels.mix_patch(target, source, tables[0], tables[1], kernels.MULTIPLY_WRAP)
+    else:
+        table_a = 127.5 * np.exp(alpha * _LOG_DOUBLE)
+        kernels.mix_patch(target, source, table_a, np.exp(gamma * _LOG_DOUBLE_FLOORED), kernels.MULTIPLY_CLIP)
 
 
 def sample_box(draws: Draws, height: int, width: int, size: int) -> tuple[int, int, int, int]:

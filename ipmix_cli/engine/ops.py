@@ -24,6 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageEnhance
 
+from .. import compiled
 from .affine import apply_tables, cached_tables, shear
 from .draws import Draws
 
@@ -152,13 +153,32 @@ def _apply_channel_luts(image: np.ndarray, lut: np.ndarray) -> np.ndarray:
     return out
 
 
+def _tone_compiled(kernels, image: np.ndarray, box: Box | None, kind: int, cut: int = 0) -> np.ndarray:
+    """Equalize or autocontrast (``kernels.tone``) of the whole image, or of ``box`` of it."""
+    if box is None:
+        left, top, width, height = 0, 0, image.shape[1], image.shape[0]
+    else:  # the box as slicing cuts it (plans are checked to hold boxes inside the image)
+        left, top = max(box[0], 0), max(box[1], 0)
+        width = max(0, min(box[0] + box[2], image.shape[1]) - left)
+        height = max(0, min(box[1] + box[3], image.shape[0]) - top)
+    out = np.empty((height, width, 3), np.uint8)
+    kernels.tone(np.ascontiguousarray(image), out, top, left, kind, cut)
+    return out
+
+
 def _equalize(image: np.ndarray, params: Params) -> np.ndarray:
     """Pillow's ``ImageOps.equalize``."""
+    kernels = compiled.active()
+    if kernels is not None:
+        return _tone_compiled(kernels, image, None, kernels.EQUALIZE)
     hist, index = _histogram(image)
     return _apply_lut(image, _equalize_lut(hist, image.shape[0] * image.shape[1]), index)
 
 
 def _equalize_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
+    kernels = compiled.active()
+    if kernels is not None:
+        return _tone_compiled(kernels, image, box, kernels.EQUALIZE)
     hist, _ = _histogram(image)  # the histogram is the whole image's
     return _apply_channel_luts(image[_rows_cols(box)], _equalize_lut(hist, image.shape[0] * image.shape[1]))
 
@@ -191,6 +211,10 @@ def _autocontrast_lut(hist: np.ndarray, count: int, cutoff: float) -> np.ndarray
 
 def _autocontrast(image: np.ndarray, params: Params) -> np.ndarray:
     """Pillow's ``ImageOps.autocontrast`` with ``cutoff`` percent cut from each end of each channel."""
+    kernels = compiled.active()
+    if kernels is not None:
+        cut = int(image.shape[0] * image.shape[1] * params["cutoff"] // 100)  # as _autocontrast_lut's
+        return _tone_compiled(kernels, image, None, kernels.AUTOCONTRAST, cut)
     hist, index = _histogram(image)
     return _apply_lut(image, _autocontrast_lut(hist, image.shape[0] * image.shape[1], params["cutoff"]), index)
 
@@ -218,8 +242,18 @@ def _pillow_affine_region(image: np.ndarray, coefficients, box: Box) -> np.ndarr
     a, b, c, d, e, f = coefficients
     left, top, width, height = box
     shifted = (a, b, c + a * left + b * top, d, e, f + d * left + e * top)
+    kernels = compiled.active()
+    if kernels is not None:
+        return _affine_compiled(kernels, image, shifted, width, height)
     pil = _to_pil(image)
     return _from_pil(pil.transform((width, height), Image.Transform.AFFINE, shifted, resample=BILINEAR))
+
+
+def _affine_compiled(kernels, image: np.ndarray, coefficients, width: int, height: int) -> np.ndarray:
+    """Pillow's bilinear affine transform into a ``width``×``height`` output (``kernels.affine``)."""
+    out = np.empty((height, width, 3), np.uint8)
+    kernels.affine(np.ascontiguousarray(image), out, *(float(value) for value in coefficients))
+    return out
 
 
 def _rotation_coefficients(degrees: float, width: int, height: int) -> tuple:
@@ -252,9 +286,17 @@ def _rotate(image: np.ndarray, params: Params) -> np.ndarray:
     if params["degrees"] == 0:
         return image.copy()
     height, width = image.shape[:2]
+    kernels = compiled.active()
     if height * width <= TABLE_ROTATION_PIXELS:
         coefficients = _rotation_coefficients(params["degrees"], width, height)
+        if kernels is not None:
+            return _affine_compiled(kernels, image, coefficients, width, height)
         return apply_tables(image, cached_tables(height, width, coefficients))
+    turn = params["degrees"] % 360.0
+    if kernels is not None and turn not in (0, 90, 180, 270):  # (which Pillow turns by copying or transposing)
+        # Pillow's own matrix: it reduces the angle modulo 360 first, which changes the last bits of the
+        # sine and cosine of a negative angle (the tables above are made without, as before)
+        return _affine_compiled(kernels, image, _rotation_coefficients(turn, width, height), width, height)
     return _from_pil(_to_pil(image).rotate(params["degrees"], resample=BILINEAR))
 
 
@@ -346,13 +388,31 @@ def _shear_y_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
     return _pillow_affine_region(image, (1, 0, 0, params["factor"], 1, 0), box)
 
 
+def _shear_compiled(kernels, image: np.ndarray, factor: float, axis: int) -> np.ndarray:
+    """The shear ``_shear_x``/``_shear_y`` make, by the kernels: Pillow's (as ``shear``) on small images, the
+    row-run shear (as ``_shear``) above ``SMALL_PIXELS``."""
+    height, width = image.shape[:2]
+    if height * width <= SMALL_PIXELS:
+        coefficients = (1, factor, 0, 0, 1, 0) if axis == 1 else (1, 0, 0, factor, 1, 0)
+        return _affine_compiled(kernels, image, coefficients, width, height)
+    out = np.empty((height, width, 3), np.uint8)
+    kernels.shear_lines(np.ascontiguousarray(image), out, float(factor), axis)
+    return out
+
+
 def _shear_x(image: np.ndarray, params: Params) -> np.ndarray:
+    kernels = compiled.active()
+    if kernels is not None:
+        return _shear_compiled(kernels, image, params["factor"], axis=1)
     if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
         return shear(image, params["factor"], axis=1)  # exactly Pillow's
     return _shear(image, params["factor"], axis=1)
 
 
 def _shear_y(image: np.ndarray, params: Params) -> np.ndarray:
+    kernels = compiled.active()
+    if kernels is not None:
+        return _shear_compiled(kernels, image, params["factor"], axis=0)
     if image.shape[0] * image.shape[1] <= SMALL_PIXELS:
         return shear(image, params["factor"], axis=0)
     return _shear(image, params["factor"], axis=0)
@@ -391,6 +451,11 @@ def _reversed_columns(pixels: np.ndarray) -> np.ndarray:
 
 
 def _mirror(image: np.ndarray, params: Params) -> np.ndarray:
+    kernels = compiled.active()
+    if kernels is not None:
+        out = np.empty(image.shape, np.uint8)
+        kernels.mirror(np.ascontiguousarray(image), out)
+        return out
     return _reversed_columns(image)
 
 

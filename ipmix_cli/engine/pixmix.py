@@ -14,6 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
+from .. import compiled
 from .config import PixMixConfig
 from .draws import Draws
 from .mixing import PIXMIX_MIXES, mix_float, sample_mix, to_bytes, to_float
@@ -41,6 +42,7 @@ def sample_plan(rng: np.random.Generator, height: int, width: int, config: PixMi
     return {"method": "pixmix", "height": height, "width": width, "start": start, "rounds": rounds}
 
 
+@compiled.counted
 def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> np.ndarray:
     """Apply a sampled PixMix plan (arguments already checked; ``methods.apply_plan`` checks them)."""
     start = _start(image, plan)

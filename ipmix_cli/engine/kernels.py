@@ -1,0 +1,397 @@
+"""The compiled kernels: every per-pixel loop of the engine in numba, each giving the plain path's bytes exactly.
+
+Imported only by ``ipmix_cli.compiled`` (which decides when, and where numba caches the machine code); the
+engine reaches the kernels through ``compiled.active()``. Each kernel here is a plain Python function with
+the explicit signature it is compiled for (:data:`SIGNATURES`); :func:`compile_all` compiles them (or loads
+them from the cache) and replaces each function in this module by its compiled version. The plain numpy and
+Pillow code in ``ops.py``, ``affine.py``, ``mixing.py`` and ``blend.py`` is the reference: the tests run both
+on the same inputs and compare bytes. What "exactly" takes is written at each kernel: the same floating-point
+operations in the same order and precision as the reference (numba does not reassociate or fuse them
+without ``fastmath``, which is never set here).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numba import types
+
+# Inputs are read-only types (numba passes a writable array where a read-only one is declared, not the
+# reverse: mixing pictures and images made from Pillow buffers are read-only); "A" layouts take views.
+_IMAGE = types.Array(types.uint8, 3, "C", readonly=True)
+_ANY_IMAGE = types.Array(types.uint8, 3, "A", readonly=True)
+_OUT = types.Array(types.uint8, 3, "C")
+_ANY_OUT = types.Array(types.uint8, 3, "A")
+_FLAT = types.Array(types.uint8, 1, "C", readonly=True)
+_FLAT_OUT = types.Array(types.uint8, 1, "C")
+_TABLE = types.Array(types.float64, 1, "C", readonly=True)
+_UNIFORMS = types.Array(types.float32, 3, "C", readonly=True)
+f64, f32, i64 = types.float64, types.float32, types.int64
+
+SIGNATURES: dict[str, object] = {}
+
+
+def _signature(signature):
+    def register(function):
+        SIGNATURES[function.__name__] = signature
+        return function
+
+    return register
+
+
+def compile_all() -> None:
+    """Compile every kernel (or load it from numba's cache) and put the compiled versions in this module."""
+    module = globals()
+    for name, signature in SIGNATURES.items():
+        function = module[name]
+        if isinstance(function, numba.core.dispatcher.Dispatcher):
+            continue
+        module[name] = numba.njit(signature, cache=True, nogil=True, error_model="numpy")(function)
+
+
+# --- geometry: Pillow's bilinear affine transform -------------------------------------------------------
+
+
+@_signature(types.void(_IMAGE, _OUT, f64, f64, f64, f64, f64, f64))
+def affine(image, out, a, b, c, d, e, f):
+    """Pillow's ``transform(size, AFFINE, (a, b, c, d, e, f), BILINEAR)`` of ``image`` into ``out`` (whose size
+    is the output size), bit for bit: Pillow's ``affine_transform`` and ``bilinear_filter32RGB`` in its order
+    of operations (``affine.py`` describes them). ``a·xin`` and ``d·xin`` are the same products for every row,
+    so they are computed once per column; each sum is formed as Pillow forms it.
+
+    Row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each output
+    pixel reads (its four neighbours and its two weights); the neighbours gathered as whole pixels (the image
+    packed once into one 32-bit word a pixel, as Pillow holds RGB); then per channel the two interpolations
+    in float64 and the truncation, black outside the image."""
+    height, width = image.shape[0], image.shape[1]
+    rows, columns = out.shape[0], out.shape[1]
+    source = image.reshape(-1)
+    packed = np.empty(height * width, np.uint32)
+    for i in range(height * width):
+        packed[i] = (
+            np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
+        )
+    across_u = np.empty(columns)
+    across_v = np.empty(columns)
+    for x in range(columns):
+        across_u[x] = a * (x + 0.5)
+        across_v[x] = d * (x + 0.5)
+    weight_x = np.empty(columns)
+    weight_y = np.empty(columns)
+    index = np.empty((4, columns), np.int64)
+    inside = np.empty(columns, np.uint8)
+    near = np.empty((4, columns), np.uint32)
+    mixed = np.empty((3, columns), np.uint8)
+    for y in range(rows):
+        down_u = b * (y + 0.5)
+        down_v = e * (y + 0.5)
+        for x in range(columns):
+            u = across_u[x] + down_u + c
+            v = across_v[x] + down_v + f
+            inside[x] = (u >= 0.0) & (u < width) & (v >= 0.0) & (v < height)
+            # outside the image only the black counts: keep the position near (finite, not NaN) for the gather
+            u = (u if u >= 0.0 else 0.0) if u <= width else float(width)
+            v = (v if v >= 0.0 else 0.0) if v <= height else float(height)
+            u -= 0.5
+            v -= 0.5
+            column = np.floor(u)
+            row = np.floor(v)
+            weight_x[x] = u - column
+            weight_y[x] = v - row
+            left = max(np.int64(column), 0)
+            right = min(np.int64(column) + 1, width - 1)
+            top = max(np.int64(row), 0) * width
+            bottom = min(np.int64(row) + 1, height - 1) * width
+            index[0, x] = top + left
+            index[1, x] = top + right
+            index[2, x] = bottom + left
+            index[3, x] = bottom + right
+        for k in range(4):
+            for x in range(columns):
+                near[k, x] = packed[index[k, x]]
+        for channel in range(3):
+            shift = np.uint32(8 * channel)
+            result = mixed[channel]
+            for x in range(columns):
+                p = np.float64((near[0, x] >> shift) & np.uint32(255))
+                upper = p + (np.float64((near[1, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
+                p = np.float64((near[2, x] >> shift) & np.uint32(255))
+                lower = p + (np.float64((near[3, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
+                result[x] = np.uint8(upper + (lower - upper) * weight_y[x]) * inside[x]
+        for x in range(columns):
+            out[y, x, 0] = mixed[0, x]
+            out[y, x, 1] = mixed[1, x]
+            out[y, x, 2] = mixed[2, x]
+
+
+@_signature(types.void(_IMAGE, _OUT, f64, i64))
+def shear_lines(image, out, factor, axis):
+    """``ops._shear`` (the row-run shear of images above ``ops.SMALL_PIXELS``): each line (a row for shear_x,
+    ``axis`` 1; a column for shear_y, ``axis`` 0) has one shift ``factor·(i + ½)`` in float64, its whole part,
+    and its fraction rounded to float32; a value is ``(right − left)·fraction + left`` in float32 from the
+    edge-clamped neighbours, truncated; a line shifted by its length or more is black, and so are the values
+    outside ``[⌈−½ − shift⌉, ⌈length − ½ − shift⌉)``, as there.
+
+    Along a row of shear_x the two neighbours of every value are two runs of the same row, and in shear_y a
+    run of columns with one whole shift reads two whole rows: the loops run over those contiguous values."""
+    height, width = image.shape[0], image.shape[1]
+    lines = height if axis == 1 else width
+    length = width if axis == 1 else height
+    whole = np.empty(lines, np.int64)
+    fraction = np.empty(lines, np.float32)
+    first = np.empty(lines, np.int64)
+    stop = np.empty(lines, np.int64)
+    for i in range(lines):
+        shift = factor * (i + 0.5)
+        floor = math.floor(shift)
+        whole[i] = floor
+        fraction[i] = np.float32(shift - floor)
+        low = max(math.ceil(-0.5 - shift), 0)
+        high = min(math.ceil((length - 0.5) - shift), length)
+        if not -length <= floor < length:  # the whole line is black
+            low, high = 0, 0
+        first[i] = low
+        stop[i] = max(high, low)
+    source = image.reshape(-1)
+    target = out.reshape(-1)
+    target[:] = 0
+    if axis == 1:
+        for y in range(height):
+            row = y * width * 3
+            weight = fraction[y]
+            begin, end = first[y], stop[y]
+            # where both neighbours lie inside the row, they are the values 3·whole and 3·whole + 3 further on
+            inner_begin = min(max(begin, -whole[y]), end)
+            inner_end = max(min(end, width - 1 - whole[y]), inner_begin)
+            if inner_end > inner_begin:
+                near = row + 3 * (inner_begin + whole[y])
+                count = 3 * (inner_end - inner_begin)
+                lefts = source[near : near + count]
+                rights = source[near + 3 : near + 3 + count]
+                values = target[row + 3 * inner_begin : row + 3 * inner_end]
+                for j in range(count):
+                    p = np.float32(lefts[j])
+                    values[j] = np.uint8((np.float32(rights[j]) - p) * weight + p)
+            for x in range(begin, end):
+                if inner_begin <= x < inner_end:
+                    continue
+                left = min(max(whole[y] + x, 0), width - 1)
+                right = min(max(whole[y] + x + 1, 0), width - 1)
+                for channel in range(3):
+                    p = np.float32(source[row + 3 * left + channel])
+                    q = np.float32(source[row + 3 * right + channel])
+                    target[row + 3 * x + channel] = np.uint8((q - p) * weight + p)
+    else:
+        weights = np.empty(3 * width, np.float32)
+        lows = np.empty(3 * width, np.int64)
+        highs = np.empty(3 * width, np.int64)
+        for x in range(width):
+            for channel in range(3):
+                weights[3 * x + channel] = fraction[x]
+                lows[3 * x + channel] = first[x]
+                highs[3 * x + channel] = stop[x]
+        start = 0
+        while start < width:  # runs of columns with the same whole shift
+            end = start + 1
+            while end < width and whole[end] == whole[start]:
+                end += 1
+            count = 3 * (end - start)
+            run_weights = weights[3 * start : 3 * end]
+            run_lows = lows[3 * start : 3 * end]
+            run_highs = highs[3 * start : 3 * end]
+            for y in range(height):
+                top = (min(max(y + whole[start], 0), height - 1) * width + start) * 3
+                bottom = (min(max(y + whole[start] + 1, 0), height - 1) * width + start) * 3
+                row = (y * width + start) * 3
+                uppers = source[top : top + count]
+                lowers = source[bottom : bottom + count]
+                values = target[row : row + count]
+                for j in range(count):
+                    p = np.float32(uppers[j])
+                    value = np.uint8((np.float32(lowers[j]) - p) * run_weights[j] + p)
+                    values[j] = value * np.uint8((y >= run_lows[j]) & (y < run_highs[j]))
+            start = end
+
+
+@_signature(types.void(_IMAGE, _OUT))
+def mirror(image, out):
+    """``image[:, ::-1]`` (``ops._mirror``)."""
+    width = image.shape[1]
+    for y in range(image.shape[0]):
+        for x in range(width):
+            out[y, x, 0] = image[y, width - 1 - x, 0]
+            out[y, x, 1] = image[y, width - 1 - x, 1]
+            out[y, x, 2] = image[y, width - 1 - x, 2]
+
+
+# --- tone: histograms and lookup tables ----------------------------------------------------------------
+
+EQUALIZE = 0
+AUTOCONTRAST = 1
+
+
+@_signature(types.void(_IMAGE, _ANY_OUT, i64, i64, i64, i64))
+def tone(image, out, top, left, kind, cut):
+    """Pillow's ``ImageOps.equalize`` (``kind`` 0) or ``autocontrast`` (``kind`` 1, ``cut`` pixels removed
+    from each end of each channel's histogram) of ``image``, for the box of ``out``'s size at (``left``,
+    ``top``): the lookup tables come from the whole image's histogram, as ``ops._equalize_lut`` and
+    ``ops._autocontrast_lut`` compute them."""
+    height, width = image.shape[0], image.shape[1]
+    count = height * width
+    source = image.reshape(-1)
+    # two histograms per channel, for even and odd pixels: neighbours often share a value, and one counter
+    # incremented twice in a row waits for its own store
+    halves = np.zeros((2, 3, 256), np.int64)
+    pairs = count // 2
+    for i in range(pairs):
+        j = 6 * i
+        halves[0, 0, source[j]] += 1
+        halves[0, 1, source[j + 1]] += 1
+        halves[0, 2, source[j + 2]] += 1
+        halves[1, 0, source[j + 3]] += 1
+        halves[1, 1, source[j + 4]] += 1
+        halves[1, 2, source[j + 5]] += 1
+    if count % 2:
+        for channel in range(3):
+            halves[0, channel, source[3 * (count - 1) + channel]] += 1
+    hist = halves[0] + halves[1]
+    lut = np.empty((3, 256), np.uint8)
+    for channel in range(3):
+        for i in range(256):
+            lut[channel, i] = i
+        if kind == EQUALIZE:
+            last = 255
+            while hist[channel, last] == 0:
+                last -= 1
+            step = (count - hist[channel, last]) // 255
+            if step == 0:
+                continue
+            below = step // 2
+            for i in range(256):
+                lut[channel, i] = min(below // step, 255)
+                below += hist[channel, i]
+        else:
+            low = 0
+            total = 0
+            for i in range(256):
+                total += hist[channel, i]
+                if total > cut:
+                    low = i
+                    break
+            high = 255
+            total = 0
+            for i in range(255, -1, -1):
+                total += hist[channel, i]
+                if total > cut:
+                    high = i
+                    break
+            if high <= low or count <= cut:
+                continue
+            scale = 255.0 / (high - low)
+            offset = -low * scale
+            for i in range(256):
+                value = i * scale + offset
+                value = min(max(value, 0.0), 255.0)
+                lut[channel, i] = np.uint8(value)
+    flat_lut = lut.reshape(-1)
+    columns = out.shape[1]
+    for y in range(out.shape[0]):
+        row = source[((top + y) * width + left) * 3 : ((top + y) * width + left + columns) * 3]
+        for x in range(columns):
+            out[y, x, 0] = flat_lut[row[3 * x]]
+            out[y, x, 1] = flat_lut[256 + row[3 * x + 1]]
+            out[y, x, 2] = flat_lut[512 + row[3 * x + 2]]
+
+
+# --- patch mixes --------------------------------------------------------------------------------------
+
+ADD_WRAP = 0
+ADD_CLIP = 1
+MULTIPLY_CLIP = 2
+MULTIPLY_WRAP = 3  # float32 tables, float32 products
+
+
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _TABLE, _TABLE, i64))
+def mix_patch(target, source, table_a, table_b, kind):
+    """``target`` ← the mix of ``target`` and ``source`` (same shape) from 256-entry tables, converted to bytes,
+    as ``mixing._add``, ``_multiply`` and ``_multiply_wrap`` do:
+
+    - ``ADD_WRAP``: ``T_a[a] + T_b[b]`` in float64, truncated to int16, then its low byte;
+    - ``ADD_CLIP`` / ``MULTIPLY_CLIP``: the sum / product in float64, clipped to [0, 255], rounded half to even;
+    - ``MULTIPLY_WRAP``: the tables hold float32 values; their product rounded to float32, times 127.5 rounded
+      to float32 (each float64 product of float32 values is exact, so rounding it once is float32's
+      multiplication), truncated to int64, then its low byte.
+    """
+    for y in range(target.shape[0]):
+        for x in range(target.shape[1]):
+            for channel in range(3):
+                a = table_a[target[y, x, channel]]
+                b = table_b[source[y, x, channel]]
+                if kind == ADD_WRAP:
+                    target[y, x, channel] = np.uint8(np.int16(a + b))
+                elif kind == MULTIPLY_WRAP:
+                    product = np.float32(a * b)
+                    scaled = np.float32(np.float64(product) * 127.5)
+                    target[y, x, channel] = np.uint8(np.int64(scaled))
+                else:
+                    value = a + b if kind == ADD_CLIP else a * b
+                    value = min(max(value, 0.0), 255.0)
+                    target[y, x, channel] = np.uint8(np.rint(value))
+
+
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _TABLE, f64, f64, i64))
+def add_patch(target, source, centred, alpha, gamma, kind):
+    """``mixing._add`` without its two tables: ``(C[a]·α + 127.5) + C[b]·γ`` per value (``C`` = 255·(2v − 1)/2,
+    the same float64 products and sums the tables hold), converted as ``mix_patch`` converts ``ADD_WRAP`` and
+    ``ADD_CLIP``. On a small patch, making the tables cost more than the patch."""
+    for y in range(target.shape[0]):
+        for x in range(target.shape[1]):
+            for channel in range(3):
+                value = (centred[target[y, x, channel]] * alpha + 127.5) + centred[source[y, x, channel]] * gamma
+                if kind == ADD_WRAP:
+                    target[y, x, channel] = np.uint8(np.int16(value))
+                else:
+                    value = min(max(value, 0.0), 255.0)
+                    target[y, x, channel] = np.uint8(np.rint(value))
+
+
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _UNIFORMS, f32))
+def select_patch(target, source, uniforms, q):
+    """``target`` ← ``target`` where ``u < q`` else ``source``: ``uniforms`` is H×W×1 (one per pixel, shared by
+    its channels: ``random_pixels``) or H×W×3 (``random_elems``)."""
+    rows, columns = target.shape[0], target.shape[1]
+    if uniforms.shape[2] == 1:
+        for y in range(rows):
+            for x in range(columns):
+                if not uniforms[y, x, 0] < q:
+                    target[y, x, 0] = source[y, x, 0]
+                    target[y, x, 1] = source[y, x, 1]
+                    target[y, x, 2] = source[y, x, 2]
+    else:
+        for y in range(rows):
+            for x in range(columns):
+                for channel in range(3):
+                    keep = uniforms[y, x, channel] < q
+                    target[y, x, channel] = target[y, x, channel] if keep else source[y, x, channel]
+
+
+# --- the final blend ----------------------------------------------------------------------------------
+
+
+@_signature(types.void(_FLAT, f32, _FLAT, f32, _FLAT, f32, _FLAT, f32, i64, _FLAT_OUT))
+def blend(image, w0, a, wa, b, wb, c, wc, terms, out):
+    """``blend.blend`` for one to three chains in one pass: ``w₀·x + ½ + Σ wᵢ·chainᵢ`` in float32, added in
+    that order, truncated (``terms`` says how many of ``a``, ``b``, ``c`` count)."""
+    half = np.float32(0.5)
+    if terms == 1:
+        for i in range(image.shape[0]):
+            out[i] = np.uint8(np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa)
+    elif terms == 2:
+        for i in range(image.shape[0]):
+            out[i] = np.uint8(np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb)
+    else:
+        for i in range(image.shape[0]):
+            total = np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb
+            out[i] = np.uint8(total + np.float32(c[i]) * wc)

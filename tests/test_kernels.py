@@ -1,0 +1,262 @@
+"""The compiled kernels give the plain path's bytes exactly, and the switch between the two paths.
+
+Each test computes the same thing twice in one process, with ``compiled.using("plain")`` and
+``compiled.using("compiled")``, and compares bytes: operations over image sizes from 1×1 to 300×200 (odd shapes
+and strips too), angles, shear factors, histograms, cut-offs, boxes, mixing coefficients and overflow modes;
+then whole plans of every method.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("numba")
+
+from conftest import photo_like  # noqa: E402
+from ipmix_cli import compiled  # noqa: E402
+from ipmix_cli.engine import methods  # noqa: E402
+from ipmix_cli.engine.blend import blend  # noqa: E402
+from ipmix_cli.engine.config import AugMixConfig, IPMixConfig, PixMixConfig  # noqa: E402
+from ipmix_cli.engine.draws import Draws  # noqa: E402
+from ipmix_cli.engine.mixing import mix_into, sample_box, sample_mix  # noqa: E402
+from ipmix_cli.engine.ops import apply_image_op, apply_image_op_region  # noqa: E402
+
+EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def kernels_loaded():
+    compiled.use("compiled")  # compiles into the session's cache folder once
+    yield
+    compiled.use("auto")
+
+
+def both(function):
+    """``function()`` on the plain path and on the compiled path."""
+    with compiled.using("plain"):
+        plain = function()
+    with compiled.using("compiled"):
+        fast = function()
+    return plain, fast
+
+
+def assert_same(function):
+    plain, fast = both(function)
+    assert fast.dtype == plain.dtype == np.uint8
+    assert fast.shape == plain.shape
+    assert np.array_equal(fast, plain)
+
+
+def image_of(height: int, width: int, seed: int, levels: int = 256) -> np.ndarray:
+    """A photo-like image, or (``levels`` < 256) one of few values, for degenerate histograms."""
+    if levels >= 256:
+        return photo_like(height, width, seed)
+    rng = np.random.default_rng(seed)
+    values = rng.choice(256, size=levels, replace=False).astype(np.uint8)
+    return values[rng.integers(0, levels, (height, width, 3))]
+
+
+sizes = st.tuples(st.integers(1, 300), st.integers(1, 200)).filter(lambda s: s[0] * s[1] <= 20_000) | st.sampled_from(
+    [(1, 1), (1, 7), (7, 1), (2, 2), (3, 5), (32, 32), (40, 40), (41, 39), (64, 64), (65, 64), (2, 300), (300, 2)]
+)
+
+
+@EXAMPLES
+@given(size=sizes, degrees=st.integers(-45, 45) | st.floats(-30, 30), seed=st.integers(0, 2**16))
+def test_rotation_is_the_plain_rotation(size, degrees, seed):
+    image = image_of(*size, seed)
+    before = image.copy()
+    assert_same(lambda: apply_image_op(image, {"op": "rotate", "degrees": degrees}))
+    assert np.array_equal(image, before)
+
+
+@EXAMPLES
+@given(size=sizes, factor=st.floats(-0.6, 0.6) | st.sampled_from([0.0, 0.3, -0.3, 1e-9]), seed=st.integers(0, 2**16))
+def test_shears_are_the_plain_shears(size, factor, seed):
+    image = image_of(*size, seed)
+    for op in ("shear_x", "shear_y"):
+        assert_same(lambda: apply_image_op(image, {"op": op, "factor": factor}))
+
+
+@EXAMPLES
+@given(
+    size=sizes,
+    levels=st.sampled_from([1, 2, 3, 17, 256]),
+    cutoff=st.floats(0, 49) | st.sampled_from([0, 9.9]),
+    seed=st.integers(0, 2**16),
+)
+def test_tone_operations_are_the_plain_ones(size, levels, cutoff, seed):
+    image = image_of(*size, seed, levels)
+    assert_same(lambda: apply_image_op(image, {"op": "equalize"}))
+    assert_same(lambda: apply_image_op(image, {"op": "autocontrast", "cutoff": cutoff}))
+
+
+@EXAMPLES
+@given(
+    size=st.tuples(st.integers(2, 120), st.integers(2, 120)),
+    op=st.sampled_from([{"op": "rotate", "degrees": d} for d in (-17, -2, 1, 29)] + [{"op": "equalize"}])
+    | st.builds(
+        lambda name, f: {"op": name, "factor": f}, st.sampled_from(["shear_x", "shear_y"]), st.floats(-0.3, 0.3)
+    ),
+    seed=st.integers(0, 2**16),
+)
+def test_patch_sources_are_the_plain_ones(size, op, seed):
+    image = image_of(*size, seed)
+    draws = Draws(np.random.default_rng(seed))
+    box = sample_box(draws, size[0], size[1], draws.integer(2, min(size)))
+    assert_same(lambda: apply_image_op_region(image, op, box))
+
+
+@EXAMPLES
+@given(
+    size=st.tuples(st.integers(2, 150), st.integers(2, 150)),
+    beta=st.sampled_from([0.5, 1.0, 3.0, 4.0]),
+    overflow=st.sampled_from(["wrap", "clip"]),
+    seed=st.integers(0, 2**16),
+)
+def test_patch_mixes_are_the_plain_ones(size, beta, overflow, seed):
+    chain, source = image_of(*size, seed), image_of(*size, seed + 1)
+    draws = Draws(np.random.default_rng(seed))
+    source[0, 0] = 0  # the multiply's b = 0 term, where the float32 product's low bits count
+    for _ in range(4):
+        box = sample_box(draws, size[0], size[1], draws.integer(2, min(size)))
+        params = sample_mix(draws, beta)
+        left, top, width, height = box
+
+        def mixed():
+            target = chain.copy()
+            mix_into(
+                target[top : top + height, left : left + width],
+                source[top : top + height, left : left + width],
+                params,
+                overflow,
+            )
+            return target
+
+        assert_same(mixed)
+
+
+@pytest.mark.parametrize("mix", ["add", "multiply"])
+def test_a_hand_made_plan_outside_the_sampled_ranges_takes_the_plain_path(mix):
+    chain, source = image_of(20, 20, 1), image_of(20, 20, 2)
+    params = {"mix": mix, "alpha": 7.5, "gamma": -3.0}
+
+    def mixed():
+        target = chain.copy()
+        with np.errstate(all="ignore"):
+            mix_into(target, source, params, "clip")
+        return target
+
+    assert_same(mixed)
+
+
+@EXAMPLES
+@given(size=sizes, chains=st.integers(0, 5), seed=st.integers(0, 2**16))
+def test_the_blend_is_the_plain_blend(size, chains, seed):
+    image = image_of(*size, seed)
+    rng = np.random.default_rng(seed)
+    weights = rng.dirichlet(np.ones(chains + 1))
+    terms = [(float(w), image_of(*size, seed + 1 + i)) for i, w in enumerate(weights[1:])]
+    assert_same(lambda: blend(image, float(weights[0]), terms))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    size=st.sampled_from([(2, 2), (3, 9), (32, 32), (40, 41), (64, 65), (70, 70), (90, 20), (128, 96)]),
+    method=st.sampled_from(["ipmix", "augmix", "pixmix"]),
+    preset=st.sampled_from(["cifar", "imagenet"]),
+    overflow=st.sampled_from(["wrap", "clip"]),
+    all_ops=st.booleans(),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_every_method_gives_the_plain_bytes(size, method, preset, overflow, all_ops, seed):
+    config_class = {"ipmix": IPMixConfig, "augmix": AugMixConfig, "pixmix": PixMixConfig}[method]
+    overrides = {"overflow": overflow} if method == "ipmix" else {}
+    if all_ops:
+        overrides["ops"] = config_class.ALL_OPS
+    config = config_class.for_image(preset, *size, **overrides)
+    image, mixing = image_of(*size, seed % 1000), image_of(*size, seed % 1000 + 1)
+    for copy in range(4):
+        plan = methods.sample_plan(np.random.default_rng([seed, copy]), *size, config)
+        assert_same(lambda: methods.apply_plan(image, mixing, plan))
+
+
+def test_views_and_read_only_inputs_are_read_correctly():
+    image = image_of(50, 60, 3)
+    view = image[:, ::-1]
+    frozen = image.copy()
+    frozen.setflags(write=False)
+    for source in (view, frozen):
+        assert_same(lambda: apply_image_op(source, {"op": "rotate", "degrees": 5}))
+        assert_same(lambda: apply_image_op(source, {"op": "shear_y", "factor": 0.2}))
+        assert_same(lambda: apply_image_op(source, {"op": "equalize"}))
+        assert_same(lambda: blend(source, 0.5, [(0.5, image)]))
+
+
+# --- the switch ---------------------------------------------------------------------------------------------
+
+
+def test_modes_switch_the_path_and_using_restores_the_mode():
+    with compiled.using("plain"):
+        assert compiled.active() is None
+        with compiled.using("compiled"):
+            assert compiled.active() is not None
+        assert compiled.active() is None and compiled.mode() == "plain"
+    with pytest.raises(ValueError, match="unknown kernel mode"):
+        compiled.use("fastest")
+
+
+def test_auto_mode_switches_once_plain_copies_have_cost_what_loading_does(monkeypatch):
+    monkeypatch.setattr(compiled, "WARM_SECONDS", 0.0)
+    monkeypatch.setattr(compiled, "COLD_SECONDS", 0.0)
+    image = image_of(16, 16, 1)
+    config = AugMixConfig.preset("cifar")
+    with compiled.using("plain"):
+        compiled.use("auto")
+        compiled._STATE.kernels = None  # as a fresh process in auto mode: plain until the work has paid
+        plan = methods.sample_plan(np.random.default_rng(0), 16, 16, config)
+        methods.apply_plan(image, None, plan)
+        assert compiled.active() is not None
+
+
+def test_the_cache_is_under_the_users_cache_folder(monkeypatch, tmp_path):
+    monkeypatch.delenv("NUMBA_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert compiled.cache_folder() == tmp_path / "ipmix" / "numba"
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
+    assert compiled.cache_folder() == tmp_path / "mine"
+
+
+def test_without_numba_or_a_writable_cache_the_process_stays_plain(monkeypatch, tmp_path):
+    fresh = compiled._State()
+    monkeypatch.setattr(compiled, "_STATE", fresh)
+    monkeypatch.setattr(compiled, "_numba_installed", lambda: False)
+    with pytest.raises(compiled.KernelsUnavailable, match="numba is not installed"):
+        compiled.use("compiled")
+    assert not compiled.available()
+
+    fresh = compiled._State()
+    monkeypatch.setattr(compiled, "_STATE", fresh)
+    monkeypatch.setattr(compiled, "_numba_installed", lambda: True)
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker / "numba"))
+    with pytest.raises(compiled.KernelsUnavailable, match="cannot be written"):
+        compiled.use("compiled")
+    compiled.use("auto")
+    compiled._consider_switching()
+    assert compiled.active() is None
+
+
+def test_the_compiled_mode_from_the_environment_loads_the_kernels_at_the_first_copy(monkeypatch):
+    fresh = compiled._State()
+    fresh.mode = "compiled"  # as IPMIX_KERNELS=compiled gives a new process
+    monkeypatch.setattr(compiled, "_STATE", fresh)
+    fresh.loaded = None
+    image = image_of(16, 16, 1)
+    plan = methods.sample_plan(np.random.default_rng(0), 16, 16, AugMixConfig.preset("cifar"))
+    methods.apply_plan(image, None, plan)
+    assert compiled.active() is not None
