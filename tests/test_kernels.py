@@ -16,8 +16,10 @@ from hypothesis import strategies as st
 pytest.importorskip("numba")
 
 from conftest import photo_like  # noqa: E402
-from ipmix_cli import compiled  # noqa: E402
-from ipmix_cli.engine import methods  # noqa: E402
+from ipmix_cli.engine import (
+    compiled,  # noqa: E402
+    methods,  # noqa: E402
+)
 from ipmix_cli.engine.blend import blend  # noqa: E402
 from ipmix_cli.engine.config import AugMixConfig, IPMixConfig, PixMixConfig  # noqa: E402
 from ipmix_cli.engine.draws import Draws  # noqa: E402

@@ -27,7 +27,6 @@ LAYERS = {
     "mixsets": 2,
     "inputs": 2,
     "labels": 2,
-    "compiled": 1,
     "disk": 1,
     "imaging": 1,
     "formats": 1,

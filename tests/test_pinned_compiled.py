@@ -16,7 +16,7 @@ pytest.importorskip("numba")
 
 sys.path.insert(0, str(Path(__file__).parent / "pinned"))
 from cases import PINNED, cli_invoke, run_all  # noqa: E402
-from ipmix_cli import compiled  # noqa: E402
+from ipmix_cli.engine import compiled  # noqa: E402
 
 PINNED_RESULTS = json.loads(PINNED.read_text())
 

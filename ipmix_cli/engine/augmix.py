@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .. import compiled
+from . import compiled
 from .blend import blend_chains
 from .config import AugMixConfig
 from .draws import Draws

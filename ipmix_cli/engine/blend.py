@@ -10,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .. import compiled
+from . import compiled
 
 _F32 = np.float32
 

@@ -10,7 +10,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import compiled
+from . import compiled
 from .blend import blend_chains
 from .config import IPMixConfig
 from .draws import Draws

@@ -1,6 +1,6 @@
 """The compiled kernels: every per-pixel loop of the engine in numba, each giving the plain path's bytes exactly.
 
-Imported only by ``ipmix_cli.compiled`` (which decides when, and where numba caches the machine code); the
+Imported only by ``ipmix_cli.engine.compiled`` (which decides when, and where numba caches the machine code); the
 engine reaches the kernels through ``compiled.active()``. Each kernel here is a plain Python function with
 the explicit signature it is compiled for (:data:`SIGNATURES`); :func:`compile_all` compiles them (or loads
 them from the cache) and replaces each function in this module by its compiled version. The plain numpy and

@@ -16,8 +16,8 @@ from typing import Callable
 
 import numpy as np
 
-from .. import compiled
 from ..seeding import mask_uniforms
+from . import compiled
 from .draws import Draws
 
 Params = dict

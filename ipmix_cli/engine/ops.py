@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from .. import compiled
+from . import compiled
 from .affine import apply_tables, cached_tables, shear
 from .draws import Draws
 

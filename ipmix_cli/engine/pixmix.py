@@ -14,7 +14,7 @@ from typing import Iterator
 
 import numpy as np
 
-from .. import compiled
+from . import compiled
 from .config import PixMixConfig
 from .draws import Draws
 from .mixing import PIXMIX_MIXES, mix_float, sample_mix, to_bytes, to_float

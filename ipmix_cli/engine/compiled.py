@@ -159,7 +159,7 @@ def _consider_switching() -> None:
 
 
 def _kernels_source() -> Path:
-    return Path(__file__).with_name("engine") / "kernels.py"
+    return Path(__file__).with_name("kernels.py")
 
 
 @functools.lru_cache(maxsize=4)
@@ -222,14 +222,14 @@ def _load(wait: bool) -> ModuleType:
         numba.core.config.CACHE_DIR = str(folder)
     marker = _marker()
     if marker.is_file():  # every kernel is cached: loading writes nothing, so no lock
-        from .engine import kernels
+        from . import kernels
 
         kernels.compile_all()
     else:
         with _compile_lock(folder, wait) as held:
             if not held:
                 raise KernelsUnavailable("another process is compiling the kernels")
-            from .engine import kernels
+            from . import kernels
 
             kernels.compile_all()
             marker.touch()
