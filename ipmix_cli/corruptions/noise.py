@@ -1,0 +1,105 @@
+"""Noise: gaussian, shot (Poisson), impulse (salt and pepper) and speckle. Per pixel, so nothing scales with the
+image. Each draws one sub-seed; its fields are drawn from it in the order the docstrings say."""
+
+from __future__ import annotations
+
+import functools
+
+import numpy as np
+
+from ._compiled import njit
+from .common import as_float, draw_seed, field_generator
+from .filters import to_uint8
+
+
+def sample_seed(rng: np.random.Generator, setting) -> dict:
+    return {"seed": draw_seed(rng)}
+
+
+def gaussian_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
+    """``x + N(0, sigma²)`` per value (fields: one standard normal per value)."""
+    noise = field_generator(draws["seed"]).standard_normal(image.shape)
+    return to_uint8(as_float(image) + noise * setting.values["sigma"])
+
+
+def speckle_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
+    """``x + x · N(0, sigma²)`` per value (fields: one standard normal per value)."""
+    x = as_float(image)
+    noise = field_generator(draws["seed"]).standard_normal(image.shape)
+    return to_uint8(x + x * (noise * setting.values["sigma"]))
+
+
+def impulse_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
+    """scikit-image's ``random_noise(mode='s&p', amount=a)``: each value is replaced with probability ``a``, by
+    1 or 0 with probability 1/2 each (fields: a uniform per value for the replacement, then one for the salt)."""
+    generator = field_generator(draws["seed"])
+    flipped = generator.random(image.shape) < setting.values["amount"]
+    salted = generator.random(image.shape) < 0.5
+    out = image.copy()
+    out[flipped & salted] = 255
+    out[flipped & ~salted] = 0
+    return out
+
+
+def shot_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
+    """``Poisson(x · c) / c`` per value, ``c`` photons at full scale.
+
+    Drawn by inverting the Poisson distribution function with one uniform per value: the same distribution as
+    ``np.random.poisson``, and since an 8-bit value has only 256 rates, the 256 distribution functions are
+    tabulated once per ``c`` (counts above ``c`` clip to 255 and share the table's last bucket).
+    """
+    photons = setting.values["photons"]
+    cdf, levels = _shot_table(photons)
+    u = field_generator(draws["seed"]).random(image.shape)
+    return levels[_poisson_counts(image, u, cdf)]
+
+
+def _poisson_counts_numpy(image, u, cdf):
+    counts = np.empty(image.shape, dtype=np.int64)
+    for value in np.unique(image):
+        where = image == value
+        counts[where] = np.searchsorted(cdf[value], u[where], side="right")
+    return counts
+
+
+@njit(fallback=_poisson_counts_numpy)
+def _poisson_counts(image, u, cdf):
+    """For each value, the number of its distribution function's entries ≤ its uniform (a binary search)."""
+    flat_image = image.ravel()
+    flat_u = u.ravel()
+    counts = np.empty(flat_image.shape[0], dtype=np.int64)
+    size = cdf.shape[1]
+    for n in range(flat_image.shape[0]):
+        row = cdf[flat_image[n]]
+        target = flat_u[n]
+        low = 0
+        high = size
+        while low < high:
+            middle = (low + high) // 2
+            if row[middle] <= target:
+                low = middle + 1
+            else:
+                high = middle
+        counts[n] = low
+    return counts.reshape(image.shape)
+
+
+@functools.lru_cache(maxsize=16)
+def _shot_table(photons: int) -> tuple[np.ndarray, np.ndarray]:
+    """For every 8-bit value ``v``, the Poisson distribution function at counts 0..c-1 of the rate
+    ``(v / 255) · c`` (a 256×c table); and the output level of each count 0..c,
+    ``uint8(clip(k / c, 0, 1) · 255)`` exactly as the reference computes it."""
+    rates = (np.arange(256) / 255.0) * photons
+    k = np.arange(photons, dtype=np.float64)
+    # log pmf = -rate + k log rate - log k!, cumulated; rate 0 puts all mass on count 0
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, photons, dtype=np.float64)))])
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_pmf = -rates[:, None] + k[None, :] * np.log(rates)[:, None] - log_factorial[None, :]
+    pmf = np.exp(log_pmf)
+    pmf[0] = 0.0
+    pmf[0, 0] = 1.0
+    cdf = np.minimum(np.cumsum(pmf, axis=1), 1.0)
+    levels = (np.clip(np.arange(photons + 1) / float(photons), 0, 1) * 255).astype(np.uint8)
+    cdf.setflags(write=False)
+    levels.setflags(write=False)
+    return cdf, levels
