@@ -1,61 +1,79 @@
-"""numba's ``njit(cache=True)`` when numba is importable, the plain Python function otherwise.
+"""numba's ``njit(cache=True)`` when numba is importable, a plain numpy or Python version otherwise.
 
-The kernels decorated here are written so that both give the same results (tests compare them through
-``.py_func``); without numba they are only slower. Compiled code is cached per user, never beside the
-installed package: ``NUMBA_CACHE_DIR`` defaults to ``$XDG_CACHE_HOME/ipmix/numba`` (``~/.cache/ipmix/numba``),
-unless the user set it.
+Kernels are compiled at their first call, not at import: importing the corruptions stays cheap, and the cache
+folder is read when it is needed. Compiled code is cached per user, never beside the installed package:
+``NUMBA_CACHE_DIR`` when set, else ``$XDG_CACHE_HOME/ipmix/numba`` (``~/.cache/ipmix/numba``). The kernels are
+written so that the fallback gives the same results as the compiled code (the tests compare them); without
+numba they are only slower.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import os
-import sys
+import threading
 from pathlib import Path
+
+HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+_LOCK = threading.Lock()
 
 
 def cache_dir() -> Path:
     """Where compiled kernels are cached when ``NUMBA_CACHE_DIR`` is not set."""
+    if os.environ.get("NUMBA_CACHE_DIR"):
+        return Path(os.environ["NUMBA_CACHE_DIR"])
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "ipmix" / "numba"
 
 
-def _configure_cache() -> None:
-    if os.environ.get("NUMBA_CACHE_DIR"):
-        return
-    folder = str(cache_dir())
-    os.environ["NUMBA_CACHE_DIR"] = folder
-    config = sys.modules.get("numba.core.config")
-    if config is not None:  # numba was imported before us: it read its configuration already
-        config.CACHE_DIR = folder
+def _numba():
+    """numba, its cache pointed at :func:`cache_dir`; None without numba."""
+    if not HAVE_NUMBA:
+        return None
+    import numba
+    from numba.core import config
+
+    config.CACHE_DIR = str(cache_dir())
+    return numba
 
 
-_configure_cache()
+class Kernel:
+    """A function compiled by numba at its first call (or its fallback without numba).
 
-try:
-    import numba as _numba
-except ImportError:  # pragma: no cover - exercised where numba is absent
-    _numba = None
+    ``py_func`` is the plain function, ``fallback`` what runs without numba (``py_func`` unless a numpy version
+    was given).
+    """
 
-HAVE_NUMBA = _numba is not None
+    def __init__(self, function, fallback=None):
+        self.py_func = function
+        self.fallback = fallback if fallback is not None else function
+        self.__name__ = function.__name__
+        self.__doc__ = function.__doc__
+        self._compiled = None
+
+    def __call__(self, *args):
+        compiled = self._compiled
+        if compiled is None:
+            compiled = self._compile()
+        return compiled(*args)
+
+    def _compile(self):
+        with _LOCK:
+            if self._compiled is None:
+                numba = _numba()
+                if numba is None:
+                    self._compiled = self.fallback
+                else:
+                    try:
+                        self._compiled = numba.njit(cache=True, nogil=True)(self.py_func)
+                    except RuntimeError:  # no writable cache location: compile in each process instead
+                        self._compiled = numba.njit(nogil=True)(self.py_func)
+        return self._compiled
 
 
 def njit(function=None, *, fallback=None):
-    """``numba.njit(cache=True)`` of ``function``; without numba, ``fallback`` (a numpy version that gives the
-    same results, for loops too slow in plain Python) or ``function`` itself.
-
-    Use as ``@njit`` or ``@njit(fallback=numpy_version)``. The compiled kernel keeps the plain function as
-    ``.py_func`` and the fallback as ``.fallback``, so tests can compare them.
-    """
+    """Use as ``@njit`` or ``@njit(fallback=numpy_version)``. A kernel may not call another kernel (numba
+    sees only the wrapper): helpers are written inline."""
     if function is None:
-        return lambda f: njit(f, fallback=fallback)
-    plain = fallback if fallback is not None else function
-    if _numba is None:
-        plain.py_func = function
-        plain.fallback = plain
-        return plain
-    try:
-        compiled = _numba.njit(cache=True, nogil=True)(function)
-    except RuntimeError:  # no writable cache location: compile in each process instead
-        compiled = _numba.njit(nogil=True)(function)
-    compiled.fallback = plain
-    return compiled
+        return lambda f: Kernel(f, fallback)
+    return Kernel(function, fallback)

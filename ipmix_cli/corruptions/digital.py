@@ -231,23 +231,6 @@ def _bilinear_numpy(x, sy, sx, symmetric):
     return (top * (1.0 - wy) + bottom * wy).astype(np.float32)
 
 
-@njit
-def _fold(index, length, symmetric):
-    if symmetric:
-        period = 2 * length
-        index = index % period
-        if index >= length:
-            index = period - 1 - index
-        return index
-    if length == 1:
-        return 0
-    period = 2 * length - 2
-    index = index % period
-    if index >= length:
-        index = period - index
-    return index
-
-
 @njit(fallback=_bilinear_numpy)
 def _bilinear(x, sy, sx, symmetric):
     height, width, depth = x.shape
@@ -260,10 +243,28 @@ def _bilinear(x, sy, sx, symmetric):
             wx = sx[i, j] - fx
             y0 = np.int64(fy)
             x0 = np.int64(fx)
-            ya = _fold(y0, height, symmetric)
-            yb = _fold(y0 + 1, height, symmetric)
-            xa = _fold(x0, width, symmetric)
-            xb = _fold(x0 + 1, width, symmetric)
+            ya = y0
+            yb = y0 + 1
+            xa = x0
+            xb = x0 + 1
+            if symmetric:  # d c b a | a b c d, period 2n
+                ya %= 2 * height
+                ya = 2 * height - 1 - ya if ya >= height else ya
+                yb %= 2 * height
+                yb = 2 * height - 1 - yb if yb >= height else yb
+                xa %= 2 * width
+                xa = 2 * width - 1 - xa if xa >= width else xa
+                xb %= 2 * width
+                xb = 2 * width - 1 - xb if xb >= width else xb
+            else:  # d c b | a b c d (BORDER_REFLECT_101), period 2n - 2
+                ya = 0 if height == 1 else ya % (2 * height - 2)
+                ya = 2 * height - 2 - ya if ya >= height else ya
+                yb = 0 if height == 1 else yb % (2 * height - 2)
+                yb = 2 * height - 2 - yb if yb >= height else yb
+                xa = 0 if width == 1 else xa % (2 * width - 2)
+                xa = 2 * width - 2 - xa if xa >= width else xa
+                xb = 0 if width == 1 else xb % (2 * width - 2)
+                xb = 2 * width - 2 - xb if xb >= width else xb
             for c in range(depth):
                 top = np.float64(x[ya, xa, c]) * (1.0 - wx) + np.float64(x[ya, xb, c]) * wx
                 bottom = np.float64(x[yb, xa, c]) * (1.0 - wx) + np.float64(x[yb, xb, c]) * wx
