@@ -292,7 +292,10 @@ def _kernel_arguments(name, rng):
     if name.endswith("_motion_blur"):
         from ipmix_cli.corruptions.motion import kernel
 
-        return (image, *kernel(5, 2, 30))
+        weights, offset_x, offset_y = kernel(5, 2, 150)
+        pad = int(np.abs(offset_x).max())
+        rows = np.pad(image, ((0, 0), (pad, pad), (0, 0)), mode="edge").astype(np.float64).reshape(23, -1)
+        return rows, weights * 257.0, (offset_x + pad) * 3, offset_y, 31 * 3
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)

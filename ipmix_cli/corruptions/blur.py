@@ -147,27 +147,41 @@ def _zoom_sum_numpy(x, row_lower, row_weight, row_limit, col_lower, col_weight, 
         r0, c0 = row_lower[z], col_lower[z]
         r1, c1 = np.minimum(r0 + 1, row_limit[z]), np.minimum(c0 + 1, col_limit[z])
         wr, wc = row_weight[z][:, None, None], col_weight[z][None, :, None]
-        top = source[r0][:, c0] * (1.0 - wc) + source[r0][:, c1] * wc
-        bottom = source[r1][:, c0] * (1.0 - wc) + source[r1][:, c1] * wc
-        total += (top * (1.0 - wr) + bottom * wr).astype(np.float32)
+        rows = source[r0] * (1.0 - wr) + source[r1] * wr
+        total += (rows[:, c0] * (1.0 - wc) + rows[:, c1] * wc).astype(np.float32)
     return total
 
 
 @njit(fallback=_zoom_sum_numpy)
 def _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit):
+    """Each zoom separably, one channel plane at a time: rows interpolated first (contiguous), then columns."""
     height, width, depth = x.shape
-    total = np.zeros((height, width, depth), dtype=np.float32)
+    planes = np.empty((depth, height, width))
+    for i in range(height):
+        for j in range(width):
+            for c in range(depth):
+                planes[c, i, j] = x[i, j, c]
+    total = np.zeros((depth, height, width), dtype=np.float32)
+    row = np.empty(width)
+    upper = np.empty(width, dtype=np.int64)
     for z in range(row_lower.shape[0]):
-        for i in range(height):
-            r0 = row_lower[z, i]
-            r1 = min(r0 + 1, row_limit[z])
-            wr = row_weight[z, i]
-            for j in range(width):
-                c0 = col_lower[z, j]
-                c1 = min(c0 + 1, col_limit[z])
-                wc = col_weight[z, j]
-                for c in range(depth):
-                    top = np.float64(x[r0, c0, c]) * (1.0 - wc) + np.float64(x[r0, c1, c]) * wc
-                    bottom = np.float64(x[r1, c0, c]) * (1.0 - wc) + np.float64(x[r1, c1, c]) * wc
-                    total[i, j, c] += np.float32(top * (1.0 - wr) + bottom * wr)
-    return total
+        lower = col_lower[z]
+        weights = col_weight[z]
+        for j in range(width):
+            upper[j] = min(lower[j] + 1, col_limit[z])
+        for c in range(depth):
+            for i in range(height):
+                r0 = row_lower[z, i]
+                r1 = min(r0 + 1, row_limit[z])
+                wr = row_weight[z, i]
+                for j in range(width):
+                    row[j] = planes[c, r0, j] * (1.0 - wr) + planes[c, r1, j] * wr
+                for j in range(width):
+                    wc = weights[j]
+                    total[c, i, j] += np.float32(row[lower[j]] * (1.0 - wc) + row[upper[j]] * wc)
+    out = np.empty((height, width, depth), dtype=np.float32)
+    for i in range(height):
+        for j in range(width):
+            for c in range(depth):
+                out[i, j, c] = total[c, i, j]
+    return out
