@@ -8,8 +8,8 @@ import math
 
 import numpy as np
 import pytest
-from conftest import photo_like
 
+from conftest import photo_like
 from ipmix_cli.corruptions import (
     ALL,
     COMMON,
@@ -168,7 +168,8 @@ def test_lengths_scale_with_the_shorter_side():
     assert double == {"radius": 2 * base["radius"], "sigma": 2 * base["sigma"]}
     elastic = resolve("elastic_transform", 2, "imagenet", 112, 112).values
     assert elastic["sigma"] == pytest.approx(244 * 0.08 / 2) and elastic["alpha"] == pytest.approx(244 * 2 / 4)
-    assert resolve("pixelate", 5, "imagenet", 448, 600).values == {"factor": 0.25, "height": 56, "width": 75}  # 8-pixel blocks
+    # blocks of 8 pixels at twice the reference side
+    assert resolve("pixelate", 5, "imagenet", 448, 600).values == {"factor": 0.25, "height": 56, "width": 75}
     assert resolve("snow", 1, "cifar", 16, 16).values["zoom"] == 1.0  # flakes never smaller than a pixel
     assert resolve("gaussian_noise", 3, "imagenet", 500, 500).values == {"sigma": 0.18}
     assert resolve("fog", 1, "auto", 64, 640).preset == "cifar"
@@ -264,10 +265,10 @@ def test_frost_draws_five_of_six_pictures(pictures):
 
 
 def _kernels():
-    from ipmix_cli.corruptions import blur, cvops, digital, filters, motion, noise
+    from ipmix_cli.corruptions import blur, cvops, digital, filters, motion, noise, pointwise
     from ipmix_cli.corruptions._compiled import Kernel
 
-    for module in (blur, cvops, digital, filters, motion, noise):
+    for module in (blur, cvops, digital, filters, motion, noise, pointwise):
         for name, value in vars(module).items():
             if isinstance(value, Kernel):
                 yield f"{module.__name__.rsplit('.', 1)[-1]}.{name}", value
@@ -303,10 +304,24 @@ def _kernel_arguments(name, rng):
         return ((rng.random((20, 30)) < 0.9).astype(np.uint8) * 255,)
     if name.endswith("_hsv_adjust"):
         return x, 5.0, 0.1, 0.2
-    if name.endswith("_bilinear"):
-        sy = rng.uniform(-30, 50, size=(23, 31))
-        sx = rng.uniform(-30, 60, size=(23, 31))
-        return x.astype(np.float32), sy, sx, 1
+    if name.endswith("_warp"):
+        dy = rng.uniform(-30, 50, size=(23, 31)).astype(np.float32)
+        dx = rng.uniform(-30, 60, size=(23, 31)).astype(np.float32)
+        return x.astype(np.float32), np.array([[1.1, 0.2, -9.0], [-0.3, 0.9, 14.0]]), dx, dy, 1
+    if name.endswith("_to_uint8"):
+        values = rng.uniform(-0.2, 1.2, size=500)
+        values[:256] = np.arange(256) / 255.0
+        return values.astype(np.float32), np.float32(0), np.float32(1), np.float32(255)
+    if name == "pointwise.add_noise":
+        return image, rng.standard_normal(image.shape), 0.3, True
+    if name == "pointwise.contrast":
+        return x, np.mean(x, axis=(0, 1), keepdims=True), 0.3
+    if name == "pointwise.fog":
+        return image, rng.random(image.shape[:2]), 2.5, image.max() / 255.0
+    if name == "pointwise.frost":
+        return image, photo_like(23, 31, seed=9), 0.7, 0.6
+    if name == "pointwise.snow":
+        return image, photo_like(23, 31, seed=9)[..., 0].copy(), 0.55
     if name.endswith("_poisson_counts"):
         from ipmix_cli.corruptions.noise import _shot_table
 
@@ -321,8 +336,8 @@ def test_kernels_match_their_fallbacks(name, kernel):
     compiled = kernel(*arguments)
     plain = kernel.fallback(*arguments)
     np.testing.assert_array_equal(compiled, plain)
-    if name.endswith("_bilinear"):
-        np.testing.assert_array_equal(kernel(*arguments[:3], 0), kernel.fallback(*arguments[:3], 0))
+    if name.endswith("_warp"):
+        np.testing.assert_array_equal(kernel(*arguments[:4], 0), kernel.fallback(*arguments[:4], 0))
 
 
 def test_numba_cache_is_per_user(monkeypatch, tmp_path):

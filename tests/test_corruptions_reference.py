@@ -19,9 +19,9 @@ import warnings
 
 import numpy as np
 import pytest
-from conftest import photo_like
 from PIL import Image
 
+from conftest import photo_like
 from ipmix_cli.corruptions import corrupt, corrupt_with_trace, corruption_generator
 from ipmix_cli.corruptions.common import field_generator
 from ipmix_cli.corruptions.params import CIFAR, IMAGENET
@@ -327,8 +327,8 @@ TOLERANCE = {
     "frost": (1, 0.5),  # OpenCV resizes cifar's pictures in 11-bit fixed point, ipmix in floating point
     "elastic_transform": (8, 0.2),  # OpenCV's warpAffine rounds its source positions to 1/32 pixel
     "defocus_blur": (1, 0.01),  # OpenCV filters with a float32 kernel
-    "snow": (1, 0.001),
-    "spatter": (1, 0.001),  # scikit-image blurs the float32 mud mask in float32, ipmix in float64  # the order of floating-point operations in the zoom and the grey (about 1 in 10^5)
+    "snow": (1, 0.001),  # the order of floating-point operations in the zoom and the grey (about 1 in 10^5)
+    "spatter": (1, 0.001),  # scikit-image blurs the float32 mud mask in float32, ipmix in float64
 }
 
 

@@ -7,8 +7,8 @@ import math
 import numpy as np
 
 from ._compiled import njit
-from .common import as_float, draw_seed, field_generator
-from .filters import fft_filter2d, gaussian, gaussian_weights, to_uint8, zoom_coordinates
+from .common import as_float, field_generator
+from .filters import fft_filter2d, gaussian, to_uint8, zoom_coordinates
 from .motion import motion_blur as _imagemagick_motion_blur
 
 

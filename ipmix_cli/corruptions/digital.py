@@ -7,6 +7,7 @@ import io
 import numpy as np
 from PIL import Image
 
+from . import pointwise
 from ._compiled import njit
 from .common import as_float, draw_seed, field_generator
 from .filters import fold_reflect101, fold_symmetric, gaussian, to_uint8
@@ -16,7 +17,7 @@ def contrast(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     """``(x - mean) · c + mean``, the mean per channel over the image."""
     x = as_float(image)
     means = np.mean(x, axis=(0, 1), keepdims=True)
-    return to_uint8((x - means) * setting.values["factor"] + means)
+    return pointwise.contrast(x, means, setting.values["factor"])
 
 
 def brightness(image: np.ndarray, setting, draws: dict) -> np.ndarray:
@@ -174,12 +175,16 @@ def elastic_transform(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     height, width = image.shape[:2]
     x = image.astype(np.float32) / np.float32(255)
     matrix = _affine_matrix(height, width, np.array(draws["jitter"], dtype=np.float32))
-    warped = _warp_affine(x, np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2])
+    inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
+    warped = _warp(x, inverse, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0)
     generator = field_generator(draws["seed"])
-    dx = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
-    dy = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
-    out = _displace(warped, dx.astype(np.float32), dy.astype(np.float32))
-    return to_uint8(out)
+    noise = np.empty((height, width, 2))
+    noise[..., 0] = generator.uniform(-1, 1, size=(height, width))
+    noise[..., 1] = generator.uniform(-1, 1, size=(height, width))
+    fields = (gaussian(noise, v["sigma"], "symmetric", 3.0) * v["alpha"]).astype(np.float32)
+    dx = np.ascontiguousarray(fields[..., 0])
+    dy = np.ascontiguousarray(fields[..., 1])
+    return to_uint8(_warp(warped, np.zeros((2, 3)), dx, dy, 1))
 
 
 def _affine_matrix(height: int, width: int, jitter: np.ndarray) -> np.ndarray:
@@ -199,24 +204,17 @@ def _affine_matrix(height: int, width: int, jitter: np.ndarray) -> np.ndarray:
     return np.linalg.solve(a, b).reshape(2, 3)
 
 
-def _warp_affine(x: np.ndarray, inverse: np.ndarray) -> np.ndarray:
-    """``dst(p) = src(inverse · p)``, bilinear, ``BORDER_REFLECT_101``."""
+def _warp_numpy(x, inverse, dx, dy, displace):
     height, width = x.shape[:2]
-    columns, rows = np.meshgrid(np.arange(width, dtype=np.float64), np.arange(height, dtype=np.float64))
-    sx = inverse[0, 0] * columns + inverse[0, 1] * rows + inverse[0, 2]
-    sy = inverse[1, 0] * columns + inverse[1, 1] * rows + inverse[1, 2]
-    return _bilinear(x, sy, sx, 0)
-
-
-def _displace(x: np.ndarray, dx: np.ndarray, dy: np.ndarray) -> np.ndarray:
-    height, width = x.shape[:2]
-    columns, rows = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
-    return _bilinear(x, (rows + dy).astype(np.float64), (columns + dx).astype(np.float64), 1)
-
-
-def _bilinear_numpy(x, sy, sx, symmetric):
-    height, width = x.shape[:2]
-    fold = fold_symmetric if symmetric else fold_reflect101
+    columns, rows = np.meshgrid(np.arange(width), np.arange(height))
+    if displace:  # scipy map_coordinates at (row + dy, column + dx), symmetric border
+        sy = rows + dy.astype(np.float64)
+        sx = columns + dx.astype(np.float64)
+        fold = fold_symmetric
+    else:  # OpenCV warpAffine: dst(p) = src(inverse · p), BORDER_REFLECT_101
+        sx = inverse[0, 0] * columns + inverse[0, 1] * rows + inverse[0, 2]
+        sy = inverse[1, 0] * columns + inverse[1, 1] * rows + inverse[1, 2]
+        fold = fold_reflect101
     y0 = np.floor(sy)
     x0 = np.floor(sx)
     wy = (sy - y0)[..., None]
@@ -231,23 +229,32 @@ def _bilinear_numpy(x, sy, sx, symmetric):
     return (top * (1.0 - wy) + bottom * wy).astype(np.float32)
 
 
-@njit(fallback=_bilinear_numpy)
-def _bilinear(x, sy, sx, symmetric):
+@njit(fallback=_warp_numpy)
+def _warp(x, inverse, dx, dy, displace):
+    """Bilinear resampling of ``x``: at ``inverse · (column, row)`` with OpenCV's ``BORDER_REFLECT_101``
+    (``displace`` 0: ``warpAffine``), or at ``(row + dy, column + dx)`` with a symmetric border (``displace``
+    1: scipy's ``map_coordinates(order=1, mode='reflect')``)."""
     height, width, depth = x.shape
     out = np.empty((height, width, depth), dtype=np.float32)
     for i in range(height):
         for j in range(width):
-            fy = np.floor(sy[i, j])
-            fx = np.floor(sx[i, j])
-            wy = sy[i, j] - fy
-            wx = sx[i, j] - fx
-            y0 = np.int64(fy)
-            x0 = np.int64(fx)
-            ya = y0
-            yb = y0 + 1
-            xa = x0
-            xb = x0 + 1
-            if symmetric:  # d c b a | a b c d, period 2n
+            if displace:
+                sy = i + np.float64(dy[i, j])
+                sx = j + np.float64(dx[i, j])
+            else:
+                sx = inverse[0, 0] * j + inverse[0, 1] * i + inverse[0, 2]
+                sy = inverse[1, 0] * j + inverse[1, 1] * i + inverse[1, 2]
+            fy = np.floor(sy)
+            fx = np.floor(sx)
+            wy = sy - fy
+            wx = sx - fx
+            ya = np.int64(fy)
+            yb = ya + 1
+            xa = np.int64(fx)
+            xb = xa + 1
+            if ya >= 0 and xa >= 0 and yb < height and xb < width:
+                pass  # inside: no border to fold
+            elif displace:  # d c b a | a b c d, period 2n
                 ya %= 2 * height
                 ya = 2 * height - 1 - ya if ya >= height else ya
                 yb %= 2 * height

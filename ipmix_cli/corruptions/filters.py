@@ -16,8 +16,25 @@ _DIRECT_TAPS = 31
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
-    """``np.uint8(np.clip(values, 0, 1) * 255)`` as the reference ends: clipped, then truncated."""
-    return (np.clip(values, 0, 1) * 255).astype(np.uint8)
+    """``np.uint8(np.clip(values, 0, 1) * 255)`` as the reference ends: clipped, then truncated; computed in
+    the values' own precision (float32 or float64), in one pass."""
+    values = np.ascontiguousarray(values)
+    if values.dtype not in (np.float32, np.float64):
+        values = values.astype(np.float64)
+    kind = values.dtype.type
+    return _to_uint8(values.reshape(-1), kind(0), kind(1), kind(255)).reshape(values.shape)
+
+
+def _to_uint8_numpy(flat, zero, one, scale):
+    return (np.clip(flat, zero, one) * scale).astype(np.uint8)
+
+
+@njit(fallback=_to_uint8_numpy)
+def _to_uint8(flat, zero, one, scale):
+    out = np.empty(flat.shape[0], dtype=np.uint8)
+    for n in range(flat.shape[0]):
+        out[n] = np.uint8(min(max(flat[n], zero), one) * scale)
+    return out
 
 
 def gaussian_weights(sigma: float, truncate: float) -> np.ndarray:
@@ -113,6 +130,7 @@ def _correlate_columns(planes, weights, index):
     columns = index.shape[0] - taps + 1
     depth = planes.shape[2]
     out = np.empty((planes.shape[0], columns, depth))
+    scratch = np.zeros(depth)
     for i in range(planes.shape[0]):
         for j in range(columns):
             if depth == 3:  # three running sums in registers: the common case, about three times faster
@@ -130,10 +148,14 @@ def _correlate_columns(planes, weights, index):
                 out[i, j, 2] = a2
             else:
                 for c in range(depth):
-                    total = 0.0
-                    for k in range(taps):
-                        total += weights[k] * planes[i, index[j + k], c]
-                    out[i, j, c] = total
+                    scratch[c] = 0.0
+                for k in range(taps):
+                    weight = weights[k]
+                    column = index[j + k]
+                    for c in range(depth):
+                        scratch[c] += weight * planes[i, column, c]
+                for c in range(depth):
+                    out[i, j, c] = scratch[c]
     return out
 
 

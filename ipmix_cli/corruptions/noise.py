@@ -7,9 +7,9 @@ import functools
 
 import numpy as np
 
+from . import pointwise
 from ._compiled import njit
-from .common import as_float, draw_seed, field_generator
-from .filters import to_uint8
+from .common import draw_seed, field_generator
 
 
 def sample_seed(rng: np.random.Generator, setting) -> dict:
@@ -19,14 +19,13 @@ def sample_seed(rng: np.random.Generator, setting) -> dict:
 def gaussian_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     """``x + N(0, sigma²)`` per value (fields: one standard normal per value)."""
     noise = field_generator(draws["seed"]).standard_normal(image.shape)
-    return to_uint8(as_float(image) + noise * setting.values["sigma"])
+    return pointwise.add_noise(image, noise, setting.values["sigma"], False)
 
 
 def speckle_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     """``x + x · N(0, sigma²)`` per value (fields: one standard normal per value)."""
-    x = as_float(image)
     noise = field_generator(draws["seed"]).standard_normal(image.shape)
-    return to_uint8(x + x * (noise * setting.values["sigma"]))
+    return pointwise.add_noise(image, noise, setting.values["sigma"], True)
 
 
 def impulse_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:

@@ -6,8 +6,9 @@ import math
 
 import numpy as np
 
-from .common import as_float, draw_seed, field_generator
-from .filters import fold_symmetric, resize_linear_coordinates, to_uint8, zoom_coordinates
+from . import pointwise
+from .common import draw_seed, field_generator
+from .filters import fold_symmetric, resize_linear_coordinates, zoom_coordinates
 from .motion import motion_blur as _imagemagick_motion_blur
 
 # --- snow ------------------------------------------------------------------------------------------------------
@@ -27,13 +28,8 @@ def snow(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     layer = _clipped_zoom_2d(layer, v["zoom"])
     layer[layer < v["threshold"]] = 0
     flakes = (np.clip(layer, 0, 1) * 255).astype(np.uint8)
-    flakes = _imagemagick_motion_blur(flakes, v["radius"], v["sigma"], draws["angle"]) / 255.0
-    flakes = flakes[..., None]
-    x = image.astype(np.float32) / np.float32(255)
-    grey = (x[..., 0] * np.float32(0.299) + x[..., 1] * np.float32(0.587) + x[..., 2] * np.float32(0.114))[..., None]
-    blend = v["blend"]
-    x = blend * x + (1 - blend) * np.maximum(x, grey * 1.5 + 0.5)
-    return to_uint8(x + flakes + np.rot90(flakes, k=2))
+    flakes = _imagemagick_motion_blur(flakes, v["radius"], v["sigma"], draws["angle"])
+    return pointwise.snow(image, flakes, v["blend"])
 
 
 def _clipped_zoom_2d(layer: np.ndarray, zoom: float) -> np.ndarray:
@@ -82,8 +78,7 @@ def frost(image: np.ndarray, setting, draws: dict, pictures) -> np.ndarray:
     v = setting.values
     picture = pictures.load(draws["picture"])
     window = frost_window(picture, v["picture_scale"], draws["top"], draws["left"], image.shape[0], image.shape[1])
-    out = v["image_weight"] * image + v["frost_weight"] * window
-    return np.clip(out, 0, 255).astype(np.uint8)
+    return pointwise.frost(image, window, v["image_weight"], v["frost_weight"])
 
 
 def frost_window(picture: np.ndarray, scale: float, top: int, left: int, height: int, width: int) -> np.ndarray:
@@ -116,11 +111,9 @@ def sample_fog(rng: np.random.Generator, setting) -> dict:
 def fog(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     """``x + strength · plasma``, rescaled by ``max / (max + strength)`` (see :func:`fog_map`)."""
     v = setting.values
-    x = as_float(image)
-    max_value = x.max()
+    max_value = image.max() / 255.0
     plasma = fog_map(image.shape[0], image.shape[1], setting.scale, v["map_side"], v["decay"], draws["seed"])
-    x = x + v["strength"] * plasma[..., None]
-    return to_uint8(x * max_value / (max_value + v["strength"]))
+    return pointwise.fog(image, np.ascontiguousarray(plasma), v["strength"], max_value)
 
 
 def fog_map(height: int, width: int, scale: float, side: int, decay: float, seed: int) -> np.ndarray:
