@@ -297,6 +297,15 @@ def _kernel_arguments(name, rng):
         pad = int(np.abs(offset_x).max())
         rows = np.pad(image, ((0, 0), (pad, pad), (0, 0)), mode="edge").astype(np.float64).reshape(23, -1)
         return rows, weights * 257.0, (offset_x + pad) * 3, offset_y, 31 * 3
+    if name.endswith("_non_maximum"):
+        layer = rng.integers(0, 3, size=(20, 30)) * 100
+        dx = rng.integers(-300, 300, size=(20, 30)).astype(np.int32)
+        dy = rng.integers(-300, 300, size=(20, 30)).astype(np.int32)
+        return np.abs(dx) + np.abs(dy) + layer, dx, dy, 50
+    if name.endswith("capped_box_levels"):
+        return rng.uniform(0, 30, size=(20, 30)).astype(np.float32), 20.0
+    if name.endswith("emboss_blur"):
+        return rng.integers(0, 256, size=(20, 30)).astype(np.uint8), np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)

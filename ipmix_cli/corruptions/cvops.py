@@ -26,7 +26,7 @@ def canny(image: np.ndarray, low: float, high: float) -> np.ndarray:
     return np.where(_hysteresis(candidate, strong), 255, 0).astype(np.uint8)
 
 
-def _non_maximum(magnitude: np.ndarray, dx: np.ndarray, dy: np.ndarray, low: int) -> np.ndarray:
+def _non_maximum_numpy(magnitude, dx, dy, low):
     """Pixels above ``low`` that are local maxima across their gradient (OpenCV's sector rules, ties broken
     towards the right and the bottom, magnitudes outside the image 0)."""
     m = np.pad(magnitude, 1)
@@ -48,6 +48,39 @@ def _non_maximum(magnitude: np.ndarray, dx: np.ndarray, dy: np.ndarray, low: int
     )
     keep = (horizontal & keep_h) | (vertical & keep_v) | (diagonal & keep_d)
     return keep & (magnitude > low)
+
+
+@njit(fallback=_non_maximum_numpy)
+def _non_maximum(magnitude, dx, dy, low):
+    """Pixels above ``low`` that are local maxima across their gradient (OpenCV's sector rules, ties broken
+    towards the right and the bottom, magnitudes outside the image 0)."""
+    height, width = magnitude.shape
+    keep = np.zeros((height, width), dtype=np.bool_)
+    for i in range(height):
+        for j in range(width):
+            m = magnitude[i, j]
+            if m <= low:
+                continue
+            left = magnitude[i, j - 1] if j > 0 else 0
+            right = magnitude[i, j + 1] if j < width - 1 else 0
+            up = magnitude[i - 1, j] if i > 0 else 0
+            down = magnitude[i + 1, j] if i < height - 1 else 0
+            x = abs(np.int64(dx[i, j]))
+            y = abs(np.int64(dy[i, j])) << 15
+            tg22x = x * _TG22
+            if y < tg22x:
+                keep[i, j] = m > left and m >= right
+            elif y > tg22x + (x << 16):
+                keep[i, j] = m > up and m >= down
+            else:
+                if (dx[i, j] ^ dy[i, j]) >= 0:
+                    a = magnitude[i - 1, j - 1] if i > 0 and j > 0 else 0
+                    b = magnitude[i + 1, j + 1] if i < height - 1 and j < width - 1 else 0
+                else:
+                    a = magnitude[i - 1, j + 1] if i > 0 and j < width - 1 else 0
+                    b = magnitude[i + 1, j - 1] if i < height - 1 and j > 0 else 0
+                keep[i, j] = m > a and m > b
+    return keep
 
 
 def _hysteresis_numpy(candidate, strong):
@@ -177,3 +210,98 @@ def blur3_u8(image: np.ndarray) -> np.ndarray:
     rows = padded[:-2] + padded[1:-1] + padded[2:]
     total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
     return ((2 * total + 9) // 18).astype(np.uint8)
+
+
+def _capped_box_levels_numpy(distance, cap):
+    from .filters import box3
+
+    capped = np.minimum(distance, np.float32(cap))
+    return box3(capped).astype(np.float32).astype(np.uint8)
+
+
+@njit(fallback=_capped_box_levels_numpy)
+def capped_box_levels(distance, cap):
+    """``uint8(float32(blur3(min(distance, cap))))``: the distances capped (``cv2.threshold(TRUNC)``), their 3×3
+    mean (``BORDER_REFLECT_101``), truncated to 8 bits."""
+    height, width = distance.shape
+    limit = np.float32(cap)
+    out = np.empty((height, width), dtype=np.uint8)
+    for i in range(height):
+        for j in range(width):
+            total = 0.0
+            for b in range(-1, 2):
+                column = j + b
+                if width == 1:
+                    column = 0
+                elif column < 0:
+                    column = -column
+                elif column >= width:
+                    column = 2 * width - 2 - column
+                vertical = 0.0
+                for a in range(-1, 2):
+                    row = i + a
+                    if height == 1:
+                        row = 0
+                    elif row < 0:
+                        row = -row
+                    elif row >= height:
+                        row = 2 * height - 2 - row
+                    vertical += np.float64(min(distance[row, column], limit))
+                total += vertical
+            out[i, j] = np.uint8(np.float32(total / 9.0))
+    return out
+
+
+def _emboss_blur_numpy(levels, kernel):
+    return blur3_u8(filter2d_u8(levels, kernel))
+
+
+@njit(fallback=_emboss_blur_numpy)
+def emboss_blur(levels, kernel):
+    """``blur3_u8(filter2d_u8(levels, kernel))`` in one kernel."""
+    height, width = levels.shape
+    embossed = np.empty((height, width), dtype=np.int64)
+    for i in range(height):
+        for j in range(width):
+            total = 0
+            for a in range(3):
+                row = i + a - 1
+                if height == 1:
+                    row = 0
+                elif row < 0:
+                    row = -row
+                elif row >= height:
+                    row = 2 * height - 2 - row
+                for b in range(3):
+                    column = j + b - 1
+                    if width == 1:
+                        column = 0
+                    elif column < 0:
+                        column = -column
+                    elif column >= width:
+                        column = 2 * width - 2 - column
+                    total += kernel[a, b] * np.int64(levels[row, column])
+            embossed[i, j] = min(max(total, 0), 255)
+    out = np.empty((height, width), dtype=np.uint8)
+    for i in range(height):
+        for j in range(width):
+            total = 0
+            for a in range(3):
+                row = i + a - 1
+                if height == 1:
+                    row = 0
+                elif row < 0:
+                    row = -row
+                elif row >= height:
+                    row = 2 * height - 2 - row
+                for b in range(3):
+                    column = j + b - 1
+                    if width == 1:
+                        column = 0
+                    elif column < 0:
+                        column = -column
+                    elif column >= width:
+                        column = 2 * width - 2 - column
+                    total += embossed[row, column]
+            out[i, j] = (2 * total + 9) // 18
+    return out

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 
 from .common import as_float, draw_seed, field_generator
-from .cvops import blur3_u8, canny, distance_transform, equalize_hist, filter2d_u8
-from .filters import box3, gaussian, to_uint8
+from .cvops import canny, capped_box_levels, distance_transform, emboss_blur, equalize_hist
+from .filters import gaussian, to_uint8
 
 _EMBOSS = np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
 _WATER = np.array([175 / 255.0, 238 / 255.0, 238 / 255.0])
@@ -38,11 +38,8 @@ def spatter(image: np.ndarray, setting, draws: dict) -> np.ndarray:
         return to_uint8(x * (1 - mask[..., None]) + colour)
     layer = (liquid * 255).astype(np.uint8)
     distance = distance_transform(255 - canny(layer, 50, 150))
-    distance = np.minimum(distance, np.float32(v["distance_cap"]))
-    distance = box3(distance).astype(np.float32).astype(np.uint8)
-    distance = equalize_hist(distance)
-    distance = filter2d_u8(distance, _EMBOSS)
-    distance = blur3_u8(distance).astype(np.float32)
+    distance = equalize_hist(capped_box_levels(distance, v["distance_cap"]))
+    distance = emboss_blur(distance, _EMBOSS).astype(np.float32)
     shading = layer * distance
     peak = shading.max()
     if peak <= 0:  # no drop at all (a tiny image): the reference would divide by zero; nothing to add
