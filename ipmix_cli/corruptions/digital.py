@@ -178,12 +178,10 @@ def elastic_transform(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
     warped = _warp(x, inverse, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0)
     generator = field_generator(draws["seed"])
-    noise = np.empty((height, width, 2))
-    noise[..., 0] = generator.uniform(-1, 1, size=(height, width))
-    noise[..., 1] = generator.uniform(-1, 1, size=(height, width))
-    fields = (gaussian(noise, v["sigma"], "symmetric", 3.0) * v["alpha"]).astype(np.float32)
-    dx = np.ascontiguousarray(fields[..., 0])
-    dy = np.ascontiguousarray(fields[..., 1])
+    dx = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
+    dy = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
+    dx = np.ascontiguousarray(dx, dtype=np.float32)
+    dy = np.ascontiguousarray(dy, dtype=np.float32)
     return to_uint8(_warp(warped, np.zeros((2, 3)), dx, dy, 1))
 
 

@@ -7,12 +7,17 @@ Border modes are named as numpy's ``np.pad`` names them: ``edge`` (scipy ``neare
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ._compiled import njit
 
-#: Kernels longer than this are applied through the FFT, shorter ones directly.
-_DIRECT_TAPS = 31
+#: Kernels up to this many taps are applied directly; longer ones as a dense matrix along a short axis (when the
+#: products stay under ``_MATRIX_WORK``), else through the FFT.
+_DIRECT_TAPS = 63
+_MATRIX_LENGTH = 512
+_MATRIX_WORK = 40_000_000
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -63,8 +68,15 @@ def correlate_axis(image: np.ndarray, weights: np.ndarray, axis: int, mode: str)
     """Correlate ``image`` (2-D or H×W×C, float) with the odd-length ``weights`` along ``axis`` (0 or 1),
     the border extended by ``mode``."""
     weights = np.ascontiguousarray(weights, dtype=np.float64)
+    if image.ndim == 2 and axis == 1:  # a single plane: its columns are the rows of its transpose (faster)
+        return correlate_axis(np.ascontiguousarray(image.T), weights, 0, mode).T
     radius = len(weights) // 2
     length = image.shape[axis]
+    if len(weights) > _DIRECT_TAPS and length <= _MATRIX_LENGTH and image.size * length <= _MATRIX_WORK:
+        matrix = _filter_matrix(length, weights.tobytes(), mode)
+        moved = np.moveaxis(np.asarray(image, dtype=np.float64), axis, 0)
+        out = matrix @ moved.reshape(length, -1)
+        return np.moveaxis(out.reshape(moved.shape), 0, axis)
     if mode == "symmetric" and len(weights) > _DIRECT_TAPS:
         return _periodic_correlate(image, weights, axis)
     index = border_index(np.arange(-radius, length + radius), length, mode)
@@ -74,10 +86,21 @@ def correlate_axis(image: np.ndarray, weights: np.ndarray, axis: int, mode: str)
     shape = source.shape
     if axis == 0:
         return _correlate_rows(source.reshape(shape[0], -1), weights, index).reshape(shape)
-    if source.ndim == 2:  # a single plane: its columns are the rows of its transpose (contiguous, faster)
-        return _correlate_rows(np.ascontiguousarray(source.T), weights, index).T
     planes = source.reshape(shape[0], shape[1], -1)
     return _correlate_columns(planes, weights, index).reshape(shape)
+
+
+@functools.lru_cache(maxsize=8)
+def _filter_matrix(length: int, weights: bytes, mode: str) -> np.ndarray:
+    """The ``length``×``length`` matrix of a correlation along an axis, borders folded in by ``mode``."""
+    taps = np.frombuffer(weights, dtype=np.float64)
+    radius = len(taps) // 2
+    rows = np.repeat(np.arange(length), len(taps))
+    columns = border_index((np.arange(length)[:, None] + np.arange(-radius, radius + 1)[None, :]).ravel(), length, mode)
+    matrix = np.zeros((length, length))
+    np.add.at(matrix, (rows, columns), np.tile(taps, length))
+    matrix.setflags(write=False)
+    return matrix
 
 
 def border_index(index: np.ndarray, length: int, mode: str) -> np.ndarray:
@@ -163,20 +186,18 @@ def _correlate_columns(planes, weights, index):
 
 def _periodic_correlate(image: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
     """Correlation with a symmetric border through one FFT of twice the axis: a symmetric extension is periodic
-    with period 2n, so the kernel can be folded onto that period whatever its length."""
-    length = image.shape[axis]
+    with period 2n, so the kernel can be folded onto that period whatever its length. The transforms run
+    along the last (contiguous) axis."""
+    moved = np.ascontiguousarray(np.moveaxis(image, axis, -1))
+    length = moved.shape[-1]
     period = 2 * length
-    signal = np.concatenate([image, np.flip(image, axis=axis)], axis=axis)
+    signal = np.concatenate([moved, moved[..., ::-1]], axis=-1)
     radius = len(weights) // 2
     folded = np.zeros(period)
     np.add.at(folded, np.mod(np.arange(-radius, radius + 1), period), weights)
     # correlation: out[i] = sum_t folded[t] * signal[i + t]  ==  irfft(rfft(signal) * conj(rfft(folded)))
-    spectrum = np.fft.rfft(signal, axis=axis)
-    kernel = np.conj(np.fft.rfft(folded))
-    shape = [1] * image.ndim
-    shape[axis] = kernel.shape[0]
-    full = np.fft.irfft(spectrum * kernel.reshape(shape), n=period, axis=axis)
-    return np.take(full, np.arange(length), axis=axis)
+    full = np.fft.irfft(np.fft.rfft(signal, axis=-1) * np.conj(np.fft.rfft(folded)), n=period, axis=-1)
+    return np.moveaxis(full[..., :length], -1, axis)
 
 
 def _fft_correlate(padded: np.ndarray, weights: np.ndarray, axis: int, length: int) -> np.ndarray:
