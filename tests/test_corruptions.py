@@ -265,10 +265,10 @@ def test_frost_draws_five_of_six_pictures(pictures):
 
 
 def _kernels():
-    from ipmix_cli.corruptions import blur, cvops, digital, filters, motion, noise, pointwise
+    from ipmix_cli.corruptions import blur, cvops, digital, filters, motion, noise, pointwise, weather
     from ipmix_cli.corruptions._compiled import Kernel
 
-    for module in (blur, cvops, digital, filters, motion, noise, pointwise):
+    for module in (blur, cvops, digital, filters, motion, noise, pointwise, weather):
         for name, value in vars(module).items():
             if isinstance(value, Kernel):
                 yield f"{module.__name__.rsplit('.', 1)[-1]}.{name}", value
@@ -306,6 +306,12 @@ def _kernel_arguments(name, rng):
         return rng.uniform(0, 30, size=(20, 30)).astype(np.float32), 20.0
     if name.endswith("emboss_blur"):
         return rng.integers(0, 256, size=(20, 30)).astype(np.uint8), np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
+    if name.endswith("_zoom_layer"):
+        from ipmix_cli.corruptions.filters import zoom_coordinates
+
+        r0, wr, rl = zoom_coordinates(23, 2.5)
+        c0, wc, cl = zoom_coordinates(31, 2.5)
+        return rng.random((23, 31)), r0, wr, np.minimum(r0 + 1, rl), c0, wc, np.minimum(c0 + 1, cl)
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)
@@ -334,7 +340,10 @@ def _kernel_arguments(name, rng):
     if name.endswith("_poisson_counts"):
         from ipmix_cli.corruptions.noise import _shot_table
 
-        return image, rng.random(image.shape), _shot_table(12)[0]
+        cdf, guide, _ = _shot_table(12)
+        u = rng.random(image.shape)
+        u.ravel()[:200] = cdf[image.ravel()[:200], 3]  # uniforms exactly on a step of the distribution
+        return image, u, cdf, guide
     raise AssertionError(f"no arguments for kernel {name}")
 
 

@@ -48,12 +48,12 @@ def shot_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     tabulated once per ``c`` (counts above ``c`` clip to 255 and share the table's last bucket).
     """
     photons = setting.values["photons"]
-    cdf, levels = _shot_table(photons)
+    cdf, guide, levels = _shot_table(photons)
     u = field_generator(draws["seed"]).random(image.shape)
-    return levels[_poisson_counts(image, u, cdf)]
+    return levels[_poisson_counts(image, u, cdf, guide)]
 
 
-def _poisson_counts_numpy(image, u, cdf):
+def _poisson_counts_numpy(image, u, cdf, guide):
     counts = np.empty(image.shape, dtype=np.int64)
     for value in np.unique(image):
         where = image == value
@@ -62,31 +62,28 @@ def _poisson_counts_numpy(image, u, cdf):
 
 
 @njit(fallback=_poisson_counts_numpy)
-def _poisson_counts(image, u, cdf):
-    """For each value, the number of its distribution function's entries ≤ its uniform (a binary search)."""
+def _poisson_counts(image, u, cdf, guide):
+    """For each value, the number of its distribution function's entries ≤ its uniform: a guide table gives
+    where to start (the count at the start of the uniform's bucket), a short scan finishes."""
     flat_image = image.ravel()
     flat_u = u.ravel()
     counts = np.empty(flat_image.shape[0], dtype=np.int64)
     size = cdf.shape[1]
+    buckets = guide.shape[1]
     for n in range(flat_image.shape[0]):
-        row = cdf[flat_image[n]]
+        value = flat_image[n]
         target = flat_u[n]
-        low = 0
-        high = size
-        while low < high:
-            middle = (low + high) // 2
-            if row[middle] <= target:
-                low = middle + 1
-            else:
-                high = middle
-        counts[n] = low
+        k = guide[value, int(target * buckets)]
+        while k < size and cdf[value, k] <= target:
+            k += 1
+        counts[n] = k
     return counts.reshape(image.shape)
 
 
 @functools.lru_cache(maxsize=16)
-def _shot_table(photons: int) -> tuple[np.ndarray, np.ndarray]:
+def _shot_table(photons: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """For every 8-bit value ``v``, the Poisson distribution function at counts 0..c-1 of the rate
-    ``(v / 255) · c`` (a 256×c table); and the output level of each count 0..c,
+    ``(v / 255) · c`` (a 256×c table), a guide table into it, and the output level of each count 0..c,
     ``uint8(clip(k / c, 0, 1) · 255)`` exactly as the reference computes it."""
     rates = (np.arange(256) / 255.0) * photons
     k = np.arange(photons, dtype=np.float64)
@@ -99,6 +96,9 @@ def _shot_table(photons: int) -> tuple[np.ndarray, np.ndarray]:
     pmf[0, 0] = 1.0
     cdf = np.minimum(np.cumsum(pmf, axis=1), 1.0)
     levels = (np.clip(np.arange(photons + 1) / float(photons), 0, 1) * 255).astype(np.uint8)
-    cdf.setflags(write=False)
-    levels.setflags(write=False)
-    return cdf, levels
+    # guide[v, g]: the count at u = g / G, so that a uniform in bucket g needs only a few steps from there
+    buckets = max(64, 4 * photons)
+    guide = np.stack([np.searchsorted(row, np.arange(buckets) / buckets, side="right") for row in cdf])
+    for array in (cdf, guide, levels):
+        array.setflags(write=False)
+    return cdf, guide, levels

@@ -7,6 +7,7 @@ import math
 import numpy as np
 
 from . import pointwise
+from ._compiled import njit
 from .common import draw_seed, field_generator
 from .filters import fold_symmetric, resize_linear_coordinates, zoom_coordinates
 from .motion import motion_blur as _imagemagick_motion_blur
@@ -38,11 +39,25 @@ def _clipped_zoom_2d(layer: np.ndarray, zoom: float) -> np.ndarray:
         return layer.copy()
     r0, wr, rl = zoom_coordinates(layer.shape[0], zoom)
     c0, wc, cl = zoom_coordinates(layer.shape[1], zoom)
-    r1, c1 = np.minimum(r0 + 1, rl), np.minimum(c0 + 1, cl)
+    return _zoom_layer(layer, r0, wr, np.minimum(r0 + 1, rl), c0, wc, np.minimum(c0 + 1, cl))
+
+
+def _zoom_layer_numpy(layer, r0, wr, r1, c0, wc, c1):
     wr, wc = wr[:, None], wc[None, :]
     top = layer[r0][:, c0] * (1.0 - wc) + layer[r0][:, c1] * wc
     bottom = layer[r1][:, c0] * (1.0 - wc) + layer[r1][:, c1] * wc
     return top * (1.0 - wr) + bottom * wr
+
+
+@njit(fallback=_zoom_layer_numpy)
+def _zoom_layer(layer, r0, wr, r1, c0, wc, c1):
+    out = np.empty((r0.shape[0], c0.shape[0]))
+    for i in range(r0.shape[0]):
+        for j in range(c0.shape[0]):
+            top = layer[r0[i], c0[j]] * (1.0 - wc[j]) + layer[r0[i], c1[j]] * wc[j]
+            bottom = layer[r1[i], c0[j]] * (1.0 - wc[j]) + layer[r1[i], c1[j]] * wc[j]
+            out[i, j] = top * (1.0 - wr[i]) + bottom * wr[i]
+    return out
 
 
 # --- frost -------------------------------------------------------------------------------------------------------
