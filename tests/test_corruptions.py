@@ -289,7 +289,7 @@ def _kernel_arguments(name, rng):
 
         rows = _stack([zoom_coordinates(23, z) for z in (1.0, 1.07, 1.3)])
         columns = _stack([zoom_coordinates(31, z) for z in (1.0, 1.07, 1.3)])
-        return (x.astype(np.float32), *rows, *columns)
+        return (x.astype(np.float32), *rows, *columns, np.array([True, False, False]))
     if name.endswith("_motion_blur"):
         from ipmix_cli.corruptions.motion import kernel
 
@@ -312,6 +312,10 @@ def _kernel_arguments(name, rng):
         r0, wr, rl = zoom_coordinates(23, 2.5)
         c0, wc, cl = zoom_coordinates(31, 2.5)
         return rng.random((23, 31)), r0, wr, np.minimum(r0 + 1, rl), c0, wc, np.minimum(c0 + 1, cl)
+    if name == "pointwise.impulse":
+        return image, rng.random(image.shape), rng.random(image.shape), 0.2
+    if name in ("pointwise.water", "pointwise.mud"):
+        return image, rng.random((23, 31)).astype(np.float32), np.array([0.7, 0.9, 0.3], np.float32)
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)

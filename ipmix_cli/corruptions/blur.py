@@ -129,7 +129,8 @@ def zoom_blur(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     height, width = image.shape[:2]
     row_lower, row_weight, row_limit = _stack([zoom_coordinates(height, z) for z in zooms])
     col_lower, col_weight, col_limit = _stack([zoom_coordinates(width, z) for z in zooms])
-    total = _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit)
+    identity = np.array([z == 1.0 for z in zooms])  # a zoom by exactly 1 is the image itself
+    total = _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit, identity)
     return to_uint8((x + total) / np.float32(len(zooms) + 1))
 
 
@@ -140,7 +141,7 @@ def _stack(coordinates):
     return lower, weight, limit
 
 
-def _zoom_sum_numpy(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit):
+def _zoom_sum_numpy(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit, identity):
     total = np.zeros(x.shape, dtype=np.float32)
     source = x.astype(np.float64)
     for z in range(row_lower.shape[0]):
@@ -153,7 +154,7 @@ def _zoom_sum_numpy(x, row_lower, row_weight, row_limit, col_lower, col_weight, 
 
 
 @njit(fallback=_zoom_sum_numpy)
-def _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit):
+def _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_limit, identity):
     """Each zoom separably, one channel plane at a time: rows interpolated first (contiguous), then columns."""
     height, width, depth = x.shape
     planes = np.empty((depth, height, width))
@@ -165,6 +166,12 @@ def _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_li
     row = np.empty(width)
     upper = np.empty(width, dtype=np.int64)
     for z in range(row_lower.shape[0]):
+        if identity[z]:  # interpolating at the samples themselves gives them back exactly
+            for c in range(depth):
+                for i in range(height):
+                    for j in range(width):
+                        total[c, i, j] += np.float32(planes[c, i, j])
+            continue
         lower = col_lower[z]
         weights = col_weight[z]
         for j in range(width):

@@ -32,12 +32,9 @@ def impulse_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     """scikit-image's ``random_noise(mode='s&p', amount=a)``: each value is replaced with probability ``a``, by
     1 or 0 with probability 1/2 each (fields: a uniform per value for the replacement, then one for the salt)."""
     generator = field_generator(draws["seed"])
-    flipped = generator.random(image.shape) < setting.values["amount"]
-    salted = generator.random(image.shape) < 0.5
-    out = image.copy()
-    out[flipped & salted] = 255
-    out[flipped & ~salted] = 0
-    return out
+    flip = generator.random(image.shape)
+    salt = generator.random(image.shape)
+    return pointwise.impulse(image, flip, salt, setting.values["amount"])
 
 
 def shot_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:

@@ -118,3 +118,65 @@ def snow(image, flakes, blend):
                 value = (np.float64(y) + layer) + turned
                 out[i, j, c] = np.uint8(min(max(value, 0.0), 1.0) * 255.0)
     return out
+
+
+def _impulse_numpy(image, flip, salt, amount):
+    out = image.copy()
+    flipped = flip < amount
+    salted = salt < 0.5
+    out[flipped & salted] = 255
+    out[flipped & ~salted] = 0
+    return out
+
+
+@njit(fallback=_impulse_numpy)
+def impulse(image, flip, salt, amount):
+    """Values with ``flip < amount`` become 255 where ``salt < 0.5``, else 0; the others stay."""
+    flat = image.ravel()
+    flat_flip = flip.ravel()
+    flat_salt = salt.ravel()
+    out = np.empty(flat.shape[0], dtype=np.uint8)
+    for i in range(flat.shape[0]):
+        if flat_flip[i] < amount:
+            out[i] = 255 if flat_salt[i] < 0.5 else 0
+        else:
+            out[i] = flat[i]
+    return out.reshape(image.shape)
+
+
+def _water_numpy(image, shading, colour):
+    x = image.astype(np.float32) / np.float32(255)
+    return (np.clip(x + shading[..., None] * colour[None, None, :], 0, 1) * np.float32(255)).astype(np.uint8)
+
+
+@njit(fallback=_water_numpy)
+def water(image, shading, colour):
+    """``x + shading · colour`` in float32 (``x = v / 255``), to 8 bits."""
+    height, width, depth = image.shape
+    out = np.empty((height, width, depth), dtype=np.uint8)
+    for i in range(height):
+        for j in range(width):
+            for c in range(depth):
+                value = np.float32(image[i, j, c]) / np.float32(255) + shading[i, j] * colour[c]
+                out[i, j, c] = np.uint8(min(max(value, np.float32(0)), np.float32(1)) * np.float32(255))
+    return out
+
+
+def _mud_numpy(image, mask, colour):
+    x = image.astype(np.float32) / np.float32(255)
+    painted = x * (1 - mask[..., None]) + colour[None, None, :] * mask[..., None]
+    return (np.clip(painted, 0, 1) * np.float32(255)).astype(np.uint8)
+
+
+@njit(fallback=_mud_numpy)
+def mud(image, mask, colour):
+    """``x · (1 - mask) + colour · mask`` in float32, to 8 bits."""
+    height, width, depth = image.shape
+    out = np.empty((height, width, depth), dtype=np.uint8)
+    for i in range(height):
+        for j in range(width):
+            m = mask[i, j]
+            for c in range(depth):
+                value = np.float32(image[i, j, c]) / np.float32(255) * (np.float32(1) - m) + colour[c] * m
+                out[i, j, c] = np.uint8(min(max(value, np.float32(0)), np.float32(1)) * np.float32(255))
+    return out

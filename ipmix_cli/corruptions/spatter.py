@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import pointwise
 from .common import as_float, draw_seed, field_generator
 from .cvops import canny, capped_box_levels, distance_transform, emboss_blur, equalize_hist
 from .filters import gaussian, to_uint8
@@ -26,7 +27,6 @@ def spatter(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     mud brown (63, 42, 20) over the image. Fields: the H×W normal layer.
     """
     v = setting.values
-    x = image.astype(np.float32) / np.float32(255)
     liquid = field_generator(draws["seed"]).normal(v["mean"], v["std"], size=image.shape[:2])
     liquid = gaussian(liquid, v["sigma"])
     liquid[liquid < v["threshold"]] = 0
@@ -34,8 +34,7 @@ def spatter(image: np.ndarray, setting, draws: dict) -> np.ndarray:
         mask = (liquid > v["threshold"]).astype(np.float32)
         mask = gaussian(mask, v["mud_sigma"]).astype(np.float32)
         mask[mask < 0.8] = 0
-        colour = _MUD[None, None, :] * mask[..., None]
-        return to_uint8(x * (1 - mask[..., None]) + colour)
+        return pointwise.mud(image, mask, _MUD.astype(np.float32))
     layer = (liquid * 255).astype(np.uint8)
     distance = distance_transform(255 - canny(layer, 50, 150))
     distance = equalize_hist(capped_box_levels(distance, v["distance_cap"]))
@@ -45,4 +44,4 @@ def spatter(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     if peak <= 0:  # no drop at all (a tiny image): the reference would divide by zero; nothing to add
         return to_uint8(as_float(image))
     shading = (shading / peak) * np.float32(v["intensity"])
-    return to_uint8(x + shading[..., None] * _WATER[None, None, :].astype(np.float32))
+    return pointwise.water(image, shading, _WATER.astype(np.float32))
