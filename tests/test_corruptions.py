@@ -394,3 +394,42 @@ def test_shot_noise_is_poisson():
     n = counts.size
     assert abs(counts.mean() - rate) <= 4 * math.sqrt(rate / n)
     assert abs(counts.var() - rate) <= 4 * rate * math.sqrt(2 / n) + 0.05
+
+
+# --- the sheet and its figure ---------------------------------------------------------------------------------------
+
+
+def test_sheet_tiles_are_the_outputs(pictures):
+    from ipmix_cli.corruptions.sheet import corruption_sheet
+
+    image = photo_like(24, 20)
+    sheet = corruption_sheet(image, ("fog", "frost"), (2, 5), seed=4, key="k.png", frost_pictures=pictures)
+    pixels = np.asarray(sheet)
+    expected = corrupt(image, "fog", 5, corruption_generator(4, "k.png", "fog", 5), "auto")
+    corners = np.argwhere(np.all(pixels[:-23, :-19] == expected[0, 0], axis=-1))
+    assert any(np.array_equal(pixels[y : y + 24, x : x + 20], expected) for y, x in corners)
+
+
+def test_sheet_leaves_frost_out_without_pictures(monkeypatch):
+    from ipmix_cli.corruptions.sheet import corruption_sheet
+
+    monkeypatch.setattr(frost_module.importlib.metadata, "distributions", lambda: [])
+    frost_module.installed_folder.cache_clear()
+    try:
+        small = corruption_sheet(photo_like(16, 16), ("fog",), (1,))
+        both = corruption_sheet(photo_like(16, 16), ("fog", "frost"), (1,))
+        assert both.size[1] > small.size[1]  # one more title line, no more rows
+        with pytest.raises(FrostUnavailable):
+            corruption_sheet(photo_like(16, 16), ("frost",), (1,), skip_missing=False)
+    finally:
+        frost_module.installed_folder.cache_clear()
+
+
+def test_corruption_figure_script(tmp_path):
+    import runpy
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parent.parent / "docs" / "make_corruption_figure.py"
+    namespace = runpy.run_path(str(script))
+    assert namespace["main"](["--out", str(tmp_path), "--small"]) == 0
+    assert (tmp_path / "corruptions.png").stat().st_size > 0

@@ -15,6 +15,14 @@ from .api import corrupt, corrupt_with_trace, corruption_generator, replay
 from .frost import FrostPictures, FrostUnavailable, find_frost_pictures
 from .params import PRESETS, SEVERITIES, CorruptionError, resolve, resolve_preset
 from .registry import ALL, COMMON, CORRUPTIONS, EXTRA, GROUPS, parse_severities, select
+from .scoring import CorruptionScores, score
+
+
+def corruption_sheet(*args, **kwargs):
+    """One image × corruptions × severities as a PIL image (see :func:`.sheet.corruption_sheet`)."""
+    from .sheet import corruption_sheet as make
+
+    return make(*args, **kwargs)
 
 
 def available(name: str, frost_pictures=None) -> bool:
@@ -44,11 +52,13 @@ __all__ = [
     "PRESETS",
     "SEVERITIES",
     "CorruptionError",
+    "CorruptionScores",
     "FrostPictures",
     "FrostUnavailable",
     "available",
     "corrupt",
     "corrupt_with_trace",
+    "corruption_sheet",
     "corruption_generator",
     "find_frost_pictures",
     "names",
@@ -56,5 +66,6 @@ __all__ = [
     "replay",
     "resolve",
     "resolve_preset",
+    "score",
     "select",
 ]
