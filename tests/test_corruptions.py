@@ -87,8 +87,16 @@ def test_trace_replays_after_json(name, pictures):
 
 def test_random_corruptions_differ_between_seeds(pictures):
     image = photo_like(64, 64)
-    deterministic = {"defocus_blur", "zoom_blur", "brightness", "contrast", "pixelate", "jpeg_compression",
-                     "gaussian_blur", "saturate"}
+    deterministic = {
+        "defocus_blur",
+        "zoom_blur",
+        "brightness",
+        "contrast",
+        "pixelate",
+        "jpeg_compression",
+        "gaussian_blur",
+        "saturate",
+    }
     for name in ALL:
         a = corrupt(image, name, 3, corruption_generator(1, "k", name, 3), "cifar", pictures)
         b = corrupt(image, name, 3, corruption_generator(2, "k", name, 3), "cifar", pictures)

@@ -26,8 +26,16 @@ from ipmix_cli.corruptions import corrupt, corrupt_with_trace, corruption_genera
 from ipmix_cli.corruptions.common import field_generator
 from ipmix_cli.corruptions.params import CIFAR, IMAGENET
 
-DETERMINISTIC = ("contrast", "brightness", "saturate", "pixelate", "jpeg_compression", "gaussian_blur",
-                 "defocus_blur", "zoom_blur")
+DETERMINISTIC = (
+    "contrast",
+    "brightness",
+    "saturate",
+    "pixelate",
+    "jpeg_compression",
+    "gaussian_blur",
+    "defocus_blur",
+    "zoom_blur",
+)
 
 
 def _libraries():
@@ -307,8 +315,11 @@ def _elastic(image, c, draws, g, cv2, gaussian, ndimage):
     center_square = np.float32(shape_size) // 2
     square_size = min(shape_size) // 3
     pts1 = np.float32(
-        [center_square + square_size, [center_square[0] + square_size, center_square[1] - square_size],
-         center_square - square_size]
+        [
+            center_square + square_size,
+            [center_square[0] + square_size, center_square[1] - square_size],
+            center_square - square_size,
+        ]
     )
     pts2 = pts1 + np.array(draws["jitter"], dtype=np.float32)
     M = cv2.getAffineTransform(pts1, pts2)
@@ -403,8 +414,17 @@ def _statistics(output: np.ndarray, image: np.ndarray) -> tuple[float, float]:
 
 
 #: The random corruptions imagecorruptions implements as the reference does, with draws per severity.
-RANDOM = {"gaussian_noise": 12, "shot_noise": 12, "impulse_noise": 12, "speckle_noise": 12, "glass_blur": 8,
-          "motion_blur": 16, "snow": 16, "fog": 16, "spatter": 16}
+RANDOM = {
+    "gaussian_noise": 12,
+    "shot_noise": 12,
+    "impulse_noise": 12,
+    "speckle_noise": 12,
+    "glass_blur": 8,
+    "motion_blur": 16,
+    "snow": 16,
+    "fog": 16,
+    "spatter": 16,
+}
 
 
 @pytest.mark.slow
@@ -418,11 +438,14 @@ def test_random_corruptions_match_imagecorruptions_in_distribution(name):
     image = photo_like(224, 224, seed=8).astype(np.float64)
     pixels = image.astype(np.uint8)
     for severity in range(1, 6):
-        ours = np.array([
-            _statistics(corrupt(pixels, name, severity, corruption_generator(i, "k", name, severity), "imagenet"),
-                        image)
-            for i in range(draws)
-        ])
+        ours = np.array(
+            [
+                _statistics(
+                    corrupt(pixels, name, severity, corruption_generator(i, "k", name, severity), "imagenet"), image
+                )
+                for i in range(draws)
+            ]
+        )
         theirs = []
         for i in range(draws):
             np.random.seed(1000 + i)

@@ -20,8 +20,12 @@ def _model():
     # snow: severity 1 20 % (2 of 10), severity 2 60 % (6 of 10)
     # clean: 5 % (1 of 20); spatter (extra): 50 % at severity 1
     return (
-        _records("fog", 1, 9, 1) + _records("fog", 2, 7, 3) + _records("snow", 1, 8, 2) + _records("snow", 2, 4, 6)
-        + _records("clean", None, 19, 1) + _records("spatter", 1, 1, 1)
+        _records("fog", 1, 9, 1)
+        + _records("fog", 2, 7, 3)
+        + _records("snow", 1, 8, 2)
+        + _records("snow", 2, 4, 6)
+        + _records("clean", None, 19, 1)
+        + _records("spatter", 1, 1, 1)
     )
 
 
@@ -42,8 +46,12 @@ def test_unnormalised():
 
 def test_normalised_by_a_baseline():
     baseline = score(
-        _records("fog", 1, 6, 4) + _records("fog", 2, 2, 8) + _records("snow", 1, 5, 5) + _records("snow", 2, 0, 10)
-        + _records("clean", None, 16, 4) + _records("spatter", 1, 0, 2)
+        _records("fog", 1, 6, 4)
+        + _records("fog", 2, 2, 8)
+        + _records("snow", 1, 5, 5)
+        + _records("snow", 2, 0, 10)
+        + _records("clean", None, 16, 4)
+        + _records("spatter", 1, 0, 2)
     )
     result = score(_model(), baseline=baseline)
     # CE_fog = (0.1 + 0.3) / (0.4 + 0.8) = 1/3; CE_snow = (0.2 + 0.6) / (0.5 + 1.0) = 8/15
@@ -60,8 +68,10 @@ def test_normalised_by_a_baseline():
 
 
 def test_predictions_and_outcomes():
-    records = [{"corruption": "fog", "severity": 3, "label": "cat"}, {"corruption": "fog", "severity": 3,
-                                                                         "label": "dog"}]
+    records = [
+        {"corruption": "fog", "severity": 3, "label": "cat"},
+        {"corruption": "fog", "severity": 3, "label": "dog"},
+    ]
     assert score(records, ["cat", "cat"]).errors == {"fog": {3: 0.5}}
     assert score(records, [True, True]).errors == {"fog": {3: 0.0}}
     predicted = [dict(r, prediction="dog") for r in records]

@@ -14,11 +14,15 @@ _TG22 = int(0.4142135623730950488016887242097 * (1 << 15) + 0.5)
 def canny(image: np.ndarray, low: float, high: float) -> np.ndarray:
     """OpenCV ``Canny(image, low, high)`` (aperture 3, L1 gradient) of an 8-bit image: 255 on edges, else 0."""
     padded = np.pad(image.astype(np.int32), 1, mode="edge")  # Sobel with BORDER_REPLICATE
-    dx = (padded[:-2, 2:] - padded[:-2, :-2]) + 2 * (padded[1:-1, 2:] - padded[1:-1, :-2]) + (
-        padded[2:, 2:] - padded[2:, :-2]
+    dx = (
+        (padded[:-2, 2:] - padded[:-2, :-2])
+        + 2 * (padded[1:-1, 2:] - padded[1:-1, :-2])
+        + (padded[2:, 2:] - padded[2:, :-2])
     )
-    dy = (padded[2:, :-2] - padded[:-2, :-2]) + 2 * (padded[2:, 1:-1] - padded[:-2, 1:-1]) + (
-        padded[2:, 2:] - padded[:-2, 2:]
+    dy = (
+        (padded[2:, :-2] - padded[:-2, :-2])
+        + 2 * (padded[2:, 1:-1] - padded[:-2, 1:-1])
+        + (padded[2:, 2:] - padded[:-2, 2:])
     )
     magnitude = np.abs(dx) + np.abs(dy)
     candidate = _non_maximum(magnitude, dx, dy, int(np.floor(low)))

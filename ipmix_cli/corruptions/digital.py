@@ -178,8 +178,8 @@ def elastic_transform(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     inverse = np.linalg.inv(np.vstack([matrix, [0.0, 0.0, 1.0]]))[:2]
     warped = _warp(x, inverse, np.zeros((1, 1), np.float32), np.zeros((1, 1), np.float32), 0)
     generator = field_generator(draws["seed"])
-    dx = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
-    dy = (gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"])
+    dx = gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"]
+    dy = gaussian(generator.uniform(-1, 1, size=(height, width)), v["sigma"], "symmetric", 3.0) * v["alpha"]
     dx = np.ascontiguousarray(dx, dtype=np.float32)
     dy = np.ascontiguousarray(dy, dtype=np.float32)
     return to_uint8(_warp(warped, np.zeros((2, 3)), dx, dy, 1))

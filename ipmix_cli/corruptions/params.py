@@ -145,8 +145,13 @@ class Setting:
     values: dict
 
     def to_dict(self) -> dict:
-        return {"corruption": self.name, "severity": self.severity, "preset": self.preset, "scale": self.scale,
-                "values": self.values}
+        return {
+            "corruption": self.name,
+            "severity": self.severity,
+            "preset": self.preset,
+            "scale": self.scale,
+            "values": self.values,
+        }
 
 
 def resolve(name: str, severity: int, preset: str, height: int, width: int) -> Setting:
@@ -206,20 +211,35 @@ def _fog(c, s, preset, h, w):
 
 def _frost(c, s, preset, h, w):
     image_weight, frost_weight = c
-    return {"image_weight": float(image_weight), "frost_weight": float(frost_weight),
-            "picture_scale": float(FROST_PICTURE_SCALE[preset] * s)}
+    return {
+        "image_weight": float(image_weight),
+        "frost_weight": float(frost_weight),
+        "picture_scale": float(FROST_PICTURE_SCALE[preset] * s),
+    }
 
 
 def _snow(c, s, preset, h, w):
     mean, std, zoom, threshold, radius, sigma, blend = c
-    return {"mean": float(mean), "std": float(std), "zoom": float(max(1.0, zoom * s)), "threshold": float(threshold),
-            "radius": float(radius * s), "sigma": float(sigma * s), "blend": float(blend)}
+    return {
+        "mean": float(mean),
+        "std": float(std),
+        "zoom": float(max(1.0, zoom * s)),
+        "threshold": float(threshold),
+        "radius": float(radius * s),
+        "sigma": float(sigma * s),
+        "blend": float(blend),
+    }
 
 
 def _spatter(c, s, preset, h, w):
     mean, std, sigma, threshold, fourth, mud = c
-    values = {"mean": float(mean), "std": float(std), "sigma": float(sigma * s), "threshold": float(threshold),
-              "mud": bool(mud)}
+    values = {
+        "mean": float(mean),
+        "std": float(std),
+        "sigma": float(sigma * s),
+        "threshold": float(threshold),
+        "mud": bool(mud),
+    }
     if mud:
         values["mud_sigma"] = float(fourth * s)  # a blur of the mud mask: a length
     else:
@@ -237,8 +257,11 @@ def _pixelate(c, s, preset, h, w):
     # 1/(c * scale) pixels here; a side never grows (a block is at least one pixel).
     side = REFERENCE_SIDE[preset]
     short = min(h, w)
-    return {"factor": float(c), "height": min(h, max(1, int(h * side / short * c))),
-            "width": min(w, max(1, int(w * side / short * c)))}
+    return {
+        "factor": float(c),
+        "height": min(h, max(1, int(h * side / short * c))),
+        "width": min(w, max(1, int(w * side / short * c))),
+    }
 
 
 def _elastic(c, s, preset, h, w):

@@ -101,9 +101,7 @@ def score(
         wrong[corruption][severity] += not correct
     if not total:
         raise CorruptionError("no corrupted outputs among the results")
-    errors = {
-        c: {s: wrong[c][s] / total[c][s] for s in sorted(total[c])} for c in sorted(total, key=_benchmark_order)
-    }
+    errors = {c: {s: wrong[c][s] / total[c][s] for s in sorted(total[c])} for c in sorted(total, key=_benchmark_order)}
     counts = {c: dict(sorted(total[c].items())) for c in errors}
     if clean_error is None and clean_total:
         clean_error = clean_wrong / clean_total
