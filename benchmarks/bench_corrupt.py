@@ -8,9 +8,10 @@ over the rounds, per corruption and for the round totals, and the median of the 
 beside the ratio of the medians. The floor is what any generator pays besides corrupting: decoding the input
 (a 224×224 JPEG, quality 95) and encoding the 95 outputs as JPEG quality 95 (``--format auto`` for JPEG
 inputs). "ipmix job" is decode + 95 corruptions + 95 encodes, the work of one input of ``ipmix corrupt``
-short of writing files.
+short of writing files. The process's allocator is tuned as ipmix's own processes (the CLI and its workers)
+tune it (``ipmix_cli.allocator``), which both libraries then share; ``--default-allocator`` leaves it alone.
 
-    python benchmarks/bench_corrupt.py [--rounds 15] [--no-imagecorruptions]
+    python benchmarks/bench_corrupt.py [--rounds 15] [--no-imagecorruptions] [--default-allocator]
 """
 
 from __future__ import annotations
@@ -84,7 +85,12 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-imagecorruptions", action="store_true")
+    parser.add_argument("--default-allocator", action="store_true", help="do not tune glibc's allocator")
     args = parser.parse_args(argv)
+    if not args.default_allocator:
+        from ipmix_cli.allocator import tune_allocator
+
+        tune_allocator()
 
     image = photo(224)
     buffer = io.BytesIO()
@@ -117,7 +123,8 @@ def main(argv=None) -> int:
             round_ratios.append(sum(their[n][-1] for n in ALL) / sum(mine[n][-1] for n in ALL))
 
     median = statistics.median
-    print(f"224×224, imagenet constants, 5 severities per corruption, median ms over {args.rounds} rounds")
+    allocator = "default allocator" if args.default_allocator else "allocator tuned as ipmix's processes"
+    print(f"224×224, imagenet constants, 5 severities per corruption, median ms over {args.rounds} rounds, {allocator}")
     header = f"{'corruption':20s} {'ipmix':>8s}"
     if other is not None:
         header += f" {'imagecorruptions':>17s} {'ratio':>7s}"

@@ -324,6 +324,8 @@ def _kernel_arguments(name, rng):
         return image, rng.random(image.shape), rng.random(image.shape), 0.2
     if name in ("pointwise.water", "pointwise.mud"):
         return image, rng.random((23, 31)).astype(np.float32), np.array([0.7, 0.9, 0.3], np.float32)
+    if name.endswith("_diamond_square"):
+        return 8, 12, 4, 1.7, rng.random(3 * (2 * 3 + 4 * 6))
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)

@@ -163,35 +163,102 @@ def _cells_needed(length: int, step: float) -> int:
 
 def _plasma(rows: int, columns: int, block: int, decay: float, generator: np.random.Generator) -> np.ndarray:
     """Diamond-square on a ``rows``×``columns`` torus starting at ``block``-wide squares (the reference's
-    ``plasma_fractal`` when rows = columns = block), each draw ``wibble · U(-wibble, wibble)``."""
+    ``plasma_fractal`` when rows = columns = block), each draw ``wibble · U(-wibble, wibble)``.
+
+    The uniforms are drawn at once (``U(a, b)`` is ``a + (b - a) · random()``, one double each, so the stream
+    is the reference's per-step ``uniform`` calls, concatenated) and the octaves run in a compiled kernel."""
+    count = 0
+    step = block
+    while step >= 2:
+        count += 3 * (rows // step) * (columns // step)
+        step //= 2
+    return _diamond_square(rows, columns, block, decay, generator.random(count))
+
+
+def _diamond_square_numpy(rows, columns, block, decay, uniforms):
     grid = np.zeros((rows, columns))
     step = block
     wibble = 100.0
-
-    def wibbled_mean(array):
-        return array / 4 + wibble * generator.uniform(-wibble, wibble, array.shape)
-
+    used = 0
     while step >= 2:
         half = step // 2
+        shape = (rows // step, columns // step)
+        size = shape[0] * shape[1]
+
+        def wibbled_mean(array, offset):
+            low = -wibble
+            draws = low + (wibble - low) * uniforms[offset : offset + size].reshape(shape)
+            return array / 4 + wibble * draws
+
         # squares: each square's centre from its four corners
         corners = grid[0:rows:step, 0:columns:step]
         square = corners + np.roll(corners, shift=-1, axis=0)
         square += np.roll(square, shift=-1, axis=1)
-        grid[half:rows:step, half:columns:step] = wibbled_mean(square)
+        grid[half:rows:step, half:columns:step] = wibbled_mean(square, used)
         # diamonds: the edge midpoints from their two corners and two centres
         centres = grid[half:rows:step, half:columns:step]
         corners = grid[0:rows:step, 0:columns:step]
         left = centres + np.roll(centres, 1, axis=0)
         top = corners + np.roll(corners, -1, axis=1)
-        grid[0:rows:step, half:columns:step] = wibbled_mean(left + top)
+        grid[0:rows:step, half:columns:step] = wibbled_mean(left + top, used + size)
         left = centres + np.roll(centres, 1, axis=1)
         top = corners + np.roll(corners, -1, axis=0)
-        grid[half:rows:step, 0:columns:step] = wibbled_mean(left + top)
+        grid[half:rows:step, 0:columns:step] = wibbled_mean(left + top, used + 2 * size)
+        used += 3 * size
         step //= 2
         wibble /= decay
     grid -= grid.min()
     peak = grid.max()
     return grid / peak if peak > 0 else grid  # a map with no octave at all (a tiny image) is flat
+
+
+@njit(fallback=_diamond_square_numpy)
+def _diamond_square(rows, columns, block, decay, uniforms):
+    grid = np.zeros((rows, columns))
+    step = block
+    wibble = 100.0
+    used = 0
+    while step >= 2:
+        half = step // 2
+        ny = rows // step
+        nx = columns // step
+        low = -wibble
+        scale = wibble - low
+        for a in range(ny):  # squares
+            below = (a + 1) % ny
+            for b in range(nx):
+                right = (b + 1) % nx
+                total = grid[a * step, b * step] + grid[below * step, b * step]
+                total = total + (grid[a * step, right * step] + grid[below * step, right * step])
+                draw = low + scale * uniforms[used + a * nx + b]
+                grid[a * step + half, b * step + half] = total / 4 + wibble * draw
+        used += ny * nx
+        for a in range(ny):  # diamonds on the square rows
+            above = (a - 1) % ny
+            for b in range(nx):
+                right = (b + 1) % nx
+                total = grid[a * step + half, b * step + half] + grid[above * step + half, b * step + half]
+                total = total + (grid[a * step, b * step] + grid[a * step, right * step])
+                draw = low + scale * uniforms[used + a * nx + b]
+                grid[a * step, b * step + half] = total / 4 + wibble * draw
+        used += ny * nx
+        for a in range(ny):  # diamonds on the square columns
+            below = (a + 1) % ny
+            for b in range(nx):
+                left = (b - 1) % nx
+                total = grid[a * step + half, b * step + half] + grid[a * step + half, left * step + half]
+                total = total + (grid[a * step, b * step] + grid[below * step, b * step])
+                draw = low + scale * uniforms[used + a * nx + b]
+                grid[a * step + half, b * step] = total / 4 + wibble * draw
+        used += ny * nx
+        step //= 2
+        wibble /= decay
+    lowest = grid.min()
+    grid -= lowest
+    peak = grid.max()
+    if peak > 0:
+        grid /= peak
+    return grid
 
 
 def _bilinear_grid(grid: np.ndarray, height: int, width: int, step: float) -> np.ndarray:
