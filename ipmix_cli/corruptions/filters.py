@@ -81,7 +81,7 @@ def correlate_axis(image: np.ndarray, weights: np.ndarray, axis: int, mode: str)
         return _periodic_correlate(image, weights, axis)
     index = border_index(np.arange(-radius, length + radius), length, mode)
     if len(weights) > _DIRECT_TAPS:
-        return _fft_correlate(np.take(image, index, axis=axis), weights, axis, length)
+        return _fft_correlate(np.asarray(image, dtype=np.float64), index, weights, axis)
     source = np.ascontiguousarray(image, dtype=np.float64)
     shape = source.shape
     if axis == 0:
@@ -200,17 +200,38 @@ def _periodic_correlate(image: np.ndarray, weights: np.ndarray, axis: int) -> np
     return np.moveaxis(full[..., :length], -1, axis)
 
 
-def _fft_correlate(padded: np.ndarray, weights: np.ndarray, axis: int, length: int) -> np.ndarray:
-    """The valid part of a correlation along ``axis`` through a real FFT (weights of any length)."""
-    size = padded.shape[axis]
-    n = _fast_length(size)
-    spectrum = np.fft.rfft(padded, n=n, axis=axis)
-    kernel = np.fft.rfft(weights[::-1], n=n)
-    shape = [1] * padded.ndim
-    shape[axis] = kernel.shape[0]
-    full = np.fft.irfft(spectrum * kernel.reshape(shape), n=n, axis=axis)
+#: The FFT paths transform at most this many values at once, so their temporaries stay small.
+_FFT_BLOCK = 1 << 18
+
+
+def _fft_correlate(image: np.ndarray, index: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
+    """The correlation along ``axis`` of ``image`` extended by ``index`` (its border), through a real FFT,
+    a block of lines at a time."""
+    moved = np.moveaxis(image, axis, 0)
+    lines = moved.reshape(moved.shape[0], -1) if axis == 0 else None
+    length = image.shape[axis]
     taps = len(weights)
-    return np.take(full, np.arange(taps - 1, taps - 1 + length), axis=axis)
+    n = _fast_length(len(index))
+    kernel = np.fft.rfft(weights[::-1], n=n)[:, None]
+    out = np.empty(image.shape)
+    target = np.moveaxis(out, axis, 0)
+    target_lines = target.reshape(target.shape[0], -1) if axis == 0 else None
+    if axis == 0:
+        width = max(1, _FFT_BLOCK // n)
+        for start in range(0, lines.shape[1], width):
+            block = lines[index, start : start + width]
+            full = np.fft.irfft(np.fft.rfft(block, n=n, axis=0) * kernel, n=n, axis=0)
+            target_lines[:, start : start + width] = full[taps - 1 : taps - 1 + length]
+        return out
+    # axis 1: each row of the image in turn is a block of columns × channels
+    rows = max(1, _FFT_BLOCK // (n * max(1, image[0, 0].size)))
+    for start in range(0, image.shape[0], rows):
+        block = image[start : start + rows][:, index]
+        spectrum = np.fft.rfft(block, n=n, axis=1)
+        spectrum *= kernel.reshape((1, -1) + (1,) * (image.ndim - 2))
+        full = np.fft.irfft(spectrum, n=n, axis=1)
+        out[start : start + rows] = full[:, taps - 1 : taps - 1 + length]
+    return out
 
 
 def _fast_length(n: int) -> int:
@@ -231,14 +252,20 @@ def _fast_length(n: int) -> int:
 
 def fft_filter2d(image: np.ndarray, kernel: np.ndarray, mode: str) -> np.ndarray:
     """Correlate each channel of ``image`` (H×W×C float) with the odd-sided 2-D ``kernel``, borders extended by
-    ``mode``, through a 2-D real FFT of each channel plane (what OpenCV's ``filter2D`` does for large kernels)."""
+    ``mode``, through a 2-D real FFT of each channel plane in turn (what OpenCV's ``filter2D`` does for large
+    kernels)."""
     ky, kx = kernel.shape[0] // 2, kernel.shape[1] // 2
-    planes = np.pad(np.moveaxis(image, 2, 0), ((0, 0), (ky, ky), (kx, kx)), mode=mode)
-    n0, n1 = _fast_length(planes.shape[1]), _fast_length(planes.shape[2])
-    spectrum = np.fft.rfft2(planes, s=(n0, n1))
-    spectrum *= np.fft.rfft2(kernel[::-1, ::-1], s=(n0, n1))
-    full = np.fft.irfft2(spectrum, s=(n0, n1))
-    return np.moveaxis(full[:, 2 * ky : 2 * ky + image.shape[0], 2 * kx : 2 * kx + image.shape[1]], 0, 2)
+    height, width = image.shape[:2]
+    n0, n1 = _fast_length(height + 2 * ky), _fast_length(width + 2 * kx)
+    spectrum_of_kernel = np.fft.rfft2(kernel[::-1, ::-1], s=(n0, n1))
+    out = np.empty(image.shape)
+    for channel in range(image.shape[2]):
+        plane = np.pad(image[:, :, channel], ((ky, ky), (kx, kx)), mode=mode)
+        spectrum = np.fft.rfft2(plane, s=(n0, n1))
+        spectrum *= spectrum_of_kernel
+        full = np.fft.irfft2(spectrum, s=(n0, n1))
+        out[:, :, channel] = full[2 * ky : 2 * ky + height, 2 * kx : 2 * kx + width]
+    return out
 
 
 def box3(image: np.ndarray) -> np.ndarray:
