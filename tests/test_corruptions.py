@@ -326,6 +326,12 @@ def _kernel_arguments(name, rng):
         return image, rng.random((23, 31)).astype(np.float32), np.array([0.7, 0.9, 0.3], np.float32)
     if name.endswith("_diamond_square"):
         return 8, 12, 4, 1.7, rng.random(3 * (2 * 3 + 4 * 6))
+    if name.endswith("_resample"):
+        from ipmix_cli.corruptions.filters import resize_linear_coordinates
+
+        r0, wr = resize_linear_coordinates(9, 0.4, 23)
+        c0, wc = resize_linear_coordinates(40, 1.3, 31)
+        return image, r0, wr, np.minimum(r0 + 1, 22), c0, wc, np.minimum(c0 + 1, 30)
     if name.endswith("_hysteresis"):
         candidate = rng.random((20, 30)) < 0.5
         return candidate, candidate & (rng.random((20, 30)) < 0.05)

@@ -109,11 +109,33 @@ def frost_window(picture: np.ndarray, scale: float, top: int, left: int, height:
     r0, wr, c0, wc = r0[row_index], wr[row_index], c0[column_index], wc[column_index]
     r1 = np.minimum(r0 + 1, picture.shape[0] - 1)
     c1 = np.minimum(c0 + 1, picture.shape[1] - 1)
-    source = picture.astype(np.float64)
+    return _resample(picture, r0, wr, r1, c0, wc, c1)
+
+
+def _resample_numpy(picture, r0, wr, r1, c0, wc, c1):
     wr, wc = wr[:, None, None], wc[None, :, None]
-    top_row = source[r0][:, c0] * (1.0 - wc) + source[r0][:, c1] * wc
-    bottom_row = source[r1][:, c0] * (1.0 - wc) + source[r1][:, c1] * wc
+    top_row = picture[r0][:, c0].astype(np.float64) * (1.0 - wc) + picture[r0][:, c1].astype(np.float64) * wc
+    bottom_row = picture[r1][:, c0].astype(np.float64) * (1.0 - wc) + picture[r1][:, c1].astype(np.float64) * wc
     return np.clip(np.rint(top_row * (1.0 - wr) + bottom_row * wr), 0, 255).astype(np.uint8)
+
+
+@njit(fallback=_resample_numpy)
+def _resample(picture, r0, wr, r1, c0, wc, c1):
+    """Bilinear samples of an 8-bit picture at the given rows × columns, rounded to 8 bits."""
+    depth = picture.shape[2]
+    out = np.empty((r0.shape[0], c0.shape[0], depth), dtype=np.uint8)
+    for i in range(r0.shape[0]):
+        for j in range(c0.shape[0]):
+            for c in range(depth):
+                top = (
+                    np.float64(picture[r0[i], c0[j], c]) * (1.0 - wc[j]) + np.float64(picture[r0[i], c1[j], c]) * wc[j]
+                )
+                bottom = (
+                    np.float64(picture[r1[i], c0[j], c]) * (1.0 - wc[j]) + np.float64(picture[r1[i], c1[j], c]) * wc[j]
+                )
+                value = np.rint(top * (1.0 - wr[i]) + bottom * wr[i])
+                out[i, j, c] = np.uint8(min(max(value, 0.0), 255.0))
+    return out
 
 
 # --- fog ----------------------------------------------------------------------------------------------------
