@@ -18,6 +18,8 @@ from ._compiled import njit
 _DIRECT_TAPS = 63
 _MATRIX_LENGTH = 512
 _MATRIX_WORK = 40_000_000
+#: The FFT paths transform at most this many values at once, so their temporaries stay small.
+_FFT_BLOCK = 1 << 18
 
 
 def to_uint8(values: np.ndarray) -> np.ndarray:
@@ -187,21 +189,23 @@ def _correlate_columns(planes, weights, index):
 def _periodic_correlate(image: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
     """Correlation with a symmetric border through one FFT of twice the axis: a symmetric extension is periodic
     with period 2n, so the kernel can be folded onto that period whatever its length. The transforms run
-    along the last (contiguous) axis."""
+    along the last (contiguous) axis, a block of lines at a time."""
     moved = np.ascontiguousarray(np.moveaxis(image, axis, -1))
     length = moved.shape[-1]
     period = 2 * length
-    signal = np.concatenate([moved, moved[..., ::-1]], axis=-1)
     radius = len(weights) // 2
     folded = np.zeros(period)
     np.add.at(folded, np.mod(np.arange(-radius, radius + 1), period), weights)
     # correlation: out[i] = sum_t folded[t] * signal[i + t]  ==  irfft(rfft(signal) * conj(rfft(folded)))
-    full = np.fft.irfft(np.fft.rfft(signal, axis=-1) * np.conj(np.fft.rfft(folded)), n=period, axis=-1)
-    return np.moveaxis(full[..., :length], -1, axis)
-
-
-#: The FFT paths transform at most this many values at once, so their temporaries stay small.
-_FFT_BLOCK = 1 << 18
+    kernel = np.conj(np.fft.rfft(folded))
+    lines = moved.reshape(-1, length)
+    out = np.empty(lines.shape)
+    block = max(1, _FFT_BLOCK // period)
+    for start in range(0, lines.shape[0], block):
+        part = lines[start : start + block]
+        signal = np.concatenate([part, part[:, ::-1]], axis=1)
+        out[start : start + block] = np.fft.irfft(np.fft.rfft(signal, axis=1) * kernel, n=period, axis=1)[:, :length]
+    return np.moveaxis(out.reshape(moved.shape), -1, axis)
 
 
 def _fft_correlate(image: np.ndarray, index: np.ndarray, weights: np.ndarray, axis: int) -> np.ndarray:
