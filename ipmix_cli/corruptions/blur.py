@@ -181,11 +181,14 @@ def _zoom_sum(x, row_lower, row_weight, row_limit, col_lower, col_weight, col_li
                 r0 = row_lower[z, i]
                 r1 = min(r0 + 1, row_limit[z])
                 wr = row_weight[z, i]
+                first = planes[c, r0]  # views first: the loops below then vectorise
+                second = planes[c, r1]
+                target = total[c, i]
                 for j in range(width):
-                    row[j] = planes[c, r0, j] * (1.0 - wr) + planes[c, r1, j] * wr
+                    row[j] = first[j] * (1.0 - wr) + second[j] * wr
                 for j in range(width):
                     wc = weights[j]
-                    total[c, i, j] += np.float32(row[lower[j]] * (1.0 - wc) + row[upper[j]] * wc)
+                    target[j] += np.float32(row[lower[j]] * (1.0 - wc) + row[upper[j]] * wc)
     out = np.empty((height, width, depth), dtype=np.float32)
     for i in range(height):
         for j in range(width):

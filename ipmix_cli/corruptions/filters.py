@@ -133,11 +133,12 @@ def _correlate_rows(source, weights, index):
     columns = source.shape[1]
     out = np.zeros((rows, columns))
     for i in range(rows):
+        target = out[i]
         for k in range(taps):
             weight = weights[k]
-            row = index[i + k]
+            line = source[index[i + k]]  # views first: the loop below then vectorises
             for j in range(columns):
-                out[i, j] += weight * source[row, j]
+                target[j] += weight * line[j]
     return out
 
 

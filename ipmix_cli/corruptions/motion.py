@@ -70,10 +70,10 @@ def _motion_blur(rows, weights, starts, offset_y, length):
         for k in range(weights.shape[0]):
             source = min(max(y + offset_y[k], 0), height - 1)
             weight = weights[k]
-            start = starts[k]
+            row = rows[source, starts[k] : starts[k] + length]  # a view first: the loop below then vectorises
             for j in range(length):
-                total[j] += weight * rows[source, start + j]
+                total[j] += weight * row[j]
         for j in range(length):
             value = min(max(total[j], 0.0), 65535.0)
-            out[y, j] = np.int64(np.floor(value + 0.5)) // 257
+            out[y, j] = np.uint8(np.int32(value + 0.5) // 257)  # value ≥ 0: truncation is floor
     return out
