@@ -7,17 +7,13 @@ Border modes are named as numpy's ``np.pad`` names them: ``edge`` (scipy ``neare
 
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from ._compiled import njit
 
-#: Kernels up to this many taps are applied directly; longer ones as a dense matrix along a short axis (when the
-#: products stay under ``_MATRIX_WORK``), else through the FFT.
+#: Kernels up to this many taps are applied directly, longer ones through the FFT (numpy's, single-threaded:
+#: a BLAS product would start threads of its own, which a loaded machine punishes badly).
 _DIRECT_TAPS = 63
-_MATRIX_LENGTH = 512
-_MATRIX_WORK = 40_000_000
 #: The FFT paths transform at most this many values at once, so their temporaries stay small.
 _FFT_BLOCK = 1 << 18
 
@@ -74,11 +70,6 @@ def correlate_axis(image: np.ndarray, weights: np.ndarray, axis: int, mode: str)
         return correlate_axis(np.ascontiguousarray(image.T), weights, 0, mode).T
     radius = len(weights) // 2
     length = image.shape[axis]
-    if len(weights) > _DIRECT_TAPS and length <= _MATRIX_LENGTH and image.size * length <= _MATRIX_WORK:
-        matrix = _filter_matrix(length, weights.tobytes(), mode)
-        moved = np.moveaxis(np.asarray(image, dtype=np.float64), axis, 0)
-        out = matrix @ moved.reshape(length, -1)
-        return np.moveaxis(out.reshape(moved.shape), 0, axis)
     if mode == "symmetric" and len(weights) > _DIRECT_TAPS:
         return _periodic_correlate(image, weights, axis)
     index = border_index(np.arange(-radius, length + radius), length, mode)
@@ -90,19 +81,6 @@ def correlate_axis(image: np.ndarray, weights: np.ndarray, axis: int, mode: str)
         return _correlate_rows(source.reshape(shape[0], -1), weights, index).reshape(shape)
     planes = source.reshape(shape[0], shape[1], -1)
     return _correlate_columns(planes, weights, index).reshape(shape)
-
-
-@functools.lru_cache(maxsize=8)
-def _filter_matrix(length: int, weights: bytes, mode: str) -> np.ndarray:
-    """The ``length``×``length`` matrix of a correlation along an axis, borders folded in by ``mode``."""
-    taps = np.frombuffer(weights, dtype=np.float64)
-    radius = len(taps) // 2
-    rows = np.repeat(np.arange(length), len(taps))
-    columns = border_index((np.arange(length)[:, None] + np.arange(-radius, radius + 1)[None, :]).ravel(), length, mode)
-    matrix = np.zeros((length, length))
-    np.add.at(matrix, (rows, columns), np.tile(taps, length))
-    matrix.setflags(write=False)
-    return matrix
 
 
 def border_index(index: np.ndarray, length: int, mode: str) -> np.ndarray:
