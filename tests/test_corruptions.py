@@ -449,3 +449,38 @@ def test_corruption_figure_script(tmp_path):
     namespace = runpy.run_path(str(script))
     assert namespace["main"](["--out", str(tmp_path), "--small"]) == 0
     assert (tmp_path / "corruptions.png").stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_without_numba_the_same_bytes(pictures, tmp_path):
+    """Every corruption run by the numpy fallbacks (IPMIX_NO_NUMBA=1, another process) gives the same bytes."""
+    import hashlib
+    import os
+    import subprocess
+    import sys
+
+    script = f"""
+import hashlib, sys
+from conftest import photo_like
+from ipmix_cli.corruptions import ALL, FrostPictures, corrupt, corruption_generator
+from ipmix_cli.corruptions import _compiled
+assert not _compiled.HAVE_NUMBA
+pictures = FrostPictures({str(pictures.folder)!r})
+for name in ALL:
+    for severity in (1, 5):
+        for size, preset in (((20, 26), "cifar"), ((40, 34), "imagenet")):
+            out = corrupt(photo_like(*size, seed=3), name, severity, corruption_generator(0, "k", name, severity),
+                          preset, pictures)
+            print(name, severity, preset, hashlib.sha256(out.tobytes()).hexdigest())
+"""
+    environment = dict(os.environ, IPMIX_NO_NUMBA="1", PYTHONPATH=os.path.dirname(__file__))
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=environment, timeout=600)
+    assert done.returncode == 0, done.stderr
+    expected = []
+    for name in ALL:
+        for severity in (1, 5):
+            for size, preset in (((20, 26), "cifar"), ((40, 34), "imagenet")):
+                rng = corruption_generator(0, "k", name, severity)
+                out = corrupt(photo_like(*size, seed=3), name, severity, rng, preset, pictures)
+                expected.append(f"{name} {severity} {preset} {hashlib.sha256(out.tobytes()).hexdigest()}")
+    assert done.stdout.split("\n")[: len(expected)] == expected

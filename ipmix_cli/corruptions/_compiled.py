@@ -14,7 +14,8 @@ import os
 import threading
 from pathlib import Path
 
-HAVE_NUMBA = importlib.util.find_spec("numba") is not None
+#: ``IPMIX_NO_NUMBA=1`` runs the fallbacks even where numba is installed (the tests compare the two).
+HAVE_NUMBA = not os.environ.get("IPMIX_NO_NUMBA") and importlib.util.find_spec("numba") is not None
 _LOCK = threading.Lock()
 
 
