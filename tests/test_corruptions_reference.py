@@ -430,9 +430,11 @@ RANDOM = {
 @pytest.mark.slow
 @pytest.mark.parametrize("name", list(RANDOM))
 def test_random_corruptions_match_imagecorruptions_in_distribution(name):
-    """Over N draws each, the mean of each statistic agrees within 4 standard errors (plus 0.5 % of the
-    statistic's scale, for the libraries' own rounding, e.g. imagecorruptions rounds its snow layer where
-    ImageMagick truncates)."""
+    """Over N draws each, the mean of each statistic agrees within 6 standard errors (the errors are estimated
+    from N = 8 to 16 draws, so the difference follows Student's t with few degrees of freedom: 6 keeps the 90
+    comparisons from failing by chance more than about once in a thousand runs), plus 0.2 % of the statistic's
+    scale for the libraries' own rounding (e.g. imagecorruptions rounds its snow layer where ImageMagick
+    truncates)."""
     imagecorruptions = _imagecorruptions()
     draws = RANDOM[name]
     image = photo_like(224, 224, seed=8).astype(np.float64)
@@ -456,8 +458,8 @@ def test_random_corruptions_match_imagecorruptions_in_distribution(name):
         for column, statistic in enumerate(("mean change", "neighbour energy")):
             a, b = ours[:, column], theirs[:, column]
             error = math.sqrt(a.var(ddof=1) / draws + b.var(ddof=1) / draws)
-            slack = 0.005 * max(abs(a.mean()), abs(b.mean()), 1.0)
-            assert abs(a.mean() - b.mean()) <= 4 * error + slack, (
+            slack = 0.002 * max(abs(a.mean()), abs(b.mean()), 1.0)
+            assert abs(a.mean() - b.mean()) <= 6 * error + slack, (
                 f"{name} {severity} {statistic}: ours {a.mean():.3f} ± {a.std():.3f}, "
                 f"imagecorruptions {b.mean():.3f} ± {b.std():.3f}"
             )
