@@ -484,3 +484,18 @@ for name in ALL:
                 out = corrupt(photo_like(*size, seed=3), name, severity, rng, preset, pictures)
                 expected.append(f"{name} {severity} {preset} {hashlib.sha256(out.tobytes()).hexdigest()}")
     assert done.stdout.split("\n")[: len(expected)] == expected
+
+
+def test_layer_pixels_bound_the_layers():
+    from ipmix_cli.corruptions import layer_pixels
+
+    for name in ALL:
+        for size in ((224, 224), (17, 900), (2, 2000), (3000, 2)):
+            for preset in ("cifar", "imagenet"):
+                pixels = layer_pixels(name, 5, preset, *size)
+                assert size[0] * size[1] <= pixels <= 12 * size[0] * size[1] + 300_000, (name, size, preset, pixels)
+    from ipmix_cli.corruptions.weather import fog_map
+
+    for size in ((17, 900), (2, 2000), (300, 200)):
+        rows, columns = size
+        assert fog_map(rows, columns, min(size) / 224, 256, 2.0, 1).shape == size

@@ -11,7 +11,7 @@ The fifteen common corruptions of the benchmark and the four extra ones, severit
 kept. :mod:`.scoring` turns a model's results on a corrupted set into corruption errors and mCE.
 """
 
-from .api import corrupt, corrupt_with_trace, corruption_generator, replay
+from .api import corrupt, corrupt_with_trace, corruption_generator, layer_pixels, replay
 from .frost import FrostPictures, FrostUnavailable, find_frost_pictures
 from .params import PRESETS, SEVERITIES, CorruptionError, resolve, resolve_preset
 from .registry import ALL, COMMON, CORRUPTIONS, EXTRA, GROUPS, parse_severities, select
@@ -61,6 +61,7 @@ __all__ = [
     "corruption_sheet",
     "corruption_generator",
     "find_frost_pictures",
+    "layer_pixels",
     "names",
     "parse_severities",
     "replay",

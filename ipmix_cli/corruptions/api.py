@@ -64,6 +64,42 @@ def replay(image: np.ndarray, trace: dict, frost_pictures=None) -> np.ndarray:
     return entry.apply(image, setting, trace["draws"])
 
 
+def layer_pixels(name: str, severity: int, preset: str, height: int, width: int) -> int:
+    """An upper bound of the largest plane (in pixels) corrupting an ``height``×``width`` image allocates:
+    what a caller checks against its pixel limit before corrupting (the input itself included)."""
+    import math
+
+    from .filters import _fast_length
+
+    setting = resolve(name, severity, preset, height, width)
+    v = setting.values
+    largest = height * width
+
+    def blurred(sigma: float, truncate: float) -> int:  # a separable gaussian, direct or through the FFT
+        radius = int(truncate * sigma + 0.5)
+        return max(
+            _fast_length(height + 2 * radius) * width, height * _fast_length(width + 2 * radius), 2 * height * width
+        )
+
+    if name == "fog":
+        from .weather import fog_geometry
+
+        rows, columns, _, _ = fog_geometry(height, width, setting.scale, v["map_side"])
+        largest = max(largest, rows * columns)
+    elif name == "defocus_blur":
+        half = 8 if v["radius"] <= 8 else math.ceil(v["radius"])
+        largest = max(largest, _fast_length(height + 2 * half) * _fast_length(width + 2 * half))
+    elif name in ("motion_blur", "snow"):
+        largest = max(largest, height * (width + 2 * (2 * math.ceil(v["radius"]) + 1)))
+    if name in ("gaussian_blur", "glass_blur", "spatter"):
+        largest = max(largest, blurred(v["sigma"], 4.0))
+    if name == "spatter" and v["mud"]:
+        largest = max(largest, blurred(v["mud_sigma"], 4.0))
+    if name == "elastic_transform":
+        largest = max(largest, blurred(v["sigma"], 3.0))
+    return int(largest)
+
+
 def _check_image(image) -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
         raise CorruptionError("an image must be an H×W×3 uint8 array")

@@ -163,19 +163,23 @@ def fog_map(height: int, width: int, scale: float, side: int, decay: float, seed
     finer than a pixel are left out), normalised to [0, 1] over the whole torus and sampled bilinearly at the
     image's pixels (pixel ``i`` at cell ``i / (scale · u)``). One block and a direct crop at the reference size.
     """
+    rows, columns, block, step = fog_geometry(height, width, scale, side)
+    plasma = _plasma(rows, columns, block, decay, field_generator(seed))
+    if step == 1.0:
+        return plasma[:height, :width]
+    return _bilinear_grid(plasma, height, width, step)
+
+
+def fog_geometry(height: int, width: int, scale: float, side: int) -> tuple[int, int, int, float]:
+    """The plasma torus for an image: (rows, columns, block, cells per image pixel)."""
     cell = 1
     while cell * scale < 1.0 and cell < side:
         cell *= 2
     block = side // cell
-    step = 1.0 / (scale * cell)  # cells per image pixel
-    needed_rows = _cells_needed(height, step)
-    needed_columns = _cells_needed(width, step)
-    blocks_y = -(-needed_rows // block)
-    blocks_x = -(-needed_columns // block)
-    plasma = _plasma(blocks_y * block, blocks_x * block, block, decay, field_generator(seed))
-    if step == 1.0:
-        return plasma[:height, :width]
-    return _bilinear_grid(plasma, height, width, step)
+    step = 1.0 / (scale * cell)
+    rows = -(-_cells_needed(height, step) // block) * block
+    columns = -(-_cells_needed(width, step) // block) * block
+    return rows, columns, block, step
 
 
 def _cells_needed(length: int, step: float) -> int:
