@@ -32,7 +32,7 @@ def glass_blur(image: np.ndarray, setting, draws: dict) -> np.ndarray:
     as the reference's ``x[h, w], x[h', w'] = x[h', w'], x[h, w]`` does on numpy rows, *copies* pixel
     ``(h + dy, w + dx)`` onto ``(h, w)`` (the tuple assignment reads a view, so it is no swap). The sweep is
     sequential: a pixel copied may be copied again further up. Fields: the (iterations, rows, columns, 2)
-    integers, ``dx`` then ``dy``.
+    int16 integers, ``dx`` then ``dy``.
     """
     values = setting.values
     sigma, delta, iterations = values["sigma"], values["max_delta"], values["iterations"]

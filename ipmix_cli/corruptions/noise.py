@@ -42,7 +42,8 @@ def shot_noise(image: np.ndarray, setting, draws: dict) -> np.ndarray:
 
     Drawn by inverting the Poisson distribution function with one uniform per value: the same distribution as
     ``np.random.poisson``, and since an 8-bit value has only 256 rates, the 256 distribution functions are
-    tabulated once per ``c`` (counts above ``c`` clip to 255 and share the table's last bucket).
+    tabulated once per ``c`` (counts above ``c`` clip to 255 and share the table's last bucket). Fields: a
+    uniform per value.
     """
     photons = setting.values["photons"]
     cdf, guide, levels = _shot_table(photons)

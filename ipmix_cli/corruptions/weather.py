@@ -146,7 +146,8 @@ def sample_fog(rng: np.random.Generator, setting) -> dict:
 
 
 def fog(image: np.ndarray, setting, draws: dict) -> np.ndarray:
-    """``x + strength · plasma``, rescaled by ``max / (max + strength)`` (see :func:`fog_map`)."""
+    """``x + strength · plasma``, rescaled by ``max / (max + strength)`` (see :func:`fog_map`). Fields: the
+    plasma's uniforms, level by level (squares, then the two diamond sets), each in row-major order."""
     v = setting.values
     max_value = image.max() / 255.0
     plasma = fog_map(image.shape[0], image.shape[1], setting.scale, v["map_side"], v["decay"], draws["seed"])
