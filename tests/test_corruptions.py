@@ -312,7 +312,7 @@ def _kernel_arguments(name, rng):
         return np.abs(dx) + np.abs(dy) + layer, dx, dy, 50
     if name.endswith("capped_box_levels"):
         return rng.uniform(0, 30, size=(20, 30)).astype(np.float32), 20.0
-    if name.endswith("emboss_blur"):
+    if name.endswith("_sum3x3"):
         return rng.integers(0, 256, size=(20, 30)).astype(np.uint8), np.array([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]])
     if name.endswith("_zoom_layer"):
         from ipmix_cli.corruptions.filters import zoom_coordinates

@@ -197,23 +197,12 @@ def equalize_hist(image: np.ndarray) -> np.ndarray:
 def filter2d_u8(image: np.ndarray, kernel: np.ndarray) -> np.ndarray:
     """OpenCV ``filter2D(image, CV_8U, kernel)`` of an 8-bit image with a 3×3 integer kernel (correlation,
     borders ``BORDER_REFLECT_101``, saturated)."""
-    padded = np.pad(image.astype(np.int64), 1, mode="reflect")
-    height, width = image.shape
-    total = np.zeros((height, width), dtype=np.int64)
-    for i in range(3):
-        for j in range(3):
-            if kernel[i, j]:
-                total += int(kernel[i, j]) * padded[i : i + height, j : j + width]
-    return np.clip(total, 0, 255).astype(np.uint8)
+    return np.clip(_sum3x3(image, np.asarray(kernel, dtype=np.int64)), 0, 255).astype(np.uint8)
 
 
 def blur3_u8(image: np.ndarray) -> np.ndarray:
     """OpenCV ``blur(image, (3, 3))`` of an 8-bit image: the rounded 3×3 mean, borders ``BORDER_REFLECT_101``."""
-    padded = np.pad(image.astype(np.int64), 1, mode="reflect")
-    height, width = image.shape
-    rows = padded[:-2] + padded[1:-1] + padded[2:]
-    total = rows[:, :-2] + rows[:, 1:-1] + rows[:, 2:]
-    return ((2 * total + 9) // 18).astype(np.uint8)
+    return ((2 * _sum3x3(image, _ONES) + 9) // 18).astype(np.uint8)
 
 
 def _capped_box_levels_numpy(distance, cap):
@@ -256,26 +245,31 @@ def capped_box_levels(distance, cap):
     return out
 
 
-def _emboss_blur_numpy(levels, kernel):
-    return blur3_u8(filter2d_u8(levels, kernel))
+def _sum3x3_numpy(values, kernel):
+    padded = np.pad(values.astype(np.int64), 1, mode="reflect")
+    height, width = values.shape
+    total = np.zeros((height, width), dtype=np.int64)
+    for a in range(3):
+        for b in range(3):
+            total += kernel[a, b] * padded[a : a + height, b : b + width]
+    return total
 
 
-@njit(fallback=_emboss_blur_numpy)
-def emboss_blur(levels, kernel):
-    """``blur3_u8(filter2d_u8(levels, kernel))`` in one kernel."""
-    height, width = levels.shape
-    embossed = np.empty((height, width), dtype=np.int64)
+@njit(fallback=_sum3x3_numpy)
+def _sum3x3(values, kernel):
+    """The 3×3 integer correlation of an integer image, borders ``BORDER_REFLECT_101``."""
+    height, width = values.shape
+    total = np.zeros((height, width), dtype=np.int64)
     for i in range(height):
-        for j in range(width):
-            total = 0
-            for a in range(3):
-                row = i + a - 1
-                if height == 1:
-                    row = 0
-                elif row < 0:
-                    row = -row
-                elif row >= height:
-                    row = 2 * height - 2 - row
+        for a in range(3):
+            row = i + a - 1
+            if height == 1:
+                row = 0
+            elif row < 0:
+                row = -row
+            elif row >= height:
+                row = 2 * height - 2 - row
+            for j in range(width):
                 for b in range(3):
                     column = j + b - 1
                     if width == 1:
@@ -284,28 +278,15 @@ def emboss_blur(levels, kernel):
                         column = -column
                     elif column >= width:
                         column = 2 * width - 2 - column
-                    total += kernel[a, b] * np.int64(levels[row, column])
-            embossed[i, j] = min(max(total, 0), 255)
-    out = np.empty((height, width), dtype=np.uint8)
-    for i in range(height):
-        for j in range(width):
-            total = 0
-            for a in range(3):
-                row = i + a - 1
-                if height == 1:
-                    row = 0
-                elif row < 0:
-                    row = -row
-                elif row >= height:
-                    row = 2 * height - 2 - row
-                for b in range(3):
-                    column = j + b - 1
-                    if width == 1:
-                        column = 0
-                    elif column < 0:
-                        column = -column
-                    elif column >= width:
-                        column = 2 * width - 2 - column
-                    total += embossed[row, column]
-            out[i, j] = (2 * total + 9) // 18
-    return out
+                    total[i, j] += kernel[a, b] * np.int64(values[row, column])
+    return total
+
+
+_ONES = np.ones((3, 3), dtype=np.int64)
+
+
+def emboss_blur(levels: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """``blur3_u8(filter2d_u8(levels, kernel))``: OpenCV's 8-bit ``filter2D`` (saturated), then its 8-bit 3×3
+    ``blur`` (the rounded mean), both with ``BORDER_REFLECT_101``."""
+    embossed = np.clip(_sum3x3(levels, np.asarray(kernel, dtype=np.int64)), 0, 255)
+    return ((2 * _sum3x3(embossed, _ONES) + 9) // 18).astype(np.uint8)

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-PRESETS = ("auto", "cifar", "imagenet")
+from ..engine.config import PRESETS as PRESETS  # auto, cifar, imagenet: as augment's
+from ..engine.config import ConfigError
+from ..engine.config import resolve_preset as _resolve_preset
+
 #: The reference side of each preset: the images its constants were written for.
 REFERENCE_SIDE = {"cifar": 32, "imagenet": 224}
-#: ``auto`` picks ``cifar`` for images whose shorter side is at most this, as ``ipmix augment`` does.
-AUTO_CIFAR_MAX_SIDE = 64
 SEVERITIES = (1, 2, 3, 4, 5)
 
 # make_cifar_c.py (hendrycks/robustness, ImageNet-C/create_c/make_cifar_c.py)
@@ -123,12 +124,12 @@ class CorruptionError(ValueError):
 
 
 def resolve_preset(preset: str, height: int, width: int) -> str:
-    """``auto`` → ``cifar`` when min(H, W) ≤ 64, else ``imagenet``; ``cifar`` and ``imagenet`` pass through."""
-    if preset == "auto":
-        return "cifar" if min(height, width) <= AUTO_CIFAR_MAX_SIDE else "imagenet"
-    if preset not in REFERENCE_SIDE:
-        raise CorruptionError(f"unknown preset {preset!r}; use one of {', '.join(PRESETS)}")
-    return preset
+    """``auto`` → ``cifar`` when min(H, W) ≤ 64, else ``imagenet`` (as ``ipmix augment``); explicit presets pass
+    through."""
+    try:
+        return _resolve_preset(preset, height, width)
+    except ConfigError as error:
+        raise CorruptionError(str(error)) from None
 
 
 @dataclass(frozen=True)
