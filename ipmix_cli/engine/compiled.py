@@ -204,7 +204,7 @@ def _load(wait: bool) -> ModuleType:
     if state.unavailable is not None:
         raise KernelsUnavailable(state.unavailable)
     if not _numba_installed():
-        state.unavailable = "numba is not installed (pip install 'ipmix[fast]')"
+        state.unavailable = "numba cannot be imported (pip install numba)"
         raise KernelsUnavailable(state.unavailable)
     folder = cache_folder()
     try:
