@@ -29,7 +29,7 @@ def corruption_sheet(
     (:func:`corruption_generator`). Without frost pictures, frost's row is left out when ``skip_missing``
     (and the title says so), else :class:`FrostUnavailable` is raised.
     """
-    from ..preview import Tile, compose
+    from ..imaging.sheets import Tile, compose
 
     severities = tuple(severities)
     height, width = image.shape[:2]
