@@ -45,7 +45,7 @@ def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tup
         if root != path and root not in path.parents:
             raise ValueError(f"{path} is not under --root {root}")
         if path.is_dir():
-            found = [item.key for item in discover(path).inputs][:per_folder]
+            found = _spread([item.key for item in discover(path).inputs], per_folder)
             if not found:
                 raise ValueError(f"no images found under {path}")
             prefix = path_text(path.relative_to(root).as_posix()) if path != root else ""
@@ -53,6 +53,21 @@ def preview_inputs(paths: list[Path], per_folder: int, root: Path | None) -> tup
         else:
             sources.append(path_text(path.relative_to(root).as_posix()))
     return root, list(dict.fromkeys(sources))
+
+
+def _spread(keys: list[str], count: int) -> list[str]:
+    """``count`` of the sorted ``keys``, taken in turn from each first-level folder (each class shows), in
+    sorted order within a folder."""
+    by_folder: dict[str, list[str]] = {}
+    for key in keys:
+        by_folder.setdefault(key.split("/")[0] if "/" in key else "", []).append(key)
+    chosen: list[str] = []
+    queues = list(by_folder.values())
+    while len(chosen) < count and any(queues):
+        for queue in queues:
+            if queue and len(chosen) < count:
+                chosen.append(queue.pop(0))
+    return sorted(chosen)
 
 
 def _common_folder(folders: list[Path]) -> str:
@@ -63,11 +78,16 @@ def _common_folder(folders: list[Path]) -> str:
 
 def _prepared(root: Path, source: str, options: AugmentOptions) -> np.ndarray:
     """An input read and pre-processed exactly as ``augment`` reads it."""
+    return read_input(root, source, lambda stream: prepare_pixels(stream, options))
+
+
+def read_input(root: Path, source: str, prepare):
+    """``prepare(stream)`` of the input ``source`` under ``root`` (opened by its name's bytes)."""
     from .imaging.images import UnreadableImage
 
     try:
         with open(os.path.join(os.fsencode(root), name_bytes(source)), "rb") as stream:
-            return prepare_pixels(stream, options)
+            return prepare(stream)
     except OSError as error:
         raise UnreadableImage(f"{source}: {error.strerror}") from None
 

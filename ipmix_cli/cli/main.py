@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -13,7 +14,7 @@ from ..errors import RunFault, UsageError
 from ..mixsets.fractals import KINDS
 from ..mixsets.record import MAX_SIZE, MIN_SIZE
 from ..seeding import fresh_seed
-from .options import engine_options, input_options, output_options
+from .options import GroupedCommand, engine_options, input_options, output_options, run_options
 
 
 def default_jobs() -> int:
@@ -145,18 +146,6 @@ def _fail(header: str, lines: list[str], where: str = "", shown: int = 20) -> No
     sys.exit(1)
 
 
-def _shard(context, parameter, value: str | None):
-    if value is None:
-        return None
-    try:
-        index, count = (int(part) for part in value.split("/"))
-    except ValueError:
-        raise click.BadParameter(f"{value!r} is not I/N, e.g. 0/4") from None
-    if count < 1 or not 0 <= index < count:
-        raise click.BadParameter(f"{value!r}: need 0 <= I < N")
-    return index, count
-
-
 @main.group(context_settings=CONTEXT)
 def fractals() -> None:
     """Procedural mixing pictures: IFS fractals, dead leaves, spectral noise."""
@@ -250,69 +239,21 @@ def _build_counts(summary) -> str:
     return ", ".join(counts)
 
 
-@main.command(context_settings=CONTEXT)
+AUGMENT_EXAMPLES = [
+    "ipmix augment in/ out/ --k 4 --seed 0  # 4 IPMix copies of every image, a manifest, a run record",
+    "ipmix augment in/ out/ --method augmix --keep-original -k 2  # AugMix's clean + 2 copies, for its JSD loss",
+    "find in -name '*.jpg' | ipmix augment in/ out/ --files-from - --print paths  # a list in, paths out",
+    "ipmix augment in/ out/ --output-format webdataset --dry-run  # what it would do, and how big",
+]
+
+
+@main.command(cls=GroupedCommand, context_settings=CONTEXT, examples=AUGMENT_EXAMPLES)
 @click.argument("in_dir", metavar="IN", type=click.Path(exists=True, file_okay=False, path_type=Path))
 @click.argument("out_dir", metavar="OUT", type=click.Path(path_type=Path))
 @engine_options()
 @input_options
 @output_options
-@jobs_option
-@click.option(
-    "--backend",
-    type=click.Choice(["loky", "threading", "dask", "ray"]),
-    default="loky",
-    show_default=True,
-    help="Where batches run: local processes (loky), threads, a dask cluster or ray (extras: "
-    "pip install 'ipmix[dask]' / 'ipmix[ray]'; workers need OUT and IN on a shared filesystem).",
-)
-@click.option(
-    "--scheduler",
-    default=None,
-    metavar="ADDRESS",
-    help="With --backend dask: the scheduler (default: $DASK_SCHEDULER_ADDRESS, else a local cluster of "
-    "--jobs workers).",
-)
-@click.option(
-    "--ray-address",
-    default=None,
-    metavar="ADDRESS",
-    help="With --backend ray: the cluster to join (default: start ray locally with --jobs CPUs).",
-)
-@click.option(
-    "--shard",
-    callback=_shard,
-    default=None,
-    metavar="I/N",
-    help="Do only shard I of N (split by the inputs' path digests), e.g. one task of a SLURM array; "
-    "then run `ipmix merge OUT`. Needs --seed.",
-)
-@click.option(
-    "--files-from",
-    type=click.Path(allow_dash=True),  # opened and read as a stream by the reader (readers/folder.py)
-    default=None,
-    help="Read the inputs from this list (one path per line, relative to IN; '-' for stdin).",
-)
-@click.option(
-    "--null",
-    "-0",
-    "null_separated",
-    is_flag=True,
-    help="With --files-from: entries end with NUL bytes (find -print0), so names may hold newlines.",
-)
-@click.option(
-    "--print",
-    "print_mode",
-    type=click.Choice(["paths", "jsonl"]),
-    default=None,
-    help="Print each written file's path, or its manifest record, on stdout as it is written.",
-)
-@click.option("--overwrite", is_flag=True, help="Replace an earlier run in OUT made with other settings.")
-@click.option(
-    "--prune",
-    is_flag=True,
-    help="Remove the outputs of inputs that are no longer in IN (without it they are kept, and counted).",
-)
-@quiet_option
+@run_options
 def augment(out_dir: Path, **arguments) -> None:
     """Write K augmented copies (IPMix, or --method) of every image under IN to OUT, with a manifest.
 
@@ -320,61 +261,107 @@ def augment(out_dir: Path, **arguments) -> None:
     per file, loadable with Hugging Face datasets' "imagefolder") and OUT/ipmix_run.json (settings,
     seed, mixing set, counts, failures, timings). Every byte depends only on the seed, the input's
     path and the copy index: not on --jobs, order or interruptions. Re-running the same command
-    resumes an interrupted run; raising --k adds copies. Exit status: 0 all written, 1 some inputs
-    failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
+    resumes an interrupted run, redoes inputs that changed, and raising --k adds copies. Exit status:
+    0 all written, 1 some inputs failed or the run stopped (e.g. disk full), 2 usage error, 130 interrupted.
     """
+    _interruptible(_augment, out_dir=out_dir, **arguments)
+
+
+def _interruptible(body, **arguments) -> None:
+    """``body(**arguments)``, a Ctrl-C before the run holds OUT (while IN is scanned or OUT's state is read:
+    nothing is half-written) ending with one line and status 130."""
     try:
-        _augment(out_dir=out_dir, **arguments)
-    except KeyboardInterrupt:  # while IN is scanned or OUT's state is read: nothing is half-written
-        click.echo(f"ipmix: interrupted; re-run the same command to resume into {out_dir}", err=True)
+        body(**arguments)
+    except KeyboardInterrupt:
+        out = arguments["out_dir"]
+        click.echo(f"ipmix: interrupted; re-run the same command to resume into {out}", err=True)
         sys.exit(130)
 
 
-def _augment(
+def _augment(in_dir: Path, out_dir: Path, **settings) -> None:
+    """The body of ``augment`` (see there); Ctrl-C is left to it."""
+    from ..jobs.augment import AugmentJob
+    from ..jobs.augment_setup import resolve_options
+
+    run_settings = {name: settings.pop(name) for name in RUN_SETTINGS}
+    reader = _reader(in_dir, settings, run_settings)
+    try:
+        options, _ = resolve_options(in_dir, settings, show_progress=not run_settings["quiet"])
+    except UsageError as error:
+        raise click.UsageError(str(error)) from error
+    _run_image_job(AugmentJob(reader, options), in_dir, out_dir, **run_settings)
+
+
+#: The settings of ``run_options`` (how a job runs, not what it makes).
+RUN_SETTINGS = (
+    "files_from",
+    "null_separated",
+    "jobs",
+    "backend",
+    "scheduler",
+    "ray_address",
+    "shard",
+    "print_mode",
+    "overwrite",
+    "prune",
+    "dry_run",
+    "quiet",
+)
+
+
+def _reader(in_dir: Path, settings: dict, run: dict):
+    """The reader of IN for a job (``settings["input"]`` set to how IN is read), after the checks of the run
+    options that need no reading."""
+    from ..jobs.augment_setup import reader_for, source_for
+
+    if run["shard"] is not None and settings.get("seed") is None:
+        raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
+    if run["scheduler"] and run["backend"] != "dask":
+        raise click.UsageError("--scheduler applies to --backend dask")
+    if run["ray_address"] and run["backend"] != "ray":
+        raise click.UsageError("--ray-address applies to --backend ray")
+    if run["null_separated"] and run["files_from"] is None:
+        raise click.UsageError("--null applies to --files-from")
+    if run["print_mode"] and 1 in CLOSED_AT_START:
+        raise click.UsageError("standard output is closed; --print needs somewhere to write (e.g. `> paths.txt`)")
+    if settings.get("samples_per_shard") != 1000 and settings.get("writer") == "files":
+        raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
+    try:
+        source = source_for(in_dir, settings)
+        reader = reader_for(in_dir, run["files_from"], run["null_separated"], source, settings.get("labels") or "auto")
+    except UsageError as error:
+        raise click.UsageError(str(error)) from error
+    settings["input"] = source.identity()
+    return reader
+
+
+def _run_image_job(
+    job,
     in_dir: Path,
     out_dir: Path,
+    files_from,
+    null_separated: bool,
     jobs: int | None,
     backend: str,
     scheduler: str | None,
     ray_address: str | None,
     shard: tuple[int, int] | None,
-    files_from,
-    null_separated: bool,
     print_mode: str | None,
     overwrite: bool,
     prune: bool,
+    dry_run: bool,
     quiet: bool,
-    **settings,
 ) -> None:
-    """The body of ``augment`` (see there); Ctrl-C is left to it."""
+    """Run ``job`` from IN into OUT as the CLI does: errors to one line and an exit status, a summary."""
     from ..formats.jsonlines import dumps
     from ..items import name_bytes
-    from ..jobs.augment import AugmentJob
-    from ..jobs.augment_setup import reader_for, resolve_options, source_for
     from ..runner.backends import BackendSpec
     from ..runner.engine import Request, run
     from ..runner.schedule import Interrupted
 
-    if shard is not None and settings["seed"] is None:
-        raise click.UsageError("--shard needs an explicit --seed, the same for every shard")
-    if scheduler and backend != "dask":
-        raise click.UsageError("--scheduler applies to --backend dask")
-    if ray_address and backend != "ray":
-        raise click.UsageError("--ray-address applies to --backend ray")
-    if null_separated and files_from is None:
-        raise click.UsageError("--null applies to --files-from")
-    if print_mode and 1 in CLOSED_AT_START:
-        raise click.UsageError("standard output is closed; --print needs somewhere to write (e.g. `> paths.txt`)")
-    if settings["samples_per_shard"] != 1000 and settings["writer"] == "files":
-        raise click.UsageError("--samples-per-shard applies to --output-format webdataset or parquet")
-    try:
-        listing = files_from  # a path, or '-': read_list reads it as a stream, with bounds
-        source = source_for(in_dir, settings)
-        reader = reader_for(in_dir, listing, null_separated, source, settings.get("labels") or "auto")
-        settings["input"] = source.identity()
-        options, _ = resolve_options(in_dir, settings, show_progress=not quiet)
-    except UsageError as error:
-        raise click.UsageError(str(error)) from error
+    if dry_run:
+        _dry_run(job, in_dir, out_dir, shard)
+        return
 
     def emit(record: dict) -> None:
         """One line on stdout, as bytes: names in UTF-8 (or their own bytes) whatever the locale."""
@@ -399,7 +386,7 @@ def _augment(
         inputs_folder=in_dir,
     )
     try:
-        summary = run(AugmentJob(reader, options), request)
+        summary = run(job, request)
     except UsageError as error:
         raise click.UsageError(str(error)) from error
     except RunFault as error:
@@ -419,19 +406,59 @@ def _augment(
     if not quiet:
         _summarise(summary, out_dir, shard)
     if summary.failures:
+        where = "ipmix_run.json" if summary.job.output_format == "files" else ".ipmix/ipmix_run.json"
         _fail(
             f"ipmix: {len(summary.failures)} input(s) failed and were skipped:",
             [f"{failure['source']}: {failure['error']}" for failure in summary.failures],
-            f"listed in {out_dir}/ipmix_run.json",
+            f"listed in {out_dir}/{where}",
         )
 
 
+def _dry_run(job, in_dir: Path, out_dir: Path, shard) -> None:
+    """``--dry-run``: the report of ``runner.dry_run`` on stderr."""
+    from ..runner.dry_run import dry_run
+
+    try:
+        report = dry_run(job, out_dir, shard)
+    except UsageError as error:
+        raise click.UsageError(str(error)) from error
+    say = functools.partial(click.echo, err=True)
+    say(f"ipmix: dry run: nothing is written. {report.inputs} inputs under {in_dir}")
+    if report.failures:
+        say(f"  {report.failures} entries that cannot be inputs (a real run lists them as failures)")
+    splits = {split for split, _ in report.groups}
+    for (split, label), count in sorted(report.groups.items(), key=lambda pair: (str(pair[0][0]), str(pair[0][1]))):
+        where = " / ".join(str(part) for part in (split if splits != {None} else None, label) if part is not None)
+        say(f"  {where or '(no label)'}: {count}")
+    say(f"  already done in {out_dir}: {report.already_done}")
+    if report.changed:
+        say(f"  changed since their outputs were made (made again): {report.changed}")
+    if report.vanished:
+        say(f"  no longer in IN (outputs kept unless --prune): {report.vanished}")
+    size = ""
+    if report.bytes_per_output is not None:
+        total = report.bytes_per_output * report.outputs
+        each = _human(report.bytes_per_output)
+        size = f", about {_human(total)} (from {report.sampled} inputs sampled: {each} an output)"
+    say(f"  to make: {report.to_make} inputs → {report.outputs} outputs{size}")
+    if report.refusal:
+        say(f"ipmix: a real run would refuse: {report.refusal}")
+
+
+def _human(size: float) -> str:
+    for unit in ("B", "kB", "MB", "GB", "TB"):
+        if size < 1000 or unit == "TB":
+            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1000
+    return f"{size:.1f} TB"
+
+
 def _summarise(summary, out_dir: Path, shard) -> None:
-    options = summary.job.options
-    seed = options.seed
+    job = summary.job
+    seed = job.seed
     news = []
     if summary.changed:
-        news.append(f"{summary.changed} input(s) changed since their copies were made: made again")
+        news.append(f"{summary.changed} input(s) changed since their outputs were made: made again")
     if summary.vanished:
         if summary.pruned:
             news.append(
@@ -449,13 +476,14 @@ def _summarise(summary, out_dir: Path, shard) -> None:
         done = f", {summary.already_done} already done" if summary.already_done else ""
         if shard:
             done += f", shard {shard[0]}/{shard[1]}: run `ipmix merge {out_dir}` when every shard is done"
-        outputs = "files" if options.writer == "files" else f"samples in {options.writer} shards"
+        writer = job.output_format
+        outputs = "files" if writer == "files" else f"samples in {writer} shards"
         click.echo(
             f"ipmix: {summary.succeeded}/{summary.inputs} inputs → {summary.manifest_records} {outputs} in {out_dir} "
             f"(seed {seed}{done}, {summary.seconds:.1f} s)",
             err=True,
         )
-        if options.writer != "files":
+        if writer != "files":
             click.echo(f"ipmix: manifest and run record in {out_dir}/.ipmix/ (hidden from dataset readers)", err=True)
     for line in news:
         click.echo(f"ipmix: {line}", err=True)
@@ -506,6 +534,19 @@ def _write_figure(figure, output: Path, inputs: list[Path]) -> None:
 )
 @click.option("--explain", is_flag=True, help="Take one copy of one IMAGE apart, step by step.")
 @click.option(
+    "--corrupt",
+    "corrupt_sheet",
+    is_flag=True,
+    help="Show one IMAGE under each corruption (rows) at each severity (columns), as `ipmix corrupt` makes it.",
+)
+@click.option(
+    "--corruptions",
+    default="all",
+    show_default=True,
+    help="With --corrupt: common, extra, all or names (see `ipmix corrupt --help`).",
+)
+@click.option("--severities", default="1-5", show_default=True, help="With --corrupt: the severities shown.")
+@click.option(
     "--copy", "copy_index", type=click.IntRange(min=0), default=0, show_default=True, help="With --explain: which copy."
 )
 @click.option(
@@ -527,6 +568,9 @@ def preview(
     paths: tuple[Path, ...],
     output: Path,
     explain: bool,
+    corrupt_sheet: bool,
+    corruptions: str,
+    severities: str,
     copy_index: int,
     per_folder: int,
     root: Path | None,
@@ -536,7 +580,8 @@ def preview(
 
     Each tile is, pixel for pixel, the PNG `ipmix augment ROOT OUT` writes for that input with the same
     seed and options (the seed defaults to 0 here). With --explain, one copy of one image is taken apart:
-    the original, the mixing picture, every chain after each step, the weights and the result.
+    the original, the mixing picture, every chain after each step, the weights and the result. With
+    --corrupt, one image under each corruption at each severity.
     """
     from ..imaging.images import UnreadableImage
     from ..jobs.augment_setup import resolve_options
@@ -554,8 +599,14 @@ def preview(
         raise click.UsageError("--copy applies to --explain")
     try:
         base, sources = preview_inputs(list(paths), per_folder, root)
-        if explain and (len(sources) != 1 or len(paths) != 1 or Path(paths[0]).is_dir()):
-            raise ValueError("--explain takes exactly one IMAGE (a file, not a folder)")
+        if (explain or corrupt_sheet) and (len(sources) != 1 or len(paths) != 1 or Path(paths[0]).is_dir()):
+            raise ValueError(f"--{'explain' if explain else 'corrupt'} takes exactly one IMAGE (a file, not a folder)")
+        if explain and corrupt_sheet:
+            raise ValueError("--explain and --corrupt are two different figures: choose one")
+        if corrupt_sheet:
+            figure = _corruption_sheet(base, sources[0], settings, corruptions, severities)
+            _write_figure(figure, output, [base / source for source in sources])
+            return
         options, mixing = resolve_options(base, settings, show_progress=True)
         if explain:
             if copy_index >= options.k:
@@ -570,6 +621,25 @@ def preview(
     except OSError as error:
         raise click.ClickException(f"cannot read an input: {error.strerror or error}") from error
     _write_figure(figure, output, [base / source for source in sources])
+
+
+def _corruption_sheet(base: Path, source: str, settings: dict, corruptions: str, severities: str):
+    """``preview --corrupt``: the input read as ``ipmix corrupt`` reads it, under each corruption."""
+    from ..corruptions import corruption_sheet, parse_severities, select
+    from ..jobs.augment import prepare_pixels
+    from ..jobs.corrupt import CorruptOptions
+    from ..preview import read_input
+
+    options = CorruptOptions(
+        seed=settings["seed"],
+        preset=settings["preset"],
+        background=tuple(settings["background"]),
+        resize=settings.get("resize"),
+        crop=settings.get("crop"),
+    )
+    pixels = read_input(base, source, lambda stream: prepare_pixels(stream, options))
+    chosen, shown = select(corruptions), parse_severities(severities)
+    return corruption_sheet(pixels, chosen, shown, seed=options.seed, key=source, preset=options.preset)
 
 
 @fractals.command("preview", context_settings=CONTEXT)
@@ -659,8 +729,12 @@ def merge(out_dir: Path) -> None:
     run would, and removes the shard files. Exit status 1, with what is missing, when the shards are
     incomplete.
     """
-    from ..jobs.augment import job_of_record
+    from ..jobs.augment import job_of_record as augment_job
+    from ..jobs.corrupt import job_of_record as corrupt_job
     from ..runner.merge import MergeError, merge_shards
+
+    def job_of_record(record):
+        return corrupt_job(record) if record.job == "corrupt" else augment_job(record)
 
     try:
         summary = merge_shards(out_dir, job_of_record, command=["ipmix", *sys.argv[1:]])
@@ -674,3 +748,6 @@ def merge(out_dir: Path) -> None:
         f"{f', {summary.failures} failed inputs' if summary.failures else ''}",
         err=True,
     )
+
+
+from . import corrupt as _corrupt  # noqa: E402,F401 - registers ``ipmix corrupt``

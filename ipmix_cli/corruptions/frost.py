@@ -18,6 +18,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from ..errors import UsageError
+
 FROST_FILES = ("frost1.png", "frost2.png", "frost3.png", "frost4.jpg", "frost5.jpg", "frost6.jpg")
 #: The distributions that ship the pictures, in the order they are tried.
 DISTRIBUTIONS = ("imagecorruptions-imaug", "imagecorruptions", "imagenet-c")
@@ -40,7 +42,7 @@ HOW_TO_GET = (
 )
 
 
-class FrostUnavailable(RuntimeError):
+class FrostUnavailable(UsageError):
     """The frost pictures are not to be had; the message says how to get them, in one line."""
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from ..engine.config import PRESETS as PRESETS  # auto, cifar, imagenet: as augment's
 from ..engine.config import ConfigError
 from ..engine.config import resolve_preset as _resolve_preset
+from ..errors import UsageError
 
 #: The reference side of each preset: the images its constants were written for.
 REFERENCE_SIDE = {"cifar": 32, "imagenet": 224}
@@ -119,7 +120,7 @@ FOG_MAP_SIDE = {"cifar": 32, "imagenet": 256}
 SPATTER_DISTANCE_CAP = 20.0
 
 
-class CorruptionError(ValueError):
+class CorruptionError(UsageError):
     """An invalid corruption name, severity, preset or image; the message says what is allowed."""
 
 

@@ -231,13 +231,13 @@ class RunRecord:
         return value
 
     @classmethod
-    def from_json(cls, value, job: str) -> RunRecord | None:
-        """The record read back from OUT, or None when it is not one ipmix wrote for ``job``. (A record of
-        ipmix 0.3.0, which has no ``job`` field, is read as an ``augment`` record.)"""
+    def from_json(cls, value, job: str | None) -> RunRecord | None:
+        """The record read back from OUT, or None when it is not one ipmix wrote for ``job`` (None: any job).
+        (A record of ipmix 0.3.0, which has no ``job`` field, is read as an ``augment`` record.)"""
         if not isinstance(value, dict) or not isinstance(value.get("identity"), dict):
             return None
         recorded_job = value.get("job", "augment")
-        if recorded_job != job:
+        if not isinstance(recorded_job, str) or job is not None and recorded_job != job:
             return None
         known = {
             "ipmix_version",
@@ -259,7 +259,7 @@ class RunRecord:
         seed = value.get("seed")
         digest = value.get("manifest_sha256")
         return cls(
-            job=job,
+            job=recorded_job,
             identity=value["identity"],
             status=str(value.get("status", "")),
             command=value.get("command") if isinstance(value.get("command"), list) else [],

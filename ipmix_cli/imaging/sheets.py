@@ -28,15 +28,19 @@ class Tile:
 
 
 def compose(rows: list[list[Tile]], title: str | None = None) -> Image.Image:
-    """Rows of captioned tiles at native size, left-aligned, on a dark background, under a title whose
-    lines (split at newlines) are never cut: the figure widens to fit them."""
+    """Rows of captioned tiles at native size (each pixel as made), in a grid of equal cells (the largest tile's
+    size) so that columns line up whatever the tiles' sizes, on a dark background, under a title whose lines
+    (split at newlines) are never cut: the figure widens to fit them."""
     font = _font()
     lines = title.split("\n") if title else []
     measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
     title_width = max((int(measure.textlength(line, font=font)) for line in lines), default=0)
     title_height = len(lines) * CAPTION + (PAD if lines else 0)
-    width = PAD + max(max(sum(t.pixels.shape[1] + PAD for t in row) for row in rows), title_width + PAD)
-    height = PAD + title_height + sum(max(t.pixels.shape[0] for t in row) + CAPTION + PAD for row in rows)
+    cell_width = max(t.pixels.shape[1] for row in rows for t in row)
+    cell_height = max(t.pixels.shape[0] for row in rows for t in row)
+    columns = max(len(row) for row in rows)
+    width = PAD + max(columns * (cell_width + PAD), title_width + PAD)
+    height = PAD + title_height + len(rows) * (cell_height + CAPTION + PAD)
     sheet = Image.new("RGB", (width, height), BACKGROUND)
     draw = ImageDraw.Draw(sheet)
     for number, line in enumerate(lines):
@@ -44,13 +48,14 @@ def compose(rows: list[list[Tile]], title: str | None = None) -> Image.Image:
     y = PAD + title_height
     for row in rows:
         x = PAD
-        row_height = max(t.pixels.shape[0] for t in row)
         for tile in row:
-            sheet.paste(Image.fromarray(tile.pixels, "RGB"), (x, y))
-            text = _fit(draw, tile.caption, font, tile.pixels.shape[1] + PAD - 2)
-            draw.text((x, y + tile.pixels.shape[0] + 2), text, fill=INK, font=font)
-            x += tile.pixels.shape[1] + PAD
-        y += row_height + CAPTION + PAD
+            tile_height, tile_width = tile.pixels.shape[:2]
+            left, top = x + (cell_width - tile_width) // 2, y + (cell_height - tile_height) // 2
+            sheet.paste(Image.fromarray(tile.pixels, "RGB"), (left, top))
+            text = _fit(draw, tile.caption, font, cell_width + PAD - 2)
+            draw.text((x, y + cell_height + 2), text, fill=INK, font=font)
+            x += cell_width + PAD
+        y += cell_height + CAPTION + PAD
     return sheet
 
 

@@ -14,19 +14,16 @@ from typing import Iterator
 
 import numpy as np
 
-from ..allocator import tune_allocator
 from ..engine.copies import ConfigResolver, augment_copy
-from ..errors import RunFault, UsageError
-from ..formats.jsonlines import dumps
+from ..errors import RunFault
 from ..imaging.images import MIN_SIDE, UnreadableImage, centre_crop, decode_rgb, resize_shorter
 from ..items import Item
-from ..labels import class_list, classes_digest
 from ..mixsets.mixing_set import MixingSet, MixingSetError
-from ..runner.job import Found, Job, Made, Output, Render
-from ..runner.layout import reserved
-from ..seeding import fresh_seed, generator_for
-from ..writers import WriterSettings, is_sharded
+from ..runner.job import Made, Output, Render
+from ..seeding import generator_for
+from ..writers import is_sharded
 from .augment_options import COPY_TAG, AugmentOptions, differences, looks_like_output, output_names
+from .image_job import ImageJob, find_collisions  # noqa: F401 (find_collisions: part of the API of this job)
 
 #: The manifest's columns in a Parquet table (shards and WebDataset's ``metadata.parquet``), in order.
 COLUMNS = (
@@ -43,69 +40,16 @@ COLUMNS = (
 )
 
 
-class AugmentJob(Job):
+class AugmentJob(ImageJob):
     """See the module docstring. ``reader`` finds and opens the inputs; ``options`` decide every byte."""
 
     name = "augment"
     verb = "augmenting"
-
-    def __init__(self, reader, options: AugmentOptions, labels: list | None = None, splits: tuple = ()):
-        self.reader, self.options = reader, options
-        self.labels = labels or []  # the class names (or numbers) of every input found, sorted (run record)
-        self.splits = tuple(splits)  # the splits IN's layout has (train, validation, test), if any
-
-    def __reduce__(self):
-        return AugmentJob, (self.reader, self.options, self.labels, self.splits)
-
-    @property
-    def output_format(self) -> str:
-        return self.options.writer
-
-    @property
-    def seed(self) -> int | None:
-        return self.options.seed
-
-    def _with(self, **changes) -> AugmentJob:
-        return AugmentJob(self.reader, dataclasses.replace(self.options, **changes), self.labels, self.splits)
-
-    # --- the driver ------------------------------------------------------------------------------------
-
-    def plan(self) -> Found:
-        return self.reader.plan()
-
-    def prepared(self, found: Found) -> AugmentJob:
-        """Shards store class numbers: the labels of every input found are numbered (``labels.py``); files
-        whose outputs would share a name are refused."""
-        inputs = found.inputs
-        labels = sorted(inputs.label_values(), key=lambda label: (isinstance(label, str), label))
-        job = AugmentJob(self.reader, self.options, labels, tuple(sorted(inputs.split_values())))
-        if is_sharded(self.options.writer):
-            return job._with(classes=class_list(labels, found.classes, inputs))
-        collisions = find_collisions(inputs)
-        if collisions:
-            shown = "; ".join(f"{a} and {b}" for a, b in collisions[:5])
-            more = f" (and {len(collisions) - 5} more)" if len(collisions) > 5 else ""
-            raise UsageError(
-                f"inputs whose outputs would share a name: {shown}{more}; rename one of each pair "
-                "or pass an explicit list with --files-from"
-            )
-        return job
-
-    def nothing_found(self) -> str:
-        return f"no images found under {self.reader.root.given}"
-
-    def identity(self) -> dict:
-        return self.options.identity()
+    COLUMNS = COLUMNS
 
     def settle(self, previous) -> AugmentJob:
         """The seed (when none was given) and the width of copy numbers that OUT's earlier run recorded."""
-        changes = {}
-        if self.options.seed is None:
-            seed = previous.identity.get("seed") if previous else None
-
-            changes["seed"] = (
-                seed if isinstance(seed, int) and not isinstance(seed, bool) and seed >= 0 else fresh_seed()
-            )
+        changes = self.settled_seed(previous)
         digits = previous.extra.get("copy_digits") if previous else None
         if isinstance(digits, int) and 1 <= digits <= 20:
             changes["copy_digits"] = digits
@@ -144,35 +88,22 @@ class AugmentJob(Job):
 
     def run_fields(self, status: str = "running") -> dict:
         options = self.options
-        fields = {
+        return {
             "k": options.k,
             "copy_digits": options.digits,
             "in": options.in_folder,
-            "classes": list(options.classes) if options.classes is not None else None,
+            **self.labels_fields(),
             "mixing_set": {
                 "source": options.mixing_label,
                 "folder": options.mixing_folder,
                 "fingerprint": options.mixing_fingerprint,
             },
         }
-        if not is_sharded(options.writer):
-            fields["classes"] = self.labels  # for ``ClassLabel(names=...)`` (see README, "Reading the output")
-        if self.splits:
-            fields["splits"] = list(self.splits)
-        return fields
-
-    def has_splits(self) -> bool:
-        """Whether each split folder gets a manifest of its own (files format; Hugging Face's imagefolder
-        reads only those when OUT has split folders)."""
-        return bool(self.splits) and not is_sharded(self.options.writer)
 
     def outputs(self, item: Item) -> list[Output]:
+        digits = self.options.digits
         return [
-            Output(
-                -1 if copy is None else copy,
-                name,
-                "original" if copy is None else f"ipmix{copy:0{self.options.digits}d}",
-            )
+            Output(-1, name, "original") if copy is None else Output(copy, name, f"ipmix{copy:0{digits}d}")
             for copy, name in output_names(item, self.options)
         ]
 
@@ -183,43 +114,18 @@ class AugmentJob(Job):
         copy = record.get("copy")
         return -1 if copy is None else copy
 
-    # --- shard formats -----------------------------------------------------------------------------------
-
-    def inputs_per_unit(self) -> int:
-        return max(1, self.options.samples_per_shard // self.options.outputs_per_input)
-
-    def unit_name(self, index: int, count: int) -> str:
-        extension = "tar" if self.options.writer == "webdataset" else "parquet"
-        return f"{index:0{max(5, len(str(count - 1)))}d}.{extension}"
-
-    def classes_digest(self) -> str:
-        return classes_digest(self.options.classes)
-
-    def writer_settings(self) -> WriterSettings:
-        columns = COLUMNS + ((("trace", "string"),) if self.options.trace else ()) + (("meta", "string"),)
-        return WriterSettings(self.options.classes, columns, self.inputs_per_unit())
-
     # --- the workers -----------------------------------------------------------------------------------
 
     def warm(self) -> None:
-        tune_allocator()
+        super().warm()
         try:
             if resolver_for(self.options).needs_mixing:
                 mixing_set_for(self.options)
-            from ..writers import writer_class
-
-            writer_class(self.options.writer)
         except Exception:  # noqa: BLE001 - any fault is left for the first task to report
             pass
 
     def render(self, item: Item, stream, outputs: list[Output]) -> Iterator[Render]:
-        problem = (
-            reserved(outputs[0].name, item.split is not None)
-            if outputs and not is_sharded(self.options.writer)
-            else None
-        )
-        if problem:
-            raise UnreadableImage(f"{problem}; rename it (its outputs would collide with ipmix's files)")
+        self.refuse_reserved(item, outputs)
         options = self.options
         configs = resolver_for(options)
         try:
@@ -245,12 +151,7 @@ class AugmentJob(Job):
         data = encoder.encode(render.pixels)
         height, width = render.pixels.shape[:2]
         output = render.output
-        record = {
-            "source": item.key,
-            "label": item.label,
-        }
-        if item.split is not None:
-            record["split"] = item.split
+        record = self.record_head(item)
         record.update(
             {
                 "copy": None if output.order == -1 else output.order,
@@ -261,12 +162,7 @@ class AugmentJob(Job):
                 "sha256": hashlib.sha256(data).hexdigest(),
             }
         )
-        trace = render.fields.get("trace")
-        if self.options.trace and trace is not None:
-            record["trace"] = dumps(trace)
-        if item.meta:
-            record["meta"] = item.meta
-        return Made(output, data, encoder.extension, record)
+        return Made(output, data, encoder.extension, self.record_tail(record, item, render.fields.get("trace")))
 
 
 def job_of_record(record) -> AugmentJob:
@@ -279,32 +175,6 @@ def job_of_record(record) -> AugmentJob:
     labels = classes if isinstance(classes, list) else []
     splits = record.extra.get("splits") if isinstance(record.extra.get("splits"), list) else []
     return AugmentJob(None, options, labels, tuple(str(split) for split in splits))
-
-
-def find_collisions(inputs) -> list[tuple[str, str]]:
-    """Pairs of inputs whose outputs would share names (same folder and stem, e.g. a.jpg and a.png), found by
-    8-byte digests of the stems (exact comparison only among the few that share one)."""
-    count = len(inputs)
-    if count < 2:
-        return []
-    digests = np.empty(count, dtype=np.uint64)
-    for number in range(count):
-        stem = inputs[number].stem if inputs.stems is not None else inputs.stem_of(inputs.key(number))
-        digests[number] = int.from_bytes(
-            hashlib.blake2b(stem.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big"
-        )
-    order = np.argsort(digests, kind="stable")
-    ordered = digests[order]
-    repeated = np.flatnonzero(ordered[1:] == ordered[:-1])
-    clashes = []
-    seen: dict[str, str] = {}
-    for position in repeated:
-        for number in (int(order[position]), int(order[position + 1])):
-            item = inputs[number]
-            owner = seen.setdefault(item.stem, item.key)
-            if owner != item.key and (owner, item.key) not in clashes:
-                clashes.append((owner, item.key))
-    return sorted(clashes)
 
 
 # --- per-process state of the workers ----------------------------------------------------------------------

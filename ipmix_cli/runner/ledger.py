@@ -55,7 +55,7 @@ class Ledger:
     """The ledger of one layout in OUT (see the module docstring). ``order(record)`` sorts the outputs of a
     unit that was extended (e.g. by raising ``--k``); ``job`` names whose run records are ours."""
 
-    def __init__(self, out: SafeFolder, layout: Layout, job: str, order: Callable[[dict], object] | None = None):
+    def __init__(self, out: SafeFolder, layout: Layout, job: str | None, order: Callable[[dict], object] | None = None):
         self.out, self.layout, self.job, self.order = out, layout, job, order
 
     # --- the run record -------------------------------------------------------------------------------

@@ -74,7 +74,7 @@ def check_shards(out: SafeFolder, record_base: str = "ipmix_run") -> tuple[int, 
             ]
         )
     count = counts.pop()
-    records = {layout.shard: Ledger(out, layout, "augment").read_run() for layout in layouts}
+    records = {layout.shard: Ledger(out, layout, None).read_run() for layout in layouts}
     problems = []
     for index in sorted(set(range(count)) - {index for index, _ in records}):
         problems.append(
@@ -137,7 +137,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
     whole_layouts = [layout for layout in layouts_in(out, record_base) if not layout.shard]
     shards_present = any(layout.shard for layout in layouts_in(out, record_base))
     if whole_layouts and not shards_present:
-        record = Ledger(out, whole_layouts[0], "augment").read_run()
+        record = Ledger(out, whole_layouts[0], None).read_run()
         counts = record.counts if record else {}
         return MergeSummary(0, int(counts.get("manifest_records") or 0), 0, already=True)  # merged before
     count, records, layouts = check_shards(out, record_base)

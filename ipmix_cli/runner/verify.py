@@ -36,7 +36,7 @@ from ..items import name_text, printable
 from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, layouts_in
 from .ledger import MAX_LINE_BYTES, Ledger, file_digest
 
-RECORD_BASES = {"ipmix_run": "augment", "ipmix_fractals": "fractals"}
+RECORD_BASES = {"ipmix_run": None, "ipmix_fractals": "fractals"}  # record base → the job it records (None: any)
 
 
 class VerifyError(UsageError):
