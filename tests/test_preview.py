@@ -36,7 +36,10 @@ def test_sheet_size_and_tiles_equal_the_files_augment_writes(tmp_path, mixing_di
     sheet_path = tmp_path / "sheet.png"
     result = invoke("preview", tmp_path / "in", "--per-folder", "4", *options, "-o", sheet_path)
     assert result.exit_code == 0, result.output
-    shown = sorted(sources)[:4]
+    from ipmix_cli.preview import _spread
+
+    shown = _spread(sorted(sources), 4)
+    assert {source.split("/")[0] for source in shown} == {"cats", "dogs"}  # every class shows
     with Image.open(sheet_path) as image:
         sheet = np.array(image)
     side, k = 48, 3
@@ -186,3 +189,15 @@ def test_a_preview_writes_png_whatever_the_name_and_refuses_devices_and_huge_cop
     for option in (["--explain", "--copy", str(10**12)], ["--k", str(10**8)]):
         huge = invoke("preview", str(source), *option, "-o", str(tmp_path / "x.png"), "--mixing-set", str(mixing_dir))
         assert huge.exit_code == 2 and "below 257" in huge.output
+
+
+def test_tiles_of_other_sizes_line_up_in_equal_cells():
+    """Tiles at native size in a grid of equal cells: columns line up whatever the inputs' sizes."""
+    from ipmix_cli.imaging.sheets import Tile, compose
+
+    rows = [[Tile(np.full((10, 30, 3), 255, np.uint8), "a"), Tile(np.full((20, 8, 3), 128, np.uint8), "b")]]
+    rows.append([Tile(np.zeros((5, 5, 3), np.uint8), "c")])
+    sheet = np.array(compose(rows))
+    assert sheet.shape[1] == PAD + 2 * (30 + PAD) and sheet.shape[0] == PAD + 2 * (20 + CAPTION + PAD)
+    second_column = PAD + 30 + PAD
+    assert (sheet[PAD : PAD + 20, second_column + 11 : second_column + 19] == 128).all()  # centred in its cell
