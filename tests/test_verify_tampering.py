@@ -1,0 +1,144 @@
+"""``ipmix verify`` checks the manifest against what the run recorded (issue 21): every way a manifest can be
+edited is found, it needs no write access, and it reports what would break a dataset reader."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conftest import make_inputs
+from ipmix_cli.cli.main import main
+
+
+def verify(out: Path):
+    return CliRunner().invoke(main, ["verify", str(out)])
+
+
+@pytest.fixture
+def made(tmp_path, mixing_dir) -> Path:
+    make_inputs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    arguments = ["augment", str(tmp_path / "in"), str(out), "--mixing-set", str(mixing_dir), "--seed", "1"]
+    assert CliRunner().invoke(main, [*arguments, "--k", "2", "--quiet"]).exit_code == 0
+    assert verify(out).exit_code == 0
+    return out
+
+
+def _lines(out: Path) -> list[str]:
+    return (out / "metadata.jsonl").read_text().splitlines(keepends=True)
+
+
+def _edit_field(field: str, value):
+    def edit(out: Path) -> None:
+        lines = _lines(out)
+        record = json.loads(lines[1])
+        record[field] = value  # the sha256 is left as it was
+        lines[1] = json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+        (out / "metadata.jsonl").write_text("".join(lines))
+
+    return edit
+
+
+def _duplicate(out: Path) -> None:
+    lines = _lines(out)
+    (out / "metadata.jsonl").write_text("".join(lines + [lines[0]]))
+
+
+def _truncate(out: Path) -> None:
+    (out / "metadata.jsonl").write_text("".join(_lines(out))[:-30])
+
+
+def _drop(out: Path) -> None:
+    (out / "metadata.jsonl").write_text("".join(_lines(out)[1:]))
+
+
+def _forge(out: Path) -> None:
+    import hashlib
+
+    digest = hashlib.sha256((out / "ipmix_run.json").read_bytes()).hexdigest()
+    forged = {"file_name": "ipmix_run.json", "source": "x", "sha256": digest}
+    (out / "metadata.jsonl").write_text("".join(_lines(out)) + json.dumps(forged) + "\n")
+
+
+def _not_json(out: Path) -> None:
+    (out / "metadata.jsonl").write_text("".join(_lines(out)) + "{not json\n")
+
+
+EDITS = {
+    "a duplicated line": (_duplicate, "is listed twice"),
+    "a truncated last line": (_truncate, "not a valid record"),
+    "a line removed": (_drop, "recorded by the run but missing from metadata.jsonl"),
+    "a label edited, sha256 kept": (_edit_field("label", "dogs"), "differs from what the run recorded"),
+    "a seed edited, sha256 kept": (_edit_field("seed", 2), "differs from what the run recorded"),
+    "a size edited, sha256 kept": (_edit_field("width", 9), "differs from what the run recorded"),
+    "a forged record of ipmix_run.json": (_forge, "names ipmix_run.json, one of ipmix's own files"),
+    "a line that is not JSON": (_not_json, "not a valid record"),
+}
+
+
+@pytest.mark.parametrize("edit", list(EDITS))
+def test_every_way_a_manifest_can_be_edited_is_found(made, edit):
+    change, message = EDITS[edit]
+    change(made)
+    result = verify(made)
+    assert result.exit_code == 1, result.output
+    assert message in result.stderr
+    assert "not the manifest the run wrote" in result.stderr  # and its digest no longer matches the run record's
+    assert "Traceback" not in result.output
+
+
+def test_a_run_record_that_no_longer_vouches_for_the_manifest_is_found(made):
+    record = json.loads((made / "ipmix_run.json").read_text())
+    record["manifest_sha256"] = "0" * 64
+    (made / "ipmix_run.json").write_text(json.dumps(record))
+    result = verify(made)
+    assert result.exit_code == 1 and "not the manifest the run wrote" in result.stderr
+
+
+def test_an_empty_folder_in_out_is_reported(made):
+    (made / "birds").mkdir()
+    result = verify(made)
+    assert result.exit_code == 1 and "birds/: an empty folder" in result.stderr
+
+
+@pytest.mark.parametrize("lock", ["a link", "missing", "a folder"])
+def test_verify_needs_no_lock_file_it_can_write(made, tmp_path, lock):
+    (made / ".ipmix.lock").unlink()
+    if lock == "a link":
+        (made / ".ipmix.lock").symlink_to(tmp_path / "elsewhere")
+    elif lock == "a folder":
+        (made / ".ipmix.lock").mkdir()
+    result = verify(made)
+    assert result.exit_code == 0, result.output
+    assert not (tmp_path / "elsewhere").exists()
+
+
+def test_verify_reads_an_out_it_may_not_write(made, tmp_path):
+    """A read-only mount (root can write anything else): nothing is created, and the check runs."""
+    from tmpfs import mounted_tmpfs, remount
+
+    with mounted_tmpfs(tmp_path / "ro", "4m") as mount:
+        subprocess.run(["cp", "-a", str(made), str(mount / "out")], check=True)
+        remount(mount, "ro")
+        result = verify(mount / "out")
+        assert result.exit_code == 0, result.output
+        assert sorted(os.listdir(mount / "out")) == sorted(os.listdir(made))
+
+
+def test_merge_refuses_a_shard_whose_record_claims_another_version(tmp_path, mixing_dir):
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    base = ["augment", str(tmp_path / "in"), str(out), "--mixing-set", str(mixing_dir), "--seed", "1", "--quiet"]
+    for index in (0, 1):
+        assert CliRunner().invoke(main, [*base, "--shard", f"{index}/2"]).exit_code == 0
+    path = out / "ipmix_run.shard-1-of-2.json"
+    record = json.loads(path.read_text())
+    record["ipmix_version"] = "0.0.1"
+    path.write_text(json.dumps(record))
+    merged = CliRunner().invoke(main, ["merge", str(out)])
+    assert merged.exit_code == 1 and "was made by ipmix 0.0.1" in merged.stderr
