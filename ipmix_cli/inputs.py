@@ -10,6 +10,7 @@ input for a folder of images; an :class:`~.items.Item` is made only for the inpu
 
 from __future__ import annotations
 
+from array import array
 from typing import Iterator, Sequence
 
 import numpy as np
@@ -24,7 +25,7 @@ class StringColumn:
 
     def __init__(self) -> None:
         self._blob = bytearray()
-        self._ends: list[int] | np.ndarray = []
+        self._ends: array | np.ndarray = array("q")
 
     def append(self, text: str) -> None:
         self._blob += text.encode("utf-8", "surrogateescape")
@@ -32,7 +33,7 @@ class StringColumn:
 
     def freeze(self) -> StringColumn:
         self._blob = bytes(self._blob)
-        self._ends = np.asarray(self._ends, dtype=np.int64)
+        self._ends = np.frombuffer(self._ends, dtype=np.int64) if len(self._ends) else np.zeros(0, np.int64)
         return self
 
     def __len__(self) -> int:
@@ -79,8 +80,8 @@ class Inputs(Sequence[Item]):
 
     def __init__(self, builder: "InputsBuilder", order: np.ndarray | None):
         def column(values, dtype):
-            array = np.asarray(values, dtype=dtype)
-            return array if order is None else array[order]
+            values = np.asarray(values, dtype=dtype)  # no copy of an ``array`` of the same type
+            return values if order is None else values[order]
 
         keys = builder.keys.freeze()
         self.keys = keys if order is None else keys.reordered(order)
@@ -168,13 +169,14 @@ class InputsBuilder:
         self.decode_where = decode_where
         self.keys = StringColumn()
         self.stems: StringColumn | None = None
-        self.labels: list[int] = []
-        self.splits: list[int] = []
-        self.hints: list[int] = []
-        self.sizes: list[int] = []
-        self.mtimes: list[int] = []
-        self.where: list[int] = []
-        self.where_ends: list[int] = []
+        # 8 bytes an input each (``array``, not lists of Python ints: a million inputs are a million ints)
+        self.labels = array("i")
+        self.splits = array("h")
+        self.hints = array("h")
+        self.sizes = array("q")
+        self.mtimes = array("q")
+        self.where = array("q")
+        self.where_ends = array("q")
         self.label_vocab, self.split_vocab, self.hints_vocab = Vocabulary(), Vocabulary(), Vocabulary()
         self.names = Vocabulary()
         self._last: str | None = None

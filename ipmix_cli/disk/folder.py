@@ -488,8 +488,9 @@ class SafeFolder:
         from .atomic import is_abandoned
 
         removed = 0
-        for name, entry in list(self.walk()):
-            if entry.name.startswith(TEMP_PREFIX) and entry.is_file(follow_symlinks=False):
+        found = [(name, entry) for name, entry in self.walk() if entry.name.startswith(TEMP_PREFIX)]
+        for name, entry in found:  # only the temporaries are held: OUT may hold millions of files
+            if entry.is_file(follow_symlinks=False):
                 try:
                     if is_abandoned(entry.name, entry.stat(follow_symlinks=False).st_mtime):
                         removed += self.remove(name)

@@ -75,7 +75,7 @@ def dry_run(job, out: Path, shard: tuple[int, int] | None = None) -> DryRunRepor
 def _plan(job, ledger, inputs, shard, shard_of) -> Plan:
     if ledger is None:
         plan = Plan()
-        numbers = selected_numbers(inputs, shard, shard_of).tolist()
+        numbers = list(selected_numbers(inputs, shard, shard_of))
         plan.planned = len(numbers)
         if is_sharded(job.output_format):
             plan.units = assign_units(len(inputs), job.inputs_per_unit(), job.unit_name)
@@ -88,7 +88,7 @@ def _plan(job, ledger, inputs, shard, shard_of) -> Plan:
             units = [unit for number, unit in enumerate(units) if number % shard[1] == shard[0]]
         return plan_units(job, ledger, inputs, units, job.reader.digest, job.classes_digest())
     selected = selected_numbers(inputs, shard, shard_of)
-    return plan_per_file(job, ledger, inputs, iter(selected.tolist()), lambda key: True, job.reader.digest, False)
+    return plan_per_file(job, ledger, inputs, iter(selected), lambda key: True, job.reader.digest, False)
 
 
 def _groups(inputs):

@@ -38,7 +38,7 @@ from ..writers import finish, is_sharded
 from .backends import BackendSpec, open_pool
 from .job import Job, Task, TaskResult, Work
 from .layout import Layout, layouts_in
-from .ledger import Ledger, append_lines, write_lines
+from .ledger import Ledger, write_lines
 from .plan import Plan, assign_units, plan_per_file, plan_units, selected_numbers
 from .progress import Progress
 from .schedule import WORKER_DIED, Interrupted, schedule
@@ -146,6 +146,7 @@ class _Run:
         with setup_section(self.out) if self.request.shard else _nothing():
             self.job, self.trim = settle(self.out, self.layout, self.job, self.request.overwrite)
             self.ledger = Ledger(self.out, self.layout, self.job.name, self.job.record_order)
+            self.previous = self.ledger.read_run()
             self.base = RunRecord(
                 job=self.job.name,
                 identity=self.job.identity(),
@@ -157,8 +158,12 @@ class _Run:
             if self.request.shard:
                 self._record_running()
         self.out.sweep_temporaries()
+        try:
+            self.ledger.fold()  # what earlier (killed) runs journalled: their records, older than this run's
+        except OSError as error:
+            raise RunStopped(describe_os_error(error, str(self.out.path / self.layout.state))) from None
         plan, works, unit_tasks = self._plan()
-        work_count = len(plan.todo) + len(unit_tasks)
+        work_count = len(plan.todo) + len(plan.units)
         if not self.request.shard and (work_count or self.trim or plan.vanished or self.ledger.has_journals()):
             self._record_running()  # a run with nothing to change leaves the record of the one before until its end
         if self.request.shard:
@@ -203,7 +208,7 @@ class _Run:
 
     # --- planning ------------------------------------------------------------------------------------------
 
-    def _plan(self) -> tuple[Plan, Iterator[Work], list[Task]]:
+    def _plan(self) -> tuple[Plan, Iterator[Work], Iterator[Task]]:
         job, inputs = self.job, self.inputs
         try:
             if is_sharded(job.output_format):
@@ -214,24 +219,27 @@ class _Run:
                 classes = job.classes_digest()
                 plan = plan_units(job, self.ledger, inputs, units, job.reader.digest, classes)
                 self.ledger.remove_files(name for name in plan.stale_units if job.owns(name))
-                tasks = [
+                tasks = (  # made as they are handed out: no item of every input at once
                     Task(tuple(Work(inputs[n]) for n in range(first, end)), name) for name, first, end in plan.units
-                ]
+                )
                 return plan, iter(()), tasks
             selected = selected_numbers(inputs, self.request.shard, shard_of)
-            plan = plan_per_file(
-                job, self.ledger, inputs, iter(selected.tolist()), self._is_ours, job.reader.digest, self.request.prune
-            )
+            journal = self.ledger.journal()
+            try:
+                plan = plan_per_file(
+                    job,
+                    self.ledger,
+                    inputs,
+                    iter(selected),
+                    self._is_ours,
+                    job.reader.digest,
+                    self.request.prune,
+                    refresh=journal.record,  # a touched input's new identity: not hashed again next time
+                )
+            finally:
+                journal.close()
         except OSError as error:
             raise RunStopped(describe_os_error(error, str(self.out.path))) from None
-        if plan.refreshed:
-            try:
-                append_lines(
-                    self.out, f"{self.layout.journal_prefix}driver.jsonl", (u.to_json() for u in plan.refreshed)
-                )
-            except OSError as error:
-                raise RunStopped(describe_os_error(error, str(self.out.path))) from None
-            plan.refreshed = []
 
         def works() -> Iterator[Work]:
             for number in plan.todo:
@@ -281,8 +289,12 @@ class _Run:
                 if vanished or self.trim:
                     pruned = self._prune(vanished)
                 keep = self._keeper(vanished) if vanished or self.trim else None
-                done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
-                manifest_records, digest = done.records, done.sha256
+                unchanged = self._unchanged(plan, collector, stop)
+                if unchanged is not None:  # every file was just checked by the plan: the manifest stands
+                    manifest_records, digest = unchanged
+                else:
+                    done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
+                    manifest_records, digest = done.records, done.sha256
                 finish(
                     self.job.output_format,
                     self.out,
@@ -360,6 +372,29 @@ class _Run:
                 pruned=pruned,
                 redone=plan.redone,
             )
+
+    def _unchanged(self, plan: Plan, collector, stop) -> tuple[int, str] | None:
+        """(records, digest) of the manifest when this run changed nothing in OUT and the manifest is the one the
+        last run wrote (a re-run with nothing to do is then one pass over the inputs); else None."""
+        previous = getattr(self, "previous", None)
+        if (
+            previous is None
+            or previous.manifest_sha256 is None
+            or collector.written
+            or stop is not None
+            or plan.refreshed
+            or plan.vanished
+            or self.trim
+            or plan.todo
+            or plan.units
+            or self.ledger.has_journals()
+            or previous.status not in ("complete", "complete_with_failures")
+        ):
+            return None
+        if self.ledger.manifest_sha256() != previous.manifest_sha256:
+            return None
+        records = previous.counts.get("manifest_records")
+        return (records, previous.manifest_sha256) if isinstance(records, int) else None
 
     def _prune(self, vanished: set[str]) -> int:
         """Remove the files of vanished inputs (``--prune``) and of outputs the settings no longer name (a

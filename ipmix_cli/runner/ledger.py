@@ -34,8 +34,9 @@ from ..formats.jsonlines import dumps
 from ..formats.records import FileEntry, RunRecord, UnitRecord, signature
 from .layout import Layout
 
-#: Journal lines held in memory at once while sorting (bytes); longer journals are sorted in spilled chunks.
-SORT_BYTES = 32 * 2**20
+#: Ledger lines held in memory at once while sorting a file that is out of order (bytes); more are sorted in
+#: chunks spilled to OUT.
+SORT_BYTES = 8 * 2**20
 #: The longest line read back from a ledger file: a shard's unit lists its records (1,000 by default).
 MAX_LINE_BYTES = 256 * 2**20
 
@@ -69,17 +70,15 @@ class Ledger:
     # --- units --------------------------------------------------------------------------------------------
 
     def units(self) -> Iterator[UnitRecord]:
-        """The state and the journals folded together: one record per unit, in unit order (see ``fold``)."""
-        state = _sorted(self.out, self._state_lines())
-        journals = _sorted(
-            self.out, (line for name in self.layout.journals(self.out) for line in _lines(self.out, name))
-        )
+        """The state and the journals folded together: one record per unit, in unit order (see ``fold``).
+
+        Each file is merged as a sorted stream: the state is written sorted, and a worker's journal is
+        sorted too when the worker was handed its tasks in order (as it is); a file that is not (edited, or
+        a task made again later) is sorted in chunks spilled to OUT. Memory does not grow with the run."""
+        names = [self.layout.state, *self.layout.journals(self.out)]
+        streams = [_sorted_file(self.out, name) for name in names]
         pending: UnitRecord | None = None
-        for _, _, _, unit in heapq.merge(
-            ((u.unit, 0, n, u) for n, u in enumerate(state)),
-            ((u.unit, 1, n, u) for n, u in enumerate(journals)),
-            key=lambda entry: entry[:3],
-        ):
+        for _, _, _, unit in heapq.merge(*(_ranked(stream, rank) for rank, stream in enumerate(streams)), key=_first3):
             if pending is not None and pending.unit == unit.unit:
                 pending = pending.merged(unit, self.order)
                 continue
@@ -91,6 +90,18 @@ class Ledger:
 
     def _state_lines(self) -> Iterator[UnitRecord]:
         return _lines(self.out, self.layout.state)
+
+    def fold(self) -> None:
+        """Fold the journals left by earlier runs into the state (a run starts from one state, so that its own
+        journals are the only newer records), then remove them."""
+        journals = self.layout.journals(self.out)
+        if not journals:
+            return
+        with self.out.open_new(self.layout.state) as state:
+            for unit in self.units():
+                state.write((dumps(unit.to_json()) + "\n").encode("utf-8"))
+        for name in journals:
+            self.out.remove(name)
 
     def has_journals(self) -> bool:
         return bool(self.layout.journals(self.out))
@@ -287,6 +298,27 @@ def _lines(out: SafeFolder, name: str) -> Iterator[UnitRecord]:
         unit = UnitRecord.from_json(value)
         if unit is not None:
             yield unit
+
+
+def _ranked(stream: Iterable[UnitRecord], rank: int) -> Iterator[tuple]:
+    """(unit name, rank of its file, place in its file, unit): later files and lines win at equal names."""
+    for place, unit in enumerate(stream):
+        yield unit.unit, rank, place, unit
+
+
+def _first3(entry: tuple) -> tuple:
+    return entry[:3]
+
+
+def _sorted_file(out: SafeFolder, name: str) -> Iterator[UnitRecord]:
+    """The units of the ledger file ``name``, sorted by unit name: read twice when it is in order (once to
+    check, once to stream), else sorted through :func:`_sorted`."""
+    previous = None
+    for unit in _lines(out, name):
+        if previous is not None and unit.unit < previous:
+            return _sorted(out, _lines(out, name))
+        previous = unit.unit
+    return _lines(out, name)
 
 
 def _sorted(out: SafeFolder, units: Iterable[UnitRecord]) -> Iterator[UnitRecord]:

@@ -15,6 +15,7 @@ class list, and its file holds the recorded bytes.
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass, field
 from typing import Iterator
 
@@ -28,7 +29,7 @@ from ..items import Item
 class Plan:
     """The work of a run (see the module docstring), compact: input numbers, not items."""
 
-    todo: list[int] = field(default_factory=list)  # per-file formats: inputs to make (their numbers)
+    todo: array = field(default_factory=lambda: array("q"))  # per-file formats: inputs to make (their numbers)
     partial: dict[int, tuple] = field(default_factory=dict)  # input number → the only outputs it needs
     units: list[tuple[str, int, int]] = field(default_factory=list)  # shard formats: (name, first, end) to write
     planned: int = 0  # inputs this run (or job shard) is about
@@ -37,7 +38,7 @@ class Plan:
     redone: int = 0  # inputs made again (in part) because recorded outputs were missing or damaged
     vanished: list[str] = field(default_factory=list)  # units of inputs no longer in IN
     vanished_inputs: int = 0
-    refreshed: list[UnitRecord] = field(default_factory=list)  # units whose inputs were touched, bytes unchanged
+    refreshed: int = 0  # units whose inputs were touched (time changed, bytes did not): recorded anew
     stale_units: list[str] = field(default_factory=list)  # shards the plan no longer names
 
 
@@ -80,10 +81,10 @@ def input_state(entry: InputEntry, item: Item, digest_of) -> str:
     return "changed"
 
 
-def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_of, prune: bool) -> Plan:
+def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_of, prune: bool, refresh=None) -> Plan:
     """The plan of a per-file format: which outputs of which inputs to make (see the module docstring).
     ``is_ours(key)`` says whether a recorded input belongs to this run's share (job shards, lists) and is gone
-    from IN."""
+    from IN; ``refresh(unit)`` records a touched input's new identity (none is recorded when not given)."""
     plan = Plan()
     joiner = Joiner(ledger.units())
 
@@ -112,10 +113,10 @@ def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_
                 for output in outputs
                 if output.name not in files or ledger.still_valid(files[output.name]) is None
             )
-            if state == "touched":
+            if state == "touched" and refresh is not None:
                 size, mtime = item.identity
                 entry = recorded.inputs[0]
-                plan.refreshed.append(
+                refresh(
                     UnitRecord(
                         recorded.unit,
                         (InputEntry(entry.key, size, mtime, entry.sha256),),
@@ -123,6 +124,7 @@ def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_
                         recorded.records,
                     )
                 )
+                plan.refreshed += 1
             if not missing:
                 plan.already_done += 1
                 continue
@@ -183,10 +185,10 @@ def plan_units(job, ledger, inputs, units: list[tuple[str, int, int]], digest_of
     return plan
 
 
-def selected_numbers(inputs, shard: tuple[int, int] | None, shard_of) -> np.ndarray:
-    """The numbers of the inputs a run (or job shard ``I/N``) makes."""
+def selected_numbers(inputs, shard: tuple[int, int] | None, shard_of):
+    """The numbers of the inputs a run (or job shard ``I/N``) makes (a ``range``, or an array for a shard)."""
     if shard is None:
-        return np.arange(len(inputs), dtype=np.int64)
+        return range(len(inputs))
     index, count = shard
     return np.fromiter(
         (number for number in range(len(inputs)) if shard_of(inputs.key(number), count) == index), dtype=np.int64

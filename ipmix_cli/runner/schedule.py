@@ -48,14 +48,15 @@ def schedule(
     pool,
     works: Iterator[Work],
     work_count: int,
-    unit_tasks: list[Task],
+    unit_tasks: Iterator[Task],
     distributed: bool,
     collector,
 ) -> None:
     """Run every task (see the module docstring); ``collector`` receives each outcome."""
-    queue: deque[Task] = deque(unit_tasks)
+    queue: deque[Task] = deque()
+    units = _Lookahead(iter(unit_tasks), 0)
     todo = _Lookahead(works, work_count)
-    if not queue and not todo:
+    if not units and not todo:
         return
     target = TASK_SECONDS["distributed" if distributed else "local"]
     largest = max(1, min(MAX_BATCH, work_count // PROGRESS_STEPS))  # progress moves in small steps at any size
@@ -63,8 +64,10 @@ def schedule(
     searches: dict[str, _PoisonSearch] = {}
     handles: dict = {}
     try:
-        while queue or todo or pool.in_flight:
-            while pool.in_flight < pool.capacity and (queue or todo) and not _alone_in_flight(handles):
+        while queue or units or todo or pool.in_flight:
+            while pool.in_flight < pool.capacity and (queue or units or todo) and not _alone_in_flight(handles):
+                if not queue and units:
+                    queue.extend(units.take(1))
                 if queue and queue[0].alone and pool.in_flight:
                     break  # it waits until the pool is empty
                 if queue:
