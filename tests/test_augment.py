@@ -27,6 +27,7 @@ def manifest(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_samples_with_the_builtin_set(tmp_path):
     out = tmp_path / "out"
     result = run(SAMPLES, out, "--k", "4", "--seed", "0", "--quiet")
@@ -66,6 +67,7 @@ def test_samples_with_the_builtin_set(tmp_path):
     assert not (out / ".ipmix").exists()
 
 
+@pytest.mark.slow
 def test_same_files_and_manifest_with_one_and_two_jobs(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 40)
     outputs = []

@@ -11,6 +11,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 from PIL import Image
 
@@ -178,6 +179,7 @@ def _command(root: Path, out: Path, mixing: Path, *extra: str) -> list[str]:
     return ipmix_command(root, out, mixing, "--k", "2", "--seed", "3", "--jobs", "2", *extra)
 
 
+@pytest.mark.slow
 def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_result(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 300, labels=("a", "b", "c"))
     reference = tmp_path / "reference"
@@ -211,6 +213,7 @@ def test_sigkill_part_way_then_rerun_gives_the_uninterrupted_result(tmp_path, mi
     assert record["status"] == "complete" and record["counts"]["already_done"] > 0
 
 
+@pytest.mark.slow
 def test_output_loads_with_hugging_face_datasets(tmp_path, mixing_dir, monkeypatch):
     from datasets import load_dataset
 
@@ -242,6 +245,7 @@ def test_output_loads_with_hugging_face_datasets(tmp_path, mixing_dir, monkeypat
         assert row["image"].size == (record["width"], record["height"])
 
 
+@pytest.mark.slow
 def test_print_paths_feeds_another_command(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 5)
     out = tmp_path / "out"

@@ -36,6 +36,7 @@ def test_presets_follow_the_reference_scripts():
     assert AugMixConfig.for_image("auto", 65, 300).severity == 1
 
 
+@pytest.mark.slow
 def test_chain_count_and_depths(plans):
     chains = [chain for plan in plans for chain in plan["chains"]]
     assert all(len(plan["chains"]) == 3 for plan in plans)
@@ -53,6 +54,7 @@ def test_fixed_depth_and_width():
         assert [len(chain["steps"]) for chain in plan["chains"]] == [2] * 5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("all_ops", [False, True])
 def test_operations_are_drawn_uniformly_from_augmix_list(plans, all_ops):
     if all_ops:
@@ -79,6 +81,7 @@ def test_default_weights_are_dirichlet_ones_and_m_uniform(plans):
     assert_share(int((m < 0.25).sum()), n, 0.25, "m below 1/4")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "alpha, below, expected_weight, expected_m",
     [

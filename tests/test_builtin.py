@@ -156,6 +156,7 @@ DAMAGE = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", list(DAMAGE))
 def test_a_damaged_cache_is_repaired_before_use_to_the_same_pictures(small_builtin, tmp_path, damage, capsys):
     folder, pristine = small_builtin
@@ -177,6 +178,7 @@ def test_a_damaged_cache_is_repaired_before_use_to_the_same_pictures(small_built
     assert all("sha256" in json.loads(line) for line in (folder / "metadata.jsonl").read_text().splitlines())
 
 
+@pytest.mark.slow
 def test_truncating_a_cached_picture_no_longer_changes_the_outputs(small_builtin, tmp_path):
     """Before: the damaged picture was silently left out, so the same command and seed gave other files."""
     folder, _ = small_builtin
@@ -200,6 +202,7 @@ def _one_line_error(result, folder: Path) -> str:
     return message
 
 
+@pytest.mark.slow
 def test_a_file_where_the_cache_folder_should_be_is_an_error_only_when_the_builtin_set_is_needed(
     monkeypatch, tmp_path, mixing_dir
 ):

@@ -151,6 +151,7 @@ def test_job_shards_merged_give_the_single_runs_bytes(inputs, references, tmp_pa
     assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["webdataset", "parquet"])
 @pytest.mark.parametrize("job", list(JOBS))
 def test_every_reader_feeds_every_job(references, tmp_path, mixing_dir, job, reader):

@@ -26,6 +26,7 @@ def records(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "metadata.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow
 def test_outputs_follow_imagenet_c_and_are_the_library_s_images(tmp_path):
     sources = make_inputs(tmp_path / "in", 3, size=(40, 30))
     out = tmp_path / "out"
@@ -47,6 +48,7 @@ def test_outputs_follow_imagenet_c_and_are_the_library_s_images(tmp_path):
         assert np.array_equal(np.array(written), made)  # PNG inputs give PNG outputs: exact
 
 
+@pytest.mark.slow
 def test_one_corruption_at_one_severity_loads_as_an_image_folder(tmp_path):
     datasets = pytest.importorskip("datasets")
     make_inputs(tmp_path / "in", 4, size=(20, 20))
@@ -57,6 +59,7 @@ def test_one_corruption_at_one_severity_loads_as_an_image_folder(tmp_path):
     assert len(loaded) == 4 and loaded.features["label"].names == ["cats", "dogs"]
 
 
+@pytest.mark.slow
 def test_more_corruptions_add_outputs_and_change_none_and_fewer_are_refused(tmp_path):
     make_inputs(tmp_path / "in", 2, size=(20, 20))
     out = tmp_path / "out"
@@ -74,6 +77,7 @@ def test_more_corruptions_add_outputs_and_change_none_and_fewer_are_refused(tmp_
     assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
 
 
+@pytest.mark.slow
 def test_frost_without_its_pictures_is_refused_in_one_line_or_left_out_when_asked(tmp_path, monkeypatch):
     from ipmix_cli.corruptions import frost
 
@@ -99,6 +103,7 @@ def test_bad_choices_are_usage_errors_naming_what_is_allowed(tmp_path):
     assert severity.exit_code == 2 and "each must be from 1 to 5" in severity.output
 
 
+@pytest.mark.slow
 def test_preview_corrupt_draws_the_outputs_corrupt_writes(tmp_path):
     make_inputs(tmp_path / "in", 1, size=(32, 32), labels=None)
     sheet = tmp_path / "sheet.png"

@@ -44,6 +44,7 @@ def pictures(tmp_path_factory):
     return FrostPictures(folder)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", SIZES, ids=lambda s: f"{s[0]}x{s[1]}")
 @pytest.mark.parametrize("name", ALL)
 def test_every_severity_every_size(name, size, pictures):
@@ -57,6 +58,7 @@ def test_every_severity_every_size(name, size, pictures):
         np.testing.assert_array_equal(image, before)  # the input is never modified
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 @pytest.mark.parametrize("size", [(1, 1), (2, 2), (2, 40), (3, 1)], ids=str)
 def test_tiny_images(name, size, pictures):
@@ -67,6 +69,7 @@ def test_tiny_images(name, size, pictures):
             assert out.shape == (*size, 3)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ALL)
 def test_the_other_preset_at_each_reference_size(name, pictures):
     """imagenet constants on 32×32 and cifar constants on 224×224 work too (scaled down and up)."""
@@ -85,6 +88,7 @@ def test_trace_replays_after_json(name, pictures):
     np.testing.assert_array_equal(replay(image, trace, pictures), out)
 
 
+@pytest.mark.slow
 def test_random_corruptions_differ_between_seeds(pictures):
     image = photo_like(64, 64)
     deterministic = {
@@ -367,6 +371,7 @@ def _kernel_arguments(name, rng):
     raise AssertionError(f"no arguments for kernel {name}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,kernel", list(_kernels()), ids=lambda v: v if isinstance(v, str) else "")
 def test_kernels_match_their_fallbacks(name, kernel):
     rng = np.random.default_rng(1)

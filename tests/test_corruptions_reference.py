@@ -358,6 +358,7 @@ def _installed_pictures():
 NAMES = tuple(CIFAR)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("preset,side", [("cifar", 32), ("imagenet", 224)])
 @pytest.mark.parametrize("name", NAMES)
 def test_formulas_on_the_same_draws(name, preset, side):
@@ -394,6 +395,7 @@ def _imagecorruptions():
     return pytest.importorskip("imagecorruptions")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DETERMINISTIC)
 def test_deterministic_corruptions_match_imagecorruptions(name):
     imagecorruptions = _imagecorruptions()

@@ -124,6 +124,7 @@ def run_block(where: str, code: str, monkeypatch) -> None:
             torch.set_rng_state(saved)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where, code", cases(python_blocks("docs/python-api.md")))
 def test_every_guide_block_runs(where, code, in_photos, monkeypatch):
     run_block(where, code, monkeypatch)

@@ -195,6 +195,7 @@ def test_pillows_warnings_about_an_input_never_escape(name):
     assert [str(w.message) for w in seen] == []
 
 
+@pytest.mark.slow
 def test_stderr_holds_only_ipmixs_own_lines(tmp_path, mixing_dir):
     """End to end, in a process of its own (Python prints warnings there; pytest turns them into errors): an
     IN of every input that makes a library speak gives only ipmix's lines on stderr."""

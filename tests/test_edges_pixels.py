@@ -123,6 +123,7 @@ def test_a_mixing_picture_over_the_limit_is_refused_when_the_set_loads(tmp_path)
     assert "huge.png (12000×12000 = 144,000,000 pixels" in str(refused.value) and f"{LIMIT:,}" in str(refused.value)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("side", [9500, 12000, 14000], ids=["just-over", "144Mpx", "over-twice"])
 def test_a_mixing_picture_over_the_limit_in_a_set_made_in_python_fails_without_a_warning(side):
     buffer = io.BytesIO()

@@ -31,6 +31,7 @@ def imagenet_plans():
     return [sample_plan(rng, 224, 224, config) for _ in range(N_PLANS // 2)]
 
 
+@pytest.mark.slow
 def test_chain_modes_and_depths(cifar_plans):
     chains = [chain for plan in cifar_plans for chain in plan["chains"]]
     assert all(len(plan["chains"]) == 3 for plan in cifar_plans)
@@ -41,6 +42,7 @@ def test_chain_modes_and_depths(cifar_plans):
         assert_share(depths[depth], len(chains), 0.25, f"depth {depth}")
 
 
+@pytest.mark.slow
 def test_patch_steps(cifar_plans, imagenet_plans):
     for plans, sizes, side in ((cifar_plans, (4, 8, 16, 32), 32), (imagenet_plans, (4, 8, 16, 32, 64, 224), 224)):
         steps = [s for p in plans for c in p["chains"] if c["mode"] == "patch" for s in c["steps"]]
@@ -62,6 +64,7 @@ def test_patch_steps(cifar_plans, imagenet_plans):
             assert 0 <= left <= side - s["size"] and 0 <= top <= side - s["size"]
 
 
+@pytest.mark.slow
 def test_sources_follow_the_variant(cifar_plans, imagenet_plans):
     cifar_sources = {s["source"] for p in cifar_plans for c in p["chains"] for s in c["steps"] if s["op"] == "patch"}
     assert cifar_sources == {"mixing"}

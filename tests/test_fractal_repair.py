@@ -129,6 +129,7 @@ def test_without_seed_the_recorded_seed_is_reused(tmp_path, reference):
     assert _state(out) == _state(reference)
 
 
+@pytest.mark.slow
 def test_an_unseeded_first_build_records_its_seed_for_the_re_run(tmp_path):
     out = tmp_path / "set"
     assert _build(out, "--count", "3", "--size", "16", "--kind", "spectral", "--quiet").exit_code == 0
@@ -197,6 +198,7 @@ def test_tampered_metadata_is_never_trusted_as_a_path_or_a_digest(tmp_path, refe
     assert _state(out) == _state(reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "record",
     ['{"count": "12"}', "[1, 2]", '{"count": 10000000000, "size": 24}', "\0\0\0", ""],
@@ -337,6 +339,7 @@ print(sorted(set(found)), blocked())
 """
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads signal masks from /proc (Linux)")
 def test_workers_start_with_ctrl_c_blocked_and_the_parent_gets_its_mask_back():
     """Every worker inherits a blocked SIGINT from its first instruction (so a Ctrl-C reaching the whole process
@@ -383,6 +386,7 @@ def test_extending_past_the_digits_of_the_first_build_renames_nothing(tmp_path, 
     assert sorted(_pictures(fresh)) == [f"{i:05d}.png" for i in range(5)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("planted", ["hard_link", "symlink"])
 @pytest.mark.parametrize("name", [".ipmix-state.jsonl", "ipmix_fractals.json", "metadata.jsonl"])
 def test_a_ledger_file_planted_as_a_link_to_a_file_outside_is_replaced_never_written_through(
@@ -424,6 +428,7 @@ def test_a_build_into_a_folder_another_process_holds_is_refused_naming_it(tmp_pa
     assert _state(out) == _state(reference)
 
 
+@pytest.mark.slow
 def test_a_second_build_while_one_runs_exits_2_naming_the_running_one(tmp_path):
     out = tmp_path / "set"
     environment, gate = _gated(tmp_path, after=4)
@@ -440,6 +445,7 @@ def test_a_second_build_while_one_runs_exits_2_naming_the_running_one(tmp_path):
     assert process.returncode == 0, first_stderr  # the first build was not disturbed by the second
 
 
+@pytest.mark.slow
 def test_two_unseeded_builds_started_together_make_one_whole_set_with_one_seed(tmp_path):
     """The recorded seed is read under the lock: the loser of the race is refused, or, starting after the
     winner finished, finds the set whole with the recorded seed. Before, both could draw their own seed and

@@ -119,6 +119,7 @@ def test_same_bytes_in_a_separate_process():
     assert output.split() == [hashlib.sha256(render_picture(config, i)[0]).hexdigest() for i in range(3)]
 
 
+@pytest.mark.slow
 def test_build_is_identical_with_one_and_two_jobs(tmp_path):
     runner = CliRunner()
     for jobs in (1, 2):
@@ -147,6 +148,7 @@ def test_build_is_identical_with_one_and_two_jobs(tmp_path):
     assert {json.loads(line)["file_name"] for line in lines} == {f"{i:04d}.png" for i in range(20)}
 
 
+@pytest.mark.slow
 def test_an_interrupted_build_resumes_to_the_same_folder(tmp_path):
     command = [
         sys.executable,

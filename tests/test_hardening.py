@@ -108,6 +108,7 @@ def test_a_file_link_out_of_in_is_not_read(tmp_path, mixing_dir):
     assert "cats/leak.png" not in sources and "cats/inside.png" in sources  # a link inside IN is an input
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("listed", [False, True])
 def test_a_fifo_named_like_an_image_is_a_failure_not_a_hang(tmp_path, mixing_dir, listed):
     make_inputs(tmp_path / "in", 2)
@@ -182,6 +183,7 @@ def test_appending_never_writes_into_a_file_with_another_name(tmp_path):
     assert (tmp_path / "in" / "x.png").read_bytes() == b"input"
 
 
+@pytest.mark.slow
 def test_two_unseeded_runs_started_together_never_mix_seeds(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 24)
     for round_number in range(6):
@@ -256,6 +258,7 @@ def test_a_refusal_lists_only_what_changed_between_a_files_run_and_a_shard_run(t
 # --- 3. one input's fault is that input's -----------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_poison_input_that_kills_its_worker_is_isolated_and_recorded(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 30)
     out = tmp_path / "out"
@@ -347,6 +350,7 @@ def test_a_plain_mixing_folder_with_an_undecodable_picture_is_refused_naming_it(
     assert run(tmp_path / "in", out, "--mixing-set", mixing, "--seed", "1", "--quiet").exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 40000), (40000, 2)])
 def test_a_strip_is_augmented_within_a_3_gb_address_space_and_the_others_written(tmp_path, mixing_dir, shape):
     """Under ``ulimit -v 3000000`` (the whole scaled mixing picture of a 2×40000 strip, 45714² pixels, would
@@ -396,6 +400,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 STRIP_PEAK_BYTES = 64 * 2**20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shape", [(2, 40000), (40000, 2)])
 def test_the_peak_memory_of_augmenting_a_strip_is_bounded(tmp_path, mixing_dir, shape):
     (tmp_path / "in").mkdir()
@@ -409,6 +414,7 @@ def test_the_peak_memory_of_augmenting_a_strip_is_bounded(tmp_path, mixing_dir, 
     assert int(completed.stdout) <= STRIP_PEAK_BYTES, f"{int(completed.stdout) / 2**20:.0f} MB"
 
 
+@pytest.mark.slow
 def test_strips_through_the_window_path_give_the_same_bytes_whatever_the_jobs_and_backend(tmp_path, mixing_dir):
     """A 2×3000 image's mixing cover (3375² pixels) is past the whole-picture limit, so its windows are
     resampled alone: that choice depends on the sizes only, never on a worker's cache or history."""
@@ -494,6 +500,7 @@ def test_an_out_made_from_another_in_is_another_run(tmp_path, mixing_dir):
     assert "in: " in refused.output and str(tmp_path / "in2") in refused.output
 
 
+@pytest.mark.slow
 def test_a_killed_run_leaves_a_manifest_that_lists_only_finished_outputs(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 20)
     out = tmp_path / "out"
@@ -558,6 +565,7 @@ def test_a_read_only_out_is_one_line(tmp_path, mixing_dir):
         subprocess.run(["umount", str(mount)], check=True)
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_one_line_and_the_rerun_gives_the_same_bytes(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 40, size=(48, 48))
     common = ("--seed", "6", "--k", "3", "--format", "png", "--jobs", "1")
@@ -581,6 +589,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_the_rerun_gives_the_same_by
 # --- 8. pipes and signals --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_print_paths_into_head_ends_quietly_and_the_rerun_completes(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 120)
     out = tmp_path / "out"
@@ -633,6 +642,7 @@ def test_a_signal_while_the_manifest_is_written_waits_for_it_and_a_second_stops_
     assert signal.getsignal(signal.SIGINT) is before
 
 
+@pytest.mark.slow
 def test_sigint_at_any_moment_of_a_run_is_130_and_the_rerun_completes(tmp_path, mixing_dir):
     """Sent as soon as OUT is locked: while the state is read, the plan made or the first tasks run."""
     make_inputs(tmp_path / "in", 400)
@@ -682,6 +692,7 @@ def _wait_until(condition, seconds: float) -> bool:
     return condition()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["sigterm", "parent killed"])
 def test_workers_exit_within_seconds_when_the_run_is_stopped(tmp_path, mixing_dir, how):
     make_inputs(tmp_path / "in", 400)
@@ -740,6 +751,7 @@ def test_a_name_with_line_breaks_cannot_forge_lines_of_a_message(tmp_path, mixin
     assert "x\\ncats" in failure_lines[0] and "\\u2028" in failure_lines[0]
 
 
+@pytest.mark.slow
 def test_print_into_a_full_device_stops_the_run_with_one_line_and_a_true_manifest(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 6)
     out = tmp_path / "out"
@@ -759,6 +771,7 @@ def test_print_into_a_full_device_stops_the_run_with_one_line_and_a_true_manifes
     assert len(assert_manifest_matches_files(out)) == 6 * 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("closed", ["2>&-", "2>/dev/full", ">&-"])
 def test_a_closed_standard_stream_neither_crashes_workers_nor_gets_ipmix_output_elsewhere(tmp_path, mixing_dir, closed):
     """``2>&-``: the run completes with nothing on stdout (workers got a /dev/null stderr); ``2>/dev/full`` (a

@@ -66,6 +66,7 @@ sizes = st.tuples(st.integers(1, 300), st.integers(1, 200)).filter(lambda s: s[0
 )
 
 
+@pytest.mark.slow
 @EXAMPLES
 @given(size=sizes, degrees=st.integers(-45, 45) | st.floats(-30, 30), seed=st.integers(0, 2**16))
 def test_rotation_is_the_plain_rotation(size, degrees, seed):
@@ -75,6 +76,7 @@ def test_rotation_is_the_plain_rotation(size, degrees, seed):
     assert np.array_equal(image, before)
 
 
+@pytest.mark.slow
 @EXAMPLES
 @given(size=sizes, factor=st.floats(-0.6, 0.6) | st.sampled_from([0.0, 0.3, -0.3, 1e-9]), seed=st.integers(0, 2**16))
 def test_shears_are_the_plain_shears(size, factor, seed):

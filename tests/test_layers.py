@@ -87,6 +87,7 @@ def _against_the_layers(source: str, parts: list[str]) -> list[str]:
     return wrong
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("path", _modules(), ids=lambda p: p.relative_to(PACKAGE).as_posix())
 def test_imports_run_one_way(path):
     wrong = _against_the_layers(path.read_text(), _name(path))

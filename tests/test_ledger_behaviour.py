@@ -32,6 +32,7 @@ def stamps(out: Path) -> dict[str, int]:
 # --- changed, touched and removed inputs --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_edited_input_is_made_again_a_touched_one_is_not_and_both_are_said(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4)
     out = tmp_path / "out"
@@ -53,6 +54,7 @@ def test_an_edited_input_is_made_again_a_touched_one_is_not_and_both_are_said(tm
     assert "nothing to do" in third.stderr and stamps(out) == after  # the touched input's new time was recorded
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writer", ["webdataset", "parquet"])
 def test_an_edited_input_makes_its_shard_again_and_leaves_the_others(tmp_path, mixing_dir, writer):
     make_inputs(tmp_path / "in", 6)
@@ -140,6 +142,7 @@ def test_labels_option_overrides_the_split_rule(tmp_path, mixing_dir, labels, ex
     assert {r["label"] for r in records(none / "metadata.jsonl")} == {None}
 
 
+@pytest.mark.slow
 def test_a_dry_run_counts_splits_and_classes_and_writes_nothing(tmp_path, mixing_dir):
     _split_folder(tmp_path / "in")
     out = tmp_path / "out"

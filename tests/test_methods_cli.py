@@ -34,6 +34,7 @@ def _augment(out: Path, method: str, *extra: str, kill_after: int | None = None)
     return subprocess.run(command, capture_output=True, text=True, env=environment)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["ipmix", "augmix", "pixmix"])
 def test_samples_end_to_end_killed_and_resumed_equal_one_run_with_two_jobs(tmp_path, method):
     reference = tmp_path / "reference"

@@ -314,6 +314,7 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
 STRIP_DRAW_BYTES = 16 * 2**20
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("height, width", [(2, 40000), (40000, 2)])
 def test_a_long_strip_draws_its_window_within_a_memory_bound(height, width):
     import subprocess
@@ -418,6 +419,7 @@ MIXED_DRAWS_BYTES = 32 * 2**20
 FLAT_BYTES = 4 * 2**20
 
 
+@pytest.mark.slow
 def test_drawing_for_mixed_image_sizes_keeps_memory_flat_and_caches_nothing():
     import subprocess
     import sys

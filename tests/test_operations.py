@@ -44,6 +44,7 @@ def stamps(out: Path) -> dict[str, tuple[int, int]]:
 # --- progress ----------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_progress_in_a_log_is_plain_lines_at_milestones_and_quiet_silences_it(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 40)
     logged = subprocess.run(
@@ -114,6 +115,7 @@ def test_lowering_k_says_what_it_would_leave_behind(tmp_path, mixing_dir):
     assert "--overwrite" in lowered.output
 
 
+@pytest.mark.slow
 def test_an_interrupted_run_resumes_only_the_inputs_not_yet_recorded(tmp_path, mixing_dir):
     from test_fractal_repair import _gated, _open_gate, _wait_for
 
@@ -149,6 +151,7 @@ def test_an_interrupted_run_resumes_only_the_inputs_not_yet_recorded(tmp_path, m
     assert all(after[name] == stamp for name, stamp in on_disk.items()), "a finished input was made again"
 
 
+@pytest.mark.slow
 def test_a_hard_kill_loses_at_most_the_inputs_still_in_flight(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 60)
     out = tmp_path / "out"
@@ -355,6 +358,7 @@ def augmented_copies(out: Path) -> set[str]:
     return {p.relative_to(out).as_posix() for p in out.rglob("*_ipmix*") if p.suffix == ".png"}
 
 
+@pytest.mark.slow
 def test_image_folder_sees_exactly_the_copies_of_a_finished_an_interrupted_and_a_sharded_out(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 30)
     finished = tmp_path / "finished"

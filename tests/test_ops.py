@@ -94,6 +94,7 @@ def test_numpy_shear_matches_pillow_over_factors(name, factor):
     _assert_within_one_level_in_rare_values(ours, theirs, f"{name} by {factor}")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["shear_x", "shear_y"])
 def test_numpy_shear_with_sampled_factors_differs_from_pillow_in_almost_no_value(name):
     draws = Draws(np.random.default_rng(21))

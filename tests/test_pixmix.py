@@ -36,6 +36,7 @@ def test_presets_follow_the_reference_scripts():
     assert cifar.cover_ratio == (36, 32) and imagenet.cover_ratio == (256, 224)  # Resize(36)/Crop(32), 256/224
 
 
+@pytest.mark.slow
 def test_start_rounds_sources_and_mixes(plans):
     assert_share(sum(plan["start"] is not None for plan in plans), N_PLANS, 0.5, "augmented starts")
     counts = Counter(len(plan["rounds"]) for plan in plans)

@@ -150,6 +150,7 @@ def test_steps_are_described_for_people():
     assert describe_step({"op": "color", "factor": 1.234}) == "color x1.23"
 
 
+@pytest.mark.slow
 def test_the_readme_figures_script_runs(tmp_path):
     completed = subprocess.run(
         [sys.executable, str(ROOT / "docs" / "make_figures.py"), "--small", "--out", str(tmp_path)],

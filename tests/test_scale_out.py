@@ -30,6 +30,7 @@ def reference(tmp_path, mixing_dir):
     return tmp_path / "in", out
 
 
+@pytest.mark.slow
 def test_dask_cluster_gives_the_loky_result(tmp_path, mixing_dir, dask_cluster, reference):
     cluster, _ = dask_cluster
     inputs, expected = reference
@@ -40,6 +41,7 @@ def test_dask_cluster_gives_the_loky_result(tmp_path, mixing_dir, dask_cluster, 
     assert record["timings"]["backend"] == "dask"
 
 
+@pytest.mark.slow
 def test_a_killed_dask_worker_changes_nothing(tmp_path, mixing_dir, dask_cluster, reference):
     cluster, client = dask_cluster
     inputs, expected = reference
@@ -74,6 +76,7 @@ def test_a_killed_dask_worker_changes_nothing(tmp_path, mixing_dir, dask_cluster
     assert folder_bytes(out) == folder_bytes(expected)
 
 
+@pytest.mark.slow
 def test_ray_gives_the_loky_result(tmp_path, mixing_dir, reference):
     pytest.importorskip("ray")
     inputs, expected = reference
@@ -82,6 +85,7 @@ def test_ray_gives_the_loky_result(tmp_path, mixing_dir, reference):
     assert folder_bytes(out) == folder_bytes(expected)
 
 
+@pytest.mark.slow
 def test_threading_backend_gives_the_loky_result(tmp_path, mixing_dir, reference):
     inputs, expected = reference
     out = tmp_path / "threads"
@@ -89,6 +93,7 @@ def test_threading_backend_gives_the_loky_result(tmp_path, mixing_dir, reference
     assert folder_bytes(out) == folder_bytes(expected)
 
 
+@pytest.mark.slow
 def test_shards_in_any_order_one_interrupted_then_merged_equal_a_single_run(tmp_path, mixing_dir, reference):
     inputs, expected = reference
     out = tmp_path / "sharded"
@@ -118,6 +123,7 @@ def test_shards_in_any_order_one_interrupted_then_merged_equal_a_single_run(tmp_
     assert merged["status"] == "complete" and merged["merged_from"] == 3
 
 
+@pytest.mark.slow
 def test_merge_names_missing_and_corrupt_files(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 12)
     out = tmp_path / "sharded"
@@ -240,6 +246,7 @@ def test_closing_after_ctrl_c_interrupted_lokys_start_does_not_hide_it(monkeypat
     assert executor.calls == [(True, False), (True, False)]
 
 
+@pytest.mark.slow
 def test_ctrl_c_during_the_warm_up_is_an_interruption(tmp_path, mixing_dir, monkeypatch):
     from ipmix_cli.runner.backends import LokyPool
 

@@ -86,6 +86,7 @@ def test_samples_are_keyed_by_shard_and_key_with_cls_labels_and_their_other_memb
     assert identity["input"]["format"] == "webdataset"
 
 
+@pytest.mark.slow
 def test_the_seed_of_a_sample_is_its_shard_relative_key(tmp_path, mixing_dir):
     """The same sample in another place of IN (another shard name) is another input with other copies; the
     same shard under another IN gives the same copies."""
@@ -99,6 +100,7 @@ def test_the_seed_of_a_sample_is_its_shard_relative_key(tmp_path, mixing_dir):
     assert digests["a"] == digests["b"] != digests["c"]
 
 
+@pytest.mark.slow
 def test_image_key_and_label_field_choose_members(tmp_path, mixing_dir):
     members = [
         ("s1.seg.png", encoded(9)),
@@ -125,6 +127,7 @@ def test_image_key_and_label_field_choose_members(tmp_path, mixing_dir):
     assert [r["sha256"] for r in rows] != [r["sha256"] for r in pq.read_table(default / "00000.parquet").to_pylist()]
 
 
+@pytest.mark.slow
 def test_folder_to_shards_to_files_reproduces_the_folder_copies_with_key_field(tmp_path, mixing_dir):
     """The issue's round trip: a folder turned into WebDataset shards (each sample's original path kept in its
     JSON, as converters such as img2dataset keep a source), read back with --key-field source, gives exactly
@@ -187,6 +190,7 @@ def test_bad_samples_fail_alone_and_every_good_one_is_written(tmp_path, mixing_d
     assert "mixed.tar/truncated: unreadable or truncated image" in result.output
 
 
+@pytest.mark.slow
 def test_a_tar_cut_inside_a_header_or_without_its_end_marker_is_reported(tmp_path, mixing_dir):
     whole = tmp_path / "whole.tar"
     write_tar(whole, sample("a", 1) + sample("b", 2))
@@ -207,6 +211,7 @@ def test_a_tar_cut_inside_a_header_or_without_its_end_marker_is_reported(tmp_pat
     assert "without its end-of-archive marker" in failed["nomarker.tar"]
 
 
+@pytest.mark.slow
 def test_hostile_tars_are_read_in_place_and_never_followed(tmp_path, mixing_dir):
     """Names leading outside, absolute names, links, a huge pax header, a decompression bomb, a FIFO named like a
     shard: each is the failure of its sample (or shard), nothing is extracted, nothing is written outside OUT."""
@@ -306,6 +311,7 @@ def test_input_format_detection_and_option_errors(tmp_path, mixing_dir, layout, 
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_a_metadata_parquet_beside_tars_is_not_an_input(tmp_path, mixing_dir):
     """ipmix's own WebDataset output (tars and metadata.parquet) reads back as WebDataset input."""
     make_inputs(tmp_path / "in", 3)
@@ -362,6 +368,7 @@ def _write_parquet(path: Path, columns: dict, image_type=None) -> None:
     pq.write_table(pa.table(arrays), path, row_group_size=2)
 
 
+@pytest.mark.slow
 def test_parquet_rows_keys_labels_raw_bytes_and_images_by_path(tmp_path, mixing_dir):
     import pyarrow as pa
 
@@ -401,6 +408,7 @@ def test_parquet_with_a_null_image_and_garbage_bytes_fails_those_rows(tmp_path, 
     assert "not an image" in failed["r2"] or "truncated" in failed["r2"]
 
 
+@pytest.mark.slow
 def test_hostile_parquet_files_fail_alone(tmp_path, mixing_dir):
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -438,6 +446,7 @@ def test_parquet_input_without_pyarrow_names_the_extra(tmp_path, mixing_dir, mon
     no_traceback(result.output)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("trace", [True, False])
 def test_verify_replays_copies_made_from_webdataset_and_parquet_inputs(tmp_path, mixing_dir, trace):
     """From the trace or from the seed: the replay reads each sample through the reader the run used."""

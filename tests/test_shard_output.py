@@ -52,6 +52,7 @@ def hf_offline(monkeypatch, tmp_path):
     return str(tmp_path / "hf-cache")
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::ResourceWarning")  # webdataset 1.0.2 leaves its tar files to the collector
 def test_webdataset_shards_iterate_with_webdataset_every_sample_with_image_json_and_cls(tmp_path, mixing_dir):
     wds = pytest.importorskip("webdataset")
@@ -99,6 +100,7 @@ def test_tar_members_have_fixed_headers_and_each_sample_is_adjacent(tmp_path, mi
     assert any(name.endswith("_original.jpg") for _, name in records)
 
 
+@pytest.mark.slow
 def test_shards_load_with_hugging_face_datasets_images_and_labels_intact(tmp_path, mixing_dir, hf_offline):
     from datasets import ClassLabel, load_dataset
 
@@ -164,6 +166,7 @@ def _images_by_copy(out: Path, output_format: str) -> dict[tuple, bytes]:
     return found
 
 
+@pytest.mark.slow
 def test_shards_hold_exactly_the_bytes_the_files_format_writes(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 5, labels=CLASSES)
     images = {}
@@ -205,6 +208,7 @@ def _shard_sources(out: Path) -> dict[str, list[str]]:
     }
 
 
+@pytest.mark.slow
 def test_inputs_go_to_shards_in_sorted_runs_and_added_inputs_leave_earlier_shards_alone(tmp_path, mixing_dir):
     sources = make_inputs(tmp_path / "in", 12, labels=("cats", "dogs"))
     out = tmp_path / "out"
@@ -230,6 +234,7 @@ def test_inputs_go_to_shards_in_sorted_runs_and_added_inputs_leave_earlier_shard
     assert len(manifest(out)) == 14 * 2
 
 
+@pytest.mark.slow
 def test_removed_inputs_leave_no_stale_shard_behind(tmp_path, mixing_dir):
     sources = make_inputs(tmp_path / "in", 6, labels=("cats", "dogs"))
     out = tmp_path / "out"
@@ -243,6 +248,7 @@ def test_removed_inputs_leave_no_stale_shard_behind(tmp_path, mixing_dir):
     assert sorted(r["source"] for r in manifest(out)) == sorted(sources)[2:]
 
 
+@pytest.mark.slow
 def test_a_new_class_renumbers_every_shard(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4, labels=("cats", "dogs"))
     out = tmp_path / "out"
@@ -258,6 +264,7 @@ def test_a_new_class_renumbers_every_shard(tmp_path, mixing_dir):
     assert by_source["cats/img0000.png"] == b"1" and by_source["ants/zz.png"] == b"0"
 
 
+@pytest.mark.slow
 def test_a_damaged_shard_is_rewritten_with_the_same_bytes_and_only_it(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 6, labels=CLASSES)
     out = tmp_path / "out"
@@ -270,6 +277,7 @@ def test_a_damaged_shard_is_rewritten_with_the_same_bytes_and_only_it(tmp_path, 
     assert {p.name: p.read_bytes() for p in out.glob("0*.parquet")} == original
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", ["webdataset", "parquet"])
 def test_shard_output_needs_no_pyarrow_and_verifying_parquet_without_it_names_the_extra(
     tmp_path, mixing_dir, monkeypatch, output_format

@@ -47,6 +47,7 @@ def references(tmp_path_factory, mixing_dir):
     return base / "in", made
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", FORMATS)
 def test_shards_are_byte_identical_with_one_or_two_jobs_and_on_a_dask_cluster(
     tmp_path, mixing_dir, references, dask_cluster, output_format
@@ -63,6 +64,7 @@ def test_shards_are_byte_identical_with_one_or_two_jobs_and_on_a_dask_cluster(
     assert json.loads((tmp_path / "dask" / ".ipmix" / "ipmix_run.json").read_text())["timings"]["backend"] == "dask"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", FORMATS)
 def test_a_run_killed_part_way_resumes_to_the_uninterrupted_shards(tmp_path, mixing_dir, references, output_format):
     inputs, made = references
@@ -83,6 +85,7 @@ def test_a_run_killed_part_way_resumes_to_the_uninterrupted_shards(tmp_path, mix
     assert folder_bytes(out) == expected
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", FORMATS)
 def test_three_job_shards_then_merge_give_the_single_runs_shards_and_manifest(
     tmp_path, mixing_dir, references, output_format
@@ -100,6 +103,7 @@ def test_three_job_shards_then_merge_give_the_single_runs_shards_and_manifest(
     assert not list(out.glob("*.shard-*"))
 
 
+@pytest.mark.slow
 def test_a_shard_with_a_failed_input_is_complete_and_written_again_on_resume(tmp_path, mixing_dir):
     """An input that fails in the worker leaves its shard whole without it; the shard is recorded with the
     failure, so a re-run tries the input again (and rewrites the shard to the same bytes while it still fails)."""
@@ -116,6 +120,7 @@ def test_a_shard_with_a_failed_input_is_complete_and_written_again_on_resume(tmp
     assert again.returncode == 1 and (out / "00000.tar").read_bytes() == before
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_a_shard_run_with_one_line_and_the_rerun_gives_the_same_shards(
     tmp_path, mixing_dir, references
 ):
