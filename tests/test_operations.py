@@ -568,3 +568,21 @@ def test_the_first_log_line_tells_inputs_done_before_from_inputs_that_failed_bef
     fresh = io.StringIO()
     Progress(total=6, done=1, failed=1, stream=fresh).close()
     assert "augmenting 5 inputs (1 failed before starting)" in fresh.getvalue() and "already" not in fresh.getvalue()
+
+
+def test_a_resumed_runs_bar_says_how_many_were_already_done():
+    """On a terminal the bar starts at the inputs done before; its label says so (a bar at 32 % from the start
+    read as a fault)."""
+    import io
+
+    from ipmix_cli.runner.progress import Progress
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    shown = Terminal()
+    progress = Progress(total=10, done=3, stream=shown)
+    progress.update(1)
+    progress.close()
+    assert "augmenting (3 already done)" in shown.getvalue() and "4/10" in shown.getvalue()

@@ -60,7 +60,19 @@ class Progress:
         self._milestones = [m for m in LOG_MILESTONES if m * total > done]
         self._bar = None
         if self.mode == "bar":
-            self._bar = tqdm(total=total, initial=done, desc=what, unit=unit[:3], file=self.stream, dynamic_ncols=True)
+            # the bar starts at the inputs done before (said in its label, so a resumed run's 32 % is explained);
+            # its rate and ETA are the average since the start (smoothing near 0): the first tasks are small
+            # and come while workers start, and an exponential average of them first read hours for minutes
+            label = f"{what} ({done - failed} already done)" if done > failed else what
+            self._bar = tqdm(
+                total=total,
+                initial=done,
+                desc=label,
+                unit=unit[:3],
+                file=self.stream,
+                dynamic_ncols=True,
+                smoothing=0.02,
+            )
         elif self.mode == "log" and done < total:
             counts = [f"{done - failed} already done"] if done > failed else []
             counts += [f"{failed} failed before starting"] if failed else []  # unreadable, refused…
