@@ -1,14 +1,14 @@
-"""Every ```python block of docs/python-api.md and of the README runs (issue 22), in a folder holding
-``photos/``: ten images of ten sizes and four modes in ImageFolder layout, as the guide describes. A block
-that imports torch, torchvision, timm or albumentations is skipped where that is not installed; every
-DataLoader a block makes must give a batch. The README's ``# recipe:`` blocks need a real OUT and are run by
-tests/test_operations.py; here they are only checked to be run there."""
+"""Every ```python block of the README and of docs/*.md runs (issue 22), in a folder holding ``photos/``:
+ten images of ten sizes and four modes in ImageFolder layout, as the guides describe. A block that imports
+torch, torchvision, timm, albumentations, webdataset or datasets is skipped where that is not installed;
+every DataLoader a block makes must give a batch. What a block takes from the prose around it (an OUT the
+command wrote, a model) is made here by running the command. The README's ``# recipe:`` blocks need a real
+OUT and are run by tests/test_operations.py; here they are only checked to be run there."""
 
 from __future__ import annotations
 
 import ast
 import re
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +20,8 @@ from conftest import photo_like
 from ipmix_cli.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
-OPTIONAL = ("torch", "torchvision", "timm", "albumentations")
+OPTIONAL = ("torch", "torchvision", "timm", "albumentations", "webdataset", "datasets")
+DOCS = sorted(path.name for path in (ROOT / "docs").glob("*.md"))
 #: (width, height, mode) of photos/cats/0.jpg, photos/dogs/1.png, photos/cats/2.jpg, …
 PHOTOS = [
     (64, 48, "RGB"),
@@ -87,20 +88,67 @@ def in_photos(tmp_path, monkeypatch):
     return tmp_path
 
 
-def shards(root: Path) -> None:
-    """root/out as the README's "Loading shards" block reads it: ten WebDataset shards (one input each) with
-    their manifest, and the Parquet shards of the same inputs beside them."""
+def invoke(*arguments: str) -> None:
+    result = CliRunner().invoke(main, [*arguments, "--jobs", "1", "--quiet"], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+
+
+def shards(root: Path) -> dict:
+    """out/ and parquet/ as docs/shards.md reads them: the WebDataset and the Parquet shards of photos/."""
     for output, folder in (("webdataset", "out"), ("parquet", "parquet")):
-        arguments = ["augment", "photos", folder, "--k", "2", "--seed", "0", "--output-format", output]
-        arguments += ["--samples-per-shard", "2", "--jobs", "1", "--quiet"]
-        result = CliRunner().invoke(main, arguments, catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-    for path in sorted((root / "parquet").glob("[0-9]*.parquet")):
-        shutil.copy(path, root / "out" / path.name)
-    assert len(list((root / "out").glob("*.tar"))) == 10
+        invoke(
+            "augment",
+            "photos",
+            folder,
+            "--k",
+            "2",
+            "--seed",
+            "0",
+            "--output-format",
+            output,
+            "--samples-per-shard",
+            "2",
+        )
+    assert len(list((root / "out").glob("*.tar"))) == 10 and len(list((root / "parquet").glob("*.parquet"))) == 10
+    return {}
 
 
-def run_block(where: str, code: str, monkeypatch) -> None:
+def corrupted_and_a_model(root: Path) -> dict:
+    """cifar-c-mine/ of same-sized images, and the model, normalisation and clean error the recipe names."""
+    import torch
+
+    invoke(
+        "corrupt",
+        "photos",
+        "cifar-c-mine",
+        "--resize",
+        "32",
+        "--crop",
+        "32",
+        "--corruptions",
+        "fog,gaussian_noise",
+        "--severities",
+        "1,5",
+        "--seed",
+        "0",
+    )
+    model = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(3, 2))
+    return {"model": model, "MEAN": (0.5, 0.5, 0.5), "STD": (0.25, 0.25, 0.25), "clean_error": 0.5}
+
+
+#: What a block of a page takes from its prose, by a line the block holds.
+GIVEN = {
+    ("shards.md", 'Path("out")'): shards,
+    ("corruptions.md", 'Path("cifar-c-mine")'): corrupted_and_a_model,
+}
+
+
+def given(where: str, code: str, root: Path) -> dict:
+    page = where.split(":")[0].split("/")[-1]
+    return next((make(root) for (name, line), make in GIVEN.items() if name == page and line in code), {})
+
+
+def run_block(where: str, code: str, monkeypatch, root: Path | None = None) -> None:
     for module in sorted(imported(code) & set(OPTIONAL)):
         pytest.importorskip(module, reason=f"{where} needs {module}")
     loaders = []
@@ -114,8 +162,9 @@ def run_block(where: str, code: str, monkeypatch) -> None:
 
         monkeypatch.setattr(torch.utils.data, "DataLoader", Recorded)
         saved = torch.get_rng_state()
+    namespace = {"__name__": "__recipe__", **(given(where, code, root) if root else {})}
     try:
-        exec(compile(code, where, "exec"), {"__name__": "__recipe__"})  # noqa: S102 - the documentation's own code
+        exec(compile(code, where, "exec"), namespace)  # noqa: S102 - the documentation's own code
         for loader in loaders:  # mixed sizes: a batch must stack
             batch = next(iter(loader))
             assert batch is not None, where
@@ -124,21 +173,29 @@ def run_block(where: str, code: str, monkeypatch) -> None:
             torch.set_rng_state(saved)
 
 
+DOC_BLOCKS = [block for name in DOCS for block in python_blocks(f"docs/{name}")]
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("where, code", cases(python_blocks("docs/python-api.md")))
-def test_every_guide_block_runs(where, code, in_photos, monkeypatch):
-    run_block(where, code, monkeypatch)
+@pytest.mark.parametrize("where, code", cases(DOC_BLOCKS))
+@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # workers on a 2-core machine
+def test_every_docs_block_runs(where, code, in_photos, monkeypatch):
+    run_block(where, code, monkeypatch, in_photos)
 
 
 README_BLOCKS = [(where, code) for where, code in python_blocks("README.md") if not code.startswith("# recipe: ")]
 
 
 @pytest.mark.parametrize("where, code", cases(README_BLOCKS))
-@pytest.mark.filterwarnings("ignore:This DataLoader will create:UserWarning")  # 4 workers on a 2-core machine
 def test_every_readme_block_runs(where, code, in_photos, monkeypatch):
-    if "out/" in code:
-        shards(in_photos)
-    run_block(where, code, monkeypatch)
+    run_block(where, code, monkeypatch, in_photos)
+
+
+def test_every_page_with_code_is_run():
+    """A page gaining a python block is run by the tests above without being listed anywhere."""
+    pages = {where.split(":")[0] for where, _ in DOC_BLOCKS}
+    assert {"docs/python-api.md", "docs/shards.md", "docs/corruptions.md"} <= pages
+    assert len(README_BLOCKS) >= 1
 
 
 def test_the_readme_recipes_that_need_an_out_are_run_by_test_operations():
