@@ -127,3 +127,45 @@ def test_preview_corrupt_draws_the_outputs_corrupt_writes(tmp_path):
             y, x = top + row * (32 + CAPTION + PAD), PAD + column * (32 + PAD)
             with Image.open(tmp_path / "out" / name / str(severity) / "img0000.png") as written:
                 assert np.array_equal(figure[y : y + 32, x : x + 32], np.array(written))
+
+
+def _replay(out: Path, *extra) -> object:
+    return CliRunner().invoke(main, ["verify", str(out), "--replay", "100", *map(str, extra)])
+
+
+@pytest.mark.parametrize("writer", ["files", "webdataset"])
+def test_verify_replay_makes_corrupt_outputs_again_and_notices_other_settings(tmp_path, writer):
+    """``verify --replay`` re-runs the corrupt job's own render and encode (not augment's): every output of an
+    untouched OUT replays to its bytes, including settings that change them (crop, preset, JPEG quality); a run
+    record whose seed was edited no longer replays, though every file still matches the manifest."""
+    make_inputs(tmp_path / "in", 3, size=(40, 30))
+    out = tmp_path / "out"
+    settings = ["--corruptions", "fog,shot_noise,jpeg_compression", "--severities", "2,5", "--crop", "24x20"]
+    shards = ["--output-format", writer, "--samples-per-shard", "2"] if writer != "files" else []
+    result = corrupt(
+        tmp_path / "in", out, *settings, "--preset", "imagenet", "--format", "jpeg", "--quality", "80", *shards
+    )
+    assert result.exit_code == 0, result.output
+    replayed = _replay(out)
+    assert replayed.exit_code == 0, replayed.output
+    assert "18 replayed" in replayed.output
+    run_record = out / "ipmix_run.json" if writer == "files" else out / ".ipmix" / "ipmix_run.json"
+    record = json.loads(run_record.read_text())
+    record["identity"]["seed"] += 1
+    run_record.write_text(json.dumps(record))
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0  # the files are what the manifest says
+    replayed = _replay(out)
+    assert replayed.exit_code == 1
+    assert replayed.output.count("replaying its seed gives other bytes") == 12  # JPEG compression draws nothing
+    assert not [line for line in replayed.output.splitlines() if "jpeg_compression" in line]
+
+
+def test_verify_replay_of_corrupt_says_where_the_inputs_went(tmp_path):
+    make_inputs(tmp_path / "in", 2, size=(20, 20))
+    out = tmp_path / "out"
+    assert corrupt(tmp_path / "in", out, "--corruptions", "contrast", "--severities", "1").exit_code == 0
+    (tmp_path / "in").rename(tmp_path / "moved")
+    replayed = _replay(out)
+    assert replayed.exit_code == 1 and "pass the folder with --in" in replayed.output
+    replayed = _replay(out, "--in", tmp_path / "moved")
+    assert replayed.exit_code == 0 and "2 replayed" in replayed.output, replayed.output

@@ -208,3 +208,21 @@ def test_bad_arguments_are_usage_errors(tmp_path, arguments, message):
     assert result.exit_code == 2
     assert message in result.output
     assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("kind", ["ifs", "mixed"])
+def test_verify_checks_a_built_set_and_replays_its_pictures(tmp_path, kind):
+    """A mixing set is an OUT like any other: ``verify`` passes on it (its state is the build's, not an
+    augment run's without a record), ``--replay`` makes pictures again from their index, and a picture
+    whose recorded parameters were made with another seed is caught by the replay alone."""
+    out = tmp_path / "set"
+    arguments = ["fractals", "build", str(out), "--count", "6", "--size", "32", "--seed", "3", "--kind", kind]
+    assert CliRunner().invoke(main, [*arguments, "--quiet"]).exit_code == 0
+    checked = CliRunner().invoke(main, ["verify", str(out), "--replay", "6"])
+    assert checked.exit_code == 0 and "6 records intact, 6 replayed" in checked.output, checked.output
+    record = json.loads((out / "ipmix_fractals.json").read_text())
+    record["identity"]["seed"] = 4
+    (out / "ipmix_fractals.json").write_text(json.dumps(record))
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
+    checked = CliRunner().invoke(main, ["verify", str(out), "--replay", "6"])
+    assert checked.exit_code == 1 and checked.output.count("gives other bytes") == 6, checked.output

@@ -142,3 +142,33 @@ def test_merge_refuses_a_shard_whose_record_claims_another_version(tmp_path, mix
     path.write_text(json.dumps(record))
     merged = CliRunner().invoke(main, ["merge", str(out)])
     assert merged.exit_code == 1 and "was made by ipmix 0.0.1" in merged.stderr
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        {"job": "sharpen"},  # no such job
+        {"corruptions": ["../../etc"]},  # a corruption ipmix does not have
+        {"identity": {"seed": 1, "crop": "wide", "background": "blue"}},  # fields of the wrong type
+    ],
+    ids=["job", "corruptions", "types"],
+)
+def test_an_edited_run_record_is_one_line_for_merge_and_replay(tmp_path, edit):
+    """The run record is read back from OUT: an edit that names no job or impossible settings is said in
+    one line by ``merge`` and ``verify --replay`` (exit 1), never a traceback."""
+    make_inputs(tmp_path / "in", 2, size=(20, 20))
+    out = tmp_path / "out"
+    for shard in ("0/2", "1/2"):
+        arguments = ["corrupt", str(tmp_path / "in"), str(out), "--corruptions", "contrast", "--severities", "1"]
+        result = CliRunner().invoke(main, [*arguments, "--seed", "1", "--shard", shard, "--jobs", "1", "--quiet"])
+        assert result.exit_code == 0, result.output
+    for record_path in out.glob("ipmix_run.*.json"):
+        record = json.loads(record_path.read_text())
+        record.update({key: {**record[key], **value} if key == "identity" else value for key, value in edit.items()})
+        record_path.write_text(json.dumps(record))
+    merged = CliRunner().invoke(main, ["merge", str(out)])
+    assert merged.exit_code == 1 and isinstance(merged.exception, SystemExit), merged.output
+    assert "cannot be merged" in merged.output, merged.output
+    replayed = CliRunner().invoke(main, ["verify", str(out), "--replay", "2"])
+    assert replayed.exit_code == 1 and isinstance(replayed.exception, SystemExit), replayed.output
+    assert "replay:" in replayed.output, replayed.output

@@ -671,7 +671,7 @@ def fractals_preview(folder: Path, output: Path, count: int, columns: int, side:
     type=click.IntRange(min=0),
     default=0,
     show_default=True,
-    help="Also re-create this many sampled copies (from their trace, or their seed) and compare their bytes.",
+    help="Also re-create this many sampled outputs (from their trace, or their seed) and compare their bytes.",
 )
 @click.option(
     "--in",
@@ -691,8 +691,9 @@ def fractals_preview(folder: Path, output: Path, count: int, columns: int, side:
 def verify(out_dir: Path, replay: int, in_dir: Path | None, mixing_set: Path | None, seed: int, quiet: bool) -> None:
     """Check that OUT is whole: every manifest record's file present with its sha256, no unlisted outputs.
 
-    Reads every byte (stored signatures are not trusted). With --replay N, N sampled copies are made again
-    and compared byte for byte. Exit status: 0 when everything holds, 1 with the list of problems otherwise.
+    OUT is what augment, corrupt or fractals build wrote. Reads every byte (stored signatures are not
+    trusted). With --replay N, N sampled outputs are made again and compared byte for byte. Exit status:
+    0 when everything holds, 1 with the list of problems otherwise.
     """
     from ..jobs.replay import replay_sample
     from ..runner.verify import verify as verify_out
@@ -729,17 +730,15 @@ def merge(out_dir: Path) -> None:
     run would, and removes the shard files. Exit status 1, with what is missing, when the shards are
     incomplete.
     """
-    from ..jobs.augment import job_of_record as augment_job
-    from ..jobs.corrupt import job_of_record as corrupt_job
+    from ..jobs.registry import UnknownRecord, job_of_record
     from ..runner.merge import MergeError, merge_shards
-
-    def job_of_record(record):
-        return corrupt_job(record) if record.job == "corrupt" else augment_job(record)
 
     try:
         summary = merge_shards(out_dir, job_of_record, command=["ipmix", *sys.argv[1:]])
     except MergeError as error:
         _fail(f"ipmix merge: {out_dir} cannot be merged yet:", error.problems)
+    except UnknownRecord as error:
+        _fail(f"ipmix merge: {out_dir} cannot be merged:", [str(error)])
     if summary.already:
         click.echo(f"ipmix merge: nothing to do: {out_dir} already holds one run ({summary.records} records)", err=True)
         return

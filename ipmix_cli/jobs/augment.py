@@ -165,16 +165,16 @@ class AugmentJob(ImageJob):
         return Made(output, data, encoder.extension, self.record_tail(record, item, render.fields.get("trace")))
 
 
-def job_of_record(record) -> AugmentJob:
-    """The job that wrote a run record (a ``formats.records.RunRecord``), as far as merging needs it: its
-    options, class list and splits (no reader)."""
+def job_of_record(record, reader=None) -> AugmentJob:
+    """The job that wrote a run record (a ``formats.records.RunRecord``): its options, class list and splits,
+    with ``reader`` reading its inputs (None for merging, which reads none)."""
     options = AugmentOptions.from_record(record.to_json())
     classes = record.extra.get("classes")
     if is_sharded(options.writer) and isinstance(classes, list):
         options = dataclasses.replace(options, classes=tuple(classes))
     labels = classes if isinstance(classes, list) else []
     splits = record.extra.get("splits") if isinstance(record.extra.get("splits"), list) else []
-    return AugmentJob(None, options, labels, tuple(str(split) for split in splits))
+    return AugmentJob(reader, options, labels, tuple(str(split) for split in splits))
 
 
 # --- per-process state of the workers ----------------------------------------------------------------------

@@ -210,20 +210,37 @@ class CorruptJob(ImageJob):
         return Made(render.output, data, encoder.extension, self.record_tail(record, item, render.fields["trace"]))
 
 
-def job_of_record(record) -> CorruptJob:
-    """The job that wrote a run record, as far as merging needs it (no reader)."""
+def job_of_record(record, reader=None) -> CorruptJob:
+    """The job that wrote a run record (a ``formats.records.RunRecord``), with ``reader`` reading its inputs
+    (None for merging, which reads none). Every field is read back from OUT: a tampered one is a ``TypeError``,
+    ``KeyError`` or ``ValueError`` here."""
     identity, extra = record.identity, record.extra
+    frost = extra.get("frost_pictures") if isinstance(extra.get("frost_pictures"), dict) else {}
+    crop = identity.get("crop")
     options = CorruptOptions(
         seed=identity.get("seed"),
-        corruptions=tuple(extra.get("corruptions") or ()),
-        severities=tuple(extra.get("severities") or ()),
+        corruptions=tuple(str(name) for name in extra.get("corruptions") or ()),
+        severities=tuple(int(severity) for severity in extra.get("severities") or ()),
+        preset=str(identity.get("preset", "auto")),
+        frost_folder=str(frost.get("folder") or ""),
+        frost_fingerprint=str(frost.get("fingerprint") or ""),
+        image_format=str(identity.get("format", "auto")),
+        quality=identity.get("quality") if isinstance(identity.get("quality"), int) else None,
+        background=tuple(int(value) for value in identity.get("background") or WHITE),
+        resize=identity.get("resize") if isinstance(identity.get("resize"), int) else None,
+        crop=(int(crop[0]), int(crop[1])) if isinstance(crop, list) and len(crop) == 2 else None,
         trace=bool(identity.get("trace")),
         writer=str(identity.get("output_format", "files")),
         samples_per_shard=int(identity.get("samples_per_shard") or 1000),
+        in_folder=str(identity.get("in") or ""),
+        input=dict(identity["input"]) if isinstance(identity.get("input"), dict) else {},
+        labels=str(identity.get("labels", "auto")),
         classes=tuple(extra["classes"]) if isinstance(extra.get("classes"), list) else None,
     )
+    if not set(options.corruptions) <= set(ALL) or not set(options.severities) <= {1, 2, 3, 4, 5}:
+        raise ValueError("the run record names corruptions or severities ipmix does not have")
     splits = extra.get("splits") if isinstance(extra.get("splits"), list) else []
-    return CorruptJob(None, options, [], tuple(str(split) for split in splits))
+    return CorruptJob(reader, options, [], tuple(str(split) for split in splits))
 
 
 def corrupt_options(root, settings: dict, say=None) -> CorruptOptions:

@@ -92,6 +92,11 @@ class PictureIndices:
         for item in items:
             yield item, nullcontext(None)
 
+    def find(self, key: str) -> Item:
+        """The item of picture ``key`` (a zero-padded index), without planning every picture."""
+        index = int(key)
+        return Item(key=key_of(index), label=None, stem=key_of(index), hint=None, where=(index,))
+
     def digest(self, item: Item) -> str | None:
         return None
 
@@ -194,6 +199,12 @@ class FractalsJob(Job):
     def owns(self, name: str) -> bool:
         return bool(_PICTURE.match(name))
 
+    def key_of(self, record: dict) -> str:
+        index = record["index"]
+        if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < self.config.count:
+            raise ValueError(f"the record's index {index!r} is not one of this set's pictures")
+        return key_of(index)
+
     def nothing_found(self) -> str:
         return "a mixing set needs at least one picture"
 
@@ -209,6 +220,20 @@ class FractalsJob(Job):
 
         line = {key: value for key, value in render.fields.items() if key != "file_name"}
         return Made(render.output, render.data, ".png", {**line, "sha256": hashlib.sha256(render.data).hexdigest()})
+
+
+def job_of_record(record, reader=None) -> FractalsJob:
+    """The build that wrote a run record (``ipmix_fractals.json``; ``reader`` is unused: pictures are made from
+    their index). A tampered field is a ``TypeError``, ``KeyError``, ``ValueError`` or ``BuildError`` here."""
+    identity, digits = record.identity, record.extra.get("digits")
+    if identity.get("generator_version") != GENERATOR_VERSION:
+        raise ValueError(
+            f"the set was made by generator version {identity.get('generator_version')}, not {GENERATOR_VERSION}"
+        )
+    config = BuildConfig(
+        int(record.extra["count"]), int(identity["size"]), int(identity["seed"]), str(identity["kind"])
+    )
+    return FractalsJob(config, digits if isinstance(digits, int) and 4 <= digits <= 12 else None)
 
 
 @dataclass(frozen=True)

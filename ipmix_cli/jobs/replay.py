@@ -1,14 +1,18 @@
 """Re-creating a manifest record's output from what OUT recorded (``ipmix verify --replay``, and the API).
 
-A record with a ``trace`` is replayed from it alone: the input, the mixing window the trace names (picture,
+An ``augment`` record with a ``trace`` is replayed from it alone: the input, the mixing window the trace names (picture,
 scaled size, corner) and ``apply_plan``; no random draw is made again. A record without one is made again from
 its seed: the copy's generator ``generator_for(seed, source, copy)`` and the run's settings. Either way the
 result is encoded as the run encoded it, so its SHA-256 can be compared with the record's.
+
+The records of the other jobs (``corrupt``, ``fractals build``) are made again by the job itself, rebuilt
+from its run record: its own ``render`` and ``encode`` on the record's input, as a worker ran them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import io
 import json
 from pathlib import Path
 
@@ -18,6 +22,7 @@ from ..disk.folder import SafeFolder
 from ..engine.copies import ConfigResolver, augment_copy
 from ..engine.methods import apply_plan
 from ..errors import UsageError
+from ..formats.records import RunRecord
 from ..mixsets.mixing_set import MixingSet, MixingSetError, cover_size
 from ..readers import INPUT_FORMATS, Source, open_reader
 from ..readers.folder import FolderReader
@@ -26,6 +31,7 @@ from ..runner.ledger import read_json
 from ..seeding import generator_for
 from .augment import prepare_pixels
 from .augment_options import AugmentOptions
+from .registry import job_of_record
 
 
 class ReplayError(UsageError):
@@ -67,7 +73,7 @@ class Replayer:
         if not source or not Path(source).is_dir():
             raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
         self.reader = _reader(Path(source), (record.get("identity") or {}).get("input"), self.options.labels)
-        self._items: dict | None = None  # shard inputs: key → item, from one listing of IN when first needed
+        self._items = _ItemFinder(self.reader)
         self.configs = ConfigResolver(self.options.preset, self.options.method, **self.options.overrides)
         self.mixing = self._mixing_set(record, mixing_set) if self.configs.needs_mixing else None
 
@@ -90,24 +96,11 @@ class Replayer:
 
     def input_pixels(self, source: str) -> np.ndarray:
         """The input ``source`` read and pre-processed as the run read it."""
-        item = self._shard_item(source)
+        item = self._items.find(source)
         for _, opened in self.reader.inputs([item]):
             with opened as stream:
                 return prepare_pixels(stream, self.options)
         raise ReplayError(f"{source} cannot be read")
-
-    def _shard_item(self, source: str):
-        if isinstance(self.reader, FolderReader):
-            from ..readers.folder import folder_item
-
-            return folder_item(source, mode=self.reader.labels)
-        if self._items is None:
-            inputs = self.reader.plan().inputs
-            self._items = {inputs.key(number): number for number in range(len(inputs))}
-            self._inputs = inputs
-        if source not in self._items:
-            raise ReplayError(f"{source} is not among the samples of the run's inputs")
-        return self._inputs[self._items[source]]
 
     def pixels(self, record: dict) -> np.ndarray:
         """The pixels of the output a manifest record describes; a record that cannot be replayed (missing,
@@ -158,6 +151,85 @@ class Replayer:
         return encoder.encode(self.pixels(record))
 
 
+def run_record_of(folder: SafeFolder):
+    """The run record of OUT (a ``RunRecord``): the whole run's first, else a shard's; a mixing set's
+    ``ipmix_fractals.json`` when there is no ``ipmix_run.json``."""
+    for base in ("ipmix_run", "ipmix_fractals"):
+        for layout in layouts_in(folder, base):
+            record = RunRecord.from_json(read_json(folder, layout.run_record), None)
+            if record is not None:
+                return record
+    raise ReplayError(f"{folder.path} holds no readable ipmix run record (ipmix_run.json)")
+
+
+class JobReplayer:
+    """Replays the records of a job's OUT with the job's own ``render`` and ``encode`` (see the module
+    docstring); ``in_folder`` overrides where the run record says its inputs are."""
+
+    def __init__(self, out: str | Path, in_folder: str | Path | None = None, record=None):
+        folder = SafeFolder(out)
+        record = record or run_record_of(folder)
+        reader = None
+        if record.job != "fractals":
+            source = in_folder or record.identity.get("in")
+            if not isinstance(source, (str, Path)) or not source or not Path(source).is_dir():
+                raise ReplayError(f"the run's inputs ({source or 'unknown'}) are not there; pass the folder with --in")
+            labels = record.identity.get("labels", "auto")
+            reader = _reader(Path(source), record.identity.get("input"), labels if isinstance(labels, str) else "auto")
+        try:
+            self.job = job_of_record(record, reader)
+        except UsageError as error:
+            raise ReplayError(f"{out}: {error}") from None
+        self.items = _ItemFinder(self.job.reader)
+        self.job.warm()
+
+    def encoded(self, record: dict) -> bytes:
+        """The bytes of the output ``record`` describes, made again; :class:`ReplayError` when they cannot be."""
+        try:
+            return self._encoded(record)
+        except ReplayError:
+            raise
+        except Exception as error:  # noqa: BLE001 - a tampered field, a refused input path, a damaged picture…
+            raise ReplayError(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__) from None
+
+    def _encoded(self, record: dict) -> bytes:
+        job = self.job
+        item = self.items.find(job.key_of(record))
+        order = job.record_order(record)
+        outputs = [output for output in job.outputs(item) if output.order == order]
+        if not outputs:
+            raise ReplayError("the record names an output its run's settings do not make")
+        for _, opened in job.reader.inputs([item]):
+            with opened as stream:
+                readable = io.BytesIO(stream.read()) if stream is not None else None
+                for render in job.render(item, readable, outputs):
+                    return job.encode(item, render).data
+        raise ReplayError(f"{item.key} cannot be read")
+
+
+class _ItemFinder:
+    """The work item of an input key: a folder's and a picture's from the key itself, a shard sample's from
+    one listing of IN made when first needed."""
+
+    def __init__(self, reader):
+        self.reader = reader
+        self._numbers: dict | None = None
+
+    def find(self, key: str):
+        if isinstance(self.reader, FolderReader):
+            from ..readers.folder import folder_item
+
+            return folder_item(key, mode=self.reader.labels)
+        if hasattr(self.reader, "find"):
+            return self.reader.find(key)
+        if self._numbers is None:
+            self._inputs = self.reader.plan().inputs
+            self._numbers = {self._inputs.key(number): number for number in range(len(self._inputs))}
+        if key not in self._numbers:
+            raise ReplayError(f"{key} is not among the samples of the run's inputs")
+        return self._inputs[self._numbers[key]]
+
+
 def replay_record(out: str | Path, record: dict) -> np.ndarray:
     """The pixels of one record of ``out``'s manifest, re-created (see :class:`Replayer`)."""
     return Replayer(out).pixels(record)
@@ -176,7 +248,11 @@ def replay_sample(
         return
     chosen = np.random.default_rng(seed).choice(len(records), size=min(count, len(records)), replace=False)
     try:
-        replayer = Replayer(out, in_folder, mixing_set)
+        run = run_record_of(SafeFolder(out))
+        if run.job == "augment":
+            replayer = Replayer(out, in_folder, mixing_set)
+        else:
+            replayer = JobReplayer(out, in_folder, run)
     except ReplayError as error:
         report.problems.append(f"replay: {error}")
         return

@@ -146,6 +146,13 @@ class Job:
         ``--k`` or ``--count`` removes it)."""
         return True
 
+    def key_of(self, record: dict) -> str:
+        """The key of the input a manifest record was made from (``verify --replay`` finds it by this)."""
+        key = record["source"]
+        if not isinstance(key, str):
+            raise ValueError(f"the record's source {key!r} is not an input's key")
+        return key
+
     def record_order(self, record: dict):
         """Where a record goes among its input's records (the manifest order within an input)."""
         return 0

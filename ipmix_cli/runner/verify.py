@@ -91,11 +91,14 @@ def _shared_lock(out: SafeFolder) -> int | None:
 
 def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
     found: list[tuple[Layout, str]] = []
-    for base, job in RECORD_BASES.items():
+    for base, job in reversed(RECORD_BASES.items()):
         layouts = [layout for layout in layouts_in(out, base) if out.is_file(layout.manifest)]
         if base != "ipmix_run":  # a state without a record is reported under augment's name, once
             layouts = [layout for layout in layouts if out.is_file(layout.run_record)]
-        found += [(layout, job) for layout in layouts]
+        else:  # … unless it is the state of another job's record (a mixing set's)
+            claimed = {layout.state for layout, _ in found}
+            layouts = [layout for layout in layouts if out.is_file(layout.run_record) or layout.state not in claimed]
+        found = [(layout, job) for layout in layouts] + found
     if not found:
         raise VerifyError(f"{out.path} holds no ipmix manifest (metadata.jsonl); nothing to verify")
     report = VerifyReport()
