@@ -8,10 +8,14 @@ over the rounds, per corruption and for the round totals, and the median of the 
 beside the ratio of the medians. The floor is what any generator pays besides corrupting: decoding the input
 (a 224×224 JPEG, quality 95) and encoding the 95 outputs as JPEG quality 95 (``--format auto`` for JPEG
 inputs). "ipmix job" is decode + 95 corruptions + 95 encodes, the work of one input of ``ipmix corrupt``
-short of writing files. The process's allocator is tuned as ipmix's own processes (the CLI and its workers)
+short of writing files. With ``--scaling N`` (0 to skip), ``ipmix corrupt`` itself then runs as a subprocess over N
+224×224 JPEG inputs (95 outputs each, written to a temporary folder, ``--out DIR`` to choose where) with
+``--jobs 1`` and with ``--jobs 2``, alternating, ``--repeat`` times: the median wall times and their ratio.
+The process's allocator is tuned as ipmix's own processes (the CLI and its workers)
 tune it (``ipmix_cli.allocator``), which both libraries then share; ``--default-allocator`` leaves it alone.
 
     python benchmarks/bench_corrupt.py [--rounds 15] [--no-imagecorruptions] [--default-allocator]
+                                       [--scaling 24] [--repeat 3] [--out DIR]
 """
 
 from __future__ import annotations
@@ -19,9 +23,14 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import shutil
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
+from pathlib import Path
 
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS"):
     os.environ[_variable] = "1"  # single thread, before numpy, OpenCV or numba load
@@ -81,11 +90,51 @@ def timed(function, *arguments) -> float:
     return (time.perf_counter() - start) * 1e3
 
 
+def job_scaling(count: int, repeat: int, where: Path | None) -> None:
+    """``ipmix corrupt`` over ``count`` inputs with one job and with two, as subprocesses, alternating."""
+    work = Path(tempfile.mkdtemp(dir=where))
+    env = {key: value for key, value in os.environ.items() if not key.endswith("_NUM_THREADS")}
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
+    try:
+        base = photo(448)
+        for index in range(count):  # different 224×224 windows of one photograph, some mirrored
+            top, left = (index * 37) % 224, (index * 61) % 224
+            window = base[top : top + 224, left : left + 224]
+            Image.fromarray(window[:, ::-1] if index % 2 else window).save(work / f"in{index:03d}.jpg", quality=95)
+        (work / "in").mkdir()
+        for path in work.glob("in*.jpg"):
+            path.rename(work / "in" / path.name)
+
+        def run(jobs: int) -> float:
+            shutil.rmtree(work / "out", ignore_errors=True)
+            command = [sys.executable, "-m", "ipmix", "corrupt", str(work / "in"), str(work / "out"), "--seed", "0"]
+            started = time.perf_counter()
+            subprocess.run([*command, "--jobs", str(jobs), "--quiet"], check=True, env=env)
+            return time.perf_counter() - started
+
+        run(2)  # numba's cache and the frost pictures, once before measuring
+        times: dict[int, list[float]] = {1: [], 2: []}
+        for index in range(repeat):
+            for jobs in (1, 2) if index % 2 == 0 else (2, 1):
+                times[jobs].append(run(jobs))
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    one, two = statistics.median(times[1]), statistics.median(times[2])
+    print(f"ipmix corrupt, {count} inputs of 224×224 (95 outputs each), median of {repeat} whole runs:")
+    print(f"  --jobs 1 {one:7.2f} s ({count / one:.2f} inputs/s)   --jobs 2 {two:7.2f} s ({count / two:.2f} inputs/s)")
+    print(f"  --jobs 2 speed-up: {one / two:.2f}x")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--no-imagecorruptions", action="store_true")
     parser.add_argument("--default-allocator", action="store_true", help="do not tune glibc's allocator")
+    parser.add_argument("--scaling", type=int, default=24, help="inputs of the --jobs 1 / --jobs 2 runs (0: skip)")
+    parser.add_argument("--repeat", type=int, default=3, help="repeats of the --jobs 1 / --jobs 2 runs")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="where the --scaling runs write (default: a temp folder)"
+    )
     args = parser.parse_args(argv)
     if not args.default_allocator:
         from ipmix_cli.allocator import tune_allocator
@@ -146,6 +195,8 @@ def main(argv=None) -> int:
         print(f"imagecorruptions / ipmix, median of per-round ratios: {median(round_ratios):.2f}x")
         print(f"imagecorruptions' corruptions alone / ipmix job: {total_theirs / median(jobs):.2f}x")
     print(f"ipmix job / floor: {median(jobs) / median(floors):.2f}x")
+    if args.scaling:
+        job_scaling(args.scaling, args.repeat, args.out)
     return 0
 
 
