@@ -809,3 +809,30 @@ def test_a_fifo_planted_as_a_journal_is_refused_not_waited_on(tmp_path):
     )
     shown = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
     assert shown.startswith("refused") and f"{out}/.ipmix-journal.jsonl is not a regular file" in shown
+
+
+@pytest.mark.slow
+def test_too_few_file_descriptors_for_the_workers_is_one_line_and_loses_nothing(tmp_path, mixing_dir):
+    """Under ``ulimit -n`` too low for loky's pipes and semaphores (wherever in starting the pool it runs
+    out, even where loky's own error handling then fails), the run ends with one line naming the limit, never a
+    traceback; a run under a normal limit then completes the same OUT, which verifies."""
+    import resource
+
+    make_inputs(tmp_path / "in", 3)
+    out = tmp_path / "out"
+    arguments = command(tmp_path / "in", out, mixing_dir, "--seed", "0", "--jobs", "2", "--quiet")
+    said = set()
+    for limit in range(12, 22):
+
+        def lower(limit=limit):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+        result = subprocess.run(arguments, capture_output=True, text=True, preexec_fn=lower)
+        assert "Traceback" not in result.stderr, (limit, result.stderr)
+        assert result.returncode in (0, 1, 2), (limit, result.stderr)
+        if result.returncode == 2:
+            assert "ulimit -n" in result.stderr, result.stderr
+        said.add(result.returncode)
+    assert 2 in said  # the lowest limits were too low: the case was reached
+    run_ok(arguments)
+    assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0

@@ -13,6 +13,7 @@ second when their parent dies, so a killed run leaves no workers behind.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
 import sys
@@ -247,6 +248,17 @@ class ThreadPool(_FuturesPool):
             self._pool.shutdown(wait=not abort, cancel_futures=abort)
 
 
+def _out_of_files(error: BaseException) -> OSError | None:
+    """The "too many open files" error among ``error`` and the exceptions it was raised from, if any."""
+    seen: set[int] = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, OSError) and error.errno in (errno.EMFILE, errno.ENFILE):
+            return error
+        error = error.__cause__ or error.__context__
+    return None
+
+
 class LokyPool(_FuturesPool):
     """Local worker processes (joblib's loky), made again after a worker died and broke the executor."""
 
@@ -264,23 +276,34 @@ class LokyPool(_FuturesPool):
     def _executor(self):
         from joblib.externals.loky import get_reusable_executor
 
-        try:
+        with self._spawning():
             self._made = get_reusable_executor(
                 max_workers=self.jobs, timeout=30, initializer=worker_started, initargs=(os.getpid(),)
             )
-        except OSError as error:  # e.g. too many open files (ulimit -n) for the pool's pipes and semaphores
-            raise BackendError(
-                f"cannot start {self.jobs} worker processes ({error.strerror or error}); raise the limit of open "
-                "files (ulimit -n) or pass a smaller --jobs"
-            ) from None
         return self._made
 
+    @contextlib.contextmanager
+    def _spawning(self):
+        """Where loky makes its pipes, semaphores and processes: running out of file descriptors (ulimit -n)
+        is a :class:`BackendError` that says so, whatever loky raises after it (its error handling can itself
+        fail on the half-made pipes)."""
+        try:
+            yield
+        except Exception as error:
+            cause = _out_of_files(error)
+            if cause is None:
+                raise
+            raise BackendError(
+                f"cannot start {self.jobs} worker processes ({cause.strerror or cause}); raise the limit of open "
+                "files (ulimit -n) or pass a smaller --jobs"
+            ) from None
+
     def submit(self, function, *args):
-        with sigint_blocked():
+        with sigint_blocked(), self._spawning():
             return super().submit(function, *args)
 
     def warm(self, function, *args):
-        with sigint_blocked():
+        with sigint_blocked(), self._spawning():
             executor = self._executor()
             for _ in range(self.jobs):  # not tracked: its outcome is nobody's result
                 executor.submit(function, *args)
