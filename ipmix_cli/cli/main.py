@@ -286,7 +286,9 @@ def _augment(in_dir: Path, out_dir: Path, **settings) -> None:
     run_settings = {name: settings.pop(name) for name in RUN_SETTINGS}
     reader = _reader(in_dir, settings, run_settings)
     try:
-        options, _ = resolve_options(in_dir, settings, show_progress=not run_settings["quiet"])
+        options, _ = resolve_options(
+            in_dir, settings, show_progress=not run_settings["quiet"], dry_run=run_settings["dry_run"]
+        )
     except UsageError as error:
         raise click.UsageError(str(error)) from error
     _run_image_job(AugmentJob(reader, options), in_dir, out_dir, **run_settings)

@@ -87,6 +87,20 @@ class FrostPictures:
         self.size(index)  # checks the size before decoding
         return _decode(str(self.paths[index]), os.stat(self.paths[index]).st_mtime_ns)
 
+    def check(self) -> None:
+        """Decode every picture once: damaged pictures are refused when a run starts (one line naming the file),
+        rather than failing every input's frost outputs."""
+        for index, path in enumerate(self.paths):
+            try:
+                self.load(index)
+            except FrostUnavailable:
+                raise
+            except Exception as error:  # noqa: BLE001 - whatever Pillow says of a file that is not a picture
+                raise FrostUnavailable(
+                    f"the frost picture {path} cannot be decoded ({type(error).__name__}: {error}); replace it "
+                    "with the benchmark's, or point --frost-pictures at a folder of the six"
+                ) from None
+
     def fingerprint(self) -> str:
         """SHA-256 over the six files' SHA-256 digests: what a run records to name the pictures it used."""
         digests = [_sha256(path) for path in self.paths]

@@ -60,10 +60,14 @@ class _LockFile:
 
     def stamp(self) -> None:
         """Write this process's pid and host into the lock file, for the message another run shows (never
-        into a file with another name: see :func:`refuse_shared_file`)."""
+        into a file with another name: see :func:`refuse_shared_file`). A stamp that cannot be written (a full
+        disk) only leaves that message vaguer: the lock is held, and the run says what fails when it writes."""
         refuse_shared_file(self.fd, self.path)
-        os.ftruncate(self.fd, 0)
-        os.pwrite(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        try:
+            os.ftruncate(self.fd, 0)
+            os.pwrite(self.fd, f"{os.getpid()} {socket.gethostname()}\n".encode(), 0)
+        except OSError:
+            pass
 
     def holder(self) -> str:
         try:
@@ -133,10 +137,31 @@ def hold_folder(
             lock.close()  # closing the descriptor releases its flock
 
 
+def shard_is_running(folder: SafeFolder, shard: tuple[int, int]) -> bool:
+    """Whether a process (not this one's own shard: call it for others only) holds shard ``shard``'s lock now.
+    Nothing is created: a shard that never ran has no lock file."""
+    try:
+        fd = os.open(folder.path / shard_lock_name(shard), os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        return False
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def setup_section(folder: SafeFolder) -> Iterator[None]:
     """A short critical section for shards of one run that read and write their shared bookkeeping."""
-    lock = _LockFile(folder, SETUP_LOCK)
+    try:
+        lock = _LockFile(folder, SETUP_LOCK)
+    except FolderError as error:
+        raise UsageError(f"{error.strerror or error} (the lock the shards of a run share)") from None
     try:
         lock.wait_lock(fcntl.LOCK_EX)
         yield

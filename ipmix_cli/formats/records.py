@@ -202,6 +202,7 @@ class RunRecord:
     extra: dict = field(default_factory=dict)  # the job's own top-level fields (k, classes, mixing_set, …)
     stopped_because: str | None = None
     manifest_sha256: str | None = None  # of the manifest this run wrote last: ``verify`` checks it
+    split_manifests: dict | None = None  # each split's own manifest (its path in OUT) → its SHA-256, likewise
     ipmix_version: str = ""
 
     def to_json(self) -> dict:
@@ -228,6 +229,8 @@ class RunRecord:
             value["stopped_because"] = self.stopped_because
         if self.manifest_sha256 is not None:
             value["manifest_sha256"] = self.manifest_sha256
+        if self.split_manifests:
+            value["split_manifests"] = dict(sorted(self.split_manifests.items()))
         return value
 
     @classmethod
@@ -252,12 +255,23 @@ class RunRecord:
             "timings",
             "stopped_because",
             "manifest_sha256",
+            "split_manifests",
         }
         shard = value.get("shard")
         if shard is not None and not (isinstance(shard, list) and len(shard) == 2 and all(_int(v) for v in shard)):
             return None
         seed = value.get("seed")
         digest = value.get("manifest_sha256")
+        splits = value.get("split_manifests")
+        if not isinstance(splits, dict) or not all(
+            _clean(name)
+            and name.count("/") == 1
+            and name.endswith("/metadata.jsonl")
+            and isinstance(sha, str)
+            and _SHA256.match(sha)
+            for name, sha in splits.items()
+        ):
+            splits = None
         return cls(
             job=recorded_job,
             identity=value["identity"],
@@ -273,5 +287,6 @@ class RunRecord:
             extra={k: v for k, v in value.items() if k not in known},
             stopped_because=value.get("stopped_because") if isinstance(value.get("stopped_because"), str) else None,
             manifest_sha256=digest if isinstance(digest, str) and _SHA256.match(digest) else None,
+            split_manifests=splits or None,
             ipmix_version=str(value.get("ipmix_version", "")),
         )

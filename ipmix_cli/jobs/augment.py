@@ -183,6 +183,13 @@ _MIXING_SETS: dict[str, MixingSet] = {}  # per worker process: each set is loade
 _RESOLVERS: dict[str, ConfigResolver] = {}
 
 
+def remember_mixing_set(folder: str, mixing: MixingSet) -> None:
+    """Use ``mixing`` in this process as the set of ``folder`` (a built-in set made in memory by a dry run,
+    whose folder does not exist)."""
+    _MIXING_SETS.clear()
+    _MIXING_SETS[f"{folder}\0{mixing.fingerprint}"] = mixing
+
+
 def mixing_set_for(options: AugmentOptions) -> MixingSet:
     key = f"{options.mixing_folder}\0{options.mixing_fingerprint}"
     if key not in _MIXING_SETS:

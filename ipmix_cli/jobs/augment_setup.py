@@ -13,8 +13,9 @@ from ..mixsets.mixing_set import MixingSet, MixingSetError
 from ..readers import Source, detect, open_reader
 from ..readers.folder import FolderReader, read_list
 from ..writers import is_sharded
+from .augment import remember_mixing_set
 from .augment_options import AugmentOptions
-from .builtin_set import ensure_builtin
+from .builtin_set import builtin_folder, builtin_in_memory, builtin_problem, ensure_builtin
 
 #: Input options and the input format they belong to (``readers.Source``); the value each has when not given.
 SOURCE_OPTIONS = {
@@ -71,9 +72,12 @@ def engine_overrides(settings: dict) -> dict:
     return overrides
 
 
-def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[AugmentOptions, MixingSet | None]:
+def resolve_options(
+    root: Path, settings: dict, show_progress: bool, dry_run: bool = False
+) -> tuple[AugmentOptions, MixingSet | None]:
     """Validate the settings and load the mixing set (for its fingerprint; None for a method that uses none).
-    The seed stays None when the user gave none: the run settles it once it holds OUT (reusing a recorded one)."""
+    The seed stays None when the user gave none: the run settles it once it holds OUT (reusing a recorded one).
+    A ``dry_run`` writes nothing, not even the built-in set's cache: without it, the set is made in memory."""
     overrides = engine_overrides(settings)
     method = settings.get("method") or "ipmix"
     image_format = settings.get("image_format") or "auto"
@@ -85,7 +89,14 @@ def resolve_options(root: Path, settings: dict, show_progress: bool) -> tuple[Au
     folder = settings.get("mixing_set")
     mixing, mixing_folder = None, None
     try:
-        if methods.method_named(method).uses_mixing:
+        if methods.method_named(method).uses_mixing and not folder and dry_run:
+            mixing_folder = builtin_folder()
+            if builtin_problem(mixing_folder) is None:
+                mixing = MixingSet.from_folder(mixing_folder)
+            else:
+                mixing = builtin_in_memory(show_progress)
+                remember_mixing_set(str(mixing_folder.resolve()), mixing)
+        elif methods.method_named(method).uses_mixing:
             mixing_folder = Path(folder) if folder else ensure_builtin(show_progress)
             mixing = MixingSet.from_folder(mixing_folder)
     except MixingSetError as error:

@@ -69,6 +69,18 @@ def ensure_builtin(show_progress: bool = True) -> Path:
     return folder
 
 
+def builtin_in_memory(show_progress: bool = True) -> MixingSet:
+    """The built-in set made in memory, for a run that must write nothing (``--dry-run``) when the cache does
+    not hold it whole: the same pictures, names and fingerprint as the cached folder's."""
+    from ..mixsets.record import default_digits, picture_name
+    from .fractals import render_picture
+
+    note(f"making the built-in mixing set in memory ({BUILTIN.count} fractals; a real run caches it)", show_progress)
+    digits = default_digits(BUILTIN.count)
+    pictures = [render_picture(BUILTIN, index, digits)[0] for index in range(BUILTIN.count)]
+    return MixingSet(pictures, [picture_name(index, digits) for index in range(BUILTIN.count)])
+
+
 def builtin_problem(folder: Path) -> str | None:
     """None when ``folder`` holds the whole built-in set, "absent" when there is nothing, else what is wrong."""
     try:

@@ -141,6 +141,11 @@ class CorruptJob(ImageJob):
     def keeps(self, record: dict) -> bool:
         return (record.get("corruption"), record.get("severity")) in set(self.options.pairs)
 
+    def has_splits(self) -> bool:
+        """No split manifests: a split's outputs lie in ``<corruption>/<severity>/<split>/``, under the folder
+        that is loaded (as ImageNet-C's are), where the folder names say the splits and classes."""
+        return False
+
     def run_fields(self, status: str = "running") -> dict:
         options = self.options
         return {
@@ -258,6 +263,7 @@ def corrupt_options(root, settings: dict, say=None) -> CorruptOptions:
     if "frost" in corruptions:
         try:
             pictures = find_frost_pictures(settings.get("frost_pictures"))
+            pictures.check()
             frost_folder, frost_fingerprint = str(pictures.folder), pictures.fingerprint()
         except FrostUnavailable as error:
             if not settings.get("skip_missing"):

@@ -100,6 +100,15 @@ class ImageJob(Job):
         reads only those when OUT has split folders)."""
         return bool(self.splits) and not is_sharded(self.options.writer)
 
+    def manifest_fields(self, labels: set) -> dict:
+        """Files format: ``classes`` names every label the manifest holds, kept outputs of a renamed class
+        folder included (``ClassLabel(names=classes)`` must accept every record). Shards keep the class list
+        their numbers index."""
+        if is_sharded(self.options.writer):
+            return {}
+        every = set(self.labels) | labels
+        return {"classes": sorted(every, key=lambda label: (isinstance(label, str), label))}
+
     def refuse_reserved(self, item: Item, outputs: list[Output], base: int = 0) -> None:
         """An input whose outputs would land in a folder named like one of ipmix's files fails (checked before
         anything is made); ``base`` folders of the output names come before the input's own."""
@@ -140,6 +149,13 @@ class ImageJob(Job):
         if item.split is not None:
             record["split"] = item.split
         return record
+
+    def current(self, item: Item, record: dict) -> bool:
+        """The record's label, split and ``meta`` are the item's now (compared as the manifest holds them)."""
+        from ..formats.jsonlines import dumps
+
+        now = {"split": None, **self.record_head(item), "meta": item.meta or None}
+        return dumps(now) == dumps({key: record.get(key) for key in now})
 
     def record_tail(self, record: dict, item: Item, trace) -> dict:
         if self.options.trace and trace is not None:

@@ -424,11 +424,17 @@ class FolderReader:
         return digest.hexdigest()
 
     def vanished(self, key: str) -> bool:
-        """Whether an input a run recorded is gone (not found by this run: gone, unless it was left out of a
-        ``--files-from`` list while its file is still there)."""
-        if self.listed is None:
+        """Whether an input a run recorded, and this run did not find, is gone from IN: only when IN says so
+        (no such file). One still there (left out of a ``--files-from`` list, in a folder that could not be
+        listed, unreadable now) or that cannot be looked up (an I/O error) is not: ``--prune`` keeps its
+        outputs."""
+        try:
+            os.lstat(os.path.join(os.fsencode(self.root.path), name_bytes(key)))
+        except (FileNotFoundError, NotADirectoryError):
             return True
-        return not os.path.lexists(os.path.join(self.root.path, key))
+        except (OSError, ValueError):
+            return False
+        return False
 
 
 __all__ = [

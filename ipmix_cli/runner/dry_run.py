@@ -54,7 +54,7 @@ def dry_run(job, out: Path, shard: tuple[int, int] | None = None) -> DryRunRepor
             job, _ = settle(folder, layout, job, overwrite=False)
         except UsageError as error:
             report.refusal = str(error)
-        ledger = Ledger(folder, layout, job.name, job.record_order)
+        ledger = Ledger(folder, layout, job.name, job.record_order, read_only=True)
     else:
         job = job.settle(None)
     plan = _plan(job, ledger, inputs, shard, shard_of)

@@ -29,7 +29,7 @@ from typing import Callable, Iterator
 
 from ..allocator import tune_allocator
 from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folder
-from ..disk.lock import LockHeld, hold_folder, setup_section
+from ..disk.lock import LockHeld, hold_folder, setup_section, shard_is_running
 from ..errors import RunFault, UsageError
 from ..formats.records import RunRecord
 from ..items import Failure, path_text, printable
@@ -38,7 +38,7 @@ from ..writers import finish, is_sharded
 from .backends import BackendSpec, open_pool
 from .job import Job, Task, TaskResult, Work
 from .layout import Layout, layouts_in
-from .ledger import Ledger, write_lines
+from .ledger import Ledger, file_digest, write_lines
 from .plan import Plan, assign_units, plan_per_file, plan_units, selected_numbers
 from .progress import Progress
 from .schedule import WORKER_DIED, Interrupted, schedule
@@ -283,18 +283,23 @@ class _Run:
             if stop is not None:
                 status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
             pruned = 0
-            manifest_records, digest = 0, None
+            manifest_records, digest, split_manifests, labels = 0, None, None, set()
             try:
                 vanished = set(plan.vanished)
                 if vanished or self.trim:
                     pruned = self._prune(vanished)
                 keep = self._keeper(vanished) if vanished or self.trim else None
                 unchanged = self._unchanged(plan, collector, stop)
-                if unchanged is not None:  # every file was just checked by the plan: the manifest stands
+                if unchanged is not None:  # every file was just checked by the plan: the manifests stand
                     manifest_records, digest = unchanged
+                    split_manifests = self.previous.split_manifests
+                    recorded = self.previous.extra.get("classes")
+                    labels = {label for label in recorded or () if isinstance(label, (str, int))}
                 else:
                     done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
-                    manifest_records, digest = done.records, done.sha256
+                    manifest_records, digest, split_manifests = done.records, done.sha256, done.split_manifests
+                    labels = done.labels
+                    self.ledger.remove_split_manifests(self.previous, keep=done.split_manifests)
                 finish(
                     self.job.output_format,
                     self.out,
@@ -332,6 +337,7 @@ class _Run:
                 extra={
                     **self.job.run_fields(status),
                     **self.job.summary_fields(counts),
+                    **self.job.manifest_fields(labels),
                     "out": path_text(self.request.out),
                 },
                 status=status,
@@ -346,6 +352,7 @@ class _Run:
                 },
                 stopped_because=str(stop) if stop is not None else None,
                 manifest_sha256=digest,
+                split_manifests=split_manifests or None,
             )
             try:
                 self.ledger.write_run(record)
@@ -374,8 +381,10 @@ class _Run:
             )
 
     def _unchanged(self, plan: Plan, collector, stop) -> tuple[int, str] | None:
-        """(records, digest) of the manifest when this run changed nothing in OUT and the manifest is the one the
-        last run wrote (a re-run with nothing to do is then one pass over the inputs); else None."""
+        """(records, digest) of the manifest when this run changed nothing in OUT, every output the manifest
+        lists was just found intact by the plan (this run's and every other recorded unit's), and the manifests
+        are the ones the last run wrote (a re-run with nothing to do is then one pass over the inputs); else
+        None."""
         previous = getattr(self, "previous", None)
         if (
             previous is None
@@ -384,28 +393,41 @@ class _Run:
             or stop is not None
             or plan.refreshed
             or plan.vanished
+            or plan.damaged
+            or plan.stale_units
             or self.trim
             or plan.todo
             or plan.units
             or self.ledger.has_journals()
             or previous.status not in ("complete", "complete_with_failures")
+            or self.job.has_splits()
+            and previous.split_manifests is None  # a record from before they were
         ):
             return None
         if self.ledger.manifest_sha256() != previous.manifest_sha256:
             return None
+        for name, sha256 in (previous.split_manifests or {}).items():
+            if file_digest(self.out, name) != sha256:
+                return None
         records = previous.counts.get("manifest_records")
         return (records, previous.manifest_sha256) if isinstance(records, int) else None
 
     def _prune(self, vanished: set[str]) -> int:
         """Remove the files of vanished inputs (``--prune``) and of outputs the settings no longer name (a
         smaller ``--k`` or ``--count`` with ``--overwrite``)."""
-        names = []
+        names: set[str] = set()
         for unit in self.ledger.units():
             if unit.unit in vanished:
-                names += [entry.name for entry in unit.files]
+                names.update(entry.name for entry in unit.files)
             elif self.trim and unit.per_file:
-                names += [e.name for e, record in zip(unit.files, unit.records) if not self.job.keeps(record)]
-        return self.ledger.remove_files(name for name in names if self.job.owns(name))
+                names.update(e.name for e, record in zip(unit.files, unit.records) if not self.job.keeps(record))
+        if names:  # a name an input still here now has (a.png gone, a.jpg new, both making a_ipmix0.png) stays
+            for unit in self.ledger.units():
+                if unit.unit not in vanished:
+                    names.difference_update(
+                        e.name for e, record in zip(unit.files, unit.records) if not self.trim or self.job.keeps(record)
+                    )
+        return self.ledger.remove_files(sorted(name for name in names if self.job.owns(name)))
 
     def _keeper(self, vanished: set[str]):
         """The units (trimmed) that stay in the ledger after :meth:`_prune`."""
@@ -499,6 +521,15 @@ def settle(out: SafeFolder, layout: Layout, job: Job, overwrite: bool) -> tuple[
         old, new = job.comparable(record, sibling=each != layout)
         if old != new:
             strangers.append((each, None, old, new))
+    running = sorted(
+        {each.shard for each, *_ in strangers if each.shard and each != layout and shard_is_running(out, each.shard)}
+    )
+    if running:
+        index, count = running[0]
+        raise UsageError(
+            f"shard {index}/{count} of another run is being written into {out.path}; wait for it to finish (or "
+            "stop it) before replacing it"
+        )
     if strangers and not overwrite:
         raise UsageError(_refusal(out, job, strangers))
     for each, *_ in strangers:

@@ -153,6 +153,11 @@ class Job:
             raise ValueError(f"the record's source {key!r} is not an input's key")
         return key
 
+    def current(self, item: Item, record: dict) -> bool:
+        """Whether ``record``, made from ``item`` earlier, still says what the item says now (its label, split,
+        passed-through fields): a sample whose label changed while its image did not is made again."""
+        return True
+
     def record_order(self, record: dict):
         """Where a record goes among its input's records (the manifest order within an input)."""
         return 0
@@ -176,6 +181,11 @@ class Job:
 
     def summary_fields(self, counts: dict) -> dict:
         """The job's own fields of the final run record, from the run's counts."""
+        return {}
+
+    def manifest_fields(self, labels: set) -> dict:
+        """The job's fields of the final run record that depend on what the manifest holds: ``labels``, those
+        its records carry (the inputs' now, and those of outputs kept from inputs gone)."""
         return {}
 
     # --- the workers -----------------------------------------------------------------------------------

@@ -125,14 +125,28 @@ def layouts_in(out: SafeFolder, record_base: str = "ipmix_run") -> list[Layout]:
     return sorted(found, key=lambda layout: (layout.shard or (-1, -1), layout.hidden))
 
 
+#: The public names a layout gives its files at OUT's top (manifests and run records, whole or of a shard).
+_PUBLIC_NAME = re.compile(
+    r"^(metadata(\.shard-\d+-of-\d+)?\.(jsonl|csv|parquet)|(ipmix_run|ipmix_fractals)(\.shard-\d+-of-\d+)?\.json)$"
+)
+
+
+def is_public_name(name: str) -> bool:
+    """Whether ``name`` (one path component) is named like a manifest or run record ipmix writes at OUT's top
+    (or a split manifest in a split's folder)."""
+    return bool(_PUBLIC_NAME.match(name))
+
+
 def reserved(name: str, split_level: bool) -> str | None:
     """Why an output name would collide with one of ipmix's files (None when it cannot): its first folder (or,
-    below a split folder, its second) is named like a manifest or run record, or it starts with ``.ipmix``."""
+    below a split folder, its second) is named like a manifest or run record, or a part of it starts with
+    ``.ipmix`` (ipmix's private files and temporaries, which it removes)."""
     parts = name.split("/")
     folders = parts[:-1]
     for part in folders[:2] if split_level else folders[:1]:
-        if part in METADATA_NAMES or part.startswith(("ipmix_run", "ipmix_fractals")):
+        if is_public_name(part) or part in METADATA_NAMES:
             return f"its folder {part!r} has the name of a file ipmix writes in OUT"
-    if parts[0].startswith(".ipmix"):
-        return f"{parts[0]!r} starts with .ipmix, which ipmix keeps for its own files in OUT"
+    for part in parts:
+        if part.startswith(".ipmix"):
+            return f"{part!r} starts with .ipmix, which ipmix keeps for its own files in OUT"
     return None

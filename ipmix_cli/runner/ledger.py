@@ -50,14 +50,24 @@ class Finalized:
     files: int = 0
     splits: dict = field(default_factory=dict)  # split → records
     sha256: str | None = None
+    split_manifests: dict = field(default_factory=dict)  # each split's manifest (its path in OUT) → SHA-256
+    labels: set = field(default_factory=set)  # the labels the records carry (class names or numbers)
 
 
 class Ledger:
     """The ledger of one layout in OUT (see the module docstring). ``order(record)`` sorts the outputs of a
     unit that was extended (e.g. by raising ``--k``); ``job`` names whose run records are ours."""
 
-    def __init__(self, out: SafeFolder, layout: Layout, job: str | None, order: Callable[[dict], object] | None = None):
+    def __init__(
+        self,
+        out: SafeFolder,
+        layout: Layout,
+        job: str | None,
+        order: Callable[[dict], object] | None = None,
+        read_only: bool = False,
+    ):
         self.out, self.layout, self.job, self.order = out, layout, job, order
+        self.read_only = read_only  # readers that write nothing (verify, --dry-run) sort in memory, never in OUT
 
     # --- the run record -------------------------------------------------------------------------------
 
@@ -76,7 +86,7 @@ class Ledger:
         sorted too when the worker was handed its tasks in order (as it is); a file that is not (edited, or
         a task made again later) is sorted in chunks spilled to OUT. Memory does not grow with the run."""
         names = [self.layout.state, *self.layout.journals(self.out)]
-        streams = [_sorted_file(self.out, name) for name in names]
+        streams = [_sorted_file(self.out, name, spill=not self.read_only) for name in names]
         pending: UnitRecord | None = None
         for _, _, _, unit in heapq.merge(*(_ranked(stream, rank) for rank, stream in enumerate(streams)), key=_first3):
             if pending is not None and pending.unit == unit.unit:
@@ -158,7 +168,7 @@ class Ledger:
             stack.enter_context(self.out.session())
             state = stack.enter_context(self.out.open_new(self.layout.state))
             manifest = stack.enter_context(self.out.open_new(self.layout.manifest))
-            split_streams: dict[str, object] = {}
+            split_streams: dict[str, tuple] = {}  # split → (its manifest's path, stream, digest)
             for unit in self.units():
                 if keep is not None:
                     unit = keep(unit)
@@ -171,6 +181,9 @@ class Ledger:
                 done.units += 1
                 done.files += len(unit.files)
                 for record in unit.records:
+                    label = record.get("label")
+                    if isinstance(label, (str, int)) and not isinstance(label, bool):
+                        done.labels.add(label)
                     line = (dumps(record) + "\n").encode("utf-8")
                     manifest.write(line)
                     digest.update(line)
@@ -178,11 +191,19 @@ class Ledger:
                     split = split_of(record) if split_of else None
                     if split:
                         if split not in split_streams:
-                            split_streams[split] = stack.enter_context(self.out.open_new(f"{split}/metadata.jsonl"))
+                            name = split_manifest(split)
+                            split_streams[split] = (
+                                name,
+                                stack.enter_context(self.out.open_new(name)),
+                                hashlib.sha256(),
+                            )
                         relative = {**record, "file_name": record["file_name"][len(split) + 1 :]}
-                        split_streams[split].write((dumps(relative) + "\n").encode("utf-8"))
+                        line = (dumps(relative) + "\n").encode("utf-8")
+                        split_streams[split][1].write(line)
+                        split_streams[split][2].update(line)
                         done.splits[split] = done.splits.get(split, 0) + 1
         done.sha256 = digest.hexdigest()
+        done.split_manifests = {name: split_digest.hexdigest() for name, _, split_digest in split_streams.values()}
         for name in journals:
             self.out.remove(name)
         return done
@@ -203,9 +224,18 @@ class Ledger:
             for value in read_json_lines(self.out, source):
                 names.update(_named_outputs(value))
         removed = self.remove_files(sorted(name for name in names if owns(name)))
+        self.remove_split_manifests(self.read_run(), keep=())
         for name in [*self.layout.files(), *self.layout.journals(self.out)]:
             self.out.remove(name)
         return removed
+
+    def remove_split_manifests(self, record: RunRecord | None, keep: Iterable[str]) -> None:
+        """Delete the split manifests ``record`` lists but ``keep`` does not (a split no run writes any more),
+        and the split folders they leave empty."""
+        if record is None or not record.split_manifests:
+            return
+        stale = [name for name in record.split_manifests if name not in set(keep)]
+        self.remove_files(stale)
 
     def remove_files(self, names: Iterable[str]) -> int:
         """Delete the files ``names`` (checked names, never through a link) and the folders they leave empty."""
@@ -223,6 +253,11 @@ class Ledger:
         for folder in sorted(folders, key=lambda f: -f.count("/")):
             self.out.remove_empty_folder(folder)
         return removed
+
+
+def split_manifest(split: str) -> str:
+    """The path in OUT of split ``split``'s own manifest (what Hugging Face's imagefolder reads per split)."""
+    return f"{split}/metadata.jsonl"
 
 
 def _named_outputs(value) -> Iterator[str]:
@@ -310,20 +345,21 @@ def _first3(entry: tuple) -> tuple:
     return entry[:3]
 
 
-def _sorted_file(out: SafeFolder, name: str) -> Iterator[UnitRecord]:
+def _sorted_file(out: SafeFolder, name: str, spill: bool = True) -> Iterator[UnitRecord]:
     """The units of the ledger file ``name``, sorted by unit name: read twice when it is in order (once to
     check, once to stream), else sorted through :func:`_sorted`."""
     previous = None
     for unit in _lines(out, name):
         if previous is not None and unit.unit < previous:
-            return _sorted(out, _lines(out, name))
+            return _sorted(out, _lines(out, name), spill)
         previous = unit.unit
     return _lines(out, name)
 
 
-def _sorted(out: SafeFolder, units: Iterable[UnitRecord]) -> Iterator[UnitRecord]:
+def _sorted(out: SafeFolder, units: Iterable[UnitRecord], spill: bool = True) -> Iterator[UnitRecord]:
     """``units`` sorted by unit name, stably, with memory bounded by ``SORT_BYTES``: a stream already in order
-    passes through; otherwise chunks are sorted, spilled to temporaries in OUT and merged."""
+    passes through; otherwise chunks are sorted, spilled to temporaries in OUT and merged. Without ``spill``
+    (a reader that must write nothing) the whole file is sorted in memory."""
     chunk: list[tuple[str, int, str]] = []
     spilled: list[str] = []
     held = 0
@@ -339,7 +375,7 @@ def _sorted(out: SafeFolder, units: Iterable[UnitRecord]) -> Iterator[UnitRecord
             chunk.append((unit.unit, order, line))
             order += 1
             held += len(line)
-            if held >= SORT_BYTES:
+            if held >= SORT_BYTES and (spill or in_order):
                 if in_order and not spilled:
                     yield from (UnitRecord.from_json(json.loads(text)) for _, _, text in chunk)
                     chunk, held = [], 0

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import __version__
-from ..disk.folder import SafeFolder
+from ..disk.folder import FolderError, SafeFolder, describe_os_error
 from ..disk.lock import LockHeld, hold_folder
 from ..errors import RunFault
 from ..formats.records import RunRecord
@@ -51,12 +51,18 @@ def merge_shards(
 ) -> MergeSummary:
     """Merge the shards in OUT; ``job_for(run_record)`` is the job that wrote them (for its split manifests
     and its format's own manifest)."""
-    out = SafeFolder(out_path)
     try:
+        out = SafeFolder(out_path)
         with hold_folder(out, None, what="writing"):
             return _merge(out, job_for, command, record_base)
     except LockHeld as error:
         raise MergeError([f"{error} (merge when every shard has finished)"]) from None
+    except OSError as error:  # a read-only or full OUT: the shards' files are kept, merging again resumes
+        where = error.filename if isinstance(error.filename, str) else str(out_path)
+        reason = str(error.strerror) if isinstance(error, FolderError) and error.strerror else None
+        raise MergeError(
+            [f"{reason or describe_os_error(error, where)}; the shards are kept: merge again once that is fixed"]
+        ) from None
 
 
 def check_shards(out: SafeFolder, record_base: str = "ipmix_run") -> tuple[int, dict, list[Layout]]:
@@ -166,6 +172,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
         timings={"shards": [{"shard": f"{i}/{count}", **records[(i, count)].timings} for i in range(count)]},
         extra={**first.extra, "out": str(out.path), "merged_from": count},
         manifest_sha256=done.sha256,
+        split_manifests=done.split_manifests or None,
         stopped_because=None,
     )
     ledger.write_run(merged)

@@ -40,6 +40,8 @@ class Plan:
     vanished_inputs: int = 0
     refreshed: int = 0  # units whose inputs were touched (time changed, bytes did not): recorded anew
     stale_units: list[str] = field(default_factory=list)  # shards the plan no longer names
+    damaged: int = 0  # units outside this run's inputs (vanished, not listed, another shard's) with a file
+    # missing or changed: the manifest must be written again without them
 
 
 class Joiner:
@@ -92,6 +94,8 @@ def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_
         if unit.inputs and is_ours(unit.inputs[0].key):
             plan.vanished.append(unit.unit)
             plan.vanished_inputs += 1
+        if not plan.damaged and not all(ledger.still_valid(entry) is not None for entry in unit.files):
+            plan.damaged += 1
 
     with ledger.out.session():
         for number in selected:
@@ -103,7 +107,7 @@ def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_
                 plan.todo.append(number)
                 continue
             state = input_state(recorded.inputs[0], item, digest_of)
-            if state == "changed":
+            if state == "changed" or not all(job.current(item, record) for record in recorded.records):
                 plan.changed += 1
                 plan.todo.append(number)
                 continue
@@ -169,12 +173,16 @@ def plan_units(job, ledger, inputs, units: list[tuple[str, int, int]], digest_of
                 plan.units.append((name, first, end))
                 continue
             same = True
+            records: dict[str, list] = {}
+            for record in recorded.records:
+                records.setdefault(record.get("source"), []).append(record)
             for number, entry in zip(range(first, end), recorded.inputs):
                 item = inputs[number]
                 if entry.key != item.key:
                     same = False
                     break
-                if input_state(entry, item, digest_of) == "changed":
+                state = input_state(entry, item, digest_of)
+                if state == "changed" or not all(job.current(item, record) for record in records.get(item.key, ())):
                     plan.changed += 1
                     same = False
             if same and all(ledger.still_valid(entry) is not None for entry in recorded.files):

@@ -33,8 +33,8 @@ from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
 from ..items import name_text, printable
-from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, layouts_in
-from .ledger import MAX_LINE_BYTES, Ledger, file_digest
+from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, is_public_name, layouts_in
+from .ledger import MAX_LINE_BYTES, Ledger, file_digest, split_manifest
 
 RECORD_BASES = {"ipmix_run": None, "ipmix_fractals": "fractals"}  # record base → the job it records (None: any)
 
@@ -106,7 +106,7 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
     bookkeeping: set[str] = set()
     sampled: list[dict] = []
     for layout, job in found:
-        ledger = Ledger(out, layout, job)
+        ledger = Ledger(out, layout, job, read_only=True)
         bookkeeping.update(layout.files())
         run = ledger.read_run()
         _check_run(out, layout, run, report)
@@ -155,7 +155,10 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
             report.problems.append(f"{printable(location)}: recorded by the run but missing from {layout.manifest}")
         if len(missing) > 20:
             report.problems.append(f"… and {len(missing) - 20} more recorded outputs missing from {layout.manifest}")
-        bookkeeping.update(f"{split}/metadata.jsonl" for split in splits)
+        if run is not None and run.split_manifests is not None:  # the split manifests the run wrote
+            bookkeeping.update(run.split_manifests)
+        else:  # a run of ipmix 0.3.0, which did not record them
+            bookkeeping.update(split_manifest(split) for split in splits)
     _check_folder(out, listed, bookkeeping, report)
     if replay and replayer is not None:
         replayer(out.path, sampled, replay, seed, report)
@@ -171,12 +174,19 @@ def _check_run(out: SafeFolder, layout: Layout, run: RunRecord | None, report: V
             f"{layout.run_record}: the run did not finish (status {run.status}); re-run the command to complete it"
         )
         return
+    if run.status not in ("complete", "complete_with_failures"):
+        report.problems.append(f"{layout.run_record}: its status {run.status!r} is not one ipmix writes")
     digest = file_digest(out, layout.manifest)
     if run.manifest_sha256 is not None and digest != run.manifest_sha256:
         report.problems.append(
             f"{layout.manifest}: not the manifest the run wrote (its SHA-256 differs from the run record's); "
             "re-run the command to write it again"
         )
+    for name, sha256 in sorted((run.split_manifests or {}).items()):
+        found = file_digest(out, name)
+        if found != sha256:
+            how = "missing" if found is None else "not the split's manifest the run wrote (its SHA-256 differs)"
+            report.problems.append(f"{name}: {how}; re-run the command to write it again")
 
 
 def _state_records(ledger: Ledger) -> dict[str, dict]:
@@ -224,9 +234,14 @@ def _parsed(line: bytes) -> dict | None:
 
 
 def _is_bookkeeping(name: str) -> bool:
-    base = name.rpartition("/")[2]
-    top = name.split("/")[0]
-    return top.startswith(".ipmix") or base in METADATA_NAMES or base.startswith(("ipmix_run", "ipmix_fractals"))
+    """Whether ``name`` is where ipmix keeps its own files: ``.ipmix*`` at the top, a manifest or run record at
+    the top, or a split's manifest (an output may be called ``cats/ipmix_run.png``)."""
+    parts = name.split("/")
+    if parts[0].startswith(".ipmix"):
+        return True
+    if len(parts) == 1:
+        return is_public_name(name)
+    return len(parts) == 2 and parts[1] in METADATA_NAMES
 
 
 def _check_output(out: SafeFolder, record: dict, members: dict) -> str | None:
