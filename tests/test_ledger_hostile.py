@@ -411,3 +411,17 @@ def test_a_frost_picture_that_does_not_decode_is_refused_at_the_start_in_one_lin
     result = invoke(*arguments, "--seed", "1")
     assert result.exit_code == 2 and FROST_FILES[2] in result.output and "cannot be decoded" in result.output
     assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("name", ["ipmix_run.json", "metadata.jsonl", ".ipmix-state.jsonl"])
+def test_a_folder_where_ipmix_keeps_a_file_is_refused_before_anything_is_removed(tmp_path, mixing_dir, name):
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert augment(tmp_path / "in", out, mixing_dir).exit_code == 0
+    outputs = sorted(path.name for path in out.rglob("*.png"))
+    (out / name).unlink()
+    (out / name).mkdir()
+    (out / name / "x").write_text("someone's")
+    result = augment(tmp_path / "in", out, mixing_dir, "--overwrite")
+    assert result.exit_code == 2 and f"{name} is a folder" in result.output, result.output
+    assert sorted(path.name for path in out.rglob("*.png")) == outputs and (out / name / "x").is_file()

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import stat
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -500,6 +501,7 @@ def settle(out: SafeFolder, layout: Layout, job: Job, overwrite: bool) -> tuple[
     holds; earlier runs' files are removed first when ``overwrite`` and they differ. The flag says whether
     outputs the settings no longer name (a smaller ``--k``) are to be removed (allowed by ``overwrite``)."""
     layouts = layouts_in(out, job.record_base)
+    _refuse_in_the_way(out, {layout, *layouts})
     records = {each: Ledger(out, each, job.name).read_run() for each in layouts}
     own = records.get(layout)
     siblings = [
@@ -545,6 +547,25 @@ def settle(out: SafeFolder, layout: Layout, job: Job, overwrite: bool) -> tuple[
             raise UsageError(f"{out.path} {shrinking}")
         return job, bool(shrinking)
     return job, False
+
+
+def _refuse_in_the_way(out: SafeFolder, layouts) -> None:
+    """A folder, FIFO or device where a layout keeps a file of its own is refused before anything is done
+    (a run would remove the outputs it replaces, then stop at writing its record): it is not ipmix's to
+    remove."""
+    from ..disk.inputs import describe_special
+
+    for layout in sorted(layouts, key=lambda each: (each.shard or (-1, -1), each.hidden)):
+        for name in layout.files():
+            try:
+                info = out.stat(name)
+            except OSError:
+                continue
+            if info is not None and not stat.S_ISREG(info.st_mode):
+                raise UsageError(
+                    f"{out.path / name} is {describe_special(info.st_mode)}, where ipmix keeps a file of its own; "
+                    "move it away (ipmix never deletes what it did not write)"
+                )
 
 
 def _foreign_files(out: SafeFolder) -> bool:
