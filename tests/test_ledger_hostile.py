@@ -425,3 +425,39 @@ def test_a_folder_where_ipmix_keeps_a_file_is_refused_before_anything_is_removed
     result = augment(tmp_path / "in", out, mixing_dir, "--overwrite")
     assert result.exit_code == 2 and f"{name} is a folder" in result.output, result.output
     assert sorted(path.name for path in out.rglob("*.png")) == outputs and (out / name / "x").is_file()
+
+
+def test_verify_finds_an_edited_parquet_manifest_and_strays_among_ipmix_s_files(tmp_path, mixing_dir):
+    pytest.importorskip("pyarrow")
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert augment(tmp_path / "in", out, mixing_dir, "--output-format", "webdataset").exit_code == 0
+    assert verify(out).exit_code == 0
+    parquet = out / ".ipmix" / "metadata.parquet"
+    written = parquet.read_bytes()
+    parquet.write_bytes(written[:-1] + bytes([written[-1] ^ 1]))
+    checked = verify(out)
+    assert checked.exit_code == 1 and ".ipmix/metadata.parquet: not the manifest the run wrote" in checked.output
+    parquet.write_bytes(written)
+    (out / ".ipmix" / "notes.txt").write_text("stray")
+    (out / ".ipmix-x.png").write_bytes(b"stray")
+    checked = verify(out)
+    assert checked.exit_code == 1, checked.output
+    assert ".ipmix/notes.txt" in checked.output and ".ipmix-x.png" in checked.output
+
+
+def test_a_run_refused_while_verify_reads_does_not_blame_a_finished_run(tmp_path, mixing_dir):
+    import fcntl
+
+    make_inputs(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    assert augment(tmp_path / "in", out, mixing_dir).exit_code == 0  # its pid stays stamped in the lock file
+    (out / ".ipmix.lock").write_text("999999999 " + os.uname().nodename + "\n")  # a process long gone
+    fd = os.open(out / ".ipmix.lock", os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # as verify holds it
+        refused = augment(tmp_path / "in", out, mixing_dir)
+    finally:
+        os.close(fd)
+    assert refused.exit_code == 2 and "999999999" not in refused.output
+    assert "another ipmix process (a run, or a verify)" in refused.output

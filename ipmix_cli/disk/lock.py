@@ -76,10 +76,23 @@ class _LockFile:
             return ""
         if not pid.isdigit():
             return ""
-        return f"pid {pid}" + (f" on {host}" if host and host != socket.gethostname() else "")
+        here = not host or host == socket.gethostname()
+        if here and not _alive(int(pid)):  # a stamp a finished run left: the holder now is another process
+            return ""
+        return f"pid {pid}" + ("" if here else f" on {host}")
 
     def close(self) -> None:
         os.close(self.fd)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
 
 
 def _holders(folder: SafeFolder, run_lock: _LockFile) -> str:
@@ -98,7 +111,7 @@ def _holders(folder: SafeFolder, run_lock: _LockFile) -> str:
     if names:
         return "shard runs (" + ", ".join(sorted(set(names))) + ")"
     holder = run_lock.holder()
-    return f"another ipmix run ({holder})" if holder else "another ipmix run"
+    return f"another ipmix run ({holder})" if holder else "another ipmix process (a run, or a verify)"
 
 
 @contextmanager

@@ -203,6 +203,7 @@ class RunRecord:
     stopped_because: str | None = None
     manifest_sha256: str | None = None  # of the manifest this run wrote last: ``verify`` checks it
     split_manifests: dict | None = None  # each split's own manifest (its path in OUT) → its SHA-256, likewise
+    parquet_manifest_sha256: str | None = None  # of the WebDataset format's metadata.parquet, likewise
     ipmix_version: str = ""
 
     def to_json(self) -> dict:
@@ -231,6 +232,8 @@ class RunRecord:
             value["manifest_sha256"] = self.manifest_sha256
         if self.split_manifests:
             value["split_manifests"] = dict(sorted(self.split_manifests.items()))
+        if self.parquet_manifest_sha256 is not None:
+            value["parquet_manifest_sha256"] = self.parquet_manifest_sha256
         return value
 
     @classmethod
@@ -256,6 +259,7 @@ class RunRecord:
             "stopped_because",
             "manifest_sha256",
             "split_manifests",
+            "parquet_manifest_sha256",
         }
         shard = value.get("shard")
         if shard is not None and not (isinstance(shard, list) and len(shard) == 2 and all(_int(v) for v in shard)):
@@ -263,6 +267,7 @@ class RunRecord:
         seed = value.get("seed")
         digest = value.get("manifest_sha256")
         splits = value.get("split_manifests")
+        parquet = value.get("parquet_manifest_sha256")
         if not isinstance(splits, dict) or not all(
             _clean(name)
             and name.count("/") == 1
@@ -288,5 +293,6 @@ class RunRecord:
             stopped_because=value.get("stopped_because") if isinstance(value.get("stopped_because"), str) else None,
             manifest_sha256=digest if isinstance(digest, str) and _SHA256.match(digest) else None,
             split_manifests=splits or None,
+            parquet_manifest_sha256=parquet if isinstance(parquet, str) and _SHA256.match(parquet) else None,
             ipmix_version=str(value.get("ipmix_version", "")),
         )

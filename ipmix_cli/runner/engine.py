@@ -284,7 +284,7 @@ class _Run:
             if stop is not None:
                 status = "interrupted" if isinstance(stop, Interrupted) else "stopped"
             pruned = 0
-            manifest_records, digest, split_manifests, labels = 0, None, None, set()
+            manifest_records, digest, split_manifests, labels, parquet_digest = 0, None, None, set(), None
             try:
                 vanished = set(plan.vanished)
                 if vanished or self.trim:
@@ -308,6 +308,7 @@ class _Run:
                     self.layout.parquet_manifest,
                     self.job.writer_settings(),
                 )
+                parquet_digest = file_digest(self.out, self.layout.parquet_manifest)
             except OSError as error:
                 where = error.filename if isinstance(error.filename, str) else str(self.out.path)
                 if stop is None or isinstance(stop, Interrupted):
@@ -354,6 +355,7 @@ class _Run:
                 stopped_because=str(stop) if stop is not None else None,
                 manifest_sha256=digest,
                 split_manifests=split_manifests or None,
+                parquet_manifest_sha256=parquet_digest,
             )
             try:
                 self.ledger.write_run(record)

@@ -23,7 +23,7 @@ from ..formats.records import RunRecord
 from ..items import printable
 from ..writers import finish
 from .layout import Layout, layouts_in
-from .ledger import Ledger, read_json_lines, write_lines
+from .ledger import Ledger, file_digest, read_json_lines, write_lines
 
 
 class MergeError(RunFault):
@@ -156,6 +156,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
     ledger = Ledger(out, whole, first.job, job.record_order)
     done = ledger.finalize(job.split_of if job.has_splits() else None)
     finish(job.output_format, out, whole.manifest, whole.parquet_manifest, job.writer_settings())
+    parquet_digest = file_digest(out, whole.parquet_manifest)
     failures = sorted((f for r in records.values() for f in r.failures), key=lambda f: str(f.get("source")))
     totals = {
         key: sum(int(r.counts.get(key) or 0) for r in records.values())
@@ -173,6 +174,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
         extra={**first.extra, "out": str(out.path), "merged_from": count},
         manifest_sha256=done.sha256,
         split_manifests=done.split_manifests or None,
+        parquet_manifest_sha256=parquet_digest,
         stopped_because=None,
     )
     ledger.write_run(merged)

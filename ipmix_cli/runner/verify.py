@@ -25,6 +25,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,7 +34,7 @@ from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
 from ..items import name_text, printable
-from .layout import HIDDEN_PUBLIC, METADATA_NAMES, Layout, is_public_name, layouts_in
+from .layout import METADATA_NAMES, Layout, is_public_name, layouts_in
 from .ledger import MAX_LINE_BYTES, Ledger, file_digest, split_manifest
 
 RECORD_BASES = {"ipmix_run": None, "ipmix_fractals": "fractals"}  # record base → the job it records (None: any)
@@ -182,6 +183,12 @@ def _check_run(out: SafeFolder, layout: Layout, run: RunRecord | None, report: V
             f"{layout.manifest}: not the manifest the run wrote (its SHA-256 differs from the run record's); "
             "re-run the command to write it again"
         )
+    parquet = run.parquet_manifest_sha256
+    if parquet is not None and file_digest(out, layout.parquet_manifest) != parquet:
+        report.problems.append(
+            f"{layout.parquet_manifest}: not the manifest the run wrote (missing, or its SHA-256 differs from the run "
+            "record's); re-run the command to write it again"
+        )
     for name, sha256 in sorted((run.split_manifests or {}).items()):
         found = file_digest(out, name)
         if found != sha256:
@@ -301,7 +308,7 @@ def _check_folder(out: SafeFolder, listed: set[str], bookkeeping: set[str], repo
             parent = parent.rpartition("/")[0]
         if base.startswith(".ipmix-tmp-"):
             report.temporaries += 1
-        elif name in bookkeeping or name.startswith(HIDDEN_PUBLIC) or ("/" not in name and base.startswith(".ipmix")):
+        elif name in bookkeeping or ("/" not in name and _PRIVATE.match(name)):
             continue
         elif name not in listed:
             report.unlisted.append(name)
@@ -311,6 +318,13 @@ def _check_folder(out: SafeFolder, listed: set[str], bookkeeping: set[str], repo
                 f"{printable(folder)}/: an empty folder (ImageFolder would take it for a class without images); "
                 "remove it"
             )
+
+
+#: ipmix's private files at OUT's top: locks, ledger states, journals and plans (of a run or of its shards).
+_PRIVATE = re.compile(
+    r"^\.ipmix(\.lock|-setup\.lock|-shard-\d+-of-\d+\.lock|-(state|plan)(\.shard-\d+-of-\d+)?\.jsonl"
+    r"|-journal(\.shard-\d+-of-\d+)?\.w-[^/]*\.jsonl)$"
+)
 
 
 def _folders(out: SafeFolder):
