@@ -415,6 +415,7 @@ def test_a_frost_picture_that_does_not_decode_is_refused_at_the_start_in_one_lin
 
 @pytest.mark.parametrize("name", ["ipmix_run.json", "metadata.jsonl", ".ipmix-state.jsonl"])
 def test_a_folder_where_ipmix_keeps_a_file_is_refused_before_anything_is_removed(tmp_path, mixing_dir, name):
+    """(A link or a FIFO there is replaced by the file's atomic write, never followed.)"""
     make_inputs(tmp_path / "in", 2)
     out = tmp_path / "out"
     assert augment(tmp_path / "in", out, mixing_dir).exit_code == 0

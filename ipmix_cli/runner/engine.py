@@ -295,7 +295,8 @@ class _Run:
                     manifest_records, digest = unchanged
                     split_manifests = self.previous.split_manifests
                     recorded = self.previous.extra.get("classes")
-                    labels = {label for label in recorded or () if isinstance(label, (str, int))}
+                    recorded = recorded if isinstance(recorded, list) else []  # read back: any type
+                    labels = {label for label in recorded if isinstance(label, (str, int))}
                 else:
                     done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
                     manifest_records, digest, split_manifests = done.records, done.sha256, done.split_manifests
@@ -552,21 +553,19 @@ def settle(out: SafeFolder, layout: Layout, job: Job, overwrite: bool) -> tuple[
 
 
 def _refuse_in_the_way(out: SafeFolder, layouts) -> None:
-    """A folder, FIFO or device where a layout keeps a file of its own is refused before anything is done
-    (a run would remove the outputs it replaces, then stop at writing its record): it is not ipmix's to
-    remove."""
-    from ..disk.inputs import describe_special
-
+    """A folder where a layout keeps a file of its own is refused before anything is done (a run would remove
+    the outputs it replaces, then stop at writing its record): what is in it is not ipmix's to remove. (A link
+    or a FIFO there is replaced, never followed, by the atomic write of the file.)"""
     for layout in sorted(layouts, key=lambda each: (each.shard or (-1, -1), each.hidden)):
         for name in layout.files():
             try:
                 info = out.stat(name)
             except OSError:
                 continue
-            if info is not None and not stat.S_ISREG(info.st_mode):
+            if info is not None and stat.S_ISDIR(info.st_mode):
                 raise UsageError(
-                    f"{out.path / name} is {describe_special(info.st_mode)}, where ipmix keeps a file of its own; "
-                    "move it away (ipmix never deletes what it did not write)"
+                    f"{out.path / name} is a folder, where ipmix keeps a file of its own; move it away (ipmix never "
+                    "deletes what it did not write)"
                 )
 
 
