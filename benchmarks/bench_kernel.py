@@ -3,7 +3,7 @@
 Measures IPMix, AugMix and PixMix at 32×32 (``cifar`` preset) and 224×224 (``imagenet`` preset) against the
 time Pillow takes, in the same run, to encode a 224×224 image as JPEG quality 95: a yardstick for this
 machine's speed, since the machine is shared and absolute times move from run to run. Every case runs on the
-plain path (numpy and Pillow) and on the compiled one (numba kernels, ``ipmix_cli/compiled.py``) side by
+plain path (numpy and Pillow) and on the compiled one (numba kernels, ``ipmix_cli/engine/compiled.py``) side by
 side; the targets (issue 24) apply to the compiled path. When torch and
 torchvision are installed (they are not dependencies; see the README), torchvision's ``AugMix`` runs on the
 same images (as PIL images, one torch thread, with AugMix's list and the preset's severity), and the script
@@ -31,7 +31,8 @@ import numpy as np
 from PIL import Image
 
 from common import load_torchvision, photo
-from ipmix_cli import AugMixConfig, IPMixConfig, PixMixConfig, augmix, compiled, ipmix, pixmix
+from ipmix_cli import AugMixConfig, IPMixConfig, PixMixConfig, augmix, ipmix, pixmix
+from ipmix_cli.engine import compiled
 from ipmix_cli.allocator import tune_allocator
 
 JPEG = "jpeg q95 224x224"
