@@ -32,8 +32,8 @@ from PIL import Image
 
 from common import load_torchvision, photo
 from ipmix_cli import AugMixConfig, IPMixConfig, PixMixConfig, augmix, ipmix, pixmix
-from ipmix_cli.engine import compiled
 from ipmix_cli.allocator import tune_allocator
+from ipmix_cli.engine import compiled
 
 JPEG = "jpeg q95 224x224"
 SIZES = {"cifar": 32, "imagenet": 224}

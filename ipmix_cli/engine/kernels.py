@@ -17,6 +17,7 @@ import math
 import numba
 import numpy as np
 from numba import types
+from numba.extending import intrinsic
 
 # Inputs are read-only types (numba passes a writable array where a read-only one is declared, not the
 # reverse: mixing pictures and images made from Pillow buffers are read-only); "A" layouts take views.
@@ -28,6 +29,10 @@ _FLAT = types.Array(types.uint8, 1, "C", readonly=True)
 _FLAT_OUT = types.Array(types.uint8, 1, "C")
 _TABLE = types.Array(types.float64, 1, "C", readonly=True)
 _UNIFORMS = types.Array(types.float32, 3, "C", readonly=True)
+_TABLE32 = types.Array(types.float32, 1, "C", readonly=True)
+_FLOATS = types.Array(types.float32, 1, "C", readonly=True)
+_FLOATS_OUT = types.Array(types.float32, 1, "C")
+_INDICES = types.Array(types.int64, 1, "C")
 f64, f32, i64 = types.float64, types.float32, types.int64
 
 SIGNATURES: dict[str, object] = {}
@@ -395,3 +400,139 @@ def blend(image, w0, a, wa, b, wb, c, wc, terms, out):
         for i in range(image.shape[0]):
             total = np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb
             out[i] = np.uint8(total + np.float32(c[i]) * wc)
+
+
+# --- PixMix's rounds in float32 ------------------------------------------------------------------------
+#
+# ``mixing.mix_float`` in float32, operation for operation. A byte operand's term, ``x = byte/255`` (``to_float``:
+# float32's correctly rounded division), is computed where it is used when that takes arithmetic alone (add),
+# so that the loop runs on whole vectors; a term that is a power (multiply) comes from a 256-entry table, read
+# one value at a time (LLVM does not vectorise a gather from an array that may share memory with the output).
+
+PIXMIX_ADD = 0
+PIXMIX_MULTIPLY = 1
+
+
+@_signature(types.void(_FLAT, _FLAT, f32, f32, _TABLE32, _TABLE32, i64, _FLOATS_OUT))
+def pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kind, out):
+    """PixMix's first round (``mixing.mix_float`` of ``to_float(start)``), whose image is still bytes: ``add`` is
+    ``(((2a − 1)·α + (2s − 1)·γ) + 1)·½``; ``multiply`` is ``(P_a[a]·P_s[s])·½`` from the tables of
+    ``(2a)^α`` and ``max(2s, 1e−37)^γ``; then clipped to [0, 1]."""
+    half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
+    if kind == PIXMIX_ADD:
+        for i in range(start.shape[0]):
+            image_term = ((np.float32(start[i]) / full) * two - one) * alpha
+            source_term = ((np.float32(source[i]) / full) * two - one) * gamma
+            value = ((image_term + source_term) + one) * half
+            out[i] = max(min(value, one), zero)
+    else:
+        for i in range(start.shape[0]):
+            value = (image_powers[start[i]] * source_powers[source[i]]) * half
+            out[i] = max(min(value, one), zero)
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose bit pattern is the int64 ``bits`` (a power of two made from its exponent)."""
+
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+def _log_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For the top 7 bits ``k`` of a mantissa: ``1/c`` (c = 1 + (k + ½)/128) rounded to 28 significant bits, so
+    that ``m·(1/c)`` of a 24-bit mantissa ``m`` is exact in float64, and ``−log₂(1/c)``."""
+    inverse = np.empty(128)
+    logarithm = np.empty(128)
+    for k in range(128):
+        mantissa, exponent = math.frexp(1 / (1 + (k + 0.5) / 128))
+        inverse[k] = math.ldexp(round(mantissa * 2**28) / 2**28, exponent)
+        logarithm[k] = -math.log2(inverse[k])
+    return inverse, logarithm
+
+
+_INVERSE_CENTRES, _LOG_CENTRES = _log_tables()
+_EXP2_STEPS = np.array([2.0 ** (k / 128) for k in range(128)])  # 2^(k/128)
+_LN2 = math.log(2)
+_INV_LN2 = 1 / math.log(2)
+#: A power within this relative distance of a float32 rounding boundary is left to numpy (see pixmix_round).
+_NEAR = 2.0**-38
+_BLOCK = 512
+
+
+@_signature(i64(_FLOATS, _FLAT, f32, f32, _TABLE32, i64, _FLOATS_OUT, _INDICES))
+def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, out, doubtful):
+    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed`` into ``out``: ``add`` as in
+    ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where ``P(x)`` is ``(2x)^α`` rounded
+    to float32, which the reference path takes from numpy's float64 ``pow``.
+
+    The power here, in float64 (ARM's optimized-routines ``powf`` has the same shape): ``2x = 2^e·m``, ``m`` in
+    [1, 2) from the bits of ``x``; ``log₂ m = log₂ c + log₂(1 + r)``, ``c`` the centre of the 128th of [1, 2)
+    that holds ``m`` (a table), ``r = m/c − 1`` exact, ``|r| ≤ 2⁻⁸`` (a series of degree 5, error 2⁻⁵⁰);
+    ``y = α·(e + log₂ m)``, rounded within 2⁻⁴⁵ as ``|y| < 512``; ``2^y = 2^(n/128)·2^s``, ``n`` whole,
+    ``|s| ≤ 1/256`` (a table and a series of degree 4, error 2⁻⁴⁹). Its relative error is below 2⁻⁴⁴, and
+    numpy's (SVML or libm) below 2⁻⁵¹: where the power lies farther than 2⁻³⁸ (relative) from the midpoint
+    between two float32 values, both round to the same float32. Nearer (about one value in 10,000), or from a
+    subnormal ``x``, the kernel cannot tell: it writes NaN there, records the value's index in ``doubtful``
+    (the first ``len(doubtful)`` of them) and returns how many there are; the caller computes those as the
+    reference path does. Everything after the power in float32, as there.
+
+    In blocks: the powers of a block on whole vectors (tables of constants), then the rest one value at a
+    time (the source's table)."""
+    half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
+    count = mixed.shape[0]
+    if kind == PIXMIX_ADD:
+        for i in range(count):
+            source_term = ((np.float32(source[i]) / full) * two - one) * gamma
+            value = (((mixed[i] * two - one) * alpha + source_term) + one) * half
+            out[i] = max(min(value, one), zero)
+        return 0
+    bits = mixed.view(np.uint32)
+    exponent = np.float64(alpha)
+    powers = np.empty(_BLOCK, np.float32)
+    near = np.empty(_BLOCK, np.uint8)
+    nan = np.float32(np.nan)
+    found = 0
+    for begin in range(0, count, _BLOCK):
+        size = min(_BLOCK, count - begin)
+        flagged = 0
+        for j in range(size):
+            word = bits[begin + j]
+            biased = np.int64((word >> 23) & 255)  # x's exponent field: 2x = 2^(biased − 126)·m
+            fraction = word & 0x7FFFFF
+            k = fraction >> 16
+            r = (1.0 + np.float64(fraction) * (1.0 / 8388608.0)) * _INVERSE_CENTRES[k] - 1.0
+            log_r = r * (1.0 + r * (-0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * 0.2))))
+            y = exponent * (np.float64(biased - 126) + (_LOG_CENTRES[k] + log_r * _INV_LN2))
+            steps = np.int64(math.floor(y * 128.0 + 0.5))
+            z = (y - np.float64(steps) * (1.0 / 128.0)) * _LN2
+            series = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0))))
+            power = _EXP2_STEPS[steps & 127] * series * _float64_from_bits(((steps >> 7) + 1023) << 52)
+            power = 0.0 if biased == 0 else power  # x = 0 (or subnormal, flagged below)
+            unsure = (np.float32(power * (1.0 - _NEAR)) != np.float32(power * (1.0 + _NEAR))) | (
+                (biased == 0) & (fraction != 0)
+            )
+            powers[j] = np.float32(power)
+            near[j] = unsure
+            flagged += unsure
+        for j in range(size):
+            value = (powers[j] * source_powers[source[begin + j]]) * half
+            out[begin + j] = max(min(value, one), zero)
+        if flagged:
+            for j in range(size):
+                if near[j]:
+                    out[begin + j] = nan
+                    if found < doubtful.shape[0]:
+                        doubtful[found] = begin + j
+                    found += 1
+    return found
+
+
+@_signature(types.void(_FLOATS, _FLAT_OUT))
+def float_to_bytes(mixed, out):
+    """``mixing.to_bytes``: ``⌊255·x + ½⌋`` in float32."""
+    scale, half = np.float32(255), np.float32(0.5)
+    for i in range(mixed.shape[0]):
+        out[i] = np.uint8(mixed[i] * scale + half)

@@ -291,3 +291,61 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
     np.minimum(result, _F32(1), out=result)
     np.maximum(result, _F32(0), out=result)
     return result
+
+
+# --- the same rounds by the kernels (``kernels.pixmix_first``, ``pixmix_round``) ------------------------------
+
+#: Where a multiply round's kernel records the values whose power it leaves to numpy (about 1 in 10,000).
+_DOUBTFUL_CAPACITY = 1024
+_BYTES_DOUBLED = (to_float(np.arange(256, dtype=np.uint8)) * _F32(2)).astype(np.float64)
+
+
+def compiles_float_round(params: Params) -> bool:
+    """Whether the kernels make :func:`mix_float`'s round for these parameters: those our samplers draw
+    (0 < α ≤ 2, |γ| ≤ 1), where the kernel's power is proven accurate; a hand-edited trace may hold others."""
+    if params["mix"] not in PIXMIX_MIXES:
+        return False
+    alpha, gamma = (float(value) for value in float32_exponents(params)[:, 0])
+    return 0 < alpha <= 2 and -1 <= gamma <= 1
+
+
+def mix_float_first(kernels, start: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray) -> None:
+    """``out`` (flat float32) ← ``mix_float(to_float(start), source, params)`` for flat uint8 ``start`` and
+    ``source``. The image is still bytes: a multiply takes both powers from 256-entry tables, as
+    :func:`power_tables` and :func:`mix_float` compute them."""
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    if params["mix"] == "add":
+        kernels.pixmix_first(start, source, alpha, gamma, _NO_POWERS, _NO_POWERS, kernels.PIXMIX_ADD, out)
+        return
+    image_powers = np.power(_BYTES_DOUBLED, np.float64(alpha)).astype(np.float32)
+    source_powers = power_tables(exponents)[1]
+    kernels.pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kernels.PIXMIX_MULTIPLY, out)
+
+
+def mix_float_next(kernels, mixed: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray) -> None:
+    """``out`` (flat float32) ← ``mix_float(mixed, source, params)`` for flat float32 ``mixed`` (left as it
+    was) and flat uint8 ``source``. The few values whose power the kernel leaves to numpy (see
+    ``kernels.pixmix_round``) are then computed as :func:`mix_float` computes them."""
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    if params["mix"] == "add":
+        kernels.pixmix_round(mixed, source, alpha, gamma, _NO_POWERS, kernels.PIXMIX_ADD, out, _NO_INDICES)
+        return
+    source_powers = power_tables(exponents)[1]
+    doubtful = np.empty(_DOUBTFUL_CAPACITY, np.int64)
+    count = kernels.pixmix_round(mixed, source, alpha, gamma, source_powers, kernels.PIXMIX_MULTIPLY, out, doubtful)
+    if not count:
+        return
+    where = doubtful[:count] if count <= len(doubtful) else np.flatnonzero(np.isnan(out))
+    result = mixed[where] * _F32(2)  # mix_float's multiply, on these values alone
+    result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
+    result *= source_powers.take(source[where])
+    result *= _F32(0.5)
+    np.minimum(result, _F32(1), out=result)
+    np.maximum(result, _F32(0), out=result)
+    out[where] = result
+
+
+_NO_POWERS = np.empty(0, np.float32)
+_NO_INDICES = np.empty(0, np.int64)

@@ -17,7 +17,16 @@ import numpy as np
 from . import compiled
 from .config import PixMixConfig
 from .draws import Draws
-from .mixing import PIXMIX_MIXES, mix_float, sample_mix, to_bytes, to_float
+from .mixing import (
+    PIXMIX_MIXES,
+    compiles_float_round,
+    mix_float,
+    mix_float_first,
+    mix_float_next,
+    sample_mix,
+    to_bytes,
+    to_float,
+)
 from .ops import AUGMIX_LEVELS, apply_image_op, sample_image_op
 from .plans import (
     Explanation,
@@ -48,10 +57,36 @@ def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> n
     start = _start(image, plan)
     if not plan["rounds"]:
         return start.copy() if start is image else start  # byte → float32 → byte gives the byte back
+    kernels = compiled.active()
+    if kernels is not None and all(compiles_float_round(step) for step in plan["rounds"]):
+        return _apply_rounds_compiled(kernels, image, mixing, plan, start)
     mixed = None
     for _, mixed in iterate_rounds(image, mixing, plan, start):
         pass
     return to_bytes(mixed)
+
+
+def _apply_rounds_compiled(
+    kernels, image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
+) -> np.ndarray:
+    """The rounds and the final rounding by the kernels (the same float32 values as :func:`iterate_rounds`):
+    the first round from the start's bytes, each later one from one float32 image into another (two flat
+    buffers in turn, 8 bytes a value in all)."""
+    mixed = spare = None
+    for step in plan["rounds"]:
+        picture = require_mixing(mixing) if step["source"] == "mixing" else apply_image_op(image, step["source"])
+        source = np.ascontiguousarray(picture).reshape(-1)
+        if mixed is None:
+            mixed = np.empty(source.size, np.float32)
+            mix_float_first(kernels, np.ascontiguousarray(start).reshape(-1), source, step, mixed)
+            continue
+        if spare is None:
+            spare = np.empty_like(mixed)
+        mix_float_next(kernels, mixed, source, step, spare)
+        mixed, spare = spare, mixed
+    out = np.empty(image.shape, np.uint8)
+    kernels.float_to_bytes(mixed, out.reshape(-1))
+    return out
 
 
 def _start(image: np.ndarray, plan: Plan) -> np.ndarray:
