@@ -47,6 +47,35 @@ class _MaskStream(threading.local):
 
 _MASK_STREAM = _MaskStream()
 
+#: numpy's PCG64: state ← state·multiplier + increment (mod 2¹²⁸), then the output function of the new state.
+_PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
+#: How many interleaved lanes the compiled masks advance (``engine/kernels.py``): lane j makes outputs j, j + 4, …
+MASK_LANES = 4
+
+
+def _jump(steps: int) -> tuple[int, int]:
+    """(multiplier, increment) of ``steps`` steps of the mask stream at once."""
+    multiplier, increment = 1, 0
+    for _ in range(steps):
+        multiplier = multiplier * _PCG64_MULTIPLIER & _STATE_BITS
+        increment = (increment * _PCG64_MULTIPLIER + _MASK_INCREMENT) & _STATE_BITS
+    return multiplier, increment
+
+
+_MASK_JUMP = _jump(MASK_LANES)
+
+
+def mask_stream(sub_seed: int) -> np.ndarray:
+    """What the compiled masks need to make :func:`mask_uniforms`'s values for ``sub_seed``: ten 64-bit words,
+    (high, low) of the starting state, of the increment, of the multiplier, and of the multiplier and increment of
+    ``MASK_LANES`` steps at once."""
+    state = (int(sub_seed) * _STATE_MULTIPLIER + _STATE_OFFSET) & _STATE_BITS
+    numbers = (state, _MASK_INCREMENT, _PCG64_MULTIPLIER, *_MASK_JUMP)
+    return np.array([word for number in numbers for word in (number >> 64, number & _LOW_BITS)], np.uint64)
+
+
+_LOW_BITS = (1 << 64) - 1
+
 
 def mask_uniforms(sub_seed: int, shape: tuple[int, ...]) -> np.ndarray:
     """float32 uniforms on [0, 1) for a pixel mask recorded in a trace as one integer ``sub_seed``.

@@ -16,6 +16,7 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
@@ -28,11 +29,11 @@ _ANY_OUT = types.Array(types.uint8, 3, "A")
 _FLAT = types.Array(types.uint8, 1, "C", readonly=True)
 _FLAT_OUT = types.Array(types.uint8, 1, "C")
 _TABLE = types.Array(types.float64, 1, "C", readonly=True)
-_UNIFORMS = types.Array(types.float32, 3, "C", readonly=True)
 _TABLE32 = types.Array(types.float32, 1, "C", readonly=True)
 _FLOATS = types.Array(types.float32, 1, "C", readonly=True)
 _FLOATS_OUT = types.Array(types.float32, 1, "C")
 _INDICES = types.Array(types.int64, 1, "C")
+_STREAM = types.Array(types.uint64, 1, "C", readonly=True)
 f64, f32, i64 = types.float64, types.float32, types.int64
 
 SIGNATURES: dict[str, object] = {}
@@ -362,24 +363,119 @@ def add_patch(target, source, centred, alpha, gamma, kind):
                     target[y, x, channel] = np.uint8(np.rint(value))
 
 
-@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _UNIFORMS, f32))
-def select_patch(target, source, uniforms, q):
-    """``target`` ← ``target`` where ``u < q`` else ``source``: ``uniforms`` is H×W×1 (one per pixel, shared by
-    its channels: ``random_pixels``) or H×W×3 (``random_elems``)."""
+@intrinsic
+def _lcg128(typingctx, high, low, multiplier_high, multiplier_low, increment_high, increment_low):
+    """One step of a 128-bit linear congruential generator, ``state·multiplier + increment`` (mod 2¹²⁸), on
+    (high, low) 64-bit halves: LLVM's 128-bit integers, two or three multiplications on x86-64."""
+
+    def codegen(context, builder, signature, arguments):
+        wide, narrow = ir.IntType(128), ir.IntType(64)
+        shift = ir.Constant(wide, 64)
+
+        def join(high, low):
+            return builder.or_(builder.shl(builder.zext(high, wide), shift), builder.zext(low, wide))
+
+        state, multiplier, increment = (join(*arguments[i : i + 2]) for i in (0, 2, 4))
+        state = builder.add(builder.mul(state, multiplier), increment)
+        halves = (builder.trunc(builder.lshr(state, shift), narrow), builder.trunc(state, narrow))
+        return context.make_tuple(builder, signature.return_type, halves)
+
+    u64 = types.uint64
+    return types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64), codegen
+
+
+_UNIFORM_BLOCK = 512  # uniforms made at a time (a multiple of 8: four lanes of two)
+_LANES = types.UniTuple(types.uint64, 8)
+
+
+@numba.njit(_LANES(_STREAM), cache=True, nogil=True, inline="always")
+def _first_lanes(stream):
+    """The states of the four lanes of a mask stream (``seeding.mask_stream``): lane j after j + 1 steps."""
+    high, low = _lcg128(stream[0], stream[1], stream[4], stream[5], stream[2], stream[3])
+    high1, low1 = _lcg128(high, low, stream[4], stream[5], stream[2], stream[3])
+    high2, low2 = _lcg128(high1, low1, stream[4], stream[5], stream[2], stream[3])
+    high3, low3 = _lcg128(high2, low2, stream[4], stream[5], stream[2], stream[3])
+    return (high, low, high1, low1, high2, low2, high3, low3)
+
+
+@numba.njit(types.uint64(types.uint64, types.uint64), cache=True, nogil=True, inline="always")
+def _pcg_output(high, low):
+    """PCG64's output function (XSL-RR): the two halves XORed, rotated right by the top 6 bits."""
+    mixed = high ^ low
+    rotation = high >> np.uint64(58)
+    return (mixed >> rotation) | (mixed << ((np.uint64(64) - rotation) & np.uint64(63)))
+
+
+@numba.njit(_LANES(_LANES, _STREAM, _FLOATS_OUT), cache=True, nogil=True, inline="always")
+def _next_uniforms(lanes, stream, block):
+    """Fill ``block`` with the stream's next float32 uniforms and return the lanes' new states. As numpy's
+    ``Generator.random(dtype=float32)`` on PCG64: each 64-bit output gives two values, its low 32 bits first,
+    each ``(bits >> 8)·2⁻²⁴``. The four lanes hold consecutive outputs and advance four steps at a time, so
+    that four multiplications are under way at once instead of one after another."""
+    high0, low0, high1, low1, high2, low2, high3, low3 = lanes
+    jump_high, jump_low, add_high, add_low = stream[6], stream[7], stream[8], stream[9]
+    scale = np.float32(1.0 / 16777216.0)
+    mask, eight, forty = np.uint64(0xFFFFFFFF), np.uint64(8), np.uint64(40)
+    for group in range(block.shape[0] // 8):
+        word0 = _pcg_output(high0, low0)
+        word1 = _pcg_output(high1, low1)
+        word2 = _pcg_output(high2, low2)
+        word3 = _pcg_output(high3, low3)
+        high0, low0 = _lcg128(high0, low0, jump_high, jump_low, add_high, add_low)
+        high1, low1 = _lcg128(high1, low1, jump_high, jump_low, add_high, add_low)
+        high2, low2 = _lcg128(high2, low2, jump_high, jump_low, add_high, add_low)
+        high3, low3 = _lcg128(high3, low3, jump_high, jump_low, add_high, add_low)
+        at = 8 * group
+        block[at] = np.float32((word0 & mask) >> eight) * scale
+        block[at + 1] = np.float32(word0 >> forty) * scale
+        block[at + 2] = np.float32((word1 & mask) >> eight) * scale
+        block[at + 3] = np.float32(word1 >> forty) * scale
+        block[at + 4] = np.float32((word2 & mask) >> eight) * scale
+        block[at + 5] = np.float32(word2 >> forty) * scale
+        block[at + 6] = np.float32((word3 & mask) >> eight) * scale
+        block[at + 7] = np.float32(word3 >> forty) * scale
+    return (high0, low0, high1, low1, high2, low2, high3, low3)
+
+
+@_signature(types.void(_STREAM, _FLOATS_OUT))
+def mask_uniforms(stream, out):
+    """``seeding.mask_uniforms`` (flat): the float32 uniforms of a mask stream (``seeding.mask_stream``)."""
+    block = np.empty(_UNIFORM_BLOCK, np.float32)
+    lanes = _first_lanes(stream)
+    for begin in range(0, out.shape[0], _UNIFORM_BLOCK):
+        lanes = _next_uniforms(lanes, stream, block)
+        for i in range(min(_UNIFORM_BLOCK, out.shape[0] - begin)):
+            out[begin + i] = block[i]
+
+
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _STREAM, f32, i64))
+def select_masked(target, source, stream, q, per_value):
+    """``target`` ← ``target`` where ``u < q`` else ``source`` (``mixing._random_pixels`` / ``_random_elems``),
+    with the mask's uniforms (``seeding.mask_uniforms``' values, in their order) made as they are used: one
+    per pixel, or (``per_value``) one per channel value."""
     rows, columns = target.shape[0], target.shape[1]
-    if uniforms.shape[2] == 1:
-        for y in range(rows):
-            for x in range(columns):
-                if not uniforms[y, x, 0] < q:
-                    target[y, x, 0] = source[y, x, 0]
-                    target[y, x, 1] = source[y, x, 1]
-                    target[y, x, 2] = source[y, x, 2]
-    else:
-        for y in range(rows):
-            for x in range(columns):
+    block = np.empty(_UNIFORM_BLOCK, np.float32)
+    lanes = _first_lanes(stream)
+    used = _UNIFORM_BLOCK
+    for y in range(rows):
+        for x in range(columns):
+            if per_value:
                 for channel in range(3):
-                    keep = uniforms[y, x, channel] < q
-                    target[y, x, channel] = target[y, x, channel] if keep else source[y, x, channel]
+                    if used == _UNIFORM_BLOCK:
+                        lanes = _next_uniforms(lanes, stream, block)
+                        used = 0
+                    kept, taken = target[y, x, channel], source[y, x, channel]
+                    target[y, x, channel] = kept if block[used] < q else taken
+                    used += 1
+            else:
+                if used == _UNIFORM_BLOCK:
+                    lanes = _next_uniforms(lanes, stream, block)
+                    used = 0
+                keep = block[used] < q
+                used += 1
+                for channel in range(3):
+                    kept, taken = target[y, x, channel], source[y, x, channel]
+                    target[y, x, channel] = kept if keep else taken
 
 
 # --- the final blend ----------------------------------------------------------------------------------
