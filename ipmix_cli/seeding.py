@@ -166,35 +166,37 @@ class _MaskStream(threading.local):
 
 
 _MASK_STREAM = _MaskStream()
-
 #: numpy's PCG64: state ← state·multiplier + increment (mod 2¹²⁸), then the output function of the new state.
 _PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
 #: How many interleaved lanes the compiled masks advance (``engine/kernels.py``): lane j makes outputs j, j + 4, …
 MASK_LANES = 4
 
 
-def _jump(steps: int) -> tuple[int, int]:
-    """(multiplier, increment) of ``steps`` steps of the mask stream at once."""
+def _mask_constants() -> np.ndarray:
+    """The mask stream's step, (multiplier, increment), and ``MASK_LANES`` steps at once, as (high, low) 64-bit
+    halves: what the compiled masks advance the stream with."""
     multiplier, increment = 1, 0
-    for _ in range(steps):
+    for _ in range(MASK_LANES):
         multiplier = multiplier * _PCG64_MULTIPLIER & _STATE_BITS
         increment = (increment * _PCG64_MULTIPLIER + _MASK_INCREMENT) & _STATE_BITS
-    return multiplier, increment
+    numbers = (_PCG64_MULTIPLIER, _MASK_INCREMENT, multiplier, increment)
+    constants = np.array([half for number in numbers for half in (number >> 64, number & (1 << 64) - 1)], np.uint64)
+    constants.flags.writeable = False
+    return constants
 
 
-_MASK_JUMP = _jump(MASK_LANES)
+MASK_CONSTANTS = _mask_constants()
 
 
-def mask_stream(sub_seed: int) -> np.ndarray:
-    """What the compiled masks need to make :func:`mask_uniforms`'s values for ``sub_seed``: ten 64-bit words,
-    (high, low) of the starting state, of the increment, of the multiplier, and of the multiplier and increment of
-    ``MASK_LANES`` steps at once."""
-    state = (int(sub_seed) * _STATE_MULTIPLIER + _STATE_OFFSET) & _STATE_BITS
-    numbers = (state, _MASK_INCREMENT, _PCG64_MULTIPLIER, *_MASK_JUMP)
-    return np.array([word for number in numbers for word in (number >> 64, number & _LOW_BITS)], np.uint64)
+def _mask_start(sub_seed: int) -> int:
+    return (int(sub_seed) * _STATE_MULTIPLIER + _STATE_OFFSET) & _STATE_BITS
 
 
-_LOW_BITS = (1 << 64) - 1
+def mask_state(sub_seed: int) -> tuple[int, int]:
+    """(high, low) 64-bit halves of the state :func:`mask_uniforms` starts its stream from for ``sub_seed`` (the
+    compiled masks make the same values from it)."""
+    state = _mask_start(sub_seed)
+    return state >> 64, state & 0xFFFFFFFFFFFFFFFF
 
 
 def mask_uniforms(sub_seed: int, shape: tuple[int, ...]) -> np.ndarray:
@@ -206,7 +208,7 @@ def mask_uniforms(sub_seed: int, shape: tuple[int, ...]) -> np.ndarray:
     stream = _MASK_STREAM
     stream.bit_generator.state = {
         "bit_generator": "PCG64",
-        "state": {"state": (int(sub_seed) * _STATE_MULTIPLIER + _STATE_OFFSET) & _STATE_BITS, "inc": _MASK_INCREMENT},
+        "state": {"state": _mask_start(sub_seed), "inc": _MASK_INCREMENT},
         "has_uint32": 0,
         "uinteger": 0,
     }

@@ -13,7 +13,7 @@ pytest.importorskip("numba")
 from conftest import photo_like  # noqa: E402
 from ipmix_cli.engine import compiled  # noqa: E402
 from ipmix_cli.engine.mixing import apply_mix, mix_into  # noqa: E402
-from ipmix_cli.seeding import mask_stream, mask_uniforms  # noqa: E402
+from ipmix_cli.seeding import MASK_CONSTANTS, mask_state, mask_uniforms  # noqa: E402
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 sub_seeds = st.integers(0, 2**53 - 1) | st.sampled_from([0, 1, 2**53 - 1])
@@ -29,7 +29,7 @@ def kernels():
 @given(count=st.integers(1, 5000) | st.sampled_from([1, 7, 8, 9, 511, 512, 513, 1024, 150_528]), seed=sub_seeds)
 def test_the_kernels_make_numpys_uniforms(kernels, count, seed):
     out = np.empty(count, np.float32)
-    kernels.mask_uniforms(mask_stream(seed), out)
+    kernels.mask_uniforms(*mask_state(seed), MASK_CONSTANTS, out)
     assert np.array_equal(out, mask_uniforms(seed, (count,)))
 
 

@@ -33,7 +33,8 @@ _TABLE32 = types.Array(types.float32, 1, "C", readonly=True)
 _FLOATS = types.Array(types.float32, 1, "C", readonly=True)
 _FLOATS_OUT = types.Array(types.float32, 1, "C")
 _INDICES = types.Array(types.int64, 1, "C")
-_STREAM = types.Array(types.uint64, 1, "C", readonly=True)
+u64 = types.uint64
+_CONSTANTS = types.Array(types.uint64, 1, "C", readonly=True)
 f64, f32, i64 = types.float64, types.float32, types.int64
 
 SIGNATURES: dict[str, object] = {}
@@ -380,7 +381,6 @@ def _lcg128(typingctx, high, low, multiplier_high, multiplier_low, increment_hig
         halves = (builder.trunc(builder.lshr(state, shift), narrow), builder.trunc(state, narrow))
         return context.make_tuple(builder, signature.return_type, halves)
 
-    u64 = types.uint64
     return types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64), codegen
 
 
@@ -388,14 +388,16 @@ _UNIFORM_BLOCK = 512  # uniforms made at a time (a multiple of 8: four lanes of 
 _LANES = types.UniTuple(types.uint64, 8)
 
 
-@numba.njit(_LANES(_STREAM), cache=True, nogil=True, inline="always")
-def _first_lanes(stream):
-    """The states of the four lanes of a mask stream (``seeding.mask_stream``): lane j after j + 1 steps."""
-    high, low = _lcg128(stream[0], stream[1], stream[4], stream[5], stream[2], stream[3])
-    high1, low1 = _lcg128(high, low, stream[4], stream[5], stream[2], stream[3])
-    high2, low2 = _lcg128(high1, low1, stream[4], stream[5], stream[2], stream[3])
-    high3, low3 = _lcg128(high2, low2, stream[4], stream[5], stream[2], stream[3])
-    return (high, low, high1, low1, high2, low2, high3, low3)
+@numba.njit(_LANES(u64, u64, _CONSTANTS), cache=True, nogil=True, inline="always")
+def _first_lanes(high, low, constants):
+    """The states of the four lanes of a mask stream that starts at (``high``, ``low``) (``seeding.mask_state``;
+    ``constants`` is ``seeding.MASK_CONSTANTS``): lane j after j + 1 steps."""
+    multiplier_high, multiplier_low, add_high, add_low = constants[0], constants[1], constants[2], constants[3]
+    high0, low0 = _lcg128(high, low, multiplier_high, multiplier_low, add_high, add_low)
+    high1, low1 = _lcg128(high0, low0, multiplier_high, multiplier_low, add_high, add_low)
+    high2, low2 = _lcg128(high1, low1, multiplier_high, multiplier_low, add_high, add_low)
+    high3, low3 = _lcg128(high2, low2, multiplier_high, multiplier_low, add_high, add_low)
+    return (high0, low0, high1, low1, high2, low2, high3, low3)
 
 
 @numba.njit(types.uint64(types.uint64, types.uint64), cache=True, nogil=True, inline="always")
@@ -406,14 +408,14 @@ def _pcg_output(high, low):
     return (mixed >> rotation) | (mixed << ((np.uint64(64) - rotation) & np.uint64(63)))
 
 
-@numba.njit(_LANES(_LANES, _STREAM, _FLOATS_OUT), cache=True, nogil=True, inline="always")
-def _next_uniforms(lanes, stream, block):
+@numba.njit(_LANES(_LANES, _CONSTANTS, _FLOATS_OUT), cache=True, nogil=True, inline="always")
+def _next_uniforms(lanes, constants, block):
     """Fill ``block`` with the stream's next float32 uniforms and return the lanes' new states. As numpy's
     ``Generator.random(dtype=float32)`` on PCG64: each 64-bit output gives two values, its low 32 bits first,
     each ``(bits >> 8)·2⁻²⁴``. The four lanes hold consecutive outputs and advance four steps at a time, so
     that four multiplications are under way at once instead of one after another."""
     high0, low0, high1, low1, high2, low2, high3, low3 = lanes
-    jump_high, jump_low, add_high, add_low = stream[6], stream[7], stream[8], stream[9]
+    jump_high, jump_low, add_high, add_low = constants[4], constants[5], constants[6], constants[7]
     scale = np.float32(1.0 / 16777216.0)
     mask, eight, forty = np.uint64(0xFFFFFFFF), np.uint64(8), np.uint64(40)
     for group in range(block.shape[0] // 8):
@@ -437,39 +439,40 @@ def _next_uniforms(lanes, stream, block):
     return (high0, low0, high1, low1, high2, low2, high3, low3)
 
 
-@_signature(types.void(_STREAM, _FLOATS_OUT))
-def mask_uniforms(stream, out):
-    """``seeding.mask_uniforms`` (flat): the float32 uniforms of a mask stream (``seeding.mask_stream``)."""
+@_signature(types.void(u64, u64, _CONSTANTS, _FLOATS_OUT))
+def mask_uniforms(high, low, constants, out):
+    """``seeding.mask_uniforms`` (flat): the float32 uniforms of the mask stream that starts at (``high``,
+    ``low``) (``seeding.mask_state``), advanced with ``constants`` (``seeding.MASK_CONSTANTS``)."""
     block = np.empty(_UNIFORM_BLOCK, np.float32)
-    lanes = _first_lanes(stream)
+    lanes = _first_lanes(high, low, constants)
     for begin in range(0, out.shape[0], _UNIFORM_BLOCK):
-        lanes = _next_uniforms(lanes, stream, block)
+        lanes = _next_uniforms(lanes, constants, block)
         for i in range(min(_UNIFORM_BLOCK, out.shape[0] - begin)):
             out[begin + i] = block[i]
 
 
-@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _STREAM, f32, i64))
-def select_masked(target, source, stream, q, per_value):
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, u64, u64, _CONSTANTS, f32, i64))
+def select_masked(target, source, high, low, constants, q, per_value):
     """``target`` ← ``target`` where ``u < q`` else ``source`` (``mixing._random_pixels`` / ``_random_elems``),
-    with the mask's uniforms (``seeding.mask_uniforms``' values, in their order) made as they are used: one
-    per pixel, or (``per_value``) one per channel value."""
+    with the mask's uniforms (``mask_uniforms``' values, in their order) made as they are used: one per pixel,
+    or (``per_value``) one per channel value."""
     rows, columns = target.shape[0], target.shape[1]
     block = np.empty(_UNIFORM_BLOCK, np.float32)
-    lanes = _first_lanes(stream)
+    lanes = _first_lanes(high, low, constants)
     used = _UNIFORM_BLOCK
     for y in range(rows):
         for x in range(columns):
             if per_value:
                 for channel in range(3):
                     if used == _UNIFORM_BLOCK:
-                        lanes = _next_uniforms(lanes, stream, block)
+                        lanes = _next_uniforms(lanes, constants, block)
                         used = 0
                     kept, taken = target[y, x, channel], source[y, x, channel]
                     target[y, x, channel] = kept if block[used] < q else taken
                     used += 1
             else:
                 if used == _UNIFORM_BLOCK:
-                    lanes = _next_uniforms(lanes, stream, block)
+                    lanes = _next_uniforms(lanes, constants, block)
                     used = 0
                 keep = block[used] < q
                 used += 1

@@ -16,7 +16,7 @@ from typing import Callable
 
 import numpy as np
 
-from ..seeding import mask_stream, mask_uniforms
+from ..seeding import MASK_CONSTANTS, mask_state, mask_uniforms
 from . import compiled
 from .draws import Draws
 
@@ -214,8 +214,8 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
         return
     mix = params["mix"]
     if mix in ("random_pixels", "random_elems"):
-        stream = mask_stream(params["mask_seed"])  # the mask's uniforms are made in the kernel, as used
-        kernels.select_masked(target, source, stream, _F32(params["q"]), mix == "random_elems")
+        high, low = mask_state(params["mask_seed"])  # the mask's uniforms are made in the kernel, as used
+        kernels.select_masked(target, source, high, low, MASK_CONSTANTS, _F32(params["q"]), mix == "random_elems")
         return
     alpha, gamma = params["alpha"], params["gamma"]
     if not (0 < alpha <= 2 and -1 <= gamma <= 1) or overflow not in OVERFLOW_MODES:
