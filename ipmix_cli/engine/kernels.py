@@ -75,11 +75,32 @@ def affine(image, out, a, b, c, d, e, f):
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     source = image.reshape(-1)
+    # Only the pixels the output can read are packed (a patch's box reads a small part of the image): those within
+    # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
+    # image, with two more on each side for the right and bottom neighbours and for rounding. The rest of
+    # ``packed`` is never read.
+    low_x, high_x, low_y, high_y = np.inf, -np.inf, np.inf, -np.inf
+    for corner_y in (0.5, rows - 0.5):
+        for corner_x in (0.5, columns - 0.5):
+            u = a * corner_x + b * corner_y + c
+            v = d * corner_x + e * corner_y + f
+            low_x, high_x = min(low_x, u), max(high_x, u)
+            low_y, high_y = min(low_y, v), max(high_y, v)
+    first_x = min(max(math.floor(max(low_x, -1.0)) - 2, 0), width - 1)
+    last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)
+    first_y = min(max(math.floor(max(low_y, -1.0)) - 2, 0), height - 1)
+    last_y = min(max(math.floor(min(high_y, height + 1.0)) + 2, 0), height - 1)
     packed = np.empty(height * width, np.uint32)
-    for i in range(height * width):
-        packed[i] = (
-            np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
-        )
+    whole_rows = last_x - first_x + 1 == width
+    for row in range(first_y, last_y + 1):
+        if whole_rows and row > first_y:
+            break  # whole rows: one run from the first to the last
+        begin = row * width + first_x
+        end = (last_y * width + width) if whole_rows else (row * width + last_x + 1)
+        for i in range(begin, end):
+            packed[i] = (
+                np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
+            )
     across_u = np.empty(columns)
     across_v = np.empty(columns)
     for x in range(columns):
