@@ -582,11 +582,11 @@ _NEAR = 2.0**-38
 _BLOCK = 512
 
 
-@_signature(i64(_FLOATS, _FLAT, f32, f32, _TABLE32, i64, _FLOATS_OUT, _INDICES))
-def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, out, doubtful):
-    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed`` into ``out``: ``add`` as in
-    ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where ``P(x)`` is ``(2x)^α`` rounded
-    to float32, which the reference path takes from numpy's float64 ``pow``.
+@_signature(types.UniTuple(i64, 2)(_FLOATS_OUT, _FLAT, f32, f32, _TABLE32, i64, i64, _INDICES))
+def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtful):
+    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed``, in place, from value ``start``
+    on: ``add`` as in ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where ``P(x)`` is
+    ``(2x)^α`` rounded to float32, which the reference path takes from numpy's float64 ``pow``.
 
     The power here, in float64 (ARM's optimized-routines ``powf`` has the same shape): ``2x = 2^e·m``, ``m`` in
     [1, 2) from the bits of ``x``; ``log₂ m = log₂ c + log₂(1 + r)``, ``c`` the centre of the 128th of [1, 2)
@@ -595,27 +595,27 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, out, doubtful
     ``|s| ≤ 1/256`` (a table and a series of degree 4, error 2⁻⁴⁹). Its relative error is below 2⁻⁴⁴, and
     numpy's (SVML or libm) below 2⁻⁵¹: where the power lies farther than 2⁻³⁸ (relative) from the midpoint
     between two float32 values, both round to the same float32. Nearer (about one value in 10,000), or from a
-    subnormal ``x``, the kernel cannot tell: it writes NaN there, records the value's index in ``doubtful``
-    (the first ``len(doubtful)`` of them) and returns how many there are; the caller computes those as the
-    reference path does. Everything after the power in float32, as there.
+    subnormal ``x``, the kernel cannot tell: it leaves the value as it was and records its index in
+    ``doubtful``, for the caller to compute as the reference path does. When ``doubtful`` is full it stops
+    before the block that would overflow it. Returns (indices recorded, where it stopped: the size when done).
+    Everything after the power in float32, as there.
 
     In blocks: the powers of a block on whole vectors (tables of constants), then the rest one value at a
     time (the source's table)."""
     half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
     count = mixed.shape[0]
     if kind == PIXMIX_ADD:
-        for i in range(count):
+        for i in range(start, count):
             source_term = ((np.float32(source[i]) / full) * two - one) * gamma
             value = (((mixed[i] * two - one) * alpha + source_term) + one) * half
-            out[i] = max(min(value, one), zero)
-        return 0
+            mixed[i] = max(min(value, one), zero)
+        return 0, count
     bits = mixed.view(np.uint32)
     exponent = np.float64(alpha)
     powers = np.empty(_BLOCK, np.float32)
     near = np.empty(_BLOCK, np.uint8)
-    nan = np.float32(np.nan)
     found = 0
-    for begin in range(0, count, _BLOCK):
+    for begin in range(start, count, _BLOCK):
         size = min(_BLOCK, count - begin)
         flagged = 0
         for j in range(size):
@@ -637,17 +637,18 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, out, doubtful
             powers[j] = np.float32(power)
             near[j] = unsure
             flagged += unsure
+        if found + flagged > doubtful.shape[0]:
+            return found, begin  # the caller makes room and goes on from this block
         for j in range(size):
             value = (powers[j] * source_powers[source[begin + j]]) * half
-            out[begin + j] = max(min(value, one), zero)
+            value = max(min(value, one), zero)
+            mixed[begin + j] = mixed[begin + j] if near[j] else value
         if flagged:
             for j in range(size):
                 if near[j]:
-                    out[begin + j] = nan
-                    if found < doubtful.shape[0]:
-                        doubtful[found] = begin + j
+                    doubtful[found] = begin + j
                     found += 1
-    return found
+    return found, count
 
 
 @_signature(types.void(_FLOATS, _FLAT_OUT))

@@ -294,7 +294,8 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
 
 # --- the same rounds by the kernels (``kernels.pixmix_first``, ``pixmix_round``) ------------------------------
 
-#: Where a multiply round's kernel records the values whose power it leaves to numpy (about 1 in 10,000).
+#: Where a multiply round's kernel records the values whose power it leaves to numpy (about 1 in 10,000): at
+#: least a block of the kernel's, so that every call goes on.
 _DOUBTFUL_CAPACITY = 1024
 _BYTES_DOUBLED = (to_float(np.arange(256, dtype=np.uint8)) * _F32(2)).astype(np.float64)
 
@@ -322,28 +323,31 @@ def mix_float_first(kernels, start: np.ndarray, source: np.ndarray, params: Para
     kernels.pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kernels.PIXMIX_MULTIPLY, out)
 
 
-def mix_float_next(kernels, mixed: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray) -> None:
-    """``out`` (flat float32) ← ``mix_float(mixed, source, params)`` for flat float32 ``mixed`` (left as it
-    was) and flat uint8 ``source``. The few values whose power the kernel leaves to numpy (see
-    ``kernels.pixmix_round``) are then computed as :func:`mix_float` computes them."""
+def mix_float_next(kernels, mixed: np.ndarray, source: np.ndarray, params: Params) -> None:
+    """``mixed`` (flat float32) ← ``mix_float(mixed, source, params)`` in place, for flat uint8 ``source``. The
+    few values whose power the kernel leaves to numpy (see ``kernels.pixmix_round``) are computed as
+    :func:`mix_float` computes them, from their values before the round (which the kernel leaves there)."""
     exponents = float32_exponents(params)
     alpha, gamma = exponents[0, 0], exponents[1, 0]
     if params["mix"] == "add":
-        kernels.pixmix_round(mixed, source, alpha, gamma, _NO_POWERS, kernels.PIXMIX_ADD, out, _NO_INDICES)
+        kernels.pixmix_round(mixed, source, alpha, gamma, _NO_POWERS, kernels.PIXMIX_ADD, 0, _NO_INDICES)
         return
     source_powers = power_tables(exponents)[1]
     doubtful = np.empty(_DOUBTFUL_CAPACITY, np.int64)
-    count = kernels.pixmix_round(mixed, source, alpha, gamma, source_powers, kernels.PIXMIX_MULTIPLY, out, doubtful)
-    if not count:
-        return
-    where = doubtful[:count] if count <= len(doubtful) else np.flatnonzero(np.isnan(out))
-    result = mixed[where] * _F32(2)  # mix_float's multiply, on these values alone
-    result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
-    result *= source_powers.take(source[where])
-    result *= _F32(0.5)
-    np.minimum(result, _F32(1), out=result)
-    np.maximum(result, _F32(0), out=result)
-    out[where] = result
+    position = 0
+    while position < mixed.size:
+        found, position = kernels.pixmix_round(
+            mixed, source, alpha, gamma, source_powers, kernels.PIXMIX_MULTIPLY, position, doubtful
+        )
+        if found:
+            where = doubtful[:found]
+            result = mixed[where] * _F32(2)  # mix_float's multiply, on these values alone
+            result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
+            result *= source_powers.take(source[where])
+            result *= _F32(0.5)
+            np.minimum(result, _F32(1), out=result)
+            np.maximum(result, _F32(0), out=result)
+            mixed[where] = result
 
 
 _NO_POWERS = np.empty(0, np.float32)

@@ -70,20 +70,16 @@ def _apply_rounds_compiled(
     kernels, image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
 ) -> np.ndarray:
     """The rounds and the final rounding by the kernels (the same float32 values as :func:`iterate_rounds`):
-    the first round from the start's bytes, each later one from one float32 image into another (two flat
-    buffers in turn, 8 bytes a value in all)."""
-    mixed = spare = None
+    the first round from the start's bytes into one flat float32 image, each later one in place."""
+    mixed = None
     for step in plan["rounds"]:
         picture = require_mixing(mixing) if step["source"] == "mixing" else apply_image_op(image, step["source"])
         source = np.ascontiguousarray(picture).reshape(-1)
         if mixed is None:
             mixed = np.empty(source.size, np.float32)
             mix_float_first(kernels, np.ascontiguousarray(start).reshape(-1), source, step, mixed)
-            continue
-        if spare is None:
-            spare = np.empty_like(mixed)
-        mix_float_next(kernels, mixed, source, step, spare)
-        mixed, spare = spare, mixed
+        else:
+            mix_float_next(kernels, mixed, source, step)
     out = np.empty(image.shape, np.uint8)
     kernels.float_to_bytes(mixed, out.reshape(-1))
     return out
