@@ -657,3 +657,10 @@ def float_to_bytes(mixed, out):
     scale, half = np.float32(255), np.float32(0.5)
     for i in range(mixed.shape[0]):
         out[i] = np.uint8(mixed[i] * scale + half)
+
+
+@_signature(types.void(_FLOATS_OUT, _FLAT, f32))
+def blend_add(total, chain, weight):
+    """``blend._add_term``: ``total += float32(chain)·w``, the product rounded to float32 first."""
+    for i in range(total.shape[0]):
+        total[i] = total[i] + np.float32(chain[i]) * weight

@@ -18,6 +18,7 @@ import numpy as np
 
 from ..seeding import MASK_CONSTANTS, mask_state, mask_uniforms
 from . import compiled
+from .bands import row_bands
 from .draws import Draws
 
 Params = dict
@@ -210,7 +211,11 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
     others (a hand-edited trace) takes the plain path."""
     kernels = compiled.active()
     if kernels is None:
-        target[...] = apply_mix(target, source, params, overflow)
+        if params["mix"] in ("add", "multiply"):  # elementwise: in bands of rows, for small float temporaries
+            for rows in row_bands(target.shape):
+                target[rows] = apply_mix(target[rows], source[rows], params, overflow)
+        else:
+            target[...] = apply_mix(target, source, params, overflow)
         return
     mix = params["mix"]
     if mix in ("random_pixels", "random_elems"):
@@ -269,12 +274,23 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
     As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
     / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
     IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's power comes from a 256-entry table;
-    the image's is computed per value, since after the first round it is no longer a byte.
+    the image's is computed per value, since after the first round it is no longer a byte. In bands of rows
+    (the values do not depend on them), so that the float64 powers stay small.
     """
     exponents = float32_exponents(params)
+    out = np.empty(mixed.shape, np.float32)
+    source_powers = power_tables(exponents)[1] if params["mix"] != "add" else None
+    for rows in row_bands(mixed.shape):
+        out[rows] = _mix_float_band(mixed[rows], source[rows], params["mix"], exponents, source_powers)
+    return out
+
+
+def _mix_float_band(
+    mixed: np.ndarray, source: np.ndarray, mix: str, exponents: np.ndarray, source_powers: np.ndarray | None
+) -> np.ndarray:
     alpha, gamma = exponents[0, 0], exponents[1, 0]
     result = mixed * _F32(2)
-    if params["mix"] == "add":
+    if mix == "add":
         result -= _F32(1)
         result *= alpha
         term = to_float(source)  # on a whole image, four passes cost less than one 256-entry table's take
@@ -285,7 +301,7 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
         result += _F32(1)
     else:
         result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
-        result *= power_tables(exponents)[1].take(source)
+        result *= source_powers.take(source)
     result *= _F32(0.5)
     np.minimum(result, _F32(1), out=result)
     np.maximum(result, _F32(0), out=result)
