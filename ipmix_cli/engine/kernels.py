@@ -664,3 +664,71 @@ def blend_add(total, chain, weight):
     """``blend._add_term``: ``total += float32(chain)·w``, the product rounded to float32 first."""
     for i in range(total.shape[0]):
         total[i] = total[i] + np.float32(chain[i]) * weight
+
+
+# --- the fractal generator's IFS pictures (``mixsets/fractals.py``) --------------------------------------------
+
+_SLOTS = types.Array(types.int16, 2, "C", readonly=True)
+_MAP_TABLE = types.Array(types.intp, 1, "C", readonly=True)
+_BY_COLUMN = types.Array(types.float32, 2, "C", readonly=True)
+_PICKS = types.Array(types.int64, 1, "C", readonly=True)
+_POINTS_OUT = types.Array(types.float32, 2, "C")
+
+
+@_signature(types.void(f32, f32, _SLOTS, _PICKS, _SLOTS, _MAP_TABLE, _BY_COLUMN, _POINTS_OUT, _POINTS_OUT))
+def ifs_walk(start_x, start_y, warm_slots, picks, slots, table, by_column, out_x, out_y):
+    """``fractals.chaos_game``'s walk: warm-up walkers from (``start_x``, ``start_y``), one step per row of
+    ``warm_slots``; the walkers picked from them (``picks``); then one step per row of ``slots``, each row's
+    points into that row of ``out_x`` and ``out_y``. A step of a walker at (x, y) by map ``table[slot]`` with
+    coefficients (a, b, c, d, e, f) (``by_column``'s columns) is ``x' = (a·x + b·y) + e``,
+    ``y' = (c·x + d·y) + f``, every product and sum rounded to float32, as numpy's passes round them."""
+    warm = warm_slots.shape[1]
+    x = np.empty(warm, np.float32)
+    y = np.empty(warm, np.float32)
+    x[:] = start_x
+    y[:] = start_y
+    for step in range(warm_slots.shape[0]):
+        for i in range(warm):
+            k = table[warm_slots[step, i]]
+            new_x = (by_column[0, k] * x[i] + by_column[1, k] * y[i]) + by_column[4, k]
+            y[i] = (by_column[2, k] * x[i] + by_column[3, k] * y[i]) + by_column[5, k]
+            x[i] = new_x
+    walkers = slots.shape[1]
+    for i in range(walkers):
+        out_x[0, i] = x[picks[i]]
+        out_y[0, i] = y[picks[i]]
+    for step in range(slots.shape[0]):
+        before = max(step - 1, 0)  # the first step starts from the picked walkers, held in row 0 for now
+        for i in range(walkers):
+            k = table[slots[step, i]]
+            px, py = out_x[before, i], out_y[before, i]
+            out_x[step, i] = (by_column[0, k] * px + by_column[1, k] * py) + by_column[4, k]
+            out_y[step, i] = (by_column[2, k] * px + by_column[3, k] * py) + by_column[5, k]
+
+
+@_signature(types.void(_FLOATS, _FLOATS, f32, f32, f32, f32, i64, types.Array(types.int64, 1, "C")))
+def ifs_density(x, y, centre_x, centre_y, scale, middle, size, counts):
+    """``fractals.density``'s counts: each point's column ``int32((x − centre_x)·scale + middle)`` (float32
+    operations, truncated) and row likewise, clipped to the canvas, counted in ``counts`` (size², zeroed)."""
+    last = size - 1
+    for i in range(x.shape[0]):
+        column = np.int32((x[i] - centre_x) * scale + middle)
+        row = np.int32((y[i] - centre_y) * scale + middle)
+        column = min(max(column, 0), last)
+        row = min(max(row, 0), last)
+        counts[row * size + column] += 1
+
+
+@_signature(types.void(types.Array(types.int64, 1, "C", readonly=True), _IMAGE, _FLAT, _IMAGE, _OUT))
+def ifs_colour(counts, colours, opacity, background, out):
+    """``fractals.colourise``'s composite: each pixel's colour ``colours[count]`` over the background with opacity
+    ``opacity[count]``, as Pillow's ``Image.composite`` blends (``paste`` through an "L" mask): ``(bg·(255 − a) +
+    fg·a + 128)``, divided by 255 as ``(t + (t >> 8)) >> 8``. ``colours`` is (top + 1)×1×3."""
+    flat = out.reshape(-1)
+    back = background.reshape(-1)
+    for p in range(counts.shape[0]):
+        count = counts[p]
+        alpha = np.int32(opacity[count])
+        for channel in range(3):
+            total = np.int32(back[3 * p + channel]) * (255 - alpha) + np.int32(colours[count, 0, channel]) * alpha + 128
+            flat[3 * p + channel] = np.uint8(((total >> 8) + total) >> 8)
