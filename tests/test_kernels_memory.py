@@ -91,3 +91,16 @@ def test_plain_steps_in_bands_give_the_values_of_whole_images(monkeypatch, mix, 
     monkeypatch.setattr(bands, "BAND_VALUES", 31 * 3 * 4 + 5)  # bands of four rows
     banded = made()
     assert np.array_equal(whole[0], banded[0]) and np.array_equal(whole[1], banded[1])
+
+
+@pytest.mark.parametrize("op", ["shear_x", "shear_y"])
+@pytest.mark.parametrize("factor", [0.27, -0.09, 3.5])
+def test_plain_shears_in_bands_of_lines_are_the_whole_shears(monkeypatch, op, factor):
+    from ipmix_cli.engine.ops import apply_image_op
+
+    image = photo_like(70, 90, 8)  # above SMALL_PIXELS: the row-run shear
+    with compiled.using("plain"):
+        whole = apply_image_op(image, {"op": op, "factor": factor})
+        monkeypatch.setattr(bands, "BAND_VALUES", 3 * 90 * 7 + 11)  # bands of a few lines, a ragged last one
+        banded = apply_image_op(image, {"op": op, "factor": factor})
+    assert np.array_equal(whole, banded)

@@ -262,23 +262,27 @@ def to_float(image: np.ndarray) -> np.ndarray:
 
 
 def to_bytes(mixed: np.ndarray) -> np.ndarray:
-    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32."""
-    scaled = mixed * _F32(255)
-    scaled += _F32(0.5)
-    return scaled.astype(np.uint8)
+    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32 (in bands of rows)."""
+    out = np.empty(mixed.shape, np.uint8)
+    for rows in row_bands(mixed.shape):
+        scaled = mixed[rows] * _F32(255)
+        scaled += _F32(0.5)
+        out[rows] = scaled
+    return out
 
 
-def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarray:
+def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray | None = None) -> np.ndarray:
     """PixMix's ``add`` or ``multiply`` of a float32 image in [0, 1] with a uint8 source, clipped to [0, 1].
 
     As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
     / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
     IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's power comes from a 256-entry table;
     the image's is computed per value, since after the first round it is no longer a byte. In bands of rows
-    (the values do not depend on them), so that the float64 powers stay small.
+    (the values do not depend on them), so that the float64 powers stay small; into ``out`` when given (which
+    may be ``mixed`` itself).
     """
     exponents = float32_exponents(params)
-    out = np.empty(mixed.shape, np.float32)
+    out = np.empty(mixed.shape, np.float32) if out is None else out
     source_powers = power_tables(exponents)[1] if params["mix"] != "add" else None
     for rows in row_bands(mixed.shape):
         out[rows] = _mix_float_band(mixed[rows], source[rows], params["mix"], exponents, source_powers)

@@ -61,7 +61,7 @@ def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> n
     if kernels is not None and all(compiles_float_round(step) for step in plan["rounds"]):
         return _apply_rounds_compiled(kernels, image, mixing, plan, start)
     mixed = None
-    for _, mixed in iterate_rounds(image, mixing, plan, start):
+    for _, mixed in iterate_rounds(image, mixing, plan, start, in_place=True):
         pass
     return to_bytes(mixed)
 
@@ -90,15 +90,16 @@ def _start(image: np.ndarray, plan: Plan) -> np.ndarray:
 
 
 def iterate_rounds(
-    image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
+    image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray, in_place: bool = False
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """For each round: the source it mixed in (uint8) and the float32 image after it, from ``start`` (the
-    image after the plan's start step, computed once by the caller)."""
+    image after the plan's start step, computed once by the caller); ``in_place``: one float32 image, updated
+    by every round (a state is then gone at the next round)."""
     mixed = to_float(start)
     for step in plan["rounds"]:
         source = step["source"]
         picture = require_mixing(mixing) if source == "mixing" else apply_image_op(image, source)
-        mixed = mix_float(mixed, picture, step)
+        mixed = mix_float(mixed, picture, step, out=mixed if in_place else None)
         yield picture, mixed
 
 
