@@ -5,13 +5,13 @@ Pillow, always there, the reference the tests hold the other to) and a compiled 
 numba). Which one runs decides nothing about an output, only how fast it is made.
 
 Why not always the compiled one. In a fresh process, importing numba and loading the kernels from the cache
-costs about 0.5 s (``import numba`` 0.25 s, the first kernel 0.25 s, each further one 5 ms), and compiling them
-into an empty cache 3–4 s: more than the whole augmentation work of a small job such as the README's first
-command (36 copies). So a process starts on the plain path and, like a skier who rents until the rentals
+costs about 0.8 s (``import numba`` 0.25 s, the first kernel 0.25 s, the rest 0.3 s), and compiling them into an
+empty cache about 10 s (4 s for the augmentations' geometry, tone, patch and blend kernels; PixMix's rounds,
+the masks, the mixing picture's scale and cut and the fractal pictures the rest): more than the whole
+augmentation work of a small job such as the README's first command (36 copies). So a process starts on the plain path and, like a skier who rents until the rentals
 would have bought the skis, switches once the time it has spent on plain copies reaches the cost of loading
 (``WARM_SECONDS``), or of compiling when the cache is cold (``COLD_SECONDS``). A small job never pays for
-numba; a large one pays once per worker and then runs at the compiled speed; nothing is compiled twice. A copy
-of a large image (``LARGE_PIXELS``) switches first, for the compiled path's smaller memory.
+numba; a large one pays once per worker and then runs at the compiled speed; nothing is compiled twice.
 
 Modes (``IPMIX_KERNELS`` in the environment, read at import; :func:`use` in a process):
 
@@ -43,13 +43,9 @@ from typing import Callable, Iterator
 MODE_VARIABLE = "IPMIX_KERNELS"
 MODES = ("auto", "compiled", "plain")
 #: Plain-path seconds after which a process loads kernels that are in the cache (about what loading costs) …
-WARM_SECONDS = 0.5
+WARM_SECONDS = 0.8
 #: … or compiles them when the cache is cold (about what compiling them all costs).
-COLD_SECONDS = 4.0
-#: A copy of an image of this many pixels or more loads (or compiles) the kernels first, whatever the time spent:
-#: the plain path's float temporaries hold several times the compiled path's memory (about 80 bytes a pixel
-#: against 25 at most), and such a copy takes a good part of a second on the plain path anyway.
-LARGE_PIXELS = 1 << 22
+COLD_SECONDS = 10.0
 
 
 class KernelsUnavailable(RuntimeError):
@@ -136,9 +132,6 @@ def counted(apply: Callable) -> Callable:
             with state.lock:
                 state.kernels = _load(wait=True)
             return apply(*args, **kwargs)
-        if _large(args):
-            _switch_now()
-            return apply(*args, **kwargs)
         start = time.perf_counter()
         try:
             return apply(*args, **kwargs)
@@ -148,26 +141,6 @@ def counted(apply: Callable) -> Callable:
                 _consider_switching()
 
     return run
-
-
-def _large(args: tuple) -> bool:
-    """Whether the copy's image (the applier's first argument) has ``LARGE_PIXELS`` or more."""
-    image = args[0] if args else None
-    shape = getattr(image, "shape", ())
-    return len(shape) >= 2 and shape[0] * shape[1] >= LARGE_PIXELS
-
-
-def _switch_now() -> None:
-    """Load the kernels (or compile them, waiting for another process that does) before a large copy; stay plain
-    if they cannot be had."""
-    state = _STATE
-    with state.lock:
-        if state.mode != "auto" or state.kernels is not None:
-            return
-        try:
-            state.kernels = _load(wait=True)
-        except KernelsUnavailable:
-            pass  # stays plain (state.unavailable says why)
 
 
 def _consider_switching() -> None:

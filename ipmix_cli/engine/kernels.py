@@ -732,3 +732,149 @@ def ifs_colour(counts, colours, opacity, background, out):
         for channel in range(3):
             total = np.int32(back[3 * p + channel]) * (255 - alpha) + np.int32(colours[count, 0, channel]) * alpha + 128
             flat[3 * p + channel] = np.uint8(((total >> 8) + total) >> 8)
+
+
+# --- the mixing picture's scale and cut (``mixsets/mixing_set.py``) -------------------------------------------
+
+_PRECISION_BITS = 22  # Pillow's fixed-point weights: 32 − 8 − 2 bits
+
+
+_COUNTS = types.Array(types.int64, 1, "C")
+_WEIGHTS = types.Array(types.float64, 2, "C")
+
+
+@numba.njit(types.void(i64, i64, i64, i64, _COUNTS, _COUNTS, _WEIGHTS), cache=True, nogil=True, error_model="numpy")
+def _bilinear_weights(source, scaled, first, count, starts, sizes, weights):
+    """Pillow's ``precompute_coeffs`` for BILINEAR (``Resample.c``) along one axis, for the outputs ``first`` to
+    ``first + count`` of ``source`` values resized to ``scaled``, with ``normalize_coeffs_8bpc``'s fixed point:
+    the first input each output reads (``starts``), how many (``sizes``), and their weights (rows of
+    ``weights``), in float64 operations in Pillow's order."""
+    scale = np.float64(np.float32(source)) / scaled  # (in1 − in0) in C float, then double
+    filterscale = scale if scale >= 1.0 else 1.0
+    support = 1.0 * filterscale
+    for i in range(count):
+        center = 0.0 + (first + i + 0.5) * scale
+        ss = 1.0 / filterscale
+        low = np.int64(center - support + 0.5)
+        low = max(low, 0)
+        high = np.int64(center + support + 0.5)
+        high = min(high, source)
+        high -= low
+        total = 0.0
+        for x in range(high):
+            w = ((np.float64(x + low) - center) + 0.5) * ss
+            w = -w if w < 0.0 else w
+            w = 1.0 - w if w < 1.0 else 0.0
+            weights[i, x] = w
+            total += w
+        for x in range(high):
+            value = weights[i, x] / total if total != 0.0 else weights[i, x]
+            weights[i, x] = (
+                np.int64(0.5 + value * (1 << _PRECISION_BITS))
+                if value >= 0
+                else np.int64(-0.5 + value * (1 << _PRECISION_BITS))
+            )
+        starts[i] = low
+        sizes[i] = high
+
+
+@numba.njit(types.uint8(types.int64), cache=True, nogil=True, inline="always")
+def _clip8(total):
+    """Pillow's ``clip8``: the sum's integer part (an arithmetic shift), clamped to a byte."""
+    value = total >> _PRECISION_BITS
+    return np.uint8(0 if value < 0 else (255 if value > 255 else value))
+
+
+@numba.njit(
+    types.Tuple((_COUNTS, _COUNTS, _WEIGHTS, i64, i64))(i64, i64, i64, i64, types.boolean),
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+)
+def _axis_weights(source, scaled, first, count, resample):
+    """Where the outputs ``first`` to ``first + count`` of one axis read (start, size and 22-bit weights; when
+    ``resample`` is False the axis keeps its size and output i reads input i alone) and the span of inputs
+    they read together."""
+    reach = np.int64(max(source / scaled, 1.0) * 2 + 3)  # more than Pillow's ksize
+    starts = np.empty(count, np.int64)
+    sizes = np.ones(count, np.int64)
+    weights = np.zeros((count, reach), np.float64)
+    if resample:
+        _bilinear_weights(source, scaled, first, count, starts, sizes, weights)
+    else:
+        for i in range(count):
+            starts[i] = first + i
+            weights[i, 0] = 1 << _PRECISION_BITS
+    low, high = starts[0], starts[count - 1] + sizes[count - 1]
+    for i in range(count):  # (starts rise with i; this only guards the span)
+        low = min(low, starts[i])
+        high = max(high, starts[i] + sizes[i])
+    return starts, sizes, weights, low, high
+
+
+@numba.njit(
+    types.void(_IMAGE, i64, i64, i64, _COUNTS, _COUNTS, _WEIGHTS, _OUT), cache=True, nogil=True, error_model="numpy"
+)
+def _pass_across(source, first_row, rows, first_column, starts, sizes, weights, out):
+    """The horizontal pass: ``out[r, x] = clip8(2²¹ + Σᵢ source[first_row + r, starts[x] − first_column + i]·wᵢ)``
+    (``source`` columns counted from ``first_column``), per channel."""
+    half = np.int64(1) << (_PRECISION_BITS - 1)
+    for r in range(rows):
+        line = source[first_row + r]
+        for x in range(out.shape[1]):
+            start = starts[x] - first_column
+            red = green = blue = half
+            for i in range(sizes[x]):
+                weight = np.int64(weights[x, i])
+                red += np.int64(line[start + i, 0]) * weight
+                green += np.int64(line[start + i, 1]) * weight
+                blue += np.int64(line[start + i, 2]) * weight
+            out[r, x, 0] = _clip8(red)
+            out[r, x, 1] = _clip8(green)
+            out[r, x, 2] = _clip8(blue)
+
+
+@numba.njit(types.void(_IMAGE, i64, i64, _COUNTS, _COUNTS, _WEIGHTS, _OUT), cache=True, nogil=True, error_model="numpy")
+def _pass_down(source, first_row, first_column, starts, sizes, weights, out):
+    """The vertical pass: ``out[y, c] = clip8(2²¹ + Σᵢ source[starts[y] − first_row + i, first_column + c]·wᵢ)``,
+    summed a whole row at a time (the same sums, in the same order, on whole vectors)."""
+    length = out.shape[1] * 3
+    sums = np.empty(length, np.int64)
+    half = np.int64(1) << (_PRECISION_BITS - 1)
+    for y in range(out.shape[0]):
+        sums[:] = half
+        for i in range(sizes[y]):
+            weight = np.int64(weights[y, i])
+            line = source[starts[y] - first_row + i].reshape(-1)
+            offset = first_column * 3
+            for j in range(length):
+                sums[j] += np.int64(line[offset + j]) * weight
+        target = out[y].reshape(-1)
+        for j in range(length):
+            target[j] = _clip8(sums[j])
+
+
+@_signature(types.void(_IMAGE, _OUT, i64, i64, i64, i64, types.boolean))
+def resize_window(picture, out, width, height, left, top, vertical_first):
+    """The window of ``out``'s size at (``left``, ``top``) of ``picture`` resized to ``width``×``height`` as Pillow's
+    ``resize((width, height), BILINEAR)`` makes it, bit for bit (``Resample.c``): two passes, each
+    ``clip8(2²¹ + Σ value·weight)`` with 22-bit weights into bytes, a pass skipped where its side keeps its size;
+    horizontal first, unless ``vertical_first`` (the caller's reading of Pillow's rule: newer Pillows run the
+    vertical pass first when the height shrinks by more than twice what the width does). Each output value
+    depends on its own weights alone, so only the window's values are made, from the inputs they reach."""
+    rows, columns = out.shape[0], out.shape[1]
+    source_height, source_width = picture.shape[0], picture.shape[1]
+    row_starts, row_sizes, row_weights, first_row, last_row = _axis_weights(
+        source_height, height, top, rows, height != source_height
+    )
+    column_starts, column_sizes, column_weights, first_column, last_column = _axis_weights(
+        source_width, width, left, columns, width != source_width
+    )
+    if vertical_first:  # the window's rows, over the columns the horizontal pass reads
+        between = np.empty((rows, last_column - first_column, 3), np.uint8)
+        _pass_down(picture, 0, first_column, row_starts, row_sizes, row_weights, between)
+        _pass_across(between, 0, rows, first_column, column_starts, column_sizes, column_weights, out)
+    else:  # the rows the vertical pass reads, across the window's columns
+        between = np.empty((last_row - first_row, columns, 3), np.uint8)
+        _pass_across(picture, first_row, last_row - first_row, 0, column_starts, column_sizes, column_weights, between)
+        _pass_down(between, first_row, 0, row_starts, row_sizes, row_weights, out)
