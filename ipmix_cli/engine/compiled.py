@@ -8,10 +8,11 @@ Why not always the compiled one. In a fresh process, importing numba and loading
 costs about 0.8 s (``import numba`` 0.25 s, the first kernel 0.25 s, the rest 0.3 s), and compiling them into an
 empty cache about 10 s (4 s for the augmentations' geometry, tone, patch and blend kernels; PixMix's rounds,
 the masks, the mixing picture's scale and cut and the fractal pictures the rest): more than the whole
-augmentation work of a small job such as the README's first command (36 copies). So a process starts on the plain path and, like a skier who rents until the rentals
-would have bought the skis, switches once the time it has spent on plain copies reaches the cost of loading
-(``WARM_SECONDS``), or of compiling when the cache is cold (``COLD_SECONDS``). A small job never pays for
-numba; a large one pays once per worker and then runs at the compiled speed; nothing is compiled twice.
+augmentation work of a small job such as the README's first command (36 copies). So a process starts on the
+plain path and, like a skier who rents until the rentals would have bought the skis, switches once the time it
+has spent on plain copies reaches the cost of loading (``WARM_SECONDS``), or of compiling when the cache is cold
+(``COLD_SECONDS``). A small job never pays for numba; a large one pays once per worker and then runs at the
+compiled speed; nothing is compiled twice.
 
 Modes (``IPMIX_KERNELS`` in the environment, read at import; :func:`use` in a process):
 

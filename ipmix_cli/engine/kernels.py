@@ -544,11 +544,12 @@ def pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kind,
             image_term = ((np.float32(start[i]) / full) * two - one) * alpha
             source_term = ((np.float32(source[i]) / full) * two - one) * gamma
             value = ((image_term + source_term) + one) * half
-            out[i] = max(min(value, one), zero)
+            value = one if value > one else value
+            out[i] = zero if value < zero else value
     else:
         for i in range(start.shape[0]):
             value = (image_powers[start[i]] * source_powers[source[i]]) * half
-            out[i] = max(min(value, one), zero)
+            out[i] = max(min(value, one), zero)  # (a scalar loop: min and max do not branch)
 
 
 @intrinsic
@@ -584,9 +585,9 @@ _BLOCK = 512
 
 @_signature(types.UniTuple(i64, 2)(_FLOATS_OUT, _FLAT, f32, f32, _TABLE32, i64, i64, _INDICES))
 def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtful):
-    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed``, in place, from value ``start``
-    on: ``add`` as in ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where ``P(x)`` is
-    ``(2x)^α`` rounded to float32, which the reference path takes from numpy's float64 ``pow``.
+    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed``, in place (a multiply from value
+    ``start`` on): ``add`` as in ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where
+    ``P(x)`` is ``(2x)^α`` rounded to float32, which the reference path takes from numpy's float64 ``pow``.
 
     The power here, in float64 (ARM's optimized-routines ``powf`` has the same shape): ``2x = 2^e·m``, ``m`` in
     [1, 2) from the bits of ``x``; ``log₂ m = log₂ c + log₂(1 + r)``, ``c`` the centre of the 128th of [1, 2)
@@ -604,11 +605,12 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
     time (the source's table)."""
     half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
     count = mixed.shape[0]
-    if kind == PIXMIX_ADD:
-        for i in range(start, count):
+    if kind == PIXMIX_ADD:  # (whole: an add leaves nothing to numpy; ``range(count)`` runs on whole vectors)
+        for i in range(count):
             source_term = ((np.float32(source[i]) / full) * two - one) * gamma
             value = (((mixed[i] * two - one) * alpha + source_term) + one) * half
-            mixed[i] = max(min(value, one), zero)
+            value = one if value > one else value
+            mixed[i] = zero if value < zero else value
         return 0, count
     bits = mixed.view(np.uint32)
     exponent = np.float64(alpha)
@@ -641,7 +643,7 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
             return found, begin  # the caller makes room and goes on from this block
         for j in range(size):
             value = (powers[j] * source_powers[source[begin + j]]) * half
-            value = max(min(value, one), zero)
+            value = max(min(value, one), zero)  # (a scalar loop: min and max do not branch)
             mixed[begin + j] = mixed[begin + j] if near[j] else value
         if flagged:
             for j in range(size):
@@ -812,9 +814,7 @@ def _axis_weights(source, scaled, first, count, resample):
     return starts, sizes, weights, low, high
 
 
-@numba.njit(
-    types.void(_IMAGE, i64, i64, i64, _COUNTS, _COUNTS, _WEIGHTS, _OUT), cache=True, nogil=True, error_model="numpy"
-)
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # typed at its calls: an explicit signature made it slower
 def _pass_across(source, first_row, rows, first_column, starts, sizes, weights, out):
     """The horizontal pass: ``out[r, x] = clip8(2²¹ + Σᵢ source[first_row + r, starts[x] − first_column + i]·wᵢ)``
     (``source`` columns counted from ``first_column``), per channel."""
@@ -834,7 +834,7 @@ def _pass_across(source, first_row, rows, first_column, starts, sizes, weights, 
             out[r, x, 2] = _clip8(blue)
 
 
-@numba.njit(types.void(_IMAGE, i64, i64, _COUNTS, _COUNTS, _WEIGHTS, _OUT), cache=True, nogil=True, error_model="numpy")
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # (as _pass_across)
 def _pass_down(source, first_row, first_column, starts, sizes, weights, out):
     """The vertical pass: ``out[y, c] = clip8(2²¹ + Σᵢ source[starts[y] − first_row + i, first_column + c]·wᵢ)``,
     summed a whole row at a time (the same sums, in the same order, on whole vectors)."""
