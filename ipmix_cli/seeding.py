@@ -101,9 +101,14 @@ def _pool_before_last(seed: int, digest: int | None) -> tuple[tuple[int, ...], i
 
 def _sequence(seed: int, digest: int | None, last: int) -> "np.random.bit_generator.ISeedSequence":
     """What seeds the generator of ``SeedSequence(seed, spawn_key=(digest, last))`` (or ``(last,)``)."""
-    if seed < 0 or last < 0 or (digest is not None and digest < 0):
+    if not _FAST or seed < 0 or last < 0 or (digest is not None and digest < 0):
         key = (last,) if digest is None else (digest, last)
-        return np.random.SeedSequence(seed, spawn_key=key)  # numpy's error
+        return np.random.SeedSequence(seed, spawn_key=key)  # (numpy's own, and its error for negative numbers)
+    return _known_sequence(seed, digest, last)
+
+
+def _known_sequence(seed: int, digest: int | None, last: int) -> "_KnownSequence":
+    """:func:`_sequence` with SeedSequence's words computed here (non-negative numbers)."""
     pool, constant = _pool_before_last(seed, digest)
     pool = list(pool)
     _mix_in(pool, constant, _words(last))
@@ -116,6 +121,17 @@ def _sequence(seed: int, digest: int | None, last: int) -> "np.random.bit_genera
         words.append(value ^ (value >> 16))
     state = np.array([words[i] | words[i + 1] << 32 for i in range(0, 8, 2)], np.uint64)
     return _KnownSequence(state, seed, digest, last)
+
+
+def _agrees_with_numpy() -> bool:
+    """Whether the words computed here are the installed numpy's (checked once, at import: a numpy that mixed its
+    entropy otherwise would get its own SeedSequence, at its own speed)."""
+    for seed, digest, last in ((7, path_digest("a/b.png"), 3), (2**70 + 1, None, 2**33)):
+        key = (last,) if digest is None else (digest, last)
+        expected = np.random.SeedSequence(seed, spawn_key=key).generate_state(4, np.uint64)
+        if not np.array_equal(_known_sequence(seed, digest, last).generate_state(4, np.uint64), expected):
+            return False
+    return True
 
 
 class _KnownSequence(np.random.bit_generator.ISpawnableSeedSequence):
@@ -148,6 +164,9 @@ class _KnownSequence(np.random.bit_generator.ISpawnableSeedSequence):
         if name.startswith("_"):  # (unpickling reads slots before they are set)
             raise AttributeError(name)
         return getattr(self.numpy(), name)
+
+
+_FAST = _agrees_with_numpy()
 
 
 _STATE_BITS = (1 << 128) - 1
