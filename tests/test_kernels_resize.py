@@ -57,3 +57,10 @@ def test_draws_give_the_same_windows_on_both_paths(shape):
             rng = np.random.default_rng(5)
             windows[path] = [chosen.draw(rng, *shape)[1] for _ in range(6)]
     assert all(np.array_equal(a, b) for a, b in zip(windows["plain"], windows["compiled"]))
+
+
+def test_a_picture_of_the_covers_size_is_cut_as_it_is():
+    picture = Image.fromarray(photo_like(40, 50, 9))
+    with compiled.using("compiled"):
+        made = mixing_set._scaled_window(picture, (50, 40), 3, 2, 30, 20)
+    assert np.array_equal(made, np.asarray(picture)[2:22, 3:33])

@@ -96,24 +96,25 @@ def _round_total(total: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 
 
 def _blend_compiled(kernels, image: np.ndarray, original_weight: float, chains: list) -> np.ndarray:
-    """:func:`blend` of one to three chains in one pass (``kernels.blend``: the same float32 operations)."""
-    flat = [np.ascontiguousarray(chain).reshape(-1) for _, chain in chains]
-    weights = [_F32(weight) for weight, _ in chains]
-    while len(flat) < 3:  # unused operands: the kernel reads ``len(chains)`` of them
-        flat.append(flat[0])
-        weights.append(_F32(0))
+    """:func:`blend` of one to three chains in one pass (``kernels.blend``: the same float32 operations); unused
+    operands repeat the image with weight 0 (the kernel reads ``len(chains)`` of them)."""
+    padded = chains + [(0.0, image)] * (3 - len(chains))
+    (weight_a, a), (weight_b, b), (weight_c, c) = padded
     out = np.empty(image.shape, np.uint8)
-    a, b, c = flat
     kernels.blend(
-        np.ascontiguousarray(image).reshape(-1),
+        _flat(image),
         _F32(original_weight),
-        a,
-        weights[0],
-        b,
-        weights[1],
-        c,
-        weights[2],
+        _flat(a),
+        _F32(weight_a),
+        _flat(b),
+        _F32(weight_b),
+        _flat(c),
+        _F32(weight_c),
         len(chains),
         out.reshape(-1),
     )
     return out
+
+
+def _flat(array: np.ndarray) -> np.ndarray:
+    return (array if array.flags.c_contiguous else np.ascontiguousarray(array)).reshape(-1)
