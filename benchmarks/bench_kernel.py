@@ -3,7 +3,7 @@
 Measures IPMix, AugMix and PixMix at 32×32 (``cifar`` preset) and 224×224 (``imagenet`` preset) against the
 time Pillow takes, in the same run, to encode a 224×224 image as JPEG quality 95: a yardstick for this
 machine's speed, since the machine is shared and absolute times move from run to run. Every case runs on the
-plain path (numpy and Pillow) and on the compiled one (numba kernels, ``ipmix_cli/compiled.py``) side by
+plain path (numpy and Pillow) and on the compiled one (numba kernels, ``ipmix_cli/engine/compiled.py``) side by
 side; the targets (issue 24) apply to the compiled path. When torch and
 torchvision are installed (they are not dependencies; see the README), torchvision's ``AugMix`` runs on the
 same images (as PIL images, one torch thread, with AugMix's list and the preset's severity), and the script
@@ -17,6 +17,12 @@ per-round ratios ("paired"), an estimate that load affects even less; the two ag
 "speed-up" is the paired ratio of the plain path's time to the compiled path's.
 
     python benchmarks/bench_kernel.py [--rounds 60] [--chunk-ms 15] [--no-torchvision]
+
+``--memory SIDE`` measures instead the working memory of a copy of a SIDE×SIDE image (bytes a pixel above the
+image and its mixing picture, the output included: tracemalloc's peak, which counts numpy's and the kernels'
+allocations), the largest over ``--seeds`` plans of every method and preset, on both paths.
+
+    python benchmarks/bench_kernel.py --memory 2000 [--seeds 12]
 """
 
 from __future__ import annotations
@@ -26,13 +32,15 @@ import io
 import statistics
 import sys
 import time
+import tracemalloc
 
 import numpy as np
 from PIL import Image
 
 from common import load_torchvision, photo
-from ipmix_cli import AugMixConfig, IPMixConfig, PixMixConfig, augmix, compiled, ipmix, pixmix
+from ipmix_cli import AugMixConfig, IPMixConfig, PixMixConfig, augmix, ipmix, pixmix
 from ipmix_cli.allocator import tune_allocator
+from ipmix_cli.engine import compiled, methods
 
 JPEG = "jpeg q95 224x224"
 SIZES = {"cifar": 32, "imagenet": 224}
@@ -96,8 +104,35 @@ def torchvision_cases(loaded) -> dict:
     return cases
 
 
+def memory(side: int, seeds: int, paths: tuple[str, ...]) -> None:
+    """Print the largest working memory of a copy, in bytes a pixel, per method, preset and path."""
+    rng = np.random.default_rng(0)
+    image = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    mixing = rng.integers(0, 256, (side, side, 3), dtype=np.uint8)
+    print(f"working memory of one {side}x{side} copy, bytes a pixel (the largest of {seeds} plans)")
+    print(f"{'method':<8} {'preset':<9}" + "".join(f" {path:>9}" for path in paths))
+    for config_class in (IPMixConfig, AugMixConfig, PixMixConfig):
+        for preset in SIZES:
+            config = config_class.preset(preset)
+            line = f"{config_class.METHOD:<8} {preset:<9}"
+            for path in paths:
+                compiled.use(path)
+                peak = 0
+                for seed in range(seeds):
+                    plan = methods.sample_plan(np.random.default_rng(seed), side, side, config)
+                    tracemalloc.start()
+                    methods.apply_plan(image, mixing, plan)
+                    peak = max(peak, tracemalloc.get_traced_memory()[1])
+                    tracemalloc.stop()
+                line += f" {peak / side**2:>9.1f}"
+            print(line)
+    compiled.use("auto")
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--memory", type=int, metavar="SIDE", help="measure a copy's working memory instead")
+    parser.add_argument("--seeds", type=int, default=12, help="plans per case for --memory")
     parser.add_argument("--rounds", type=int, default=60)
     parser.add_argument("--chunk-ms", type=float, default=15.0, help="length of one timed chunk per case")
     parser.add_argument("--no-torchvision", action="store_true", help="skip torchvision even when installed")
@@ -115,6 +150,9 @@ def main(argv=None) -> int:
         paths = ("plain",)
     else:
         paths = PATHS
+    if args.memory:
+        memory(args.memory, args.seeds, paths)
+        return 0
     jpeg_image = Image.fromarray(photo(224))
     functions = method_cases()
     runs = {(JPEG, "plain"): lambda: jpeg_image.save(io.BytesIO(), "JPEG", quality=95)}

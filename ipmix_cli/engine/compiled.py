@@ -5,12 +5,14 @@ Pillow, always there, the reference the tests hold the other to) and a compiled 
 numba). Which one runs decides nothing about an output, only how fast it is made.
 
 Why not always the compiled one. In a fresh process, importing numba and loading the kernels from the cache
-costs about 0.5 s (``import numba`` 0.25 s, the first kernel 0.25 s, each further one 5 ms), and compiling them
-into an empty cache 3–4 s: more than the whole augmentation work of a small job such as the README's first
-command (36 copies). So a process starts on the plain path and, like a skier who rents until the rentals
-would have bought the skis, switches once the time it has spent on plain copies reaches the cost of loading
-(``WARM_SECONDS``), or of compiling when the cache is cold (``COLD_SECONDS``). A small job never pays for
-numba; a large one pays once per worker and then runs at the compiled speed; nothing is compiled twice.
+costs about 0.8 s (``import numba`` 0.25 s, the first kernel 0.25 s, the rest 0.3 s), and compiling them into an
+empty cache about 10 s (4 s for the augmentations' geometry, tone, patch and blend kernels; PixMix's rounds,
+the masks, the mixing picture's scale and cut and the fractal pictures the rest): more than the whole
+augmentation work of a small job such as the README's first command (36 copies). So a process starts on the
+plain path and, like a skier who rents until the rentals would have bought the skis, switches once the time it
+has spent on plain copies reaches the cost of loading (``WARM_SECONDS``), or of compiling when the cache is cold
+(``COLD_SECONDS``). A small job never pays for numba; a large one pays once per worker and then runs at the
+compiled speed; nothing is compiled twice.
 
 Modes (``IPMIX_KERNELS`` in the environment, read at import; :func:`use` in a process):
 
@@ -42,9 +44,9 @@ from typing import Callable, Iterator
 MODE_VARIABLE = "IPMIX_KERNELS"
 MODES = ("auto", "compiled", "plain")
 #: Plain-path seconds after which a process loads kernels that are in the cache (about what loading costs) …
-WARM_SECONDS = 0.5
+WARM_SECONDS = 0.8
 #: … or compiles them when the cache is cold (about what compiling them all costs).
-COLD_SECONDS = 4.0
+COLD_SECONDS = 10.0
 
 
 class KernelsUnavailable(RuntimeError):

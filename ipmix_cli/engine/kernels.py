@@ -16,7 +16,9 @@ import math
 
 import numba
 import numpy as np
+from llvmlite import ir
 from numba import types
+from numba.extending import intrinsic
 
 # Inputs are read-only types (numba passes a writable array where a read-only one is declared, not the
 # reverse: mixing pictures and images made from Pillow buffers are read-only); "A" layouts take views.
@@ -27,7 +29,12 @@ _ANY_OUT = types.Array(types.uint8, 3, "A")
 _FLAT = types.Array(types.uint8, 1, "C", readonly=True)
 _FLAT_OUT = types.Array(types.uint8, 1, "C")
 _TABLE = types.Array(types.float64, 1, "C", readonly=True)
-_UNIFORMS = types.Array(types.float32, 3, "C", readonly=True)
+_TABLE32 = types.Array(types.float32, 1, "C", readonly=True)
+_FLOATS = types.Array(types.float32, 1, "C", readonly=True)
+_FLOATS_OUT = types.Array(types.float32, 1, "C")
+_INDICES = types.Array(types.int64, 1, "C")
+u64 = types.uint64
+_CONSTANTS = types.Array(types.uint64, 1, "C", readonly=True)
 f64, f32, i64 = types.float64, types.float32, types.int64
 
 SIGNATURES: dict[str, object] = {}
@@ -63,16 +70,37 @@ def affine(image, out, a, b, c, d, e, f):
 
     Row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each output
     pixel reads (its four neighbours and its two weights); the neighbours gathered as whole pixels (the image
-    packed once into one 32-bit word a pixel, as Pillow holds RGB); then per channel the two interpolations
-    in float64 and the truncation, black outside the image."""
+    packed into one 32-bit word a pixel, as Pillow holds RGB); then for each of a pixel's channels the two
+    interpolations in float64 and the truncation, black outside the image."""
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     source = image.reshape(-1)
+    # Only the pixels the output can read are packed (a patch's box reads a small part of the image): those within
+    # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
+    # image, with two more on each side for the right and bottom neighbours and for rounding. The rest of
+    # ``packed`` is never read.
+    low_x, high_x, low_y, high_y = np.inf, -np.inf, np.inf, -np.inf
+    for corner_y in (0.5, rows - 0.5):
+        for corner_x in (0.5, columns - 0.5):
+            u = a * corner_x + b * corner_y + c
+            v = d * corner_x + e * corner_y + f
+            low_x, high_x = min(low_x, u), max(high_x, u)
+            low_y, high_y = min(low_y, v), max(high_y, v)
+    first_x = min(max(math.floor(max(low_x, -1.0)) - 2, 0), width - 1)
+    last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)
+    first_y = min(max(math.floor(max(low_y, -1.0)) - 2, 0), height - 1)
+    last_y = min(max(math.floor(min(high_y, height + 1.0)) + 2, 0), height - 1)
     packed = np.empty(height * width, np.uint32)
-    for i in range(height * width):
-        packed[i] = (
-            np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
-        )
+    whole_rows = last_x - first_x + 1 == width
+    for row in range(first_y, last_y + 1):
+        if whole_rows and row > first_y:
+            break  # whole rows: one run from the first to the last
+        begin = row * width + first_x
+        end = (last_y * width + width) if whole_rows else (row * width + last_x + 1)
+        for i in range(begin, end):
+            packed[i] = (
+                np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
+            )
     across_u = np.empty(columns)
     across_v = np.empty(columns)
     for x in range(columns):
@@ -83,7 +111,6 @@ def affine(image, out, a, b, c, d, e, f):
     index = np.empty((4, columns), np.int64)
     inside = np.empty(columns, np.uint8)
     near = np.empty((4, columns), np.uint32)
-    mixed = np.empty((3, columns), np.uint8)
     for y in range(rows):
         down_u = b * (y + 0.5)
         down_v = e * (y + 0.5)
@@ -111,19 +138,17 @@ def affine(image, out, a, b, c, d, e, f):
         for k in range(4):
             for x in range(columns):
                 near[k, x] = packed[index[k, x]]
-        for channel in range(3):
-            shift = np.uint32(8 * channel)
-            result = mixed[channel]
-            for x in range(columns):
-                p = np.float64((near[0, x] >> shift) & np.uint32(255))
-                upper = p + (np.float64((near[1, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
-                p = np.float64((near[2, x] >> shift) & np.uint32(255))
-                lower = p + (np.float64((near[3, x] >> shift) & np.uint32(255)) - p) * weight_x[x]
-                result[x] = np.uint8(upper + (lower - upper) * weight_y[x]) * inside[x]
-        for x in range(columns):
-            out[y, x, 0] = mixed[0, x]
-            out[y, x, 1] = mixed[1, x]
-            out[y, x, 2] = mixed[2, x]
+        line = out[y].reshape(-1)  # the three channels of a pixel together, stored in place (8 % faster than
+        for x in range(columns):  # a pass per channel and one to interleave them)
+            n0, n1, n2, n3 = near[0, x], near[1, x], near[2, x], near[3, x]
+            across, down, keep = weight_x[x], weight_y[x], inside[x]
+            for channel in range(3):
+                shift = np.uint32(8 * channel)
+                p = np.float64((n0 >> shift) & np.uint32(255))
+                upper = p + (np.float64((n1 >> shift) & np.uint32(255)) - p) * across
+                p = np.float64((n2 >> shift) & np.uint32(255))
+                lower = p + (np.float64((n3 >> shift) & np.uint32(255)) - p) * across
+                line[3 * x + channel] = np.uint8(upper + (lower - upper) * down) * keep
 
 
 @_signature(types.void(_IMAGE, _OUT, f64, i64))
@@ -357,24 +382,121 @@ def add_patch(target, source, centred, alpha, gamma, kind):
                     target[y, x, channel] = np.uint8(np.rint(value))
 
 
-@_signature(types.void(_ANY_OUT, _ANY_IMAGE, _UNIFORMS, f32))
-def select_patch(target, source, uniforms, q):
-    """``target`` ← ``target`` where ``u < q`` else ``source``: ``uniforms`` is H×W×1 (one per pixel, shared by
-    its channels: ``random_pixels``) or H×W×3 (``random_elems``)."""
+@intrinsic
+def _lcg128(typingctx, high, low, multiplier_high, multiplier_low, increment_high, increment_low):
+    """One step of a 128-bit linear congruential generator, ``state·multiplier + increment`` (mod 2¹²⁸), on
+    (high, low) 64-bit halves: LLVM's 128-bit integers, two or three multiplications on x86-64."""
+
+    def codegen(context, builder, signature, arguments):
+        wide, narrow = ir.IntType(128), ir.IntType(64)
+        shift = ir.Constant(wide, 64)
+
+        def join(high, low):
+            return builder.or_(builder.shl(builder.zext(high, wide), shift), builder.zext(low, wide))
+
+        state, multiplier, increment = (join(*arguments[i : i + 2]) for i in (0, 2, 4))
+        state = builder.add(builder.mul(state, multiplier), increment)
+        halves = (builder.trunc(builder.lshr(state, shift), narrow), builder.trunc(state, narrow))
+        return context.make_tuple(builder, signature.return_type, halves)
+
+    return types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64), codegen
+
+
+_UNIFORM_BLOCK = 512  # uniforms made at a time (a multiple of 8: four lanes of two)
+_LANES = types.UniTuple(types.uint64, 8)
+
+
+@numba.njit(_LANES(u64, u64, _CONSTANTS), cache=True, nogil=True, inline="always")
+def _first_lanes(high, low, constants):
+    """The states of the four lanes of a mask stream that starts at (``high``, ``low``) (``seeding.mask_state``;
+    ``constants`` is ``seeding.MASK_CONSTANTS``): lane j after j + 1 steps."""
+    multiplier_high, multiplier_low, add_high, add_low = constants[0], constants[1], constants[2], constants[3]
+    high0, low0 = _lcg128(high, low, multiplier_high, multiplier_low, add_high, add_low)
+    high1, low1 = _lcg128(high0, low0, multiplier_high, multiplier_low, add_high, add_low)
+    high2, low2 = _lcg128(high1, low1, multiplier_high, multiplier_low, add_high, add_low)
+    high3, low3 = _lcg128(high2, low2, multiplier_high, multiplier_low, add_high, add_low)
+    return (high0, low0, high1, low1, high2, low2, high3, low3)
+
+
+@numba.njit(types.uint64(types.uint64, types.uint64), cache=True, nogil=True, inline="always")
+def _pcg_output(high, low):
+    """PCG64's output function (XSL-RR): the two halves XORed, rotated right by the top 6 bits."""
+    mixed = high ^ low
+    rotation = high >> np.uint64(58)
+    return (mixed >> rotation) | (mixed << ((np.uint64(64) - rotation) & np.uint64(63)))
+
+
+@numba.njit(_LANES(_LANES, _CONSTANTS, _FLOATS_OUT), cache=True, nogil=True, inline="always")
+def _next_uniforms(lanes, constants, block):
+    """Fill ``block`` with the stream's next float32 uniforms and return the lanes' new states. As numpy's
+    ``Generator.random(dtype=float32)`` on PCG64: each 64-bit output gives two values, its low 32 bits first,
+    each ``(bits >> 8)·2⁻²⁴``. The four lanes hold consecutive outputs and advance four steps at a time, so
+    that four multiplications are under way at once instead of one after another."""
+    high0, low0, high1, low1, high2, low2, high3, low3 = lanes
+    jump_high, jump_low, add_high, add_low = constants[4], constants[5], constants[6], constants[7]
+    scale = np.float32(1.0 / 16777216.0)
+    mask, eight, forty = np.uint64(0xFFFFFFFF), np.uint64(8), np.uint64(40)
+    for group in range(block.shape[0] // 8):
+        word0 = _pcg_output(high0, low0)
+        word1 = _pcg_output(high1, low1)
+        word2 = _pcg_output(high2, low2)
+        word3 = _pcg_output(high3, low3)
+        high0, low0 = _lcg128(high0, low0, jump_high, jump_low, add_high, add_low)
+        high1, low1 = _lcg128(high1, low1, jump_high, jump_low, add_high, add_low)
+        high2, low2 = _lcg128(high2, low2, jump_high, jump_low, add_high, add_low)
+        high3, low3 = _lcg128(high3, low3, jump_high, jump_low, add_high, add_low)
+        at = 8 * group
+        block[at] = np.float32((word0 & mask) >> eight) * scale
+        block[at + 1] = np.float32(word0 >> forty) * scale
+        block[at + 2] = np.float32((word1 & mask) >> eight) * scale
+        block[at + 3] = np.float32(word1 >> forty) * scale
+        block[at + 4] = np.float32((word2 & mask) >> eight) * scale
+        block[at + 5] = np.float32(word2 >> forty) * scale
+        block[at + 6] = np.float32((word3 & mask) >> eight) * scale
+        block[at + 7] = np.float32(word3 >> forty) * scale
+    return (high0, low0, high1, low1, high2, low2, high3, low3)
+
+
+@_signature(types.void(u64, u64, _CONSTANTS, _FLOATS_OUT))
+def mask_uniforms(high, low, constants, out):
+    """``seeding.mask_uniforms`` (flat): the float32 uniforms of the mask stream that starts at (``high``,
+    ``low``) (``seeding.mask_state``), advanced with ``constants`` (``seeding.MASK_CONSTANTS``)."""
+    block = np.empty(_UNIFORM_BLOCK, np.float32)
+    lanes = _first_lanes(high, low, constants)
+    for begin in range(0, out.shape[0], _UNIFORM_BLOCK):
+        lanes = _next_uniforms(lanes, constants, block)
+        for i in range(min(_UNIFORM_BLOCK, out.shape[0] - begin)):
+            out[begin + i] = block[i]
+
+
+@_signature(types.void(_ANY_OUT, _ANY_IMAGE, u64, u64, _CONSTANTS, f32, i64))
+def select_masked(target, source, high, low, constants, q, per_value):
+    """``target`` ← ``target`` where ``u < q`` else ``source`` (``mixing._random_pixels`` / ``_random_elems``),
+    with the mask's uniforms (``mask_uniforms``' values, in their order) made as they are used: one per pixel,
+    or (``per_value``) one per channel value."""
     rows, columns = target.shape[0], target.shape[1]
-    if uniforms.shape[2] == 1:
-        for y in range(rows):
-            for x in range(columns):
-                if not uniforms[y, x, 0] < q:
-                    target[y, x, 0] = source[y, x, 0]
-                    target[y, x, 1] = source[y, x, 1]
-                    target[y, x, 2] = source[y, x, 2]
-    else:
-        for y in range(rows):
-            for x in range(columns):
+    block = np.empty(_UNIFORM_BLOCK, np.float32)
+    lanes = _first_lanes(high, low, constants)
+    used = _UNIFORM_BLOCK
+    for y in range(rows):
+        for x in range(columns):
+            if per_value:
                 for channel in range(3):
-                    keep = uniforms[y, x, channel] < q
-                    target[y, x, channel] = target[y, x, channel] if keep else source[y, x, channel]
+                    if used == _UNIFORM_BLOCK:
+                        lanes = _next_uniforms(lanes, constants, block)
+                        used = 0
+                    kept, taken = target[y, x, channel], source[y, x, channel]
+                    target[y, x, channel] = kept if block[used] < q else taken
+                    used += 1
+            else:
+                if used == _UNIFORM_BLOCK:
+                    lanes = _next_uniforms(lanes, constants, block)
+                    used = 0
+                keep = block[used] < q
+                used += 1
+                for channel in range(3):
+                    kept, taken = target[y, x, channel], source[y, x, channel]
+                    target[y, x, channel] = kept if keep else taken
 
 
 # --- the final blend ----------------------------------------------------------------------------------
@@ -395,3 +517,361 @@ def blend(image, w0, a, wa, b, wb, c, wc, terms, out):
         for i in range(image.shape[0]):
             total = np.float32(image[i]) * w0 + half + np.float32(a[i]) * wa + np.float32(b[i]) * wb
             out[i] = np.uint8(total + np.float32(c[i]) * wc)
+
+
+# --- PixMix's rounds in float32 ------------------------------------------------------------------------
+#
+# ``mixing.mix_float`` in float32, operation for operation. A byte operand's term, ``x = byte/255`` (``to_float``:
+# float32's correctly rounded division), is computed where it is used when that takes arithmetic alone (add),
+# so that the loop runs on whole vectors; a term that is a power (multiply) comes from a 256-entry table, read
+# one value at a time (LLVM does not vectorise a gather from an array that may share memory with the output).
+
+PIXMIX_ADD = 0
+PIXMIX_MULTIPLY = 1
+
+
+@_signature(types.void(_FLAT, _FLAT, f32, f32, _TABLE32, _TABLE32, i64, _FLOATS_OUT))
+def pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kind, out):
+    """PixMix's first round (``mixing.mix_float`` of ``to_float(start)``), whose image is still bytes: ``add`` is
+    ``(((2a − 1)·α + (2s − 1)·γ) + 1)·½``; ``multiply`` is ``(P_a[a]·P_s[s])·½`` from the tables of
+    ``(2a)^α`` and ``max(2s, 1e−37)^γ``; then clipped to [0, 1]."""
+    half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
+    if kind == PIXMIX_ADD:
+        for i in range(start.shape[0]):
+            image_term = ((np.float32(start[i]) / full) * two - one) * alpha
+            source_term = ((np.float32(source[i]) / full) * two - one) * gamma
+            value = ((image_term + source_term) + one) * half
+            value = one if value > one else value
+            out[i] = zero if value < zero else value
+    else:
+        for i in range(start.shape[0]):
+            value = (image_powers[start[i]] * source_powers[source[i]]) * half
+            out[i] = max(min(value, one), zero)  # (a scalar loop: min and max do not branch)
+
+
+@intrinsic
+def _float64_from_bits(typingctx, bits):
+    """The float64 whose bit pattern is the int64 ``bits`` (a power of two made from its exponent)."""
+
+    def codegen(context, builder, signature, arguments):
+        return builder.bitcast(arguments[0], context.get_value_type(types.float64))
+
+    return types.float64(types.int64), codegen
+
+
+def _log_tables() -> tuple[np.ndarray, np.ndarray]:
+    """For the top 7 bits ``k`` of a mantissa: ``1/c`` (c = 1 + (k + ½)/128) rounded to 28 significant bits, so
+    that ``m·(1/c)`` of a 24-bit mantissa ``m`` is exact in float64, and ``−log₂(1/c)``."""
+    inverse = np.empty(128)
+    logarithm = np.empty(128)
+    for k in range(128):
+        mantissa, exponent = math.frexp(1 / (1 + (k + 0.5) / 128))
+        inverse[k] = math.ldexp(round(mantissa * 2**28) / 2**28, exponent)
+        logarithm[k] = -math.log2(inverse[k])
+    return inverse, logarithm
+
+
+_INVERSE_CENTRES, _LOG_CENTRES = _log_tables()
+_EXP2_STEPS = np.array([2.0 ** (k / 128) for k in range(128)])  # 2^(k/128)
+_LN2 = math.log(2)
+_INV_LN2 = 1 / math.log(2)
+#: A power within this relative distance of a float32 rounding boundary is left to numpy (see pixmix_round).
+_NEAR = 2.0**-38
+_BLOCK = 512
+
+
+@_signature(types.UniTuple(i64, 2)(_FLOATS_OUT, _FLAT, f32, f32, _TABLE32, i64, i64, _INDICES))
+def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtful):
+    """A later PixMix round (``mixing.mix_float``) of the float32 image ``mixed``, in place (a multiply from value
+    ``start`` on): ``add`` as in ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where
+    ``P(x)`` is ``(2x)^α`` rounded to float32, which the reference path takes from numpy's float64 ``pow``.
+
+    The power here, in float64 (ARM's optimized-routines ``powf`` has the same shape): ``2x = 2^e·m``, ``m`` in
+    [1, 2) from the bits of ``x``; ``log₂ m = log₂ c + log₂(1 + r)``, ``c`` the centre of the 128th of [1, 2)
+    that holds ``m`` (a table), ``r = m/c − 1`` exact, ``|r| ≤ 2⁻⁸`` (a series of degree 5, error 2⁻⁵⁰);
+    ``y = α·(e + log₂ m)``, rounded within 2⁻⁴⁵ as ``|y| < 512``; ``2^y = 2^(n/128)·2^s``, ``n`` whole,
+    ``|s| ≤ 1/256`` (a table and a series of degree 4, error 2⁻⁴⁹). Its relative error is below 2⁻⁴⁴, and
+    numpy's (SVML or libm) below 2⁻⁵¹: where the power lies farther than 2⁻³⁸ (relative) from the midpoint
+    between two float32 values, both round to the same float32. Nearer (about one value in 10,000), or from a
+    subnormal ``x``, the kernel cannot tell: it leaves the value as it was and records its index in
+    ``doubtful``, for the caller to compute as the reference path does. When ``doubtful`` is full it stops
+    before the block that would overflow it. Returns (indices recorded, where it stopped: the size when done).
+    Everything after the power in float32, as there.
+
+    In blocks: the powers of a block on whole vectors (tables of constants), then the rest one value at a
+    time (the source's table)."""
+    half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
+    count = mixed.shape[0]
+    if kind == PIXMIX_ADD:  # (whole: an add leaves nothing to numpy; ``range(count)`` runs on whole vectors)
+        for i in range(count):
+            source_term = ((np.float32(source[i]) / full) * two - one) * gamma
+            value = (((mixed[i] * two - one) * alpha + source_term) + one) * half
+            value = one if value > one else value
+            mixed[i] = zero if value < zero else value
+        return 0, count
+    bits = mixed.view(np.uint32)
+    exponent = np.float64(alpha)
+    powers = np.empty(_BLOCK, np.float32)
+    near = np.empty(_BLOCK, np.uint8)
+    found = 0
+    for begin in range(start, count, _BLOCK):
+        size = min(_BLOCK, count - begin)
+        flagged = 0
+        for j in range(size):
+            word = bits[begin + j]
+            biased = np.int64((word >> 23) & 255)  # x's exponent field: 2x = 2^(biased − 126)·m
+            fraction = word & 0x7FFFFF
+            k = fraction >> 16
+            r = (1.0 + np.float64(fraction) * (1.0 / 8388608.0)) * _INVERSE_CENTRES[k] - 1.0
+            log_r = r * (1.0 + r * (-0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * 0.2))))
+            y = exponent * (np.float64(biased - 126) + (_LOG_CENTRES[k] + log_r * _INV_LN2))
+            steps = np.int64(math.floor(y * 128.0 + 0.5))
+            z = (y - np.float64(steps) * (1.0 / 128.0)) * _LN2
+            series = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0))))
+            power = _EXP2_STEPS[steps & 127] * series * _float64_from_bits(((steps >> 7) + 1023) << 52)
+            power = 0.0 if biased == 0 else power  # x = 0 (or subnormal, flagged below)
+            unsure = (np.float32(power * (1.0 - _NEAR)) != np.float32(power * (1.0 + _NEAR))) | (
+                (biased == 0) & (fraction != 0)
+            )
+            powers[j] = np.float32(power)
+            near[j] = unsure
+            flagged += unsure
+        if found + flagged > doubtful.shape[0]:
+            return found, begin  # the caller makes room and goes on from this block
+        for j in range(size):
+            value = (powers[j] * source_powers[source[begin + j]]) * half
+            value = max(min(value, one), zero)  # (a scalar loop: min and max do not branch)
+            mixed[begin + j] = mixed[begin + j] if near[j] else value
+        if flagged:
+            for j in range(size):
+                if near[j]:
+                    doubtful[found] = begin + j
+                    found += 1
+    return found, count
+
+
+@_signature(types.void(_FLOATS, _FLAT_OUT))
+def float_to_bytes(mixed, out):
+    """``mixing.to_bytes``: ``⌊255·x + ½⌋`` in float32."""
+    scale, half = np.float32(255), np.float32(0.5)
+    for i in range(mixed.shape[0]):
+        out[i] = np.uint8(mixed[i] * scale + half)
+
+
+@_signature(types.void(_FLOATS_OUT, _FLAT, f32))
+def blend_add(total, chain, weight):
+    """``blend._add_term``: ``total += float32(chain)·w``, the product rounded to float32 first."""
+    for i in range(total.shape[0]):
+        total[i] = total[i] + np.float32(chain[i]) * weight
+
+
+# --- the fractal generator's IFS pictures (``mixsets/fractals.py``) --------------------------------------------
+
+_SLOTS = types.Array(types.int16, 2, "C", readonly=True)
+_MAP_TABLE = types.Array(types.intp, 1, "C", readonly=True)
+_BY_COLUMN = types.Array(types.float32, 2, "C", readonly=True)
+_PICKS = types.Array(types.int64, 1, "C", readonly=True)
+_POINTS_OUT = types.Array(types.float32, 2, "C")
+
+
+@_signature(types.void(f32, f32, _SLOTS, _PICKS, _SLOTS, _MAP_TABLE, _BY_COLUMN, _POINTS_OUT, _POINTS_OUT))
+def ifs_walk(start_x, start_y, warm_slots, picks, slots, table, by_column, out_x, out_y):
+    """``fractals.chaos_game``'s walk: warm-up walkers from (``start_x``, ``start_y``), one step per row of
+    ``warm_slots``; the walkers picked from them (``picks``); then one step per row of ``slots``, each row's
+    points into that row of ``out_x`` and ``out_y``. A step of a walker at (x, y) by map ``table[slot]`` with
+    coefficients (a, b, c, d, e, f) (``by_column``'s columns) is ``x' = (a·x + b·y) + e``,
+    ``y' = (c·x + d·y) + f``, every product and sum rounded to float32, as numpy's passes round them."""
+    warm = warm_slots.shape[1]
+    x = np.empty(warm, np.float32)
+    y = np.empty(warm, np.float32)
+    x[:] = start_x
+    y[:] = start_y
+    for step in range(warm_slots.shape[0]):
+        for i in range(warm):
+            k = table[warm_slots[step, i]]
+            new_x = (by_column[0, k] * x[i] + by_column[1, k] * y[i]) + by_column[4, k]
+            y[i] = (by_column[2, k] * x[i] + by_column[3, k] * y[i]) + by_column[5, k]
+            x[i] = new_x
+    walkers = slots.shape[1]
+    for i in range(walkers):
+        out_x[0, i] = x[picks[i]]
+        out_y[0, i] = y[picks[i]]
+    for step in range(slots.shape[0]):
+        before = max(step - 1, 0)  # the first step starts from the picked walkers, held in row 0 for now
+        for i in range(walkers):
+            k = table[slots[step, i]]
+            px, py = out_x[before, i], out_y[before, i]
+            out_x[step, i] = (by_column[0, k] * px + by_column[1, k] * py) + by_column[4, k]
+            out_y[step, i] = (by_column[2, k] * px + by_column[3, k] * py) + by_column[5, k]
+
+
+@_signature(types.void(_FLOATS, _FLOATS, f32, f32, f32, f32, i64, types.Array(types.int64, 1, "C")))
+def ifs_density(x, y, centre_x, centre_y, scale, middle, size, counts):
+    """``fractals.density``'s counts: each point's column ``int32((x − centre_x)·scale + middle)`` (float32
+    operations, truncated) and row likewise, clipped to the canvas, counted in ``counts`` (size², zeroed)."""
+    last = size - 1
+    for i in range(x.shape[0]):
+        column = np.int32((x[i] - centre_x) * scale + middle)
+        row = np.int32((y[i] - centre_y) * scale + middle)
+        column = min(max(column, 0), last)
+        row = min(max(row, 0), last)
+        counts[row * size + column] += 1
+
+
+@_signature(types.void(types.Array(types.int64, 1, "C", readonly=True), _IMAGE, _FLAT, _IMAGE, _OUT))
+def ifs_colour(counts, colours, opacity, background, out):
+    """``fractals.colourise``'s composite: each pixel's colour ``colours[count]`` over the background with opacity
+    ``opacity[count]``, as Pillow's ``Image.composite`` blends (``paste`` through an "L" mask): ``(bg·(255 − a) +
+    fg·a + 128)``, divided by 255 as ``(t + (t >> 8)) >> 8``. ``colours`` is (top + 1)×1×3."""
+    flat = out.reshape(-1)
+    back = background.reshape(-1)
+    for p in range(counts.shape[0]):
+        count = counts[p]
+        alpha = np.int32(opacity[count])
+        for channel in range(3):
+            total = np.int32(back[3 * p + channel]) * (255 - alpha) + np.int32(colours[count, 0, channel]) * alpha + 128
+            flat[3 * p + channel] = np.uint8(((total >> 8) + total) >> 8)
+
+
+# --- the mixing picture's scale and cut (``mixsets/mixing_set.py``) -------------------------------------------
+
+_PRECISION_BITS = 22  # Pillow's fixed-point weights: 32 − 8 − 2 bits
+
+
+_COUNTS = types.Array(types.int64, 1, "C")
+_WEIGHTS = types.Array(types.float64, 2, "C")
+
+
+@numba.njit(types.void(i64, i64, i64, i64, _COUNTS, _COUNTS, _WEIGHTS), cache=True, nogil=True, error_model="numpy")
+def _bilinear_weights(source, scaled, first, count, starts, sizes, weights):
+    """Pillow's ``precompute_coeffs`` for BILINEAR (``Resample.c``) along one axis, for the outputs ``first`` to
+    ``first + count`` of ``source`` values resized to ``scaled``, with ``normalize_coeffs_8bpc``'s fixed point:
+    the first input each output reads (``starts``), how many (``sizes``), and their weights (rows of
+    ``weights``), in float64 operations in Pillow's order."""
+    scale = np.float64(np.float32(source)) / scaled  # (in1 − in0) in C float, then double
+    filterscale = scale if scale >= 1.0 else 1.0
+    support = 1.0 * filterscale
+    for i in range(count):
+        center = 0.0 + (first + i + 0.5) * scale
+        ss = 1.0 / filterscale
+        low = np.int64(center - support + 0.5)
+        low = max(low, 0)
+        high = np.int64(center + support + 0.5)
+        high = min(high, source)
+        high -= low
+        total = 0.0
+        for x in range(high):
+            w = ((np.float64(x + low) - center) + 0.5) * ss
+            w = -w if w < 0.0 else w
+            w = 1.0 - w if w < 1.0 else 0.0
+            weights[i, x] = w
+            total += w
+        for x in range(high):
+            value = weights[i, x] / total if total != 0.0 else weights[i, x]
+            weights[i, x] = (
+                np.int64(0.5 + value * (1 << _PRECISION_BITS))
+                if value >= 0
+                else np.int64(-0.5 + value * (1 << _PRECISION_BITS))
+            )
+        starts[i] = low
+        sizes[i] = high
+
+
+@numba.njit(types.uint8(types.int64), cache=True, nogil=True, inline="always")
+def _clip8(total):
+    """Pillow's ``clip8``: the sum's integer part (an arithmetic shift), clamped to a byte."""
+    value = total >> _PRECISION_BITS
+    return np.uint8(0 if value < 0 else (255 if value > 255 else value))
+
+
+@numba.njit(
+    types.Tuple((_COUNTS, _COUNTS, _WEIGHTS, i64, i64))(i64, i64, i64, i64, types.boolean),
+    cache=True,
+    nogil=True,
+    error_model="numpy",
+)
+def _axis_weights(source, scaled, first, count, resample):
+    """Where the outputs ``first`` to ``first + count`` of one axis read (start, size and 22-bit weights; when
+    ``resample`` is False the axis keeps its size and output i reads input i alone) and the span of inputs
+    they read together."""
+    reach = np.int64(max(source / scaled, 1.0) * 2 + 3)  # more than Pillow's ksize
+    starts = np.empty(count, np.int64)
+    sizes = np.ones(count, np.int64)
+    weights = np.zeros((count, reach), np.float64)
+    if resample:
+        _bilinear_weights(source, scaled, first, count, starts, sizes, weights)
+    else:
+        for i in range(count):
+            starts[i] = first + i
+            weights[i, 0] = 1 << _PRECISION_BITS
+    low, high = starts[0], starts[count - 1] + sizes[count - 1]
+    for i in range(count):  # (starts rise with i; this only guards the span)
+        low = min(low, starts[i])
+        high = max(high, starts[i] + sizes[i])
+    return starts, sizes, weights, low, high
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # typed at its calls: an explicit signature made it slower
+def _pass_across(source, first_row, rows, first_column, starts, sizes, weights, out):
+    """The horizontal pass: ``out[r, x] = clip8(2²¹ + Σᵢ source[first_row + r, starts[x] − first_column + i]·wᵢ)``
+    (``source`` columns counted from ``first_column``), per channel."""
+    half = np.int64(1) << (_PRECISION_BITS - 1)
+    for r in range(rows):
+        line = source[first_row + r]
+        for x in range(out.shape[1]):
+            start = starts[x] - first_column
+            red = green = blue = half
+            for i in range(sizes[x]):
+                weight = np.int64(weights[x, i])
+                red += np.int64(line[start + i, 0]) * weight
+                green += np.int64(line[start + i, 1]) * weight
+                blue += np.int64(line[start + i, 2]) * weight
+            out[r, x, 0] = _clip8(red)
+            out[r, x, 1] = _clip8(green)
+            out[r, x, 2] = _clip8(blue)
+
+
+@numba.njit(cache=True, nogil=True, error_model="numpy")  # (as _pass_across)
+def _pass_down(source, first_row, first_column, starts, sizes, weights, out):
+    """The vertical pass: ``out[y, c] = clip8(2²¹ + Σᵢ source[starts[y] − first_row + i, first_column + c]·wᵢ)``,
+    summed a whole row at a time (the same sums, in the same order, on whole vectors)."""
+    length = out.shape[1] * 3
+    sums = np.empty(length, np.int64)
+    half = np.int64(1) << (_PRECISION_BITS - 1)
+    for y in range(out.shape[0]):
+        sums[:] = half
+        for i in range(sizes[y]):
+            weight = np.int64(weights[y, i])
+            line = source[starts[y] - first_row + i].reshape(-1)
+            offset = first_column * 3
+            for j in range(length):
+                sums[j] += np.int64(line[offset + j]) * weight
+        target = out[y].reshape(-1)
+        for j in range(length):
+            target[j] = _clip8(sums[j])
+
+
+@_signature(types.void(_IMAGE, _OUT, i64, i64, i64, i64, types.boolean))
+def resize_window(picture, out, width, height, left, top, vertical_first):
+    """The window of ``out``'s size at (``left``, ``top``) of ``picture`` resized to ``width``×``height`` as Pillow's
+    ``resize((width, height), BILINEAR)`` makes it, bit for bit (``Resample.c``): two passes, each
+    ``clip8(2²¹ + Σ value·weight)`` with 22-bit weights into bytes, a pass skipped where its side keeps its size;
+    horizontal first, unless ``vertical_first`` (the caller's reading of Pillow's rule: newer Pillows run the
+    vertical pass first when the height shrinks by more than twice what the width does). Each output value
+    depends on its own weights alone, so only the window's values are made, from the inputs they reach."""
+    rows, columns = out.shape[0], out.shape[1]
+    source_height, source_width = picture.shape[0], picture.shape[1]
+    row_starts, row_sizes, row_weights, first_row, last_row = _axis_weights(
+        source_height, height, top, rows, height != source_height
+    )
+    column_starts, column_sizes, column_weights, first_column, last_column = _axis_weights(
+        source_width, width, left, columns, width != source_width
+    )
+    if vertical_first:  # the window's rows, over the columns the horizontal pass reads
+        between = np.empty((rows, last_column - first_column, 3), np.uint8)
+        _pass_down(picture, 0, first_column, row_starts, row_sizes, row_weights, between)
+        _pass_across(between, 0, rows, first_column, column_starts, column_sizes, column_weights, out)
+    else:  # the rows the vertical pass reads, across the window's columns
+        between = np.empty((last_row - first_row, columns, 3), np.uint8)
+        _pass_across(picture, first_row, last_row - first_row, 0, column_starts, column_sizes, column_weights, between)
+        _pass_down(between, first_row, 0, row_starts, row_sizes, row_weights, out)

@@ -16,8 +16,9 @@ from typing import Callable
 
 import numpy as np
 
-from ..seeding import mask_uniforms
+from ..seeding import MASK_CONSTANTS, mask_state, mask_uniforms
 from . import compiled
+from .bands import row_bands
 from .draws import Draws
 
 Params = dict
@@ -210,13 +211,16 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
     others (a hand-edited trace) takes the plain path."""
     kernels = compiled.active()
     if kernels is None:
-        target[...] = apply_mix(target, source, params, overflow)
+        if params["mix"] in ("add", "multiply"):  # elementwise: in bands of rows, for small float temporaries
+            for rows in row_bands(target.shape):
+                target[rows] = apply_mix(target[rows], source[rows], params, overflow)
+        else:
+            target[...] = apply_mix(target, source, params, overflow)
         return
     mix = params["mix"]
     if mix in ("random_pixels", "random_elems"):
-        shape = target.shape[:2] + ((1,) if mix == "random_pixels" else (3,))
-        uniforms = mask_uniforms(params["mask_seed"], target.shape[:2] if mix == "random_pixels" else target.shape)
-        kernels.select_patch(target, source, uniforms.reshape(shape), _F32(params["q"]))
+        high, low = mask_state(params["mask_seed"])  # the mask's uniforms are made in the kernel, as used
+        kernels.select_masked(target, source, high, low, MASK_CONSTANTS, _F32(params["q"]), mix == "random_elems")
         return
     alpha, gamma = params["alpha"], params["gamma"]
     if not (0 < alpha <= 2 and -1 <= gamma <= 1) or overflow not in OVERFLOW_MODES:
@@ -258,24 +262,39 @@ def to_float(image: np.ndarray) -> np.ndarray:
 
 
 def to_bytes(mixed: np.ndarray) -> np.ndarray:
-    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32."""
-    scaled = mixed * _F32(255)
-    scaled += _F32(0.5)
-    return scaled.astype(np.uint8)
+    """A float32 image in [0, 1] rounded to uint8: ``⌊255·x + ½⌋`` (round half up) in float32 (in bands of rows)."""
+    out = np.empty(mixed.shape, np.uint8)
+    for rows in row_bands(mixed.shape):
+        scaled = mixed[rows] * _F32(255)
+        scaled += _F32(0.5)
+        out[rows] = scaled
+    return out
 
 
-def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarray:
+def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray | None = None) -> np.ndarray:
     """PixMix's ``add`` or ``multiply`` of a float32 image in [0, 1] with a uint8 source, clipped to [0, 1].
 
     As andyzoujm/pixmix computes it, in float32 and in its order: ``add`` is ``(α·(2x − 1) + γ·(2s − 1) + 1)
     / 2``, ``multiply`` is ``(2x)^α · max(2s, 1e−37)^γ / 2`` (powers correctly rounded to float32, as in
     IPMix's ``multiply``), then ``torch.clip(·, 0, 1)``. The source's power comes from a 256-entry table;
-    the image's is computed per value, since after the first round it is no longer a byte.
+    the image's is computed per value, since after the first round it is no longer a byte. In bands of rows
+    (the values do not depend on them), so that the float64 powers stay small; into ``out`` when given (which
+    may be ``mixed`` itself).
     """
     exponents = float32_exponents(params)
+    out = np.empty(mixed.shape, np.float32) if out is None else out
+    source_powers = power_tables(exponents)[1] if params["mix"] != "add" else None
+    for rows in row_bands(mixed.shape):
+        out[rows] = _mix_float_band(mixed[rows], source[rows], params["mix"], exponents, source_powers)
+    return out
+
+
+def _mix_float_band(
+    mixed: np.ndarray, source: np.ndarray, mix: str, exponents: np.ndarray, source_powers: np.ndarray | None
+) -> np.ndarray:
     alpha, gamma = exponents[0, 0], exponents[1, 0]
     result = mixed * _F32(2)
-    if params["mix"] == "add":
+    if mix == "add":
         result -= _F32(1)
         result *= alpha
         term = to_float(source)  # on a whole image, four passes cost less than one 256-entry table's take
@@ -286,8 +305,70 @@ def mix_float(mixed: np.ndarray, source: np.ndarray, params: Params) -> np.ndarr
         result += _F32(1)
     else:
         result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
-        result *= power_tables(exponents)[1].take(source)
+        result *= source_powers.take(source)
     result *= _F32(0.5)
     np.minimum(result, _F32(1), out=result)
     np.maximum(result, _F32(0), out=result)
     return result
+
+
+# --- the same rounds by the kernels (``kernels.pixmix_first``, ``pixmix_round``) ------------------------------
+
+#: Where a multiply round's kernel records the values whose power it leaves to numpy (about 1 in 10,000): at
+#: least a block of the kernel's, so that every call goes on.
+_DOUBTFUL_CAPACITY = 1024
+_BYTES_DOUBLED = (to_float(np.arange(256, dtype=np.uint8)) * _F32(2)).astype(np.float64)
+
+
+def compiles_float_round(params: Params) -> bool:
+    """Whether the kernels make :func:`mix_float`'s round for these parameters: those our samplers draw
+    (0 < α ≤ 2, |γ| ≤ 1), where the kernel's power is proven accurate; a hand-edited trace may hold others."""
+    if params["mix"] not in PIXMIX_MIXES:
+        return False
+    alpha, gamma = (float(value) for value in float32_exponents(params)[:, 0])
+    return 0 < alpha <= 2 and -1 <= gamma <= 1
+
+
+def mix_float_first(kernels, start: np.ndarray, source: np.ndarray, params: Params, out: np.ndarray) -> None:
+    """``out`` (flat float32) ← ``mix_float(to_float(start), source, params)`` for flat uint8 ``start`` and
+    ``source``. The image is still bytes: a multiply takes both powers from 256-entry tables, as
+    :func:`power_tables` and :func:`mix_float` compute them."""
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    if params["mix"] == "add":
+        kernels.pixmix_first(start, source, alpha, gamma, _NO_POWERS, _NO_POWERS, kernels.PIXMIX_ADD, out)
+        return
+    image_powers = np.power(_BYTES_DOUBLED, np.float64(alpha)).astype(np.float32)
+    source_powers = power_tables(exponents)[1]
+    kernels.pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kernels.PIXMIX_MULTIPLY, out)
+
+
+def mix_float_next(kernels, mixed: np.ndarray, source: np.ndarray, params: Params) -> None:
+    """``mixed`` (flat float32) ← ``mix_float(mixed, source, params)`` in place, for flat uint8 ``source``. The
+    few values whose power the kernel leaves to numpy (see ``kernels.pixmix_round``) are computed as
+    :func:`mix_float` computes them, from their values before the round (which the kernel leaves there)."""
+    exponents = float32_exponents(params)
+    alpha, gamma = exponents[0, 0], exponents[1, 0]
+    if params["mix"] == "add":
+        kernels.pixmix_round(mixed, source, alpha, gamma, _NO_POWERS, kernels.PIXMIX_ADD, 0, _NO_INDICES)
+        return
+    source_powers = power_tables(exponents)[1]
+    doubtful = np.empty(_DOUBTFUL_CAPACITY, np.int64)
+    position = 0
+    while position < mixed.size:
+        found, position = kernels.pixmix_round(
+            mixed, source, alpha, gamma, source_powers, kernels.PIXMIX_MULTIPLY, position, doubtful
+        )
+        if found:
+            where = doubtful[:found]
+            result = mixed[where] * _F32(2)  # mix_float's multiply, on these values alone
+            result = np.power(result.astype(np.float64), np.float64(alpha)).astype(np.float32)
+            result *= source_powers.take(source[where])
+            result *= _F32(0.5)
+            np.minimum(result, _F32(1), out=result)
+            np.maximum(result, _F32(0), out=result)
+            mixed[where] = result
+
+
+_NO_POWERS = np.empty(0, np.float32)
+_NO_INDICES = np.empty(0, np.int64)

@@ -24,7 +24,7 @@ from typing import Callable, Iterator
 import numpy as np
 from PIL import Image, ImageEnhance
 
-from . import compiled
+from . import bands, compiled
 from .affine import apply_tables, cached_tables, shear
 from .draws import Draws
 
@@ -308,7 +308,24 @@ def _rotate_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
 
 
 def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
-    """Bilinear shear with Pillow's conventions: ``axis=1`` is shear_x, ``axis=0`` shear_y.
+    """Bilinear shear with Pillow's conventions: ``axis=1`` is shear_x, ``axis=0`` shear_y (see
+    :func:`_shear_lines`), in bands of lines (rows for shear_x, columns for shear_y) on a large image: a line's
+    values depend on its own index alone, and the float32 copies stay small."""
+    lines = image.shape[1 - axis]
+    count = max(1, bands.BAND_VALUES // max(1, image.size // lines))
+    if count >= lines:
+        return _shear_lines(image, factor, axis)
+    out = np.empty(image.shape, np.uint8)
+    for first in range(0, lines, count):
+        band = slice(first, min(first + count, lines))
+        part = (band, slice(None)) if axis == 1 else (slice(None), band)
+        out[part] = _shear_lines(image[part], factor, axis, first)
+    return out
+
+
+def _shear_lines(image: np.ndarray, factor: float, axis: int, first: int = 0) -> np.ndarray:
+    """Bilinear shear with Pillow's conventions: ``axis=1`` is shear_x, ``axis=0`` shear_y; ``image`` holds the
+    lines from line ``first`` on of the image sheared (its shifts are theirs).
 
     For shear_x, Pillow's affine transform samples input column ``x + 0.5 + s`` for output column ``x``,
     where row ``y`` has shift ``s = factor·(y + 0.5)``; it clamps the two neighbours to the image, writes
@@ -318,7 +335,7 @@ def _shear(image: np.ndarray, factor: float, axis: int) -> np.ndarray:
     """
     lines = image.shape[1 - axis]  # rows for shear_x, columns for shear_y
     length = image.shape[axis]
-    shifts = factor * (np.arange(lines) + 0.5)
+    shifts = factor * (np.arange(first, first + lines) + 0.5)
     whole = np.floor(shifts)
     fraction = (shifts - whole).astype(np.float32)
     whole = whole.astype(np.int64)

@@ -17,7 +17,16 @@ import numpy as np
 from . import compiled
 from .config import PixMixConfig
 from .draws import Draws
-from .mixing import PIXMIX_MIXES, mix_float, sample_mix, to_bytes, to_float
+from .mixing import (
+    PIXMIX_MIXES,
+    compiles_float_round,
+    mix_float,
+    mix_float_first,
+    mix_float_next,
+    sample_mix,
+    to_bytes,
+    to_float,
+)
 from .ops import AUGMIX_LEVELS, apply_image_op, sample_image_op
 from .plans import (
     Explanation,
@@ -48,10 +57,32 @@ def apply_checked(image: np.ndarray, mixing: np.ndarray | None, plan: Plan) -> n
     start = _start(image, plan)
     if not plan["rounds"]:
         return start.copy() if start is image else start  # byte → float32 → byte gives the byte back
+    kernels = compiled.active()
+    if kernels is not None and all(compiles_float_round(step) for step in plan["rounds"]):
+        return _apply_rounds_compiled(kernels, image, mixing, plan, start)
     mixed = None
-    for _, mixed in iterate_rounds(image, mixing, plan, start):
+    for _, mixed in iterate_rounds(image, mixing, plan, start, in_place=True):
         pass
     return to_bytes(mixed)
+
+
+def _apply_rounds_compiled(
+    kernels, image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
+) -> np.ndarray:
+    """The rounds and the final rounding by the kernels (the same float32 values as :func:`iterate_rounds`):
+    the first round from the start's bytes into one flat float32 image, each later one in place."""
+    mixed = None
+    for step in plan["rounds"]:
+        picture = require_mixing(mixing) if step["source"] == "mixing" else apply_image_op(image, step["source"])
+        source = np.ascontiguousarray(picture).reshape(-1)
+        if mixed is None:
+            mixed = np.empty(source.size, np.float32)
+            mix_float_first(kernels, np.ascontiguousarray(start).reshape(-1), source, step, mixed)
+        else:
+            mix_float_next(kernels, mixed, source, step)
+    out = np.empty(image.shape, np.uint8)
+    kernels.float_to_bytes(mixed, out.reshape(-1))
+    return out
 
 
 def _start(image: np.ndarray, plan: Plan) -> np.ndarray:
@@ -59,15 +90,16 @@ def _start(image: np.ndarray, plan: Plan) -> np.ndarray:
 
 
 def iterate_rounds(
-    image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray
+    image: np.ndarray, mixing: np.ndarray | None, plan: Plan, start: np.ndarray, in_place: bool = False
 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """For each round: the source it mixed in (uint8) and the float32 image after it, from ``start`` (the
-    image after the plan's start step, computed once by the caller)."""
+    image after the plan's start step, computed once by the caller); ``in_place``: one float32 image, updated
+    by every round (a state is then gone at the next round)."""
     mixed = to_float(start)
     for step in plan["rounds"]:
         source = step["source"]
         picture = require_mixing(mixing) if source == "mixing" else apply_image_op(image, source)
-        mixed = mix_float(mixed, picture, step)
+        mixed = mix_float(mixed, picture, step, out=mixed if in_place else None)
         yield picture, mixed
 
 

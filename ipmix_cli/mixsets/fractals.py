@@ -23,6 +23,8 @@ from typing import Callable
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..engine import compiled
+
 KINDS = ("ifs", "dead_leaves", "spectral", "mixed")
 #: points rendered per IFS picture (at 256×256 about 1.5 per pixel, concentrated on the attractor)
 IFS_POINTS = 100_000
@@ -133,6 +135,16 @@ def chaos_game(system: dict, rng: np.random.Generator, points: int) -> tuple[np.
         out_y += d * y
         out_y += f
 
+    kernels = compiled.active()
+    if kernels is not None:  # the same draws, the same float32 steps (kernels.ifs_walk)
+        warm = rng.integers(0, _CHOICE_SLOTS, (_WARMUP_STEPS, _WARMUP_WALKERS), dtype=np.int16)
+        pick = rng.integers(0, _WARMUP_WALKERS, _WALKERS)
+        slots = rng.integers(0, _CHOICE_SLOTS, (-(-points // _WALKERS), _WALKERS), dtype=np.int16)
+        out_x = np.empty(slots.shape, np.float32)
+        out_y = np.empty(slots.shape, np.float32)
+        start_x, start_y = np.float32(start[0]), np.float32(start[1])
+        kernels.ifs_walk(start_x, start_y, warm, pick, slots, table, by_column, out_x, out_y)
+        return out_x.ravel()[:points], out_y.ravel()[:points]
     x = np.full(_WARMUP_WALKERS, start[0], np.float32)
     y = np.full(_WARMUP_WALKERS, start[1], np.float32)
     for slots in rng.integers(0, _CHOICE_SLOTS, (_WARMUP_STEPS, _WARMUP_WALKERS), dtype=np.int16):
@@ -155,6 +167,12 @@ def density(x: np.ndarray, y: np.ndarray, size: int, margin: float = 0.04) -> np
     low_x, high_x, low_y, high_y = float(x.min()), float(x.max()), float(y.min()), float(y.max())
     extent = max(high_x - low_x, high_y - low_y) or 1.0
     scale = size * (1 - 2 * margin) / extent
+    kernels = compiled.active()
+    if kernels is not None:
+        counts = np.zeros(size * size, np.int64)
+        centre_x, centre_y = np.float32((low_x + high_x) / 2), np.float32((low_y + high_y) / 2)
+        kernels.ifs_density(x, y, centre_x, centre_y, np.float32(scale), np.float32(size / 2), size, counts)
+        return counts.reshape(size, size)
     column = ((x - np.float32((low_x + high_x) / 2)) * np.float32(scale) + np.float32(size / 2)).astype(np.int32)
     row = ((y - np.float32((low_y + high_y) / 2)) * np.float32(scale) + np.float32(size / 2)).astype(np.int32)
     np.clip(column, 0, size - 1, out=column)
@@ -198,12 +216,20 @@ def colourise(counts: np.ndarray, rng: np.random.Generator, size: int) -> tuple[
     level = np.log1p(np.arange(top + 1, dtype=np.float64)) / math.log1p(max(top, 1))
     colours = _hsv_to_rgb((hue_offset + hue_span * level) % 1.0, saturation, value * np.sqrt(level))
     opacity = np.clip(level * 2.5 * 255 + 0.5, 0, 255).astype(np.uint8)
-    foreground = np.empty((size, size, 3), np.uint8)
-    for channel in range(3):
-        np.take(colours[:, channel], counts, out=foreground[..., channel])
-    mask = Image.fromarray(np.take(opacity, counts), "L")
-    background, grid = smooth_background(rng, size)
-    picture = Image.composite(Image.fromarray(foreground, "RGB"), background, mask)
+    kernels = compiled.active()
+    if kernels is not None:  # Pillow's composite, as kernels.ifs_colour blends
+        background, grid = smooth_background(rng, size)
+        pixels = np.empty((size, size, 3), np.uint8)
+        flat_counts = np.ascontiguousarray(counts, np.int64).reshape(-1)
+        kernels.ifs_colour(flat_counts, colours.reshape(-1, 1, 3), opacity, np.asarray(background), pixels)
+        picture = pixels
+    else:
+        foreground = np.empty((size, size, 3), np.uint8)
+        for channel in range(3):
+            np.take(colours[:, channel], counts, out=foreground[..., channel])
+        mask = Image.fromarray(np.take(opacity, counts), "L")
+        background, grid = smooth_background(rng, size)
+        picture = np.asarray(Image.composite(Image.fromarray(foreground, "RGB"), background, mask)).copy()
     params = {
         "hue_offset": hue_offset,
         "hue_span": hue_span,
@@ -211,9 +237,10 @@ def colourise(counts: np.ndarray, rng: np.random.Generator, size: int) -> tuple[
         "value": value,
         "background_grid": grid,
     }
-    return np.asarray(picture).copy(), params
+    return picture, params
 
 
+@compiled.counted
 def make_ifs(rng: np.random.Generator, size: int, points: int = IFS_POINTS) -> Picture:
     """Draw systems until one covers at least ``MIN_COVERAGE`` of the canvas, then colour it."""
     for attempt in range(1, MAX_ATTEMPTS + 1):
