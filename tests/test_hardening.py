@@ -836,3 +836,37 @@ def test_too_few_file_descriptors_for_the_workers_is_one_line_and_loses_nothing(
     assert 2 in said  # the lowest limits were too low: the case was reached
     run_ok(arguments)
     assert CliRunner().invoke(main, ["verify", str(out)]).exit_code == 0
+
+
+def test_python_m_exits_130_when_a_ctrl_c_was_caught_inside_a_string_exec(tmp_path):
+    """A Ctrl-C landing in a string ``exec`` (a dataclass made during an import) set CPython's "unhandled
+    KeyboardInterrupt" flag: ``python -m ipmix_cli`` then died by SIGINT (-2) after printing its message."""
+    (tmp_path / "probe.py").write_text(
+        "import sys\n"
+        "import ipmix_cli.__main__ as entry\n"
+        "def interrupted():\n"
+        "    try:\n"
+        "        exec('raise KeyboardInterrupt')\n"
+        "    except KeyboardInterrupt:\n"
+        "        sys.exit(130)\n"
+        "entry.main = interrupted\n"
+        "entry._run()\n"
+    )
+    completed = subprocess.run([sys.executable, "-m", "probe"], cwd=tmp_path, capture_output=True, text=True)
+    assert completed.returncode == 130, completed.stderr
+
+
+def test_a_ctrl_c_while_workers_are_spawned_is_raised_once_they_are(tmp_path):
+    """Held, not raised inside the block: a worker would wait for data loky had not sent and print a traceback."""
+    import _thread
+
+    from ipmix_cli.runner.backends import sigint_blocked
+
+    reached = []
+    with pytest.raises(KeyboardInterrupt):
+        with sigint_blocked():
+            _thread.interrupt_main(signal.SIGINT)  # as the C handler does: Python's handler runs at its next check
+            sum(range(10_000))
+            reached.append("the end of the block")
+    assert reached == ["the end of the block"]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -57,17 +57,27 @@ class BackendSpec:
 def sigint_blocked() -> Iterator[None]:
     """SIGINT blocked in this thread for the block: loky's manager thread, made at the first submit, inherits the
     mask and so does every worker it spawns (fork and exec keep it), so a Ctrl-C that reaches the whole process
-    group cannot kill a worker mid-import with a traceback; the driver gets the signal when the block ends. The
-    resource trackers start first: Python 3.11's unblocks SIGINT in the thread that starts it."""
+    group cannot kill a worker mid-import with a traceback; the driver gets the signal when the block ends. A
+    Ctrl-C that came just before (CPython runs the handler at its next check, which may fall inside the block)
+    is held too: raised inside, it would leave a worker waiting for the data loky had not yet sent, and print
+    loky's traceback. The resource trackers start first: Python 3.11's unblocks SIGINT in the thread that starts
+    it."""
     if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
         yield
         return
     _start_resource_trackers()
+    held = []
+    handler = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        signal.signal(signal.SIGINT, handler)
+    if held and callable(handler):
+        handler(signal.SIGINT, None)
+    elif held and handler == signal.SIG_DFL:
+        raise KeyboardInterrupt
 
 
 _TRACKERS_STARTED = False
