@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import math
+import os
+from pathlib import Path
 
 import numpy as np
 import pytest
+
+# The compiled kernels' machine code is kept between sessions in .pytest_cache (compiling them all costs about
+# 11 s; numba compiles again whatever source changed), never in the user's cache; set before any test module
+# imports numba, and inherited by the ipmix processes tests start.
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).resolve().parent.parent / ".pytest_cache" / "ipmix-numba"))
 
 
 def binomial_tolerance(p: float, n: int, sigmas: float = 4.0) -> float:
@@ -37,7 +44,8 @@ def rng() -> np.random.Generator:
 
 @pytest.fixture(scope="session", autouse=True)
 def private_cache(tmp_path_factory):
-    """Tests never touch the user's cache: the built-in mixing set is built in a session folder."""
+    """Tests never touch the user's cache: the built-in mixing set is built in a session folder (the kernels'
+    machine code: see ``NUMBA_CACHE_DIR`` above)."""
     import os
 
     cache = tmp_path_factory.mktemp("xdg-cache")

@@ -446,6 +446,7 @@ def test_sheet_leaves_frost_out_without_pictures(monkeypatch):
         frost_module.installed_folder.cache_clear()
 
 
+@pytest.mark.slow
 def test_corruption_figure_script(tmp_path):
     import runpy
     from pathlib import Path

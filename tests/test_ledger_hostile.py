@@ -75,6 +75,7 @@ def test_a_list_run_drops_a_lost_output_of_an_input_it_does_not_name(tmp_path, m
     assert verify(out).exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("damage", ["delete", "edit"])
 def test_a_split_manifest_deleted_or_edited_is_found_by_verify_and_rewritten_by_a_re_run(tmp_path, mixing_dir, damage):
     split_layout(tmp_path / "in")
@@ -90,6 +91,7 @@ def test_a_split_manifest_deleted_or_edited_is_found_by_verify_and_rewritten_by_
     assert verify(out).exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_split_no_longer_there_leaves_no_split_manifest_after_prune_or_overwrite(tmp_path, mixing_dir):
     split_layout(tmp_path / "in")
     out = tmp_path / "out"
@@ -147,6 +149,7 @@ def _write_parquet(path: Path, labels: list[int]) -> None:
     pq.write_table(pa.table({"image": images, "label": pa.array(labels, pa.int64())}), path, compression="none")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("reader", ["webdataset", "parquet"])
 def test_a_sample_whose_label_changed_while_its_image_did_not_is_made_again(tmp_path, mixing_dir, reader):
     """The container's time changes, its size and the image's bytes do not ("touched" by the image alone)."""
@@ -166,6 +169,7 @@ def test_a_sample_whose_label_changed_while_its_image_did_not_is_made_again(tmp_
     assert records(out / "metadata.jsonl") == records(fresh / "metadata.jsonl")
 
 
+@pytest.mark.slow
 def test_a_folder_added_beside_the_splits_changes_what_auto_labels_mean_and_every_record_follows(tmp_path, mixing_dir):
     split_layout(tmp_path / "in")
     out = tmp_path / "out"
@@ -180,6 +184,7 @@ def test_a_folder_added_beside_the_splits_changes_what_auto_labels_mean_and_ever
     assert verify(out).exit_code == 0
 
 
+@pytest.mark.slow
 def test_the_classes_of_the_run_record_name_every_label_the_manifest_holds(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4)
     out = tmp_path / "out"
@@ -217,6 +222,7 @@ def test_prune_keeps_the_outputs_of_a_folder_that_could_not_be_listed(tmp_path, 
     ]
 
 
+@pytest.mark.slow
 def test_prune_keeps_the_outputs_an_input_now_has_under_a_name_a_gone_input_had(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 4)
     out = tmp_path / "out"
@@ -277,6 +283,7 @@ def test_a_shard_of_another_split_is_not_replaced_while_it_runs(tmp_path, mixing
     assert invoke("merge", out).exit_code == 0 and verify(out).exit_code == 0
 
 
+@pytest.mark.slow
 def test_merge_on_a_read_only_or_full_out_is_one_line_and_merging_later_works(tmp_path, mixing_dir):
     make_inputs(tmp_path / "in", 8)
     with mounted_tmpfs(tmp_path / "mnt", "2m") as mount:
@@ -324,6 +331,7 @@ def test_verify_and_dry_run_sort_an_out_of_order_state_in_memory_never_in_out(tm
     assert augment(tmp_path / "in", out, mixing_dir, "--dry-run").exit_code == 0
 
 
+@pytest.mark.slow
 def test_a_dry_run_without_the_built_in_set_writes_no_cache(tmp_path, monkeypatch):
     make_inputs(tmp_path / "in", 2)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
@@ -348,6 +356,7 @@ def test_an_input_named_like_a_temporary_fails_alone_and_nothing_listed_is_swept
     assert verify(out).exit_code == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("folder", ["metadata.shard-0-of-2.jsonl", "ipmix_run.shard-1-of-2.json", "metadata.parquet"])
 def test_a_class_folder_named_like_a_shard_s_files_fails_alone(tmp_path, mixing_dir, folder):
     make_inputs(tmp_path / "in", 4)
@@ -413,6 +422,7 @@ def test_a_frost_picture_that_does_not_decode_is_refused_at_the_start_in_one_lin
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["ipmix_run.json", "metadata.jsonl", ".ipmix-state.jsonl"])
 def test_a_folder_where_ipmix_keeps_a_file_is_refused_before_anything_is_removed(tmp_path, mixing_dir, name):
     """(A link or a FIFO there is replaced by the file's atomic write, never followed.)"""

@@ -124,6 +124,7 @@ def test_scaled_pictures_are_cached_within_the_byte_budget(mixing_folder):
     assert np.array_equal(crop, mixing.draw(np.random.default_rng(1), 32, 32)[1])
 
 
+@pytest.mark.slow
 def test_transform_is_picklable_and_reproducible(mixing_folder):
     transform = IPMix(mixing_folder, preset="cifar")
     clone = pickle.loads(pickle.dumps(transform))

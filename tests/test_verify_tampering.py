@@ -144,6 +144,7 @@ def test_merge_refuses_a_shard_whose_record_claims_another_version(tmp_path, mix
     assert merged.exit_code == 1 and "was made by ipmix 0.0.1" in merged.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "edit",
     [
