@@ -54,7 +54,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import ROOT, PeakTreeMemory  # noqa: E402
 
 K = 4
-TARGETS = {"jpeg": 5.0, "jpeg_one_job": 2.5, "png": 1.4, "jobs": 1.7, "memory_mb": 400, "memory_growth": 0.10, "dask": 1.25}
+TARGETS = {
+    "jpeg": 5.0,
+    "jpeg_one_job": 2.5,
+    "png": 1.4,
+    "jobs": 1.7,
+    "memory_mb": 400,
+    "memory_growth": 0.10,
+    "dask": 1.25,
+}
 
 
 def make_inputs(folder: Path, count: int) -> None:
@@ -89,7 +97,8 @@ def floor(root: str, out: str, output_format: str, jobs: int) -> None:
     from ipmix_cli.imaging.images import Encoder
     from ipmix_cli.readers.folder import discover
 
-    sources = [item.key for item in discover(Path(root)).items]
+    found = discover(Path(root)).inputs
+    sources = [found.key(index) for index in range(len(found))]
     encoder = Encoder(output_format, 95)
 
     def batch(chunk):
@@ -122,7 +131,8 @@ def shard_floor(root: str, out: str, jobs: int) -> None:
     from ipmix_cli.imaging.images import Encoder
     from ipmix_cli.readers.folder import discover
 
-    sources = [item.key for item in discover(Path(root)).items]
+    found = discover(Path(root)).inputs
+    sources = [found.key(index) for index in range(len(found))]
     per_shard = SAMPLES_PER_SHARD // K
     encoder = Encoder("jpeg", 95)
     Path(out).mkdir(parents=True, exist_ok=True)
