@@ -122,3 +122,14 @@ def dask_cluster():
     yield cluster, client
     client.close()
     cluster.close()
+
+
+def on_both_paths(function):
+    """``function()`` on the engine's plain path and on its compiled path (numba kernels): (plain, compiled)."""
+    from ipmix_cli.engine import compiled
+
+    with compiled.using("plain"):
+        plain = function()
+    with compiled.using("compiled"):
+        fast = function()
+    return plain, fast

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 pytest.importorskip("numba")
 
-from conftest import photo_like  # noqa: E402
+from conftest import on_both_paths, photo_like  # noqa: E402
 from ipmix_cli.engine import (
     compiled,  # noqa: E402
     methods,  # noqa: E402
@@ -36,13 +36,7 @@ def kernels_loaded():
     compiled.use("auto")
 
 
-def both(function):
-    """``function()`` on the plain path and on the compiled path."""
-    with compiled.using("plain"):
-        plain = function()
-    with compiled.using("compiled"):
-        fast = function()
-    return plain, fast
+both = on_both_paths
 
 
 def assert_same(function):

@@ -11,6 +11,7 @@ from PIL import Image
 
 pytest.importorskip("numba")
 
+from conftest import on_both_paths  # noqa: E402
 from ipmix_cli.engine import compiled  # noqa: E402
 from ipmix_cli.mixsets import fractals  # noqa: E402
 from ipmix_cli.seeding import generator_for_index  # noqa: E402
@@ -18,12 +19,7 @@ from ipmix_cli.seeding import generator_for_index  # noqa: E402
 EXAMPLES = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
-def both(function):
-    with compiled.using("plain"):
-        plain = function()
-    with compiled.using("compiled"):
-        fast = function()
-    return plain, fast
+both = on_both_paths
 
 
 @pytest.mark.slow
