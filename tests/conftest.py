@@ -46,8 +46,6 @@ def rng() -> np.random.Generator:
 def private_cache(tmp_path_factory):
     """Tests never touch the user's cache: the built-in mixing set is built in a session folder (the kernels'
     machine code: see ``NUMBA_CACHE_DIR`` above)."""
-    import os
-
     cache = tmp_path_factory.mktemp("xdg-cache")
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(cache)

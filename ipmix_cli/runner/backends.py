@@ -66,14 +66,17 @@ def sigint_blocked() -> Iterator[None]:
         yield
         return
     _start_resource_trackers()
-    held = []
-    handler = signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
+    held: list[int] = []
+    handler = signal.getsignal(signal.SIGINT)
+    if handler is not None:  # None: a handler not installed from Python (an embedding host's), left alone
+        signal.signal(signal.SIGINT, lambda number, frame: held.append(number))
     previous = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-        signal.signal(signal.SIGINT, handler)
+        if handler is not None:
+            signal.signal(signal.SIGINT, handler)
     if held and callable(handler):
         handler(signal.SIGINT, None)
     elif held and handler == signal.SIG_DFL:
