@@ -472,3 +472,42 @@ def test_a_run_refused_while_verify_reads_does_not_blame_a_finished_run(tmp_path
         os.close(fd)
     assert refused.exit_code == 2 and "999999999" not in refused.output
     assert "another ipmix process (a run, or a verify)" in refused.output
+
+
+def test_verify_refuses_while_a_shard_of_a_run_writes_out(tmp_path, mixing_dir):
+    """Shards hold OUT's run lock shared, as verify does: verify also looks for a shard's own lock held."""
+    import fcntl
+
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    for shard in ("0/2", "1/2"):
+        assert augment(tmp_path / "in", out, mixing_dir, "--shard", shard).exit_code == 0
+    assert invoke("merge", out).exit_code == 0
+    assert verify(out).exit_code == 0
+    with open(out / ".ipmix-shard-1-of-2.lock", "a") as held:  # as a shard's process holds it while it runs
+        fcntl.flock(held, fcntl.LOCK_EX)
+        result = verify(out)
+    assert result.exit_code == 2 and "shard 1/2" in result.output and "Traceback" not in result.output
+    assert verify(out).exit_code == 0
+
+
+def test_verify_refuses_a_check_a_shard_overlapped(tmp_path, mixing_dir, monkeypatch):
+    """A shard that started (and even finished) while verify read OUT stamped its lock: verify says so."""
+    from ipmix_cli.runner import verify as verifying
+
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    for shard in ("0/2", "1/2"):
+        assert augment(tmp_path / "in", out, mixing_dir, "--shard", shard).exit_code == 0
+    assert invoke("merge", out).exit_code == 0
+    checked = verifying._verify
+
+    def a_shard_runs_meanwhile(*arguments):
+        report = checked(*arguments)
+        lock = out / ".ipmix-shard-0-of-2.lock"  # made (merge removed it) and stamped by the shard's start
+        lock.write_text("4242 host\n")
+        return report
+
+    monkeypatch.setattr(verifying, "_verify", a_shard_runs_meanwhile)
+    result = verify(out)
+    assert result.exit_code == 2 and "shard 0/2" in result.output and "again" in result.output

@@ -15,7 +15,8 @@ For every run (or job shard) in OUT, it checks:
 
 It never writes: OUT may be read-only or another user's. It takes a shared lock on ``.ipmix.lock`` when it can
 open it, so that it never checks an OUT a run is writing; an OUT whose lock file cannot be opened is checked
-without one.
+without one. Shards of a run hold that lock shared too, so verify also refuses while a shard's own lock is held,
+and calls its check void when a shard's lock was made or stamped while it read OUT.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..disk.folder import FolderError, SafeFolder, UnsafePath, clean_relative
+from ..disk.lock import shard_is_running
 from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
@@ -65,10 +67,51 @@ def verify(out_path: Path, replay: int = 0, replayer=None, seed: int = 0) -> Ver
         raise VerifyError(str(error.strerror or error)) from None
     lock = _shared_lock(out)
     try:
-        return _verify(out, replay, replayer, seed)
+        shard_locks = _shard_locks(out)
+        _refuse_running_shards(out, shard_locks)
+        report = _verify(out, replay, replayer, seed)
+        after = _shard_locks(out)
+        if after != shard_locks:  # a shard started (or ran) while OUT was read: the check is void
+            changed = sorted(set(after.items()) ^ set(shard_locks.items()))
+            raise VerifyError(
+                f"shard {_shard_label(changed[0][0])} of a run wrote {out.path} while it was verified; "
+                "verify again when no shard is running"
+            )
+        return report
     finally:
         if lock is not None:
             os.close(lock)
+
+
+_SHARD_LOCK = re.compile(r"\.ipmix-shard-(\d+)-of-(\d+)\.lock")
+
+
+def _shard_locks(out: SafeFolder) -> dict[str, int]:
+    """The lock files of the shards that ever ran in OUT (name → time stamp: a shard stamps its lock when it
+    starts). Shards hold OUT's run lock shared, as verify does, so their own locks tell verify about them."""
+    try:
+        names = os.listdir(out.path)
+    except OSError:
+        return {}
+    stamps = {}
+    for name in names:
+        if _SHARD_LOCK.fullmatch(name):
+            info = out.stat(name)
+            if info is not None:
+                stamps[name] = info.st_mtime_ns
+    return stamps
+
+
+def _shard_label(name: str) -> str:
+    index, count = _SHARD_LOCK.fullmatch(name).groups()
+    return f"{index}/{count}"
+
+
+def _refuse_running_shards(out: SafeFolder, shard_locks: dict[str, int]) -> None:
+    for name in sorted(shard_locks):
+        index, count = _SHARD_LOCK.fullmatch(name).groups()
+        if shard_is_running(out, (int(index), int(count))):
+            raise VerifyError(f"shard {index}/{count} of a run is writing {out.path}; verify when it has finished")
 
 
 def _shared_lock(out: SafeFolder) -> int | None:
