@@ -511,3 +511,32 @@ def test_verify_refuses_a_check_a_shard_overlapped(tmp_path, mixing_dir, monkeyp
     monkeypatch.setattr(verifying, "_verify", a_shard_runs_meanwhile)
     result = verify(out)
     assert result.exit_code == 2 and "shard 0/2" in result.output and "again" in result.output
+
+
+@pytest.mark.parametrize("where", ["state", "journal"])
+def test_a_ledger_line_claiming_another_inputs_output_is_dropped_and_nothing_is_listed_twice(
+    tmp_path, mixing_dir, where
+):
+    """A line of input A's unit that also lists input B's output (its digest and signature intact), in the
+    state or in a journal left behind: the re-run's manifest lists each output once, as an untampered run's
+    does (helper-7's #15)."""
+    make_inputs(tmp_path / "in", 6)
+    out, clean = tmp_path / "out", tmp_path / "clean"
+    for folder in (out, clean):
+        assert augment(tmp_path / "in", folder, mixing_dir).exit_code == 0
+    state = out / ".ipmix-state.jsonl"
+    units = [json.loads(line) for line in state.read_text().splitlines()]
+    forged = {**units[0], "files": units[0]["files"] + units[1]["files"][:1]}
+    forged["records"] = units[0]["records"] + units[1]["records"][:1]
+    if where == "state":
+        units[0] = forged
+        state.write_text("".join(json.dumps(unit) + "\n" for unit in units))
+    else:
+        (out / ".ipmix-journal.w-forged.jsonl").write_text(json.dumps(forged) + "\n")
+    for folder in (out, clean):  # something to do, so that the manifest is written again
+        (folder / units[2]["files"][0][0]).unlink()
+        assert augment(tmp_path / "in", folder, mixing_dir).exit_code == 0
+    names = [record["file_name"] for record in records(out / "metadata.jsonl")]
+    assert len(names) == len(set(names))
+    assert (out / "metadata.jsonl").read_bytes() == (clean / "metadata.jsonl").read_bytes()
+    assert verify(out).exit_code == 0

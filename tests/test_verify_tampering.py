@@ -173,3 +173,48 @@ def test_an_edited_run_record_is_one_line_for_merge_and_replay(tmp_path, edit):
     replayed = CliRunner().invoke(main, ["verify", str(out), "--replay", "2"])
     assert replayed.exit_code == 1 and isinstance(replayed.exception, SystemExit), replayed.output
     assert "replay:" in replayed.output, replayed.output
+
+
+def _record_path(out: Path) -> Path:
+    return out / "ipmix_run.json" if (out / "ipmix_run.json").exists() else out / ".ipmix" / "ipmix_run.json"
+
+
+def _edit_classes(out: Path, change) -> None:
+    path = _record_path(out)
+    record = json.loads(path.read_text())
+    record["classes"] = change(record["classes"])
+    path.write_text(json.dumps(record, indent=2))
+
+
+CLASS_EDITS = {
+    "reordered": lambda classes: list(reversed(classes)),
+    "a class renamed": lambda classes: ["birds", *classes[1:]],
+    "a class dropped": lambda classes: classes[1:],
+    "a class repeated": lambda classes: [classes[0], *classes],
+    "not a list": lambda classes: {"cats": 0},
+}
+
+
+@pytest.mark.parametrize("output_format", ["files", "webdataset", "parquet"])
+@pytest.mark.parametrize("edit", list(CLASS_EDITS))
+def test_an_edited_class_list_in_the_run_record_is_found_and_a_rerun_repairs_it(
+    tmp_path, mixing_dir, output_format, edit
+):
+    """The README's recipes number labels by the run record's ``classes``: a list reordered or edited there would
+    give every sample the wrong class without a byte of an output changing (helper-7's #24)."""
+    if output_format == "parquet":
+        pytest.importorskip("pyarrow")
+    make_inputs(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    command = ["augment", str(tmp_path / "in"), str(out), "--mixing-set", str(mixing_dir), "--seed", "1", "--k", "1"]
+    command += ["--output-format", output_format, "--quiet"]
+    assert CliRunner().invoke(main, command).exit_code == 0
+    assert verify(out).exit_code == 0
+    _edit_classes(out, CLASS_EDITS[edit])
+    result = verify(out)
+    assert result.exit_code == 1, result.output
+    assert "ipmix_run.json: its class list" in result.stderr, result.stderr
+    assert "Traceback" not in result.output
+    assert CliRunner().invoke(main, command).exit_code == 0  # a re-run writes the record again
+    assert verify(out).exit_code == 0
+    assert json.loads(_record_path(out).read_text())["classes"] == ["cats", "dogs"]

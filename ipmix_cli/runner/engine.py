@@ -140,13 +140,13 @@ class _Run:
         self.inputs, self.started, self.pool = found.inputs, started, pool
         shard = request.shard
         self.failures = [f for f in found.failures if shard is None or shard_of(f.key, shard[1]) == shard[0]]
-        self.ledger = Ledger(out, layout, job.name, job.record_order)
+        self.ledger = Ledger(out, layout, job.name, job.record_order, claims=job.claims)
 
     def go(self) -> Summary:
         self.trim = False
         with setup_section(self.out) if self.request.shard else _nothing():
             self.job, self.trim = settle(self.out, self.layout, self.job, self.request.overwrite)
-            self.ledger = Ledger(self.out, self.layout, self.job.name, self.job.record_order)
+            self.ledger = Ledger(self.out, self.layout, self.job.name, self.job.record_order, claims=self.job.claims)
             self.previous = self.ledger.read_run()
             self.base = RunRecord(
                 job=self.job.name,
@@ -294,9 +294,7 @@ class _Run:
                 if unchanged is not None:  # every file was just checked by the plan: the manifests stand
                     manifest_records, digest = unchanged
                     split_manifests = self.previous.split_manifests
-                    recorded = self.previous.extra.get("classes")
-                    recorded = recorded if isinstance(recorded, list) else []  # read back: any type
-                    labels = {label for label in recorded if isinstance(label, (str, int))}
+                    labels = self.ledger.manifest_labels()
                 else:
                     done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
                     manifest_records, digest, split_manifests = done.records, done.sha256, done.split_manifests

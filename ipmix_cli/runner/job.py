@@ -153,6 +153,14 @@ class Job:
             raise ValueError(f"the record's source {key!r} is not an input's key")
         return key
 
+    def claims(self, unit: str, record: dict) -> bool:
+        """Whether the per-file unit called ``unit`` (an input's key) may hold ``record``, read back from a ledger
+        file: only the input's own outputs (a forged line claiming another input's output is dropped)."""
+        try:
+            return self.key_of(record) == unit
+        except (KeyError, TypeError, ValueError):
+            return False
+
     def current(self, item: Item, record: dict) -> bool:
         """Whether ``record``, made from ``item`` earlier, still says what the item says now (its label, split,
         passed-through fields): a sample whose label changed while its image did not is made again."""

@@ -56,7 +56,9 @@ class Finalized:
 
 class Ledger:
     """The ledger of one layout in OUT (see the module docstring). ``order(record)`` sorts the outputs of a
-    unit that was extended (e.g. by raising ``--k``); ``job`` names whose run records are ours."""
+    unit that was extended (e.g. by raising ``--k``); ``job`` names whose run records are ours; ``claims(unit,
+    record)`` says whether a per-file unit may hold an output record read back (a forged or edited line that
+    claims another input's output is then dropped, never listed twice)."""
 
     def __init__(
         self,
@@ -65,8 +67,9 @@ class Ledger:
         job: str | None,
         order: Callable[[dict], object] | None = None,
         read_only: bool = False,
+        claims: Callable[[str, dict], bool] | None = None,
     ):
-        self.out, self.layout, self.job, self.order = out, layout, job, order
+        self.out, self.layout, self.job, self.order, self.claims = out, layout, job, order, claims
         self.read_only = read_only  # readers that write nothing (verify, --dry-run) sort in memory, never in OUT
 
     # --- the run record -------------------------------------------------------------------------------
@@ -132,6 +135,8 @@ class Ledger:
         if unit.per_file:
             kept = []
             for entry, record in zip(unit.files, unit.records):
+                if not self._claimed(unit.unit, entry, record):
+                    continue
                 sig = self.still_valid(entry)
                 if sig is not None:
                     kept.append((FileEntry(entry.name, entry.sha256, sig), record))
@@ -152,6 +157,11 @@ class Ledger:
                 return None
             files.append(FileEntry(entry.name, entry.sha256, sig))
         return UnitRecord(unit.unit, unit.inputs, tuple(files), unit.records, unit.failed, unit.classes)
+
+    def _claimed(self, unit: str, entry: FileEntry, record: dict) -> bool:
+        if record.get("file_name") != entry.name:
+            return False
+        return self.claims is None or self.claims(unit, record)
 
     def finalize(
         self,
@@ -211,6 +221,16 @@ class Ledger:
     def manifest_sha256(self) -> str | None:
         """The SHA-256 of the manifest as it is now (None when missing or unreadable)."""
         return file_digest(self.out, self.layout.manifest)
+
+    def manifest_labels(self) -> set:
+        """The labels the manifest's records carry (a re-run with nothing to do names these in the run record,
+        not a class list read back from it, which may have been edited)."""
+        labels = set()
+        for record in read_json_lines(self.out, self.layout.manifest):
+            label = record.get("label") if isinstance(record, dict) else None
+            if isinstance(label, (str, int)) and not isinstance(label, bool):
+                labels.add(label)
+        return labels
 
     # --- removing ----------------------------------------------------------------------------------------
 

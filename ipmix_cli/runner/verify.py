@@ -36,6 +36,7 @@ from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
 from ..items import name_text, printable
+from ..labels import classes_digest
 from .layout import METADATA_NAMES, Layout, is_public_name, layouts_in
 from .ledger import MAX_LINE_BYTES, Ledger, file_digest, split_manifest
 
@@ -166,6 +167,7 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
                 report.problems.append(f"{printable(name)}: its bytes differ from those the run wrote")
         seen: set[str] = set()
         splits: set[str] = set()
+        labels: set = set()
         for number, line in enumerate(_raw_lines(out, layout.manifest), 1):
             report.records += 1
             where = f"{layout.manifest} line {number}"
@@ -190,6 +192,9 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
                 report.problems.append(f"{where}: {printable(location)} differs from what the run recorded (edited)")
             if record.get("split"):
                 splits.add(record["split"])
+            label = record.get("label")
+            if isinstance(label, (str, int)) and not isinstance(label, bool):
+                labels.add(label)
             problem = _check_output(out, record, members)
             if problem:
                 report.problems.append(problem)
@@ -199,6 +204,8 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
             report.problems.append(f"{printable(location)}: recorded by the run but missing from {layout.manifest}")
         if len(missing) > 20:
             report.problems.append(f"… and {len(missing) - 20} more recorded outputs missing from {layout.manifest}")
+        if run is not None:
+            _check_classes(layout, run, ledger, labels, report)
         if run is not None and run.split_manifests is not None:  # the split manifests the run wrote
             bookkeeping.update(run.split_manifests)
         else:  # a run of ipmix 0.3.0, which did not record them
@@ -237,6 +244,43 @@ def _check_run(out: SafeFolder, layout: Layout, run: RunRecord | None, report: V
         if found != sha256:
             how = "missing" if found is None else "not the split's manifest the run wrote (its SHA-256 differs)"
             report.problems.append(f"{name}: {how}; re-run the command to write it again")
+
+
+def _check_classes(layout: Layout, run: RunRecord, ledger: Ledger, labels: set, report: VerifyReport) -> None:
+    """The run record's ``classes`` is the list ipmix wrote: readers number labels by it (the README's recipes,
+    ``ClassLabel(names=...)``), so a list reordered or edited gives every sample the wrong class while no output
+    byte changes. Shard formats: each shard recorded the digest of the list it was numbered with. Files format:
+    the list names every label of the manifest, once, in the order ipmix sorts it."""
+    if "classes" not in run.extra:  # a job without classes (a mixing set)
+        return
+    classes = run.extra["classes"]
+    where = f"{layout.run_record}: its class list"
+    fix = "re-run the command to write it again"
+    valid = classes is None or (
+        isinstance(classes, list)
+        and all(isinstance(name, (str, int)) and not isinstance(name, bool) for name in classes)
+        and len(set(classes)) == len(classes)
+    )
+    if not valid:
+        report.problems.append(f"{where} is not one ipmix writes (a list of distinct class names); {fix}")
+        return
+    numbered = {unit.classes for unit in ledger.units() if unit.classes is not None}
+    if numbered:  # shard formats
+        if numbered != {classes_digest(None if classes is None else tuple(classes))}:
+            report.problems.append(
+                f"{where} is not the one the shards were numbered with (reordered or edited: labels would be read "
+                f"as the wrong classes); {fix}"
+            )
+        return
+    classes = classes or []
+    if classes != sorted(classes, key=lambda label: (isinstance(label, str), label)):
+        report.problems.append(
+            f"{where} is not in the order ipmix writes (sorted: labels would be numbered as the wrong classes); {fix}"
+        )
+    missing = sorted(labels - set(classes), key=lambda label: (isinstance(label, str), label))
+    if missing:
+        shown = ", ".join(printable(str(label)) for label in missing[:5])
+        report.problems.append(f"{where} does not name labels the manifest holds ({shown}); {fix}")
 
 
 def _state_records(ledger: Ledger) -> dict[str, dict]:
