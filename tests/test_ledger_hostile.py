@@ -513,13 +513,14 @@ def test_verify_refuses_a_check_a_shard_overlapped(tmp_path, mixing_dir, monkeyp
     assert result.exit_code == 2 and "shard 0/2" in result.output and "again" in result.output
 
 
+@pytest.mark.parametrize("source", ["kept", "made A's"])
 @pytest.mark.parametrize("where", ["state", "journal"])
 def test_a_ledger_line_claiming_another_inputs_output_is_dropped_and_nothing_is_listed_twice(
-    tmp_path, mixing_dir, where
+    tmp_path, mixing_dir, where, source
 ):
-    """A line of input A's unit that also lists input B's output (its digest and signature intact), in the
-    state or in a journal left behind: the re-run's manifest lists each output once, as an untampered run's
-    does (helper-7's #15)."""
+    """A line of input A's unit that also lists input B's output (its digest and signature intact; its record's
+    source kept as B, or made A's too), in the state or in a journal left behind: the re-run's manifest lists
+    each output once, and the next run's is an untampered run's (helper-7's #15)."""
     make_inputs(tmp_path / "in", 6)
     out, clean = tmp_path / "out", tmp_path / "clean"
     for folder in (out, clean):
@@ -527,7 +528,10 @@ def test_a_ledger_line_claiming_another_inputs_output_is_dropped_and_nothing_is_
     state = out / ".ipmix-state.jsonl"
     units = [json.loads(line) for line in state.read_text().splitlines()]
     forged = {**units[0], "files": units[0]["files"] + units[1]["files"][:1]}
-    forged["records"] = units[0]["records"] + units[1]["records"][:1]
+    stolen = dict(units[1]["records"][0])
+    if source == "made A's":
+        stolen["source"] = units[0]["records"][0]["source"]
+    forged["records"] = units[0]["records"] + [stolen]
     if where == "state":
         units[0] = forged
         state.write_text("".join(json.dumps(unit) + "\n" for unit in units))
@@ -538,5 +542,8 @@ def test_a_ledger_line_claiming_another_inputs_output_is_dropped_and_nothing_is_
         assert augment(tmp_path / "in", folder, mixing_dir).exit_code == 0
     names = [record["file_name"] for record in records(out / "metadata.jsonl")]
     assert len(names) == len(set(names))
+    if source == "made A's":  # listed by neither: the next run makes it again for its own input
+        assert units[1]["files"][0][0] not in names
+        assert augment(tmp_path / "in", out, mixing_dir).exit_code == 0
     assert (out / "metadata.jsonl").read_bytes() == (clean / "metadata.jsonl").read_bytes()
     assert verify(out).exit_code == 0

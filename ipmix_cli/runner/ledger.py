@@ -23,9 +23,12 @@ import hashlib
 import heapq
 import json
 import stat
+from array import array
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Iterator
+
+import numpy as np
 
 from ..disk.atomic import next_temporary_name, process_token
 from ..disk.folder import SafeFolder, UnsafePath, clean_relative, describe_os_error
@@ -170,8 +173,32 @@ class Ledger:
     ) -> Finalized:
         """Fold the journals into the state and write the manifest of exactly the outputs present and intact
         (and, with ``split_of``, each split's own ``<split>/metadata.jsonl`` with names relative to it). ``keep``
-        may change a unit or leave it out (None; its files are the caller's). Journals are removed last."""
+        may change a unit or leave it out (None; its files are the caller's). Journals are removed last.
+
+        An output name claimed by two units (a ledger line forged or edited to claim another input's output,
+        with its record made to name that input too) is listed by neither: the state and the manifests are
+        written again without it, once more from the state just written (only then), and the next run makes
+        the output again for the input whose output it is. Telling that apart costs a hash of each name."""
         journals = self.layout.journals(self.out)
+        hashes = array("q")
+        done = self._write(self.units(), split_of, keep, hashes)
+        twice = _repeated(hashes)
+        if twice:
+            claimed: dict[str, int] = {}
+            for unit in self._state_lines():
+                for entry in unit.files:
+                    if hash(entry.name) in twice:
+                        claimed[entry.name] = claimed.get(entry.name, 0) + 1
+            drop = {name for name, count in claimed.items() if count > 1}
+            if drop:
+                done = self._write(self._state_lines(), split_of, None, None, drop)
+        for name in journals:
+            self.out.remove(name)
+        return done
+
+    def _write(self, units, split_of, keep, hashes: array | None, drop: set[str] | None = None) -> Finalized:
+        """The state, manifest and split manifests of ``units`` (see :meth:`finalize`); the hash of every
+        output name goes to ``hashes``, and outputs named in ``drop`` are left out (units already checked)."""
         done = Finalized()
         digest = hashlib.sha256()
         with ExitStack() as stack:
@@ -179,14 +206,16 @@ class Ledger:
             state = stack.enter_context(self.out.open_new(self.layout.state))
             manifest = stack.enter_context(self.out.open_new(self.layout.manifest))
             split_streams: dict[str, tuple] = {}  # split → (its manifest's path, stream, digest)
-            for unit in self.units():
+            for unit in units:
                 if keep is not None:
                     unit = keep(unit)
                     if unit is None:
                         continue
-                unit = self.validated(unit)
+                unit = self.validated(unit) if drop is None else _without(unit, drop)
                 if unit is None:
                     continue
+                if hashes is not None:
+                    hashes.extend(hash(entry.name) for entry in unit.files)
                 state.write((dumps(unit.to_json()) + "\n").encode("utf-8"))
                 done.units += 1
                 done.files += len(unit.files)
@@ -214,8 +243,6 @@ class Ledger:
                         done.splits[split] = done.splits.get(split, 0) + 1
         done.sha256 = digest.hexdigest()
         done.split_manifests = {name: split_digest.hexdigest() for name, _, split_digest in split_streams.values()}
-        for name in journals:
-            self.out.remove(name)
         return done
 
     def manifest_sha256(self) -> str | None:
@@ -324,6 +351,26 @@ class Journal:
 
 
 # --- reading lines back -----------------------------------------------------------------------------------
+
+
+def _repeated(hashes: array) -> set[int]:
+    """The values that occur more than once in ``hashes``."""
+    if len(hashes) < 2:
+        return set()
+    values = np.sort(np.frombuffer(hashes, dtype=np.int64))
+    return set(values[1:][values[1:] == values[:-1]].tolist())
+
+
+def _without(unit: UnitRecord, drop: set[str]) -> UnitRecord | None:
+    """``unit`` without the outputs named in ``drop`` (None when none is left)."""
+    pairs = [(entry, record) for entry, record in zip(unit.files, unit.records) if entry.name not in drop]
+    if len(pairs) == len(unit.files):
+        return unit
+    if not pairs or not unit.per_file:
+        return None
+    return UnitRecord(
+        unit.unit, unit.inputs, tuple(p[0] for p in pairs), tuple(p[1] for p in pairs), unit.failed, unit.classes
+    )
 
 
 def read_json_lines(out: SafeFolder, name: str) -> Iterator:
