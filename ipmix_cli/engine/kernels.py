@@ -559,22 +559,24 @@ def _float64_from_bits(typingctx, bits):
     return types.float64(types.int64), codegen
 
 
-def _log_tables() -> tuple[np.ndarray, np.ndarray]:
-    """For the top 7 bits ``k`` of a mantissa: ``1/c`` (c = 1 + (k + ½)/128) rounded to 28 significant bits, so
-    that ``m·(1/c)`` of a 24-bit mantissa ``m`` is exact in float64, and ``−log₂(1/c)``."""
-    inverse = np.empty(128)
-    logarithm = np.empty(128)
-    for k in range(128):
-        mantissa, exponent = math.frexp(1 / (1 + (k + 0.5) / 128))
-        inverse[k] = math.ldexp(round(mantissa * 2**28) / 2**28, exponent)
-        logarithm[k] = -math.log2(inverse[k])
-    return inverse, logarithm
+@intrinsic
+def _fused(typingctx, a, b, c):
+    """``a·b + c`` rounded once (IEEE fused multiply-add; a correctly rounded function, so the same on every
+    machine: with the FMA instruction, or libm's ``fma`` without it)."""
+
+    def codegen(context, builder, signature, arguments):
+        return builder.fma(*arguments)
+
+    return types.float64(types.float64, types.float64, types.float64), codegen
 
 
-_INVERSE_CENTRES, _LOG_CENTRES = _log_tables()
-_EXP2_STEPS = np.array([2.0 ** (k / 128) for k in range(128)])  # 2^(k/128)
+_SQRT2 = math.sqrt(2.0)
+_TWO_OVER_LN2 = 2 / math.log(2)
 _LN2 = math.log(2)
-_INV_LN2 = 1 / math.log(2)
+#: 1/(2k + 1) for k = 7 … 0: the series of ``atanh``, highest term first.
+_ATANH = tuple(1 / (2 * k + 1) for k in range(7, -1, -1))
+#: 1/k! for k = 11 … 0: the series of ``exp``, highest term first.
+_EXP = tuple(1 / math.factorial(k) for k in range(11, -1, -1))
 #: A power within this relative distance of a float32 rounding boundary is left to numpy (see pixmix_round).
 _NEAR = 2.0**-38
 _BLOCK = 512
@@ -586,20 +588,22 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
     ``start`` on): ``add`` as in ``pixmix_first``, from ``2x − 1``; ``multiply`` is ``(P(x)·P_s[s])·½`` where
     ``P(x)`` is ``(2x)^α`` rounded to float32, which the reference path takes from numpy's float64 ``pow``.
 
-    The power here, in float64 (ARM's optimized-routines ``powf`` has the same shape): ``2x = 2^e·m``, ``m`` in
-    [1, 2) from the bits of ``x``; ``log₂ m = log₂ c + log₂(1 + r)``, ``c`` the centre of the 128th of [1, 2)
-    that holds ``m`` (a table), ``r = m/c − 1`` exact, ``|r| ≤ 2⁻⁸`` (a series of degree 5, error 2⁻⁵⁰);
-    ``y = α·(e + log₂ m)``, rounded within 2⁻⁴⁵ as ``|y| < 512``; ``2^y = 2^(n/128)·2^s``, ``n`` whole,
-    ``|s| ≤ 1/256`` (a table and a series of degree 4, error 2⁻⁴⁹). Its relative error is below 2⁻⁴⁴, and
-    numpy's (SVML or libm) below 2⁻⁵¹: where the power lies farther than 2⁻³⁸ (relative) from the midpoint
-    between two float32 values, both round to the same float32. Nearer (about one value in 10,000), or from a
-    subnormal ``x``, the kernel cannot tell: it leaves the value as it was and records its index in
-    ``doubtful``, for the caller to compute as the reference path does. When ``doubtful`` is full it stops
-    before the block that would overflow it. Returns (indices recorded, where it stopped: the size when done).
-    Everything after the power in float32, as there.
+    The power here, in float64 with no table (so that it runs on whole vectors): ``2x = 2^e·m`` from the bits of
+    ``x``, ``m`` in [√½, √2); ``log₂ m = (2/ln 2)·atanh(r)``, ``r = (m − 1)/(m + 1)``, ``|r| ≤ 0.1716`` (the series
+    to ``r¹⁵``: the terms left out add up to less than 2⁻⁴⁵·⁷); ``y = α·(e + log₂ m)``, within 2⁻⁴⁴·⁵ as
+    ``α ≤ 2`` and ``|y| ≤ 250`` (held at −200 or above: the float32 of a smaller power is 0 either way);
+    ``2^y = 2^n·exp(z)``, ``n`` whole, ``z = (y − n)·ln 2``, ``|z| ≤ 0.347`` (the series to ``z¹¹``, relative error
+    below 2⁻⁴⁶·⁶); the series' steps fused multiply-adds. Its relative error is below 2⁻⁴³ (``pixmix_round`` is
+    checked against numpy on every mantissa in ``tests/test_kernels_pixmix.py``), and numpy's (SVML or libm)
+    below 2⁻⁵¹: where the power lies farther than 2⁻³⁸
+    (relative) from the midpoint between two float32 values, both round to the same float32. Nearer (about
+    one value in 10,000), or from a subnormal ``x`` (or a NaN or infinity, never made here), the kernel cannot
+    tell: it leaves the value as it was and records its index in ``doubtful``, for the caller to compute as the
+    reference path does. When ``doubtful`` is full it stops before the block that would overflow it. Returns
+    (indices recorded, where it stopped: the size when done). Everything after the power in float32, as there.
 
-    In blocks: the powers of a block on whole vectors (tables of constants), then the rest one value at a
-    time (the source's table)."""
+    In blocks: the powers of a block on whole vectors, the source's terms from its table one at a time, then
+    the rest on whole vectors."""
     half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
     count = mixed.shape[0]
     if kind == PIXMIX_ADD:  # (whole: an add leaves nothing to numpy; ``range(count)`` runs on whole vectors)
@@ -612,6 +616,7 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
     bits = mixed.view(np.uint32)
     exponent = np.float64(alpha)
     powers = np.empty(_BLOCK, np.float32)
+    terms = np.empty(_BLOCK, np.float32)
     near = np.empty(_BLOCK, np.uint8)
     found = 0
     for begin in range(start, count, _BLOCK):
@@ -621,27 +626,42 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
             word = bits[begin + j]
             biased = np.int64((word >> 23) & 255)  # x's exponent field: 2x = 2^(biased − 126)·m
             fraction = word & 0x7FFFFF
-            k = fraction >> 16
-            r = (1.0 + np.float64(fraction) * (1.0 / 8388608.0)) * _INVERSE_CENTRES[k] - 1.0
-            log_r = r * (1.0 + r * (-0.5 + r * (1.0 / 3.0 + r * (-0.25 + r * 0.2))))
-            y = exponent * (np.float64(biased - 126) + (_LOG_CENTRES[k] + log_r * _INV_LN2))
-            steps = np.int64(math.floor(y * 128.0 + 0.5))
-            z = (y - np.float64(steps) * (1.0 / 128.0)) * _LN2
-            series = 1.0 + z * (1.0 + z * (0.5 + z * (1.0 / 6.0 + z * (1.0 / 24.0))))
-            power = _EXP2_STEPS[steps & 127] * series * _float64_from_bits(((steps >> 7) + 1023) << 52)
+            m = 1.0 + np.float64(fraction) * (1.0 / 8388608.0)
+            e = np.float64(biased - 126)
+            high = m > _SQRT2
+            m = m * 0.5 if high else m
+            e = e + 1.0 if high else e
+            r = (m - 1.0) / (m + 1.0)
+            r2 = r * r
+            series = _ATANH[0]
+            for coefficient in _ATANH[1:]:
+                series = _fused(r2, series, coefficient)
+            y = exponent * _fused(r * _TWO_OVER_LN2, series, e)
+            y = y if y > -200.0 else -200.0
+            steps = math.floor(y + 0.5)
+            z = (y - steps) * _LN2
+            series = _EXP[0]
+            for coefficient in _EXP[1:]:
+                series = _fused(z, series, coefficient)
+            power = series * _float64_from_bits((np.int64(steps) + 1023) << 52)
             power = 0.0 if biased == 0 else power  # x = 0 (or subnormal, flagged below)
-            unsure = (np.float32(power * (1.0 - _NEAR)) != np.float32(power * (1.0 + _NEAR))) | (
-                (biased == 0) & (fraction != 0)
+            unsure = (
+                (np.float32(power * (1.0 - _NEAR)) != np.float32(power * (1.0 + _NEAR)))
+                | ((biased == 0) & (fraction != 0))
+                | (biased == 255)
             )
             powers[j] = np.float32(power)
             near[j] = unsure
             flagged += unsure
         if found + flagged > doubtful.shape[0]:
             return found, begin  # the caller makes room and goes on from this block
+        for j in range(size):  # the source's terms gathered alone, so that the next loop runs on whole vectors
+            terms[j] = source_powers[source[begin + j]]
+        block = mixed[begin : begin + size]  # (a view: indexed from 0, the loop is vectorised)
         for j in range(size):
-            value = (powers[j] * source_powers[source[begin + j]]) * half
-            value = max(min(value, one), zero)  # (a scalar loop: min and max do not branch)
-            mixed[begin + j] = mixed[begin + j] if near[j] else value
+            value = (powers[j] * terms[j]) * half
+            value = max(min(value, one), zero)
+            block[j] = block[j] if near[j] else value
         if flagged:
             for j in range(size):
                 if near[j]:
