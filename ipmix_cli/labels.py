@@ -101,4 +101,5 @@ def class_number(label: str | int | None, numbers: dict[str, int]) -> int:
 
 def classes_digest(classes: tuple[str, ...] | None) -> str:
     """What a shard records about the class list it was numbered with (compared on resume)."""
-    return hashlib.sha256(json.dumps(classes, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+    text = json.dumps(classes, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:16]  # (a list read back may hold any)

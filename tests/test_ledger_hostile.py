@@ -513,6 +513,7 @@ def test_verify_refuses_a_check_a_shard_overlapped(tmp_path, mixing_dir, monkeyp
     assert result.exit_code == 2 and "shard 0/2" in result.output and "again" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("source", ["kept", "made A's"])
 @pytest.mark.parametrize("where", ["state", "journal"])
 def test_a_ledger_line_claiming_another_inputs_output_is_dropped_and_nothing_is_listed_twice(

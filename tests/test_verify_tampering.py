@@ -195,6 +195,7 @@ CLASS_EDITS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", ["files", "webdataset", "parquet"])
 @pytest.mark.parametrize("edit", list(CLASS_EDITS))
 def test_an_edited_class_list_in_the_run_record_is_found_and_a_rerun_repairs_it(

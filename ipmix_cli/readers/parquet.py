@@ -90,8 +90,13 @@ def _declared_names(schema, column: str) -> tuple[str, ...] | None:
         metadata = json.loads((schema.metadata or {}).get(b"huggingface", b"{}"))
         feature = (metadata.get("info") or {}).get("features", {}).get(column) or {}
         names = feature.get("names") if feature.get("_type") == "ClassLabel" else None
-        return tuple(str(name) for name in names) if isinstance(names, list) else None
-    except (ValueError, AttributeError, TypeError):
+        if not isinstance(names, list):
+            return None
+        names = tuple(str(name) for name in names)
+        for name in names:
+            name.encode("utf-8")  # JSON can hold lone surrogates ("\\udcff"): such a list is not text, and ignored
+        return names
+    except (ValueError, AttributeError, TypeError):  # (UnicodeEncodeError is a ValueError)
         return None
 
 

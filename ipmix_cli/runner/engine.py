@@ -18,6 +18,7 @@ Ctrl-C, SIGTERM and a closed ``--print`` pipe stop the run cleanly; re-running t
 
 from __future__ import annotations
 
+import bisect
 import dataclasses
 import os
 import stat
@@ -95,6 +96,13 @@ def check_folders(root: Path, out: Path) -> None:
         raise UsageError(f"IN ({root}) is inside OUT ({out}); choose an output folder that does not contain the inputs")
 
 
+def _ledger(out: SafeFolder, layout: Layout, job) -> Ledger:
+    """The ledger of ``job``'s run in ``layout``: the job says which output records a unit may hold."""
+    return Ledger(
+        out, layout, job.name, job.record_order, claims=job.claims, per_file=not is_sharded(job.output_format)
+    )
+
+
 def shard_of(key: str, count: int) -> int:
     """The job shard an input belongs to: its key digest (the one its seeds use) modulo the shard count."""
     return path_digest(key) % count
@@ -140,13 +148,13 @@ class _Run:
         self.inputs, self.started, self.pool = found.inputs, started, pool
         shard = request.shard
         self.failures = [f for f in found.failures if shard is None or shard_of(f.key, shard[1]) == shard[0]]
-        self.ledger = Ledger(out, layout, job.name, job.record_order, claims=job.claims)
+        self.ledger = _ledger(out, layout, job)
 
     def go(self) -> Summary:
         self.trim = False
         with setup_section(self.out) if self.request.shard else _nothing():
             self.job, self.trim = settle(self.out, self.layout, self.job, self.request.overwrite)
-            self.ledger = Ledger(self.out, self.layout, self.job.name, self.job.record_order, claims=self.job.claims)
+            self.ledger = _ledger(self.out, self.layout, self.job)
             self.previous = self.ledger.read_run()
             self.base = RunRecord(
                 job=self.job.name,
@@ -154,7 +162,7 @@ class _Run:
                 command=[path_text(argument) for argument in self.request.command],
                 seed=self.job.seed,
                 shard=self.request.shard,
-                extra={**self.job.run_fields("running"), "out": path_text(self.request.out)},
+                extra={**self.job.run_fields("running"), **self._shard_fields(), "out": path_text(self.request.out)},
             )
             if self.request.shard:
                 self._record_running()
@@ -296,7 +304,8 @@ class _Run:
                     split_manifests = self.previous.split_manifests
                     labels = self.ledger.manifest_labels()
                 else:
-                    done = self.ledger.finalize(self.job.split_of if self.job.has_splits() else None, keep)
+                    split_of = self.job.split_of if self.job.has_splits() else None
+                    done = self.ledger.finalize(split_of, keep, self._present)
                     manifest_records, digest, split_manifests = done.records, done.sha256, done.split_manifests
                     labels = done.labels
                     self.ledger.remove_split_manifests(self.previous, keep=done.split_manifests)
@@ -339,6 +348,7 @@ class _Run:
                     **self.job.run_fields(status),
                     **self.job.summary_fields(counts),
                     **self.job.manifest_fields(labels),
+                    **self._shard_fields(),
                     "out": path_text(self.request.out),
                 },
                 status=status,
@@ -430,6 +440,19 @@ class _Run:
                         e.name for e, record in zip(unit.files, unit.records) if not self.trim or self.job.keeps(record)
                     )
         return self.ledger.remove_files(sorted(name for name in names if self.job.owns(name)))
+
+    def _shard_fields(self) -> dict:
+        """A job shard of a shard format records how many inputs it found: output shards are numbered over all
+        of them, so shards that found different inputs (IN changed between their runs) cannot be merged."""
+        if self.request.shard and is_sharded(self.job.output_format):
+            return {"inputs_listed": len(self.inputs)}
+        return {}
+
+    def _present(self, key: str) -> bool:
+        """Whether an input called ``key`` is in IN now (the inputs are sorted by key)."""
+        inputs = self.inputs
+        at = bisect.bisect_left(range(len(inputs)), key, key=inputs.key)
+        return at < len(inputs) and inputs.key(at) == key
 
     def _keeper(self, vanished: set[str]):
         """The units (trimmed) that stay in the ledger after :meth:`_prune`."""

@@ -61,7 +61,8 @@ class Ledger:
     """The ledger of one layout in OUT (see the module docstring). ``order(record)`` sorts the outputs of a
     unit that was extended (e.g. by raising ``--k``); ``job`` names whose run records are ours; ``claims(unit,
     record)`` says whether a per-file unit may hold an output record read back (a forged or edited line that
-    claims another input's output is then dropped, never listed twice)."""
+    claims another input's output is then dropped, never listed twice); ``per_file`` (a per-file format) keeps
+    of a unit edited out of that shape (records and files that do not pair up) only the pairs that do."""
 
     def __init__(
         self,
@@ -71,8 +72,10 @@ class Ledger:
         order: Callable[[dict], object] | None = None,
         read_only: bool = False,
         claims: Callable[[str, dict], bool] | None = None,
+        per_file: bool | None = None,
     ):
         self.out, self.layout, self.job, self.order, self.claims = out, layout, job, order, claims
+        self.per_file = per_file  # True: a per-file format, whose every unit must be one (None: not known)
         self.read_only = read_only  # readers that write nothing (verify, --dry-run) sort in memory, never in OUT
 
     # --- the run record -------------------------------------------------------------------------------
@@ -135,7 +138,7 @@ class Ledger:
     def validated(self, unit: UnitRecord) -> UnitRecord | None:
         """``unit`` with only its files that still hold their recorded bytes (signatures refreshed); a shard unit
         whose shard is damaged, or a unit with no file left, is None."""
-        if unit.per_file:
+        if unit.per_file or self.per_file:  # (in a per-file format, a unit edited out of shape keeps its pairs)
             kept = []
             for entry, record in zip(unit.files, unit.records):
                 if not self._claimed(unit.unit, entry, record):
@@ -162,7 +165,7 @@ class Ledger:
         return UnitRecord(unit.unit, unit.inputs, tuple(files), unit.records, unit.failed, unit.classes)
 
     def _claimed(self, unit: str, entry: FileEntry, record: dict) -> bool:
-        if record.get("file_name") != entry.name:
+        if record.get("file_name") != entry.name or (self.per_file and "shard" in record):
             return False
         return self.claims is None or self.claims(unit, record)
 
@@ -170,35 +173,43 @@ class Ledger:
         self,
         split_of: Callable[[dict], str | None] | None = None,
         keep: Callable[[UnitRecord], UnitRecord | None] | None = None,
+        present: Callable[[str], bool] | None = None,
     ) -> Finalized:
         """Fold the journals into the state and write the manifest of exactly the outputs present and intact
         (and, with ``split_of``, each split's own ``<split>/metadata.jsonl`` with names relative to it). ``keep``
         may change a unit or leave it out (None; its files are the caller's). Journals are removed last.
 
-        An output name claimed by two units (a ledger line forged or edited to claim another input's output,
-        with its record made to name that input too) is listed by neither: the state and the manifests are
-        written again without it, once more from the state just written (only then), and the next run makes
-        the output again for the input whose output it is. Telling that apart costs a hash of each name."""
+        An output name claimed by two units is listed by the one whose input is ``present`` in IN when it is
+        the only such one (an input gone whose kept output has the name and bytes a new input's output has),
+        else by neither (a ledger line forged or edited to claim another input's output, with its record made to
+        name that input too: the next run makes the output again for the input whose output it is). The state
+        and the manifests are then written again, from the state just written (only then). Telling that apart
+        costs a hash of each name."""
         journals = self.layout.journals(self.out)
         hashes = array("q")
         done = self._write(self.units(), split_of, keep, hashes)
         twice = _repeated(hashes)
         if twice:
-            claimed: dict[str, int] = {}
+            claimed: dict[str, list[str]] = {}
             for unit in self._state_lines():
                 for entry in unit.files:
                     if hash(entry.name) in twice:
-                        claimed[entry.name] = claimed.get(entry.name, 0) + 1
-            drop = {name for name, count in claimed.items() if count > 1}
-            if drop:
-                done = self._write(self._state_lines(), split_of, None, None, drop)
+                        claimed.setdefault(entry.name, []).append(unit.unit)
+            owners = {}
+            for name, units in claimed.items():
+                if len(units) > 1:
+                    current = [unit for unit in units if present is not None and present(unit)]
+                    owners[name] = current[0] if len(current) == 1 else None
+            if owners:
+                done = self._write(self._state_lines(), split_of, None, None, owners)
         for name in journals:
             self.out.remove(name)
         return done
 
-    def _write(self, units, split_of, keep, hashes: array | None, drop: set[str] | None = None) -> Finalized:
+    def _write(self, units, split_of, keep, hashes: array | None, owners: dict | None = None) -> Finalized:
         """The state, manifest and split manifests of ``units`` (see :meth:`finalize`); the hash of every
-        output name goes to ``hashes``, and outputs named in ``drop`` are left out (units already checked)."""
+        output name goes to ``hashes``; an output named in ``owners`` is kept by its owner's unit alone (units
+        already checked)."""
         done = Finalized()
         digest = hashlib.sha256()
         with ExitStack() as stack:
@@ -211,7 +222,7 @@ class Ledger:
                     unit = keep(unit)
                     if unit is None:
                         continue
-                unit = self.validated(unit) if drop is None else _without(unit, drop)
+                unit = self.validated(unit) if owners is None else _without(unit, owners)
                 if unit is None:
                     continue
                 if hashes is not None:
@@ -361,9 +372,13 @@ def _repeated(hashes: array) -> set[int]:
     return set(values[1:][values[1:] == values[:-1]].tolist())
 
 
-def _without(unit: UnitRecord, drop: set[str]) -> UnitRecord | None:
-    """``unit`` without the outputs named in ``drop`` (None when none is left)."""
-    pairs = [(entry, record) for entry, record in zip(unit.files, unit.records) if entry.name not in drop]
+def _without(unit: UnitRecord, owners: dict) -> UnitRecord | None:
+    """``unit`` without the outputs ``owners`` gives another unit or none (None when no output is left)."""
+    pairs = [
+        (entry, record)
+        for entry, record in zip(unit.files, unit.records)
+        if entry.name not in owners or owners[entry.name] == unit.unit
+    ]
     if len(pairs) == len(unit.files):
         return unit
     if not pairs or not unit.per_file:

@@ -21,7 +21,7 @@ from ..disk.lock import LockHeld, hold_folder
 from ..errors import RunFault
 from ..formats.records import RunRecord
 from ..items import printable
-from ..writers import finish
+from ..writers import finish, is_sharded
 from .layout import Layout, layouts_in
 from .ledger import Ledger, file_digest, read_json_lines, write_lines
 
@@ -151,9 +151,15 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
     job = job_for(first)
     whole = layouts[0].whole()
     ledgers = [Ledger(out, layout, first.job) for layout in layouts]
-    units = heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit)
-    write_lines(out, whole.state, (unit.to_json() for unit in units))
-    ledger = Ledger(out, whole, first.job, job.record_order)
+    sharded = is_sharded(job.output_format)
+    if sharded:
+        _check_same_inputs(records, ledgers)
+
+    def units():
+        return heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit)
+
+    write_lines(out, whole.state, (unit.to_json() for unit in units()))
+    ledger = Ledger(out, whole, first.job, job.record_order, claims=job.claims, per_file=not sharded)
     done = ledger.finalize(job.split_of if job.has_splits() else None)
     finish(job.output_format, out, whole.manifest, whole.parquet_manifest, job.writer_settings())
     parquet_digest = file_digest(out, whole.parquet_manifest)
@@ -171,7 +177,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
         counts=totals,
         failures=failures,
         timings={"shards": [{"shard": f"{i}/{count}", **records[(i, count)].timings} for i in range(count)]},
-        extra={**first.extra, "out": str(out.path), "merged_from": count},
+        extra={**_merged_extra(first, records, job, done.labels), "out": str(out.path), "merged_from": count},
         manifest_sha256=done.sha256,
         split_manifests=done.split_manifests or None,
         parquet_manifest_sha256=parquet_digest,
@@ -185,6 +191,71 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
         if name.startswith(".ipmix-shard-") and name.endswith(".lock"):
             out.remove(name)
     return MergeSummary(count, done.records, len(failures))
+
+
+def _merged_extra(first: RunRecord, records: dict, job, labels: set) -> dict:
+    """The merged run record's job fields: the first shard's, with the class list of every shard (files
+    format: each shard names the labels of the outputs it kept, an input gone from IN since included)."""
+    named = set(labels)
+    for (index, count), record in sorted(records.items()):
+        classes = record.extra.get("classes")
+        if isinstance(classes, list):
+            named.update(
+                name for name in classes if isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name)
+            )
+    extra = {key: value for key, value in first.extra.items() if key != "inputs_listed"}
+    return {**extra, **job.manifest_fields(named)}
+
+
+def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
+    """Shard formats: output shards are numbered over every input, so the job shards must have found the same
+    inputs (the same count, the same class list, and output shards that hold each input once, in order)."""
+    problems = []
+    counts = {record.extra.get("inputs_listed") for record in records.values()}
+    classes = {repr(record.extra.get("classes")) for record in records.values()}
+    if len(counts) > 1 or len(classes) > 1:
+        problems.append("the shards found different inputs or classes in IN (it changed between their runs)")
+    else:
+        last = None
+        for unit in heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit):
+            keys = [entry.key for entry in unit.inputs]
+            if (
+                any(not isinstance(key, str) for key in keys)
+                or keys != sorted(keys)
+                or (keys and last is not None and keys[0] <= last)
+            ):
+                problems.append(
+                    f"output shard {printable(unit.unit)} holds inputs another shard holds too, or out of order "
+                    "(IN changed between the shards' runs)"
+                )
+                break
+            last = keys[-1] if keys else last
+    for (index, count), record in sorted(records.items()):
+        classes = record.extra.get("classes")
+        if classes is not None and not (
+            isinstance(classes, list)
+            and all(isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name) for name in classes)
+        ):
+            problems.append(
+                f"shard {record.shard[0]}/{record.shard[1]}: its run record's class list is not one ipmix writes"
+            )
+            break
+    if problems:
+        problems.append(
+            "re-run every shard (the same command with --shard I/N for each I, with IN as it is now: each makes "
+            "again what changed), then merge"
+        )
+        raise MergeError(problems)
+
+
+def _text(name) -> bool:
+    """Whether a name read back is text (JSON may hold lone surrogates, which no file can)."""
+    try:
+        if isinstance(name, str):
+            name.encode("utf-8")
+        return True
+    except UnicodeEncodeError:
+        return False
 
 
 __all__ = ["MergeError", "MergeSummary", "check_shards", "merge_shards"]

@@ -251,20 +251,22 @@ def _check_classes(layout: Layout, run: RunRecord, ledger: Ledger, labels: set, 
     ``ClassLabel(names=...)``), so a list reordered or edited gives every sample the wrong class while no output
     byte changes. Shard formats: each shard recorded the digest of the list it was numbered with. Files format:
     the list names every label of the manifest, once, in the order ipmix sorts it."""
-    if "classes" not in run.extra:  # a job without classes (a mixing set)
-        return
-    classes = run.extra["classes"]
     where = f"{layout.run_record}: its class list"
     fix = "re-run the command to write it again"
+    if "classes" not in run.extra:
+        if run.job in ("augment", "corrupt"):  # (a mixing set has none)
+            report.problems.append(f"{where} is missing; {fix}")
+        return
+    classes = run.extra["classes"]
+    numbered = {unit.classes for unit in ledger.units() if unit.classes is not None}
     valid = classes is None or (
         isinstance(classes, list)
-        and all(isinstance(name, (str, int)) and not isinstance(name, bool) for name in classes)
-        and len(set(classes)) == len(classes)
+        and all(_is_class(name) for name in classes)
+        and (numbered or len(set(classes)) == len(classes))  # (a shard's numbers may index a declared list as is)
     )
     if not valid:
         report.problems.append(f"{where} is not one ipmix writes (a list of distinct class names); {fix}")
         return
-    numbered = {unit.classes for unit in ledger.units() if unit.classes is not None}
     if numbered:  # shard formats
         if numbered != {classes_digest(None if classes is None else tuple(classes))}:
             report.problems.append(
@@ -281,6 +283,17 @@ def _check_classes(layout: Layout, run: RunRecord, ledger: Ledger, labels: set, 
     if missing:
         shown = ", ".join(printable(str(label)) for label in missing[:5])
         report.problems.append(f"{where} does not name labels the manifest holds ({shown}); {fix}")
+
+
+def _is_class(name) -> bool:
+    if isinstance(name, bool) or not isinstance(name, (str, int)):
+        return False
+    if isinstance(name, str):
+        try:
+            name.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate read back from JSON: not a name ipmix writes
+            return False
+    return True
 
 
 def _state_records(ledger: Ledger) -> dict[str, dict]:
