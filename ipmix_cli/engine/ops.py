@@ -438,15 +438,18 @@ def _shear_y(image: np.ndarray, params: Params) -> np.ndarray:
 def _translate(image: np.ndarray, shift: int, axis: int) -> np.ndarray:
     """Output pixel i shows input pixel i + shift along ``axis`` (Pillow's affine offset), black where
     uncovered. An integer offset samples pixel centres exactly, so this equals Pillow's bilinear result."""
-    out = np.zeros_like(image)
     length = image.shape[axis]
     if abs(shift) >= length:
-        return out
+        return np.zeros_like(image)
+    out = np.empty_like(image)  # (each byte written once: the covered part copied, the rest zeroed)
     source = [slice(None), slice(None)]
     target = [slice(None), slice(None)]
+    uncovered = [slice(None), slice(None)]
     source[axis] = slice(shift, None) if shift >= 0 else slice(0, length + shift)
     target[axis] = slice(0, length - shift) if shift >= 0 else slice(-shift, None)
+    uncovered[axis] = slice(length - shift, None) if shift >= 0 else slice(0, -shift)
     out[tuple(target)] = image[tuple(source)]
+    out[tuple(uncovered)] = 0
     return out
 
 
