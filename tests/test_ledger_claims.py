@@ -235,3 +235,111 @@ def test_a_class_name_that_is_not_text_in_a_run_record_is_one_line(tmp_path, mix
     result = verify(out)
     assert result.exit_code == 1 and "class list is not one ipmix writes" in result.output
     assert "Traceback" not in result.output
+
+
+# --- the second pass: merge and --files-from decide owners too; shards that swapped an input; a stopped merge ---
+
+
+def _jpeg_inputs(root: Path, names: list[str]) -> None:
+    for index, name in enumerate(names):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(photo_like(20, 18, seed=index)).save(root / name, quality=95)
+
+
+@pytest.mark.slow
+def test_merge_lists_a_shared_name_for_the_input_in_in(tmp_path, mixing_dir):
+    """``a.jpg`` renamed ``a.jpeg`` (same bytes: ``a_original.jpg`` keeps its name and bytes) between two rounds
+    of job shards: the merged manifest lists it, as a whole run does."""
+    _jpeg_inputs(tmp_path / "in", ["cat/a.jpg", "cat/b.jpg", "dog/c.jpg", "dog/d.jpg"])
+    out = tmp_path / "out"
+    for index in (0, 1, 2):
+        assert augment(tmp_path / "in", out, mixing_dir, "--keep-original", "--shard", f"{index}/3").exit_code == 0
+    (tmp_path / "in" / "cat" / "a.jpg").rename(tmp_path / "in" / "cat" / "a.jpeg")
+    for index in (0, 1, 2):
+        assert augment(tmp_path / "in", out, mixing_dir, "--keep-original", "--shard", f"{index}/3").exit_code == 0
+    assert invoke("merge", out).exit_code == 0
+    listed = names(out / "metadata.jsonl")
+    assert listed.count("cat/a_original.jpg") == 1
+    assert verify(out).exit_code == 0, verify(out).output
+
+
+@pytest.mark.slow
+def test_a_files_from_run_lists_a_shared_name_for_an_input_in_in_it_does_not_name(tmp_path, mixing_dir, monkeypatch):
+    """The run that made ``a.jpeg``'s outputs was stopped before its manifest; the resume names another input
+    only (``--files-from``): ``a.jpeg`` is still in IN, and owns the name its gone ``a.jpg`` shared."""
+    from ipmix_cli.runner.ledger import Ledger
+
+    _jpeg_inputs(tmp_path / "in", ["cat/a.jpg", "cat/b.jpg", "dog/c.jpg"])
+    out = tmp_path / "out"
+    assert augment(tmp_path / "in", out, mixing_dir, "--keep-original").exit_code == 0
+    (tmp_path / "in" / "cat" / "a.jpg").rename(tmp_path / "in" / "cat" / "a.jpeg")
+    with monkeypatch.context() as patch:
+
+        def stopped(*arguments, **options):
+            raise KeyboardInterrupt
+
+        patch.setattr(Ledger, "finalize", stopped)
+        assert augment(tmp_path / "in", out, mixing_dir, "--keep-original").exit_code != 0
+    (tmp_path / "list").write_text("dog/c.jpg\n")
+    assert (
+        augment(tmp_path / "in", out, mixing_dir, "--keep-original", "--files-from", tmp_path / "list").exit_code == 0
+    )
+    assert names(out / "metadata.jsonl").count("cat/a_original.jpg") == 1
+    assert verify(out).exit_code == 0, verify(out).output
+
+
+def test_shards_of_a_shard_format_that_saw_an_input_swapped_for_another_are_not_merged(tmp_path, mixing_dir):
+    """The same count and the same place in the order: only the digest of the keys tells the shards apart."""
+    _jpeg_inputs(tmp_path / "in", [f"cat/a{index}.jpg" for index in range(8)])
+    out = tmp_path / "out"
+    options = ["--output-format", "webdataset", "--samples-per-shard", "4"]
+    assert augment(tmp_path / "in", out, mixing_dir, *options, "--shard", "0/2").exit_code == 0
+    (tmp_path / "in" / "cat" / "a0.jpg").rename(tmp_path / "in" / "cat" / "a00.jpg")
+    assert augment(tmp_path / "in", out, mixing_dir, *options, "--shard", "1/2").exit_code == 0
+    refused = invoke("merge", out)
+    assert refused.exit_code == 1 and "re-run every shard" in refused.output
+
+
+@pytest.mark.parametrize("value", [[1], {"a": 1}, 1.5, None])
+def test_a_shard_record_with_an_edited_inputs_digest_is_one_line(tmp_path, mixing_dir, value):
+    make_inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    options = ["--output-format", "webdataset", "--samples-per-shard", "2"]
+    for index in (0, 1):
+        assert augment(tmp_path / "in", out, mixing_dir, *options, "--shard", f"{index}/2").exit_code == 0
+    path = out / ".ipmix" / "ipmix_run.shard-1-of-2.json"
+    record = json.loads(path.read_text())
+    record["inputs_digest"] = value
+    path.write_text(json.dumps(record))
+    result = invoke("merge", out)
+    assert result.exit_code == 1 and "re-run every shard" in result.output and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("output_format", ["files", "webdataset"])
+def test_a_merge_stopped_while_it_removed_the_shards_files_finishes_when_run_again(
+    tmp_path, mixing_dir, monkeypatch, output_format
+):
+    from ipmix_cli.disk.folder import SafeFolder
+
+    make_inputs(tmp_path / "in", 6)
+    out = tmp_path / "out"
+    options = ["--output-format", output_format]
+    for index in (0, 1, 2):
+        assert augment(tmp_path / "in", out, mixing_dir, *options, "--shard", f"{index}/3").exit_code == 0
+    removals = []
+    original = SafeFolder.remove
+
+    def remove(self, name):
+        removals.append(name)
+        if len(removals) == 4:
+            raise KeyboardInterrupt  # stopped part way through the shards' files
+        return original(self, name)
+
+    with monkeypatch.context() as patch:
+        patch.setattr(SafeFolder, "remove", remove)
+        assert invoke("merge", out).exit_code != 0
+    again = invoke("merge", out)
+    assert again.exit_code == 0, again.output
+    assert not [p for p in out.rglob("*shard-*")], sorted(p.name for p in out.rglob("*shard-*"))
+    assert verify(out).exit_code == 0, verify(out).output
+    assert augment(tmp_path / "in", out, mixing_dir, *options).exit_code == 0

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import dataclasses
+import hashlib
 import os
 import stat
 import time
@@ -34,7 +35,7 @@ from ..disk.folder import FolderError, SafeFolder, describe_os_error, make_folde
 from ..disk.lock import LockHeld, hold_folder, setup_section, shard_is_running
 from ..errors import RunFault, UsageError
 from ..formats.records import RunRecord
-from ..items import Failure, path_text, printable
+from ..items import Failure, name_bytes, path_text, printable
 from ..seeding import path_digest
 from ..writers import finish, is_sharded
 from .backends import BackendSpec, open_pool
@@ -149,6 +150,7 @@ class _Run:
         shard = request.shard
         self.failures = [f for f in found.failures if shard is None or shard_of(f.key, shard[1]) == shard[0]]
         self.ledger = _ledger(out, layout, job)
+        self._inputs_digest: str | None = None
 
     def go(self) -> Summary:
         self.trim = False
@@ -442,17 +444,23 @@ class _Run:
         return self.ledger.remove_files(sorted(name for name in names if self.job.owns(name)))
 
     def _shard_fields(self) -> dict:
-        """A job shard of a shard format records how many inputs it found: output shards are numbered over all
-        of them, so shards that found different inputs (IN changed between their runs) cannot be merged."""
+        """A job shard of a shard format records the digest of the inputs it found: output shards are numbered
+        over all of them, so shards that found different inputs (IN changed between their runs) cannot be merged."""
         if self.request.shard and is_sharded(self.job.output_format):
-            return {"inputs_listed": len(self.inputs)}
+            if self._inputs_digest is None:
+                digest = hashlib.sha256()
+                for number in range(len(self.inputs)):
+                    digest.update(name_bytes(self.inputs.key(number)) + b"\0")
+                self._inputs_digest = digest.hexdigest()
+            return {"inputs_digest": self._inputs_digest}
         return {}
 
     def _present(self, key: str) -> bool:
-        """Whether an input called ``key`` is in IN now (the inputs are sorted by key)."""
+        """Whether an input called ``key`` is in IN now: found by this run (its inputs are sorted by key), or
+        left out of a ``--files-from`` list and still there."""
         inputs = self.inputs
         at = bisect.bisect_left(range(len(inputs)), key, key=inputs.key)
-        return at < len(inputs) and inputs.key(at) == key
+        return (at < len(inputs) and inputs.key(at) == key) or not self.job.reader.vanished(key)
 
     def _keeper(self, vanished: set[str]):
         """The units (trimmed) that stay in the ledger after :meth:`_prune`."""

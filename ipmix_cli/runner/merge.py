@@ -141,11 +141,16 @@ def _check_shard(out: SafeFolder, layout: Layout, record: RunRecord | None) -> l
 
 def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str) -> MergeSummary:
     whole_layouts = [layout for layout in layouts_in(out, record_base) if not layout.shard]
-    shards_present = any(layout.shard for layout in layouts_in(out, record_base))
-    if whole_layouts and not shards_present:
+    shard_layouts = [layout for layout in layouts_in(out, record_base) if layout.shard]
+    if whole_layouts:
         record = Ledger(out, whole_layouts[0], None).read_run()
         counts = record.counts if record else {}
-        return MergeSummary(0, int(counts.get("manifest_records") or 0), 0, already=True)  # merged before
+        summary = MergeSummary(0, int(counts.get("manifest_records") or 0), 0, already=True)  # merged before
+        if not shard_layouts:
+            return summary
+        if record is not None and record.extra.get("merged_from") and record.status.startswith("complete"):
+            _remove_shards(out, shard_layouts)  # a merge stopped while it removed the shards' files: finish it
+            return summary
     count, records, layouts = check_shards(out, record_base)
     first = records[(0, count)]
     job = job_for(first)
@@ -160,7 +165,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
 
     write_lines(out, whole.state, (unit.to_json() for unit in units()))
     ledger = Ledger(out, whole, first.job, job.record_order, claims=job.claims, per_file=not sharded)
-    done = ledger.finalize(job.split_of if job.has_splits() else None)
+    done = ledger.finalize(job.split_of if job.has_splits() else None, present=_planned_by_a_shard(out, layouts))
     finish(job.output_format, out, whole.manifest, whole.parquet_manifest, job.writer_settings())
     parquet_digest = file_digest(out, whole.parquet_manifest)
     failures = sorted((f for r in records.values() for f in r.failures), key=lambda f: str(f.get("source")))
@@ -184,13 +189,35 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
         stopped_because=None,
     )
     ledger.write_run(merged)
+    _remove_shards(out, layouts)
+    return MergeSummary(count, done.records, len(failures))
+
+
+def _remove_shards(out: SafeFolder, layouts: list[Layout]) -> None:
+    """The shards' own files, once the merged run's are written (a merge stopped here finishes this when run
+    again: the merged run record says the merge is done)."""
     for layout in layouts:
         for name in [*layout.files(), *layout.journals(out)]:
             out.remove(name)
     for name, _ in list(out.walk(recursive=False)):
         if name.startswith(".ipmix-shard-") and name.endswith(".lock"):
             out.remove(name)
-    return MergeSummary(count, done.records, len(failures))
+
+
+def _planned_by_a_shard(out: SafeFolder, layouts: list[Layout]):
+    """Whether an input was planned by one of the shards (it was in IN when that shard ran): decides which of two
+    units claiming one output name lists it. Asked only when a name is claimed twice; the lists are read then."""
+    planned: set[str] | None = None
+
+    def present(key: str) -> bool:
+        nonlocal planned
+        if planned is None:
+            planned = set()
+            for layout in layouts:
+                planned.update(value for value in read_json_lines(out, layout.plan) if isinstance(value, str))
+        return key in planned
+
+    return present
 
 
 def _merged_extra(first: RunRecord, records: dict, job, labels: set) -> dict:
@@ -203,17 +230,18 @@ def _merged_extra(first: RunRecord, records: dict, job, labels: set) -> dict:
             named.update(
                 name for name in classes if isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name)
             )
-    extra = {key: value for key, value in first.extra.items() if key != "inputs_listed"}
+    extra = {key: value for key, value in first.extra.items() if key != "inputs_digest"}
     return {**extra, **job.manifest_fields(named)}
 
 
 def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
     """Shard formats: output shards are numbered over every input, so the job shards must have found the same
-    inputs (the same count, the same class list, and output shards that hold each input once, in order)."""
+    inputs (the same digest of their keys, the same class list, and output shards that hold each input once, in
+    order)."""
     problems = []
-    counts = {record.extra.get("inputs_listed") for record in records.values()}
+    digests = {repr(record.extra.get("inputs_digest")) for record in records.values()}
     classes = {repr(record.extra.get("classes")) for record in records.values()}
-    if len(counts) > 1 or len(classes) > 1:
+    if len(digests) > 1 or len(classes) > 1:
         problems.append("the shards found different inputs or classes in IN (it changed between their runs)")
     else:
         last = None
@@ -236,9 +264,7 @@ def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
             isinstance(classes, list)
             and all(isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name) for name in classes)
         ):
-            problems.append(
-                f"shard {record.shard[0]}/{record.shard[1]}: its run record's class list is not one ipmix writes"
-            )
+            problems.append(f"shard {index}/{count}: its run record's class list is not one ipmix writes")
             break
     if problems:
         problems.append(
