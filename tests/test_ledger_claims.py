@@ -214,6 +214,7 @@ def test_a_run_record_without_its_class_list_is_found(tmp_path, mixing_dir, outp
     assert result.exit_code == 1 and "its class list is missing" in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("where", ["the run record", "a shard's run record"])
 def test_a_class_name_that_is_not_text_in_a_run_record_is_one_line(tmp_path, mixing_dir, where):
     """``"\\udcff"`` written into ``classes`` (JSON can hold it): verify and merge say so, with no traceback."""
@@ -300,6 +301,7 @@ def test_shards_of_a_shard_format_that_saw_an_input_swapped_for_another_are_not_
     assert refused.exit_code == 1 and "re-run every shard" in refused.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("value", [[1], {"a": 1}, 1.5, None])
 def test_a_shard_record_with_an_edited_inputs_digest_is_one_line(tmp_path, mixing_dir, value):
     make_inputs(tmp_path / "in", 6)
@@ -315,6 +317,7 @@ def test_a_shard_record_with_an_edited_inputs_digest_is_one_line(tmp_path, mixin
     assert result.exit_code == 1 and "re-run every shard" in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("output_format", ["files", "webdataset"])
 def test_a_merge_stopped_while_it_removed_the_shards_files_finishes_when_run_again(
     tmp_path, mixing_dir, monkeypatch, output_format
