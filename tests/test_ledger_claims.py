@@ -346,3 +346,40 @@ def test_a_merge_stopped_while_it_removed_the_shards_files_finishes_when_run_aga
     assert not [p for p in out.rglob("*shard-*")], sorted(p.name for p in out.rglob("*shard-*"))
     assert verify(out).exit_code == 0, verify(out).output
     assert augment(tmp_path / "in", out, mixing_dir, *options).exit_code == 0
+
+
+def test_a_files_from_run_naming_the_other_of_a_pair_does_not_overwrite_the_first_ones_outputs(tmp_path, mixing_dir):
+    """``a.jpg`` and ``a.jpeg`` (a pair a whole run refuses, suggesting ``--files-from``): a.jpg made from one list,
+    then a list naming a.jpeg: a.jpeg fails alone, a.jpg's outputs stay its own."""
+    _jpeg_inputs(tmp_path / "in", ["cat/a.jpg", "cat/b.jpg"])
+    (tmp_path / "in" / "cat" / "a.jpeg").write_bytes((tmp_path / "in" / "cat" / "b.jpg").read_bytes())
+    out = tmp_path / "out"
+    assert augment(tmp_path / "in", out, mixing_dir).exit_code == 2  # the pair is refused
+    (tmp_path / "first").write_text("cat/a.jpg\n")
+    (tmp_path / "second").write_text("cat/a.jpeg\n")
+    assert augment(tmp_path / "in", out, mixing_dir, "--files-from", tmp_path / "first").exit_code == 0
+    before = {name: (out / name).read_bytes() for name in names(out / "metadata.jsonl")}
+    result = augment(tmp_path / "in", out, mixing_dir, "--files-from", tmp_path / "second")
+    assert result.exit_code == 1 and "would overwrite those of cat/a.jpg" in result.output
+    assert {name: (out / name).read_bytes() for name in names(out / "metadata.jsonl")} == before
+    assert verify(out).exit_code == 0
+
+
+@pytest.mark.slow
+def test_prune_in_a_job_shard_keeps_the_outputs_a_present_input_of_another_shard_has(tmp_path, mixing_dir):
+    """``a.jpg`` renamed ``a.jpeg`` (same output names) between rounds of job shards with ``--prune``: the gone
+    input's shard removes nothing the new input, made by another shard, owns."""
+    from ipmix_cli.runner.engine import shard_of
+
+    _jpeg_inputs(tmp_path / "in", ["cat/a.jpg", "cat/b.jpg", "dog/c.jpg", "dog/d.jpg"])
+    out = tmp_path / "out"
+    for index in (0, 1, 2):
+        assert augment(tmp_path / "in", out, mixing_dir, "--shard", f"{index}/3", "--prune").exit_code == 0
+    (tmp_path / "in" / "cat" / "a.jpg").rename(tmp_path / "in" / "cat" / "a.jpeg")
+    new, old = shard_of("cat/a.jpeg", 3), shard_of("cat/a.jpg", 3)
+    assert new != old  # (the case: another shard prunes)
+    for index in [new] + [i for i in range(3) if i != new]:
+        assert augment(tmp_path / "in", out, mixing_dir, "--shard", f"{index}/3", "--prune").exit_code == 0
+    assert invoke("merge", out).exit_code == 0
+    assert {"cat/a_ipmix0.jpg", "cat/a_ipmix1.jpg"} <= set(names(out / "metadata.jsonl"))
+    assert verify(out).exit_code == 0, verify(out).output

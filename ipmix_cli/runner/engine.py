@@ -24,6 +24,7 @@ import hashlib
 import os
 import stat
 import time
+from array import array
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ from .backends import BackendSpec, open_pool
 from .job import Job, Task, TaskResult, Work
 from .layout import Layout, layouts_in
 from .ledger import Ledger, file_digest, write_lines
+from .overlap import Overlaps
 from .plan import Plan, assign_units, plan_per_file, plan_units, selected_numbers
 from .progress import Progress
 from .schedule import WORKER_DIED, Interrupted, schedule
@@ -235,6 +237,12 @@ class _Run:
                 )
                 return plan, iter(()), tasks
             selected = selected_numbers(inputs, self.request.shard, shard_of)
+            overlaps = Overlaps(job, inputs, selected)
+
+            def unmatched(unit) -> None:  # a recorded input this run does not make, still in IN
+                if unit.per_file and unit.files and not job.reader.vanished(unit.unit):
+                    overlaps.check(unit)
+
             journal = self.ledger.journal()
             try:
                 plan = plan_per_file(
@@ -246,9 +254,18 @@ class _Run:
                     job.reader.digest,
                     self.request.prune,
                     refresh=journal.record,  # a touched input's new identity: not hashed again next time
+                    unmatched=unmatched,
                 )
             finally:
                 journal.close()
+            if overlaps.found:  # those still to make fail alone: their outputs would overwrite another input's
+                todo = set(plan.todo)
+                overlaps.found = {number: key for number, key in overlaps.found.items() if number in todo}
+                plan.todo = array("q", (number for number in plan.todo if number not in overlaps.found))
+                for number in overlaps.found:
+                    plan.partial.pop(number, None)
+                plan.planned -= len(overlaps.found)
+                self.failures.extend(overlaps.failures())
         except OSError as error:
             raise RunStopped(describe_os_error(error, str(self.out.path))) from None
 
@@ -430,9 +447,11 @@ class _Run:
         """Remove the files of vanished inputs (``--prune``) and of outputs the settings no longer name (a
         smaller ``--k`` or ``--count`` with ``--overwrite``)."""
         names: set[str] = set()
+        everyone = Overlaps(self.job, self.inputs, range(len(self.inputs)))  # (indexed only if an input is gone)
         for unit in self.ledger.units():
             if unit.unit in vanished:
                 names.update(entry.name for entry in unit.files)
+                names.difference_update(everyone.names_for(unit.unit))
             elif self.trim and unit.per_file:
                 names.update(e.name for e, record in zip(unit.files, unit.records) if not self.job.keeps(record))
         if names:  # a name an input still here now has (a.png gone, a.jpg new, both making a_ipmix0.png) stays

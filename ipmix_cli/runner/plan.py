@@ -83,10 +83,13 @@ def input_state(entry: InputEntry, item: Item, digest_of) -> str:
     return "changed"
 
 
-def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_of, prune: bool, refresh=None) -> Plan:
+def plan_per_file(
+    job, ledger, inputs, selected: Iterator[int], is_ours, digest_of, prune: bool, refresh=None, unmatched=None
+) -> Plan:
     """The plan of a per-file format: which outputs of which inputs to make (see the module docstring).
     ``is_ours(key)`` says whether a recorded input belongs to this run's share (job shards, lists) and is gone
-    from IN; ``refresh(unit)`` records a touched input's new identity (none is recorded when not given)."""
+    from IN; ``refresh(unit)`` records a touched input's new identity (none is recorded when not given);
+    ``unmatched(unit)`` hears of each recorded unit none of the run's inputs matched."""
     plan = Plan()
     joiner = Joiner(ledger.units())
 
@@ -96,6 +99,8 @@ def plan_per_file(job, ledger, inputs, selected: Iterator[int], is_ours, digest_
             plan.vanished_inputs += 1
         if not plan.damaged and not all(ledger.still_valid(entry) is not None for entry in unit.files):
             plan.damaged += 1
+        if unmatched is not None:
+            unmatched(unit)
 
     with ledger.out.session():
         for number in selected:
