@@ -745,7 +745,7 @@ def merge(out_dir: Path) -> None:
         click.echo(f"ipmix merge: nothing to do: {out_dir} already holds one run ({summary.records} records)", err=True)
         return
     click.echo(
-        f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/metadata.jsonl"
+        f"ipmix merge: {summary.shards} shards → {summary.records} records in {out_dir}/{summary.manifest}"
         f"{f', {summary.failures} failed inputs' if summary.failures else ''}",
         err=True,
     )

@@ -40,6 +40,7 @@ class MergeSummary:
     records: int
     failures: int
     already: bool = False  # OUT held a single run already (merged before): nothing was done
+    manifest: str = "metadata.jsonl"  # the merged manifest, relative to OUT (shard outputs: in .ipmix/)
 
 
 def _rerun(shard: tuple[int, int], what: str) -> str:
@@ -190,7 +191,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
     )
     ledger.write_run(merged)
     _remove_shards(out, layouts)
-    return MergeSummary(count, done.records, len(failures))
+    return MergeSummary(count, done.records, len(failures), manifest=whole.manifest)
 
 
 def _remove_shards(out: SafeFolder, layouts: list[Layout]) -> None:
