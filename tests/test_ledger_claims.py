@@ -383,3 +383,28 @@ def test_prune_in_a_job_shard_keeps_the_outputs_a_present_input_of_another_shard
     assert invoke("merge", out).exit_code == 0
     assert {"cat/a_ipmix0.jpg", "cat/a_ipmix1.jpg"} <= set(names(out / "metadata.jsonl"))
     assert verify(out).exit_code == 0, verify(out).output
+
+
+@pytest.mark.parametrize("shards", [False, True])
+def test_prune_of_a_gone_input_whose_same_stem_successor_fails_leaves_out_whole(tmp_path, mixing_dir, shards):
+    """``a.png`` gone, ``a.jpg`` (not an image) in its place with ``--format png``: a whole run's ``--prune``
+    removes a.png's outputs; job shards keep them listed for the other shard's input. Either way OUT holds what
+    its manifest lists, and verify passes."""
+    (tmp_path / "in").mkdir()
+    for name, seed in (("a.png", 1), ("b.png", 2), ("c.png", 3), ("d.png", 4)):
+        Image.fromarray(photo_like(20, 18, seed=seed)).save(tmp_path / "in" / name)
+    out = tmp_path / "out"
+    runs = [["--shard", "0/2"], ["--shard", "1/2"]] if shards else [[]]
+    for extra in runs:
+        assert augment(tmp_path / "in", out, mixing_dir, "--format", "png", "--prune", *extra).exit_code == 0
+    (tmp_path / "in" / "a.png").unlink()
+    (tmp_path / "in" / "a.jpg").write_text("not an image")
+    codes = [
+        augment(tmp_path / "in", out, mixing_dir, "--format", "png", "--prune", *extra).exit_code for extra in runs
+    ]
+    assert sorted(set(codes)) == ([0, 1] if shards else [1])  # a.jpg fails in its run
+    if shards:
+        assert invoke("merge", out).exit_code == 0
+    else:
+        assert not (out / "a_ipmix0.png").exists()
+    assert verify(out).exit_code == 0, verify(out).output

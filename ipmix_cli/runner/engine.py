@@ -153,6 +153,7 @@ class _Run:
         self.failures = [f for f in found.failures if shard is None or shard_of(f.key, shard[1]) == shard[0]]
         self.ledger = _ledger(out, layout, job)
         self._inputs_digest: str | None = None
+        self._spared: set[str] = set()  # names of gone inputs --prune keeps for another job shard's input
 
     def go(self) -> Summary:
         self.trim = False
@@ -447,11 +448,14 @@ class _Run:
         """Remove the files of vanished inputs (``--prune``) and of outputs the settings no longer name (a
         smaller ``--k`` or ``--count`` with ``--overwrite``)."""
         names: set[str] = set()
-        everyone = Overlaps(self.job, self.inputs, range(len(self.inputs)))  # (indexed only if an input is gone)
+        others = self._other_shards()
         for unit in self.ledger.units():
             if unit.unit in vanished:
                 names.update(entry.name for entry in unit.files)
-                names.difference_update(everyone.names_for(unit.unit))
+                if others is not None:  # a name an input of another job shard has now stays, listed as it was
+                    kept = others.names_for(unit.unit).intersection(entry.name for entry in unit.files)
+                    names.difference_update(kept)
+                    self._spared.update(kept)
             elif self.trim and unit.per_file:
                 names.update(e.name for e, record in zip(unit.files, unit.records) if not self.job.keeps(record))
         if names:  # a name an input still here now has (a.png gone, a.jpg new, both making a_ipmix0.png) stays
@@ -461,6 +465,17 @@ class _Run:
                         e.name for e, record in zip(unit.files, unit.records) if not self.trim or self.job.keeps(record)
                     )
         return self.ledger.remove_files(sorted(name for name in names if self.job.owns(name)))
+
+    def _other_shards(self) -> Overlaps | None:
+        """The inputs of the other job shards (None for a whole run), for :meth:`_prune`: another shard's input
+        may have the name a gone input of this one had (``a.jpg`` renamed ``a.jpeg``); its run makes it again and
+        the merge lists it for the input in IN (indexed only when asked, i.e. when an input is gone)."""
+        shard = self.request.shard
+        if shard is None:
+            return None
+        inputs = self.inputs
+        numbers = (n for n in range(len(inputs)) if shard_of(inputs.key(n), shard[1]) != shard[0])
+        return Overlaps(self.job, inputs, numbers)
 
     def _shard_fields(self) -> dict:
         """A job shard of a shard format records the digest of the inputs it found: output shards are numbered
@@ -486,8 +501,11 @@ class _Run:
         job, trim = self.job, self.trim
 
         def keep(unit):
-            if unit.unit in vanished:
-                return None
+            if unit.unit in vanished:  # gone, but for names another job shard's input has now (see _prune)
+                pairs = [(e, r) for e, r in zip(unit.files, unit.records) if e.name in self._spared]
+                if not pairs:
+                    return None
+                return dataclasses.replace(unit, files=tuple(p[0] for p in pairs), records=tuple(p[1] for p in pairs))
             if trim and unit.per_file:
                 pairs = [(e, r) for e, r in zip(unit.files, unit.records) if job.keeps(r)]
                 if not pairs:
