@@ -385,16 +385,16 @@ def test_prune_in_a_job_shard_keeps_the_outputs_a_present_input_of_another_shard
     assert verify(out).exit_code == 0, verify(out).output
 
 
-@pytest.mark.parametrize("shards", [False, True])
-def test_prune_of_a_gone_input_whose_same_stem_successor_fails_leaves_out_whole(tmp_path, mixing_dir, shards):
+@pytest.mark.parametrize("case", ["whole run", "job shards"])
+def test_prune_of_a_gone_input_whose_same_stem_successor_fails(tmp_path, mixing_dir, case):
     """``a.png`` gone, ``a.jpg`` (not an image) in its place with ``--format png``: a whole run's ``--prune``
-    removes a.png's outputs; job shards keep them listed for the other shard's input. Either way OUT holds what
-    its manifest lists, and verify passes."""
+    removes a.png's outputs. Job shards keep the file for the other shard's input, which fails: the merged OUT
+    lists what it holds but that file, which verify names (ipmix deletes no file its ledger does not name)."""
     (tmp_path / "in").mkdir()
     for name, seed in (("a.png", 1), ("b.png", 2), ("c.png", 3), ("d.png", 4)):
         Image.fromarray(photo_like(20, 18, seed=seed)).save(tmp_path / "in" / name)
     out = tmp_path / "out"
-    runs = [["--shard", "0/2"], ["--shard", "1/2"]] if shards else [[]]
+    runs = [["--shard", "0/2"], ["--shard", "1/2"]] if case == "job shards" else [[]]
     for extra in runs:
         assert augment(tmp_path / "in", out, mixing_dir, "--format", "png", "--prune", *extra).exit_code == 0
     (tmp_path / "in" / "a.png").unlink()
@@ -402,9 +402,40 @@ def test_prune_of_a_gone_input_whose_same_stem_successor_fails_leaves_out_whole(
     codes = [
         augment(tmp_path / "in", out, mixing_dir, "--format", "png", "--prune", *extra).exit_code for extra in runs
     ]
-    assert sorted(set(codes)) == ([0, 1] if shards else [1])  # a.jpg fails in its run
-    if shards:
-        assert invoke("merge", out).exit_code == 0
-    else:
+    assert sorted(set(codes)) == ([0, 1] if len(runs) == 2 else [1])  # a.jpg fails in its run
+    if case == "whole run":
         assert not (out / "a_ipmix0.png").exists()
+        assert verify(out).exit_code == 0, verify(out).output
+        return
+    assert invoke("merge", out).exit_code == 0
+    checked = verify(out)
+    assert checked.exit_code == 1 and "a_ipmix0.png: in OUT but not in the manifest" in checked.output
+    assert "missing" not in checked.output
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("order", ["the gone input's shard first", "the new input's shard first"])
+def test_prune_in_job_shards_with_renamed_inputs_both_ways_merges_whole(tmp_path, mixing_dir, order):
+    """Same-stem renames whose gone and new inputs fall in different job shards, both ways (``--format png``,
+    every shard with ``--prune``): in either order of the shards' runs the merge lists every output once."""
+    from ipmix_cli.runner.engine import shard_of
+
+    (tmp_path / "in").mkdir()
+    stems = [f"p{index:02d}" for index in range(24)]
+    for index, stem in enumerate(stems):
+        Image.fromarray(photo_like(20, 18, seed=index)).save(tmp_path / "in" / f"{stem}.png")
+    out = tmp_path / "out"
+    for index in (0, 1):
+        assert augment(tmp_path / "in", out, mixing_dir, "--format", "png", "--shard", f"{index}/2").exit_code == 0
+    crossing = [stem for stem in stems if shard_of(f"{stem}.png", 2) != shard_of(f"{stem}.jpg", 2)]
+    assert {shard_of(f"{stem}.png", 2) for stem in crossing} == {0, 1}  # (both ways)
+    for stem in crossing:
+        Image.open(tmp_path / "in" / f"{stem}.png").save(tmp_path / "in" / f"{stem}.jpg", quality=95)
+        (tmp_path / "in" / f"{stem}.png").unlink()
+    for index in (0, 1) if order.startswith("the gone") else (1, 0):
+        options = ["--format", "png", "--prune", "--shard", f"{index}/2"]
+        assert augment(tmp_path / "in", out, mixing_dir, *options).exit_code == 0
+    assert invoke("merge", out).exit_code == 0, invoke("merge", out).output
+    listed = names(out / "metadata.jsonl")
+    assert len(listed) == len(set(listed)) == 2 * len(stems)
     assert verify(out).exit_code == 0, verify(out).output

@@ -153,7 +153,6 @@ class _Run:
         self.failures = [f for f in found.failures if shard is None or shard_of(f.key, shard[1]) == shard[0]]
         self.ledger = _ledger(out, layout, job)
         self._inputs_digest: str | None = None
-        self._spared: set[str] = set()  # names of gone inputs --prune keeps for another job shard's input
 
     def go(self) -> Summary:
         self.trim = False
@@ -452,10 +451,8 @@ class _Run:
         for unit in self.ledger.units():
             if unit.unit in vanished:
                 names.update(entry.name for entry in unit.files)
-                if others is not None:  # a name an input of another job shard has now stays, listed as it was
-                    kept = others.names_for(unit.unit).intersection(entry.name for entry in unit.files)
-                    names.difference_update(kept)
-                    self._spared.update(kept)
+                if others is not None:  # a name an input of another job shard has now stays (that shard lists it)
+                    names.difference_update(others.names_for(unit.unit))
             elif self.trim and unit.per_file:
                 names.update(e.name for e, record in zip(unit.files, unit.records) if not self.job.keeps(record))
         if names:  # a name an input still here now has (a.png gone, a.jpg new, both making a_ipmix0.png) stays
@@ -468,8 +465,10 @@ class _Run:
 
     def _other_shards(self) -> Overlaps | None:
         """The inputs of the other job shards (None for a whole run), for :meth:`_prune`: another shard's input
-        may have the name a gone input of this one had (``a.jpg`` renamed ``a.jpeg``); its run makes it again and
-        the merge lists it for the input in IN (indexed only when asked, i.e. when an input is gone)."""
+        may have the name a gone input of this one had (``a.png`` gone, ``a.jpg`` new, both writing
+        ``a_ipmix0.png``): the file stays, out of this shard's ledger, and that shard's run writes and lists it
+        (before or after this one). Should that input fail, the file stays unlisted and ``verify`` names it
+        (ipmix deletes no file its ledger does not name). Indexed only when asked, i.e. when an input is gone."""
         shard = self.request.shard
         if shard is None:
             return None
@@ -501,11 +500,8 @@ class _Run:
         job, trim = self.job, self.trim
 
         def keep(unit):
-            if unit.unit in vanished:  # gone, but for names another job shard's input has now (see _prune)
-                pairs = [(e, r) for e, r in zip(unit.files, unit.records) if e.name in self._spared]
-                if not pairs:
-                    return None
-                return dataclasses.replace(unit, files=tuple(p[0] for p in pairs), records=tuple(p[1] for p in pairs))
+            if unit.unit in vanished:
+                return None
             if trim and unit.per_file:
                 pairs = [(e, r) for e, r in zip(unit.files, unit.records) if job.keeps(r)]
                 if not pairs:
