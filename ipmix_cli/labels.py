@@ -99,6 +99,19 @@ def class_number(label: str | int | None, numbers: dict[str, int]) -> int:
     return NO_LABEL if number is None else number
 
 
+def is_label(value) -> bool:
+    """Whether ``value``, read back from a record ipmix wrote, is a label as ipmix writes one: a class name that
+    is text (JSON can hold lone surrogates, which no name can) or a class number (not a boolean)."""
+    if isinstance(value, bool) or not isinstance(value, (str, int)):
+        return False
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+    return True
+
+
 def classes_digest(classes: tuple[str, ...] | None) -> str:
     """What a shard records about the class list it was numbered with (compared on resume)."""
     text = json.dumps(classes, ensure_ascii=False)

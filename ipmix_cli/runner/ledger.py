@@ -35,6 +35,7 @@ from ..disk.folder import SafeFolder, UnsafePath, clean_relative, describe_os_er
 from ..errors import RunFault
 from ..formats.jsonlines import dumps
 from ..formats.records import FileEntry, RunRecord, UnitRecord, signature
+from ..labels import is_label
 from .layout import Layout
 
 #: Ledger lines held in memory at once while sorting a file that is out of order (bytes); more are sorted in
@@ -232,7 +233,7 @@ class Ledger:
                 done.files += len(unit.files)
                 for record in unit.records:
                     label = record.get("label")
-                    if isinstance(label, (str, int)) and not isinstance(label, bool):
+                    if is_label(label):
                         done.labels.add(label)
                     line = (dumps(record) + "\n").encode("utf-8")
                     manifest.write(line)
@@ -266,7 +267,7 @@ class Ledger:
         labels = set()
         for record in read_json_lines(self.out, self.layout.manifest):
             label = record.get("label") if isinstance(record, dict) else None
-            if isinstance(label, (str, int)) and not isinstance(label, bool):
+            if is_label(label):
                 labels.add(label)
         return labels
 

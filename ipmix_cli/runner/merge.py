@@ -21,6 +21,7 @@ from ..disk.lock import LockHeld, hold_folder
 from ..errors import RunFault
 from ..formats.records import RunRecord
 from ..items import printable
+from ..labels import is_label
 from ..writers import finish, is_sharded
 from .layout import Layout, layouts_in
 from .ledger import Ledger, file_digest, read_json_lines, write_lines
@@ -161,10 +162,7 @@ def _merge(out: SafeFolder, job_for, command: list[str] | None, record_base: str
     if sharded:
         _check_same_inputs(records, ledgers)
 
-    def units():
-        return heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit)
-
-    write_lines(out, whole.state, (unit.to_json() for unit in units()))
+    write_lines(out, whole.state, (unit.to_json() for unit in _merged_units(ledgers)))
     ledger = Ledger(out, whole, first.job, job.record_order, claims=job.claims, per_file=not sharded)
     done = ledger.finalize(job.split_of if job.has_splits() else None, present=_planned_by_a_shard(out, layouts))
     finish(job.output_format, out, whole.manifest, whole.parquet_manifest, job.writer_settings())
@@ -205,6 +203,11 @@ def _remove_shards(out: SafeFolder, layouts: list[Layout]) -> None:
             out.remove(name)
 
 
+def _merged_units(ledgers: list[Ledger]):
+    """The shards' units, one sorted stream (each shard's state is sorted by unit name)."""
+    return heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit)
+
+
 def _planned_by_a_shard(out: SafeFolder, layouts: list[Layout]):
     """Whether an input was planned by one of the shards (it was in IN when that shard ran): decides which of two
     units claiming one output name lists it. Asked only when a name is claimed twice; the lists are read then."""
@@ -228,9 +231,7 @@ def _merged_extra(first: RunRecord, records: dict, job, labels: set) -> dict:
     for (index, count), record in sorted(records.items()):
         classes = record.extra.get("classes")
         if isinstance(classes, list):
-            named.update(
-                name for name in classes if isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name)
-            )
+            named.update(name for name in classes if is_label(name))
     extra = {key: value for key, value in first.extra.items() if key != "inputs_digest"}
     return {**extra, **job.manifest_fields(named)}
 
@@ -246,7 +247,7 @@ def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
         problems.append("the shards found different inputs or classes in IN (it changed between their runs)")
     else:
         last = None
-        for unit in heapq.merge(*(ledger.units() for ledger in ledgers), key=lambda unit: unit.unit):
+        for unit in _merged_units(ledgers):
             keys = [entry.key for entry in unit.inputs]
             if (
                 any(not isinstance(key, str) for key in keys)
@@ -261,10 +262,7 @@ def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
             last = keys[-1] if keys else last
     for (index, count), record in sorted(records.items()):
         classes = record.extra.get("classes")
-        if classes is not None and not (
-            isinstance(classes, list)
-            and all(isinstance(name, (str, int)) and not isinstance(name, bool) and _text(name) for name in classes)
-        ):
+        if classes is not None and not (isinstance(classes, list) and all(is_label(name) for name in classes)):
             problems.append(f"shard {index}/{count}: its run record's class list is not one ipmix writes")
             break
     if problems:
@@ -273,16 +271,6 @@ def _check_same_inputs(records: dict, ledgers: list[Ledger]) -> None:
             "again what changed), then merge"
         )
         raise MergeError(problems)
-
-
-def _text(name) -> bool:
-    """Whether a name read back is text (JSON may hold lone surrogates, which no file can)."""
-    try:
-        if isinstance(name, str):
-            name.encode("utf-8")
-        return True
-    except UnicodeEncodeError:
-        return False
 
 
 __all__ = ["MergeError", "MergeSummary", "check_shards", "merge_shards"]

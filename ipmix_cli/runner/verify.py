@@ -36,7 +36,7 @@ from ..errors import UsageError
 from ..formats.jsonlines import dumps
 from ..formats.records import RunRecord
 from ..items import name_text, printable
-from ..labels import classes_digest
+from ..labels import classes_digest, is_label
 from .layout import METADATA_NAMES, Layout, is_public_name, layouts_in
 from .ledger import MAX_LINE_BYTES, Ledger, file_digest, split_manifest
 
@@ -193,7 +193,7 @@ def _verify(out: SafeFolder, replay: int, replayer, seed: int) -> VerifyReport:
             if record.get("split"):
                 splits.add(record["split"])
             label = record.get("label")
-            if isinstance(label, (str, int)) and not isinstance(label, bool):
+            if is_label(label):
                 labels.add(label)
             problem = _check_output(out, record, members)
             if problem:
@@ -261,7 +261,7 @@ def _check_classes(layout: Layout, run: RunRecord, ledger: Ledger, labels: set, 
     numbered = {unit.classes for unit in ledger.units() if unit.classes is not None}
     valid = classes is None or (
         isinstance(classes, list)
-        and all(_is_class(name) for name in classes)
+        and all(is_label(name) for name in classes)
         and (numbered or len(set(classes)) == len(classes))  # (a shard's numbers may index a declared list as is)
     )
     if not valid:
@@ -283,17 +283,6 @@ def _check_classes(layout: Layout, run: RunRecord, ledger: Ledger, labels: set, 
     if missing:
         shown = ", ".join(printable(str(label)) for label in missing[:5])
         report.problems.append(f"{where} does not name labels the manifest holds ({shown}); {fix}")
-
-
-def _is_class(name) -> bool:
-    if isinstance(name, bool) or not isinstance(name, (str, int)):
-        return False
-    if isinstance(name, str):
-        try:
-            name.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate read back from JSON: not a name ipmix writes
-            return False
-    return True
 
 
 def _state_records(ledger: Ledger) -> dict[str, dict]:
