@@ -117,6 +117,10 @@ class Inputs(Sequence[Item]):
     def key(self, index: int) -> str:
         return self.keys[index]
 
+    def stem(self, index: int) -> str:
+        """The stem input ``index``'s output names are built from, without making its item."""
+        return self.stems[index] if self.stems is not None else self.stem_of(self.keys[index])
+
     def __getitem__(self, index):  # type: ignore[override]
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(len(self)))]

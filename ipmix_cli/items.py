@@ -7,6 +7,7 @@ the order of the manifest. Items are small and picklable: they carry where the i
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 
 
@@ -38,6 +39,11 @@ def stem_of(key: str) -> str:
     folder, _, name = key.rpartition("/")
     stem = name.rsplit(".", 1)[0] if "." in name.lstrip(".") else name
     return f"{folder}/{stem}" if folder else stem
+
+
+def stem_digest(stem: str) -> int:
+    """An 8-byte digest of an output stem, to find inputs whose outputs would share names among many."""
+    return int.from_bytes(hashlib.blake2b(name_bytes(stem), digest_size=8).digest(), "big")
 
 
 def name_bytes(name: str) -> bytes:

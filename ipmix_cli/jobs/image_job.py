@@ -4,14 +4,13 @@ class list of shard outputs, names that must not collide, the seed a run settles
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 
 import numpy as np
 
 from ..allocator import tune_allocator
 from ..errors import UsageError
 from ..imaging.images import UnreadableImage
-from ..items import Item
+from ..items import Item, stem_digest
 from ..labels import class_list, classes_digest
 from ..runner.job import Found, Job, Output
 from ..runner.layout import reserved
@@ -175,9 +174,7 @@ def find_collisions(inputs) -> list[tuple[str, str]]:
         return []
     digests = np.empty(count, dtype=np.uint64)
     for number in range(count):
-        stem = inputs[number].stem if inputs.stems is not None else inputs.stem_of(inputs.key(number))
-        digest = hashlib.blake2b(stem.encode("utf-8", "surrogateescape"), digest_size=8).digest()
-        digests[number] = int.from_bytes(digest, "big")
+        digests[number] = stem_digest(inputs.stem(number))
     order = np.argsort(digests, kind="stable")
     ordered = digests[order]
     repeated = np.flatnonzero(ordered[1:] == ordered[:-1])

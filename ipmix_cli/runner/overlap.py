@@ -12,16 +12,10 @@ listed), so a run that names all of IN pays nothing.
 
 from __future__ import annotations
 
-import hashlib
-
 import numpy as np
 
 from ..formats.records import UnitRecord
-from ..items import Failure
-
-
-def _digest(stem: str) -> int:
-    return int.from_bytes(hashlib.blake2b(stem.encode("utf-8", "surrogateescape"), digest_size=8).digest(), "big")
+from ..items import Failure, stem_digest
 
 
 class Overlaps:
@@ -33,13 +27,11 @@ class Overlaps:
         self._digests: np.ndarray | None = None
         self._order: np.ndarray | None = None
 
-    def _stem(self, number: int) -> str:
-        inputs = self.inputs
-        return inputs.stems[number] if inputs.stems is not None else inputs.stem_of(inputs.key(number))
-
     def _index(self) -> None:
         numbers = np.fromiter(self.numbers, dtype=np.int64)
-        digests = np.fromiter((_digest(self._stem(int(n))) for n in numbers), dtype=np.uint64, count=len(numbers))
+        digests = np.fromiter(
+            (stem_digest(self.inputs.stem(int(n))) for n in numbers), dtype=np.uint64, count=len(numbers)
+        )
         order = np.argsort(digests, kind="stable")
         self._digests, self._order = digests[order], numbers[order]
 
@@ -50,13 +42,13 @@ class Overlaps:
         if self._digests is None:
             self._index()
         stem = self.inputs.stem_of(unit.unit)
-        digest = np.uint64(_digest(stem))
+        digest = np.uint64(stem_digest(stem))
         at = int(np.searchsorted(self._digests, digest))
         recorded = {entry.name for entry in unit.files}
         while at < len(self._digests) and self._digests[at] == digest:
             number = int(self._order[at])
             at += 1
-            if self._stem(number) != stem or number in self.found:
+            if self.inputs.stem(number) != stem or number in self.found:
                 continue
             if any(output.name in recorded for output in self.job.outputs(self.inputs[number])):
                 self.found[number] = unit.unit
@@ -67,13 +59,13 @@ class Overlaps:
         if self._digests is None:
             self._index()
         stem = self.inputs.stem_of(key)
-        digest = np.uint64(_digest(stem))
+        digest = np.uint64(stem_digest(stem))
         at = int(np.searchsorted(self._digests, digest))
         names: set[str] = set()
         while at < len(self._digests) and self._digests[at] == digest:
             number = int(self._order[at])
             at += 1
-            if self._stem(number) == stem:
+            if self.inputs.stem(number) == stem:
                 names.update(output.name for output in self.job.outputs(self.inputs[number]))
         return names
 
