@@ -187,8 +187,9 @@ class _MaskStream(threading.local):
 _MASK_STREAM = _MaskStream()
 #: numpy's PCG64: state ← state·multiplier + increment (mod 2¹²⁸), then the output function of the new state.
 _PCG64_MULTIPLIER = 0x2360ED051FC65DA44385DF649FCCF645
-#: How many interleaved lanes the compiled masks advance (``engine/kernels.py``): lane j makes outputs j, j + 4, …
-MASK_LANES = 4
+#: How many interleaved lanes the compiled masks advance (``engine/kernels.py``): lane j makes outputs j, j + 32, …
+#: (enough independent lanes for whole vectors of them).
+MASK_LANES = 32
 
 
 def _mask_constants() -> np.ndarray:

@@ -12,7 +12,7 @@ pytest.importorskip("numba")
 
 from conftest import photo_like  # noqa: E402
 from ipmix_cli.engine import compiled  # noqa: E402
-from ipmix_cli.engine.mixing import apply_mix, mix_into  # noqa: E402
+from ipmix_cli.engine.mixing import apply_mix, mix_into, mix_into_box  # noqa: E402
 from ipmix_cli.seeding import MASK_CONSTANTS, mask_state, mask_uniforms  # noqa: E402
 
 EXAMPLES = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -52,3 +52,43 @@ def test_masked_selection_is_the_plain_selection(size, mix, q, seed, view):
         target = chain.copy()
         mix_into(target, source, params, "wrap")
     assert np.array_equal(target, expected)
+
+
+@EXAMPLES
+@given(
+    size=st.tuples(st.integers(1, 300), st.integers(1, 200)) | st.sampled_from([(1, 1), (224, 224)]),
+    corner=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    extent=st.tuples(st.floats(0, 1), st.floats(0, 1)),
+    mix=st.sampled_from(["random_pixels", "random_elems"]),
+    q=st.floats(0, 1),
+    seed=sub_seeds,
+    from_mixing=st.booleans(),
+    strided=st.booleans(),
+)
+def test_a_masked_box_mixed_in_place_is_the_plain_mix_of_its_views(
+    size, corner, extent, mix, q, seed, from_mixing, strided
+):
+    """IPMix's patch step (``mix_into_box``): the kernel reads and writes the boxes of whole images, row by row;
+    the source is a mixing picture (the same box) or a box-sized region (at the origin); a non-contiguous
+    image takes the path through views."""
+    height, width = size
+    left, top = int(corner[0] * (width - 1)), int(corner[1] * (height - 1))
+    box_width = 1 + int(extent[0] * (width - left - 1))
+    box_height = 1 + int(extent[1] * (height - top - 1))
+    box = (left, top, box_width, box_height)
+    image = photo_like(height, width, seed % 997)
+    if strided:
+        image = np.pad(image, ((0, 0), (0, 2), (0, 0)))[:, :width]
+    if from_mixing:
+        source, at = photo_like(height, width, seed % 997 + 1), (left, top)
+    else:
+        source, at = photo_like(box_height, box_width, seed % 997 + 2), (0, 0)
+    params = {"mix": mix, "q": q, "mask_seed": seed}
+    rows, cols = slice(top, top + box_height), slice(left, left + box_width)
+    expected = image.copy()
+    expected[rows, cols] = apply_mix(
+        image[rows, cols], source[at[1] : at[1] + box_height, at[0] : at[0] + box_width], params, "wrap"
+    )
+    with compiled.using("compiled"):
+        mix_into_box(image, box, source, at, params, "wrap")
+    assert np.array_equal(image, expected)

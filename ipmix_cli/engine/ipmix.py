@@ -14,7 +14,7 @@ from . import compiled
 from .blend import blend_chains
 from .config import IPMixConfig
 from .draws import Draws
-from .mixing import mix_into, sample_box, sample_mix
+from .mixing import mix_into_box, sample_box, sample_mix
 from .ops import apply_image_op_region, iterate_ops, sample_image_op
 from .plans import (
     Explanation,
@@ -92,15 +92,11 @@ def iterate_chain(image: np.ndarray, mixing: np.ndarray | None, chain: dict, ove
         return
     current = image.copy()
     for step in chain["steps"]:
-        left, top, patch_width, patch_height = step["box"]
-        rows = slice(top, top + patch_height)
-        cols = slice(left, left + patch_width)
-        source = step["source"]
+        box, source = step["box"], step["source"]
         if source == "mixing":
-            source_patch = require_mixing(mixing)[rows, cols]
+            mix_into_box(current, box, require_mixing(mixing), box[:2], step, overflow)
         else:
-            source_patch = apply_image_op_region(image, source, step["box"])
-        mix_into(current[rows, cols], source_patch, step, overflow)
+            mix_into_box(current, box, apply_image_op_region(image, source, box), (0, 0), step, overflow)
         yield current
 
 

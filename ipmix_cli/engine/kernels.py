@@ -16,9 +16,10 @@ import math
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
+
+from ..seeding import MASK_LANES
 
 # Inputs are read-only types (numba passes a writable array where a read-only one is declared, not the
 # reverse: mixing pictures and images made from Pillow buffers are read-only); "A" layouts take views.
@@ -382,121 +383,111 @@ def add_patch(target, source, centred, alpha, gamma, kind):
                     target[y, x, channel] = np.uint8(np.rint(value))
 
 
-@intrinsic
-def _lcg128(typingctx, high, low, multiplier_high, multiplier_low, increment_high, increment_low):
-    """One step of a 128-bit linear congruential generator, ``state·multiplier + increment`` (mod 2¹²⁸), on
-    (high, low) 64-bit halves: LLVM's 128-bit integers, two or three multiplications on x86-64."""
-
-    def codegen(context, builder, signature, arguments):
-        wide, narrow = ir.IntType(128), ir.IntType(64)
-        shift = ir.Constant(wide, 64)
-
-        def join(high, low):
-            return builder.or_(builder.shl(builder.zext(high, wide), shift), builder.zext(low, wide))
-
-        state, multiplier, increment = (join(*arguments[i : i + 2]) for i in (0, 2, 4))
-        state = builder.add(builder.mul(state, multiplier), increment)
-        halves = (builder.trunc(builder.lshr(state, shift), narrow), builder.trunc(state, narrow))
-        return context.make_tuple(builder, signature.return_type, halves)
-
-    return types.UniTuple(u64, 2)(u64, u64, u64, u64, u64, u64), codegen
+_LANE_STATES = types.Array(types.uint64, 1, "C")
+_LOW32 = np.uint64(0xFFFFFFFF)
 
 
-_UNIFORM_BLOCK = 512  # uniforms made at a time (a multiple of 8: four lanes of two)
-_LANES = types.UniTuple(types.uint64, 8)
+@numba.njit(types.UniTuple(u64, 2)(u64, u64, u64, u64), cache=True, nogil=True, inline="always")
+def _product128(high, low, multiplier_high, multiplier_low):
+    """(``high``, ``low``)·(``multiplier_high``, ``multiplier_low``) mod 2¹²⁸ as (high, low) 64-bit halves, from
+    32-bit pieces: integer arithmetic that LLVM runs on whole vectors of lanes (a native 128-bit product does
+    not vectorise)."""
+    a0, a1 = low & _LOW32, low >> np.uint64(32)
+    b0, b1 = multiplier_low & _LOW32, multiplier_low >> np.uint64(32)
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    middle = (p00 >> np.uint64(32)) + (p01 & _LOW32) + (p10 & _LOW32)
+    product_low = (middle << np.uint64(32)) | (p00 & _LOW32)
+    product_high = p11 + (p01 >> np.uint64(32)) + (p10 >> np.uint64(32)) + (middle >> np.uint64(32))
+    return product_high + high * multiplier_low + low * multiplier_high, product_low
 
 
-@numba.njit(_LANES(u64, u64, _CONSTANTS), cache=True, nogil=True, inline="always")
-def _first_lanes(high, low, constants):
-    """The states of the four lanes of a mask stream that starts at (``high``, ``low``) (``seeding.mask_state``;
-    ``constants`` is ``seeding.MASK_CONSTANTS``): lane j after j + 1 steps."""
-    multiplier_high, multiplier_low, add_high, add_low = constants[0], constants[1], constants[2], constants[3]
-    high0, low0 = _lcg128(high, low, multiplier_high, multiplier_low, add_high, add_low)
-    high1, low1 = _lcg128(high0, low0, multiplier_high, multiplier_low, add_high, add_low)
-    high2, low2 = _lcg128(high1, low1, multiplier_high, multiplier_low, add_high, add_low)
-    high3, low3 = _lcg128(high2, low2, multiplier_high, multiplier_low, add_high, add_low)
-    return (high0, low0, high1, low1, high2, low2, high3, low3)
+@numba.njit(types.void(u64, u64, _CONSTANTS, _LANE_STATES, _LANE_STATES), cache=True, nogil=True, inline="always")
+def _first_lanes(high, low, constants, highs, lows):
+    """The states of the ``MASK_LANES`` lanes of a mask stream that starts at (``high``, ``low``)
+    (``seeding.mask_state``; ``constants`` is ``seeding.MASK_CONSTANTS``): lane j after j + 1 steps."""
+    for lane in range(highs.shape[0]):
+        high, product_low = _product128(high, low, constants[0], constants[1])
+        low = product_low + constants[3]
+        high += constants[2] + np.uint64(low < product_low)  # the carry of the low half
+        highs[lane], lows[lane] = high, low
 
 
-@numba.njit(types.uint64(types.uint64, types.uint64), cache=True, nogil=True, inline="always")
-def _pcg_output(high, low):
-    """PCG64's output function (XSL-RR): the two halves XORed, rotated right by the top 6 bits."""
-    mixed = high ^ low
-    rotation = high >> np.uint64(58)
-    return (mixed >> rotation) | (mixed << ((np.uint64(64) - rotation) & np.uint64(63)))
-
-
-@numba.njit(_LANES(_LANES, _CONSTANTS, _FLOATS_OUT), cache=True, nogil=True, inline="always")
-def _next_uniforms(lanes, constants, block):
-    """Fill ``block`` with the stream's next float32 uniforms and return the lanes' new states. As numpy's
-    ``Generator.random(dtype=float32)`` on PCG64: each 64-bit output gives two values, its low 32 bits first,
-    each ``(bits >> 8)·2⁻²⁴``. The four lanes hold consecutive outputs and advance four steps at a time, so
-    that four multiplications are under way at once instead of one after another."""
-    high0, low0, high1, low1, high2, low2, high3, low3 = lanes
+@numba.njit(
+    types.void(_LANE_STATES, _LANE_STATES, _CONSTANTS, _FLOATS_OUT, i64), cache=True, nogil=True, inline="always"
+)
+def _next_uniforms(highs, lows, constants, out, at):
+    """The stream's next 2·``MASK_LANES`` float32 uniforms into ``out[at:]``, the lanes advanced. As numpy's
+    ``Generator.random(dtype=float32)`` on PCG64: each 64-bit output (PCG64's XSL-RR of the state) gives two
+    values, its low 32 bits first, each ``(bits >> 8)·2⁻²⁴``. Lane j holds output j of the group and jumps
+    ``MASK_LANES`` steps at a time, so that the lanes are independent and the loop runs on whole vectors."""
     jump_high, jump_low, add_high, add_low = constants[4], constants[5], constants[6], constants[7]
     scale = np.float32(1.0 / 16777216.0)
-    mask, eight, forty = np.uint64(0xFFFFFFFF), np.uint64(8), np.uint64(40)
-    for group in range(block.shape[0] // 8):
-        word0 = _pcg_output(high0, low0)
-        word1 = _pcg_output(high1, low1)
-        word2 = _pcg_output(high2, low2)
-        word3 = _pcg_output(high3, low3)
-        high0, low0 = _lcg128(high0, low0, jump_high, jump_low, add_high, add_low)
-        high1, low1 = _lcg128(high1, low1, jump_high, jump_low, add_high, add_low)
-        high2, low2 = _lcg128(high2, low2, jump_high, jump_low, add_high, add_low)
-        high3, low3 = _lcg128(high3, low3, jump_high, jump_low, add_high, add_low)
-        at = 8 * group
-        block[at] = np.float32((word0 & mask) >> eight) * scale
-        block[at + 1] = np.float32(word0 >> forty) * scale
-        block[at + 2] = np.float32((word1 & mask) >> eight) * scale
-        block[at + 3] = np.float32(word1 >> forty) * scale
-        block[at + 4] = np.float32((word2 & mask) >> eight) * scale
-        block[at + 5] = np.float32(word2 >> forty) * scale
-        block[at + 6] = np.float32((word3 & mask) >> eight) * scale
-        block[at + 7] = np.float32(word3 >> forty) * scale
-    return (high0, low0, high1, low1, high2, low2, high3, low3)
+    block = out[at : at + 2 * highs.shape[0]]
+    for lane in range(highs.shape[0]):
+        high, low = highs[lane], lows[lane]
+        mixed = high ^ low
+        rotation = high >> np.uint64(58)
+        word = (mixed >> rotation) | (mixed << ((np.uint64(64) - rotation) & np.uint64(63)))
+        block[2 * lane] = np.float32(np.uint32((word & _LOW32) >> np.uint64(8))) * scale
+        block[2 * lane + 1] = np.float32(np.uint32(word >> np.uint64(40))) * scale
+        high, product_low = _product128(high, low, jump_high, jump_low)
+        low = product_low + add_low
+        highs[lane], lows[lane] = high + add_high + np.uint64(low < product_low), low
 
 
 @_signature(types.void(u64, u64, _CONSTANTS, _FLOATS_OUT))
 def mask_uniforms(high, low, constants, out):
     """``seeding.mask_uniforms`` (flat): the float32 uniforms of the mask stream that starts at (``high``,
     ``low``) (``seeding.mask_state``), advanced with ``constants`` (``seeding.MASK_CONSTANTS``)."""
-    block = np.empty(_UNIFORM_BLOCK, np.float32)
-    lanes = _first_lanes(high, low, constants)
-    for begin in range(0, out.shape[0], _UNIFORM_BLOCK):
-        lanes = _next_uniforms(lanes, constants, block)
-        for i in range(min(_UNIFORM_BLOCK, out.shape[0] - begin)):
+    highs, lows = np.empty(MASK_LANES, np.uint64), np.empty(MASK_LANES, np.uint64)
+    _first_lanes(high, low, constants, highs, lows)
+    group = 2 * MASK_LANES
+    block = np.empty(group, np.float32)
+    for begin in range(0, out.shape[0], group):
+        _next_uniforms(highs, lows, constants, block, 0)
+        for i in range(min(group, out.shape[0] - begin)):
             out[begin + i] = block[i]
 
 
-@_signature(types.void(_ANY_OUT, _ANY_IMAGE, u64, u64, _CONSTANTS, f32, i64))
-def select_masked(target, source, high, low, constants, q, per_value):
-    """``target`` ← ``target`` where ``u < q`` else ``source`` (``mixing._random_pixels`` / ``_random_elems``),
-    with the mask's uniforms (``mask_uniforms``' values, in their order) made as they are used: one per pixel,
-    or (``per_value``) one per channel value."""
-    rows, columns = target.shape[0], target.shape[1]
-    block = np.empty(_UNIFORM_BLOCK, np.float32)
-    lanes = _first_lanes(high, low, constants)
-    used = _UNIFORM_BLOCK
+@_signature(types.void(_OUT, i64, i64, _IMAGE, i64, i64, i64, i64, u64, u64, _CONSTANTS, f32, i64))
+def select_masked(
+    target, top, left, source, source_top, source_left, rows, columns, high, low, constants, q, per_value
+):
+    """The box ``rows``×``columns`` of ``target`` at (``left``, ``top``) ← itself where ``u < q`` else the box of
+    ``source`` at (``source_left``, ``source_top``) (``mixing._random_pixels`` / ``_random_elems``), with the
+    mask's uniforms (``mask_uniforms``' values, in their order) made a row at a time: one per pixel, or
+    (``per_value``) one per channel value. Whole images and a box, not views, so that a row is a contiguous run
+    of bytes and the selection runs on whole vectors (as bytes: all ones where kept)."""
+    highs, lows = np.empty(MASK_LANES, np.uint64), np.empty(MASK_LANES, np.uint64)
+    _first_lanes(high, low, constants, highs, lows)
+    group = 2 * MASK_LANES
+    length = 3 * columns
+    needed = length if per_value else columns
+    uniforms = np.empty(needed + 2 * group, np.float32)
+    keep = np.empty(length, np.uint8)
+    made = 0  # uniforms made and not yet used, at the start of ``uniforms``
+    target_flat, source_flat = target.reshape(-1), source.reshape(-1)
+    target_row, source_row = 3 * target.shape[1], 3 * source.shape[1]
     for y in range(rows):
-        for x in range(columns):
-            if per_value:
-                for channel in range(3):
-                    if used == _UNIFORM_BLOCK:
-                        lanes = _next_uniforms(lanes, constants, block)
-                        used = 0
-                    kept, taken = target[y, x, channel], source[y, x, channel]
-                    target[y, x, channel] = kept if block[used] < q else taken
-                    used += 1
-            else:
-                if used == _UNIFORM_BLOCK:
-                    lanes = _next_uniforms(lanes, constants, block)
-                    used = 0
-                keep = block[used] < q
-                used += 1
-                for channel in range(3):
-                    kept, taken = target[y, x, channel], source[y, x, channel]
-                    target[y, x, channel] = kept if keep else taken
+        while made < needed:
+            _next_uniforms(highs, lows, constants, uniforms, made)
+            made += group
+        if per_value:
+            for i in range(length):
+                keep[i] = np.uint8(0) - np.uint8(uniforms[i] < q)
+        else:
+            for x in range(columns):
+                mask = np.uint8(0) - np.uint8(uniforms[x] < q)
+                keep[3 * x], keep[3 * x + 1], keep[3 * x + 2] = mask, mask, mask
+        begin = (top + y) * target_row + 3 * left
+        kept = target_flat[begin : begin + length]
+        begin = (source_top + y) * source_row + 3 * source_left
+        taken = source_flat[begin : begin + length]
+        for i in range(length):
+            kept[i] = (kept[i] & keep[i]) | (taken[i] & ~keep[i])
+        made -= needed
+        for i in range(made):
+            uniforms[i] = uniforms[needed + i]
 
 
 # --- the final blend ----------------------------------------------------------------------------------

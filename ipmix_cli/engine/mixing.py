@@ -20,6 +20,7 @@ from ..seeding import MASK_CONSTANTS, mask_state, mask_uniforms
 from . import compiled
 from .bands import row_bands
 from .draws import Draws
+from .ops import Box
 
 Params = dict
 OVERFLOW_MODES = ("wrap", "clip")
@@ -204,6 +205,39 @@ def apply_mix(a: np.ndarray, b: np.ndarray, params: Params, overflow: str) -> np
     return MIX_OPS[params["mix"]].apply(a, b, params, overflow)
 
 
+def mix_into_box(
+    image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int], params: Params, overflow: str
+) -> None:
+    """``mix_into`` of ``box`` (left, top, width, height) of ``image`` with the box of the same size at ``at``
+    (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
+    place, row by row, when both images are C-contiguous (as the engine's are), instead of through views."""
+    left, top, width, height = box
+    kernels = compiled.active()
+    if (
+        kernels is not None
+        and params["mix"] in ("random_pixels", "random_elems")
+        and image.flags.c_contiguous
+        and source.flags.c_contiguous
+    ):
+        _select_masked(kernels, image, box, source, at, params)
+        return
+    source_left, source_top = at
+    target = image[top : top + height, left : left + width]
+    mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
+
+
+def _select_masked(
+    kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int], params: Params
+) -> None:
+    """``kernels.select_masked``: the mask's uniforms are made in the kernel, as used."""
+    left, top, width, height = box
+    high, low = mask_state(params["mask_seed"])
+    source_left, source_top = at
+    q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
+    arguments = (image, top, left, source, source_top, source_left, height, width)
+    kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value)
+
+
 def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: str) -> None:
     """``target[...] = apply_mix(target, source, params, overflow)``: ``target`` (a patch of the chain's image,
     usually a view) is overwritten by its mix with ``source``. By the kernels when they are in use, for
@@ -219,8 +253,10 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
         return
     mix = params["mix"]
     if mix in ("random_pixels", "random_elems"):
-        high, low = mask_state(params["mask_seed"])  # the mask's uniforms are made in the kernel, as used
-        kernels.select_masked(target, source, high, low, MASK_CONSTANTS, _F32(params["q"]), mix == "random_elems")
+        whole = np.ascontiguousarray(target)  # the kernel takes whole images and a box: views are copied
+        _select_masked(kernels, whole, (0, 0, *target.shape[1::-1]), np.ascontiguousarray(source), (0, 0), params)
+        if whole is not target:
+            target[...] = whole
         return
     alpha, gamma = params["alpha"], params["gamma"]
     if not (0 < alpha <= 2 and -1 <= gamma <= 1) or overflow not in OVERFLOW_MODES:
