@@ -80,6 +80,15 @@ def test_shears_are_the_plain_shears(size, factor, seed):
 
 
 @EXAMPLES
+@given(size=sizes, seed=st.integers(0, 2**16))
+def test_the_mirror_is_the_plain_mirror(size, seed):
+    image = image_of(*size, seed)
+    before = image.copy()
+    assert_same(lambda: apply_image_op(image, {"op": "mirror"}))
+    assert np.array_equal(image, before)
+
+
+@EXAMPLES
 @given(
     size=sizes,
     levels=st.sampled_from([1, 2, 3, 17, 256]),

@@ -243,13 +243,20 @@ def shear_lines(image, out, factor, axis):
 
 @_signature(types.void(_IMAGE, _OUT))
 def mirror(image, out):
-    """``image[:, ::-1]`` (``ops._mirror``)."""
-    width = image.shape[1]
+    """``image[:, ::-1]`` (``ops._mirror``). On flat rows with unsigned offsets: a signed index that LLVM cannot
+    prove non-negative gets numba's wrap-around test, which keeps the loop from running on whole vectors (13×
+    slower)."""
+    length = np.uint64(3 * image.shape[1])
+    source, target = image.reshape(-1), out.reshape(-1)
+    three = np.uint64(3)
     for y in range(image.shape[0]):
-        for x in range(width):
-            out[y, x, 0] = image[y, width - 1 - x, 0]
-            out[y, x, 1] = image[y, width - 1 - x, 1]
-            out[y, x, 2] = image[y, width - 1 - x, 2]
+        begin = np.uint64(y) * length
+        last = begin + length - three  # the row's last pixel
+        for x in range(np.uint64(image.shape[1])):
+            read, write = last - three * x, begin + three * x
+            target[write] = source[read]
+            target[write + np.uint64(1)] = source[read + np.uint64(1)]
+            target[write + np.uint64(2)] = source[read + np.uint64(2)]
 
 
 # --- tone: histograms and lookup tables ----------------------------------------------------------------
