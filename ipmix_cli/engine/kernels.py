@@ -96,11 +96,14 @@ def affine(image, out, a, b, c, d, e, f):
     for row in range(first_y, last_y + 1):
         if whole_rows and row > first_y:
             break  # whole rows: one run from the first to the last
-        begin = row * width + first_x
-        end = (last_y * width + width) if whole_rows else (row * width + last_x + 1)
+        begin = np.uint64(row * width + first_x)  # unsigned offsets throughout: see ``mirror``
+        end = np.uint64((last_y * width + width) if whole_rows else (row * width + last_x + 1))
         for i in range(begin, end):
+            at = np.uint64(3) * i
             packed[i] = (
-                np.uint32(source[3 * i]) | (np.uint32(source[3 * i + 1]) << 8) | (np.uint32(source[3 * i + 2]) << 16)
+                np.uint32(source[at])
+                | (np.uint32(source[at + np.uint64(1)]) << 8)
+                | (np.uint32(source[at + np.uint64(2)]) << 16)
             )
     across_u = np.empty(columns)
     across_v = np.empty(columns)
@@ -109,7 +112,7 @@ def affine(image, out, a, b, c, d, e, f):
         across_v[x] = d * (x + 0.5)
     weight_x = np.empty(columns)
     weight_y = np.empty(columns)
-    index = np.empty((4, columns), np.int64)
+    index = np.empty((4, columns), np.uint64)
     inside = np.empty(columns, np.uint8)
     near = np.empty((4, columns), np.uint32)
     for y in range(rows):
@@ -132,15 +135,15 @@ def affine(image, out, a, b, c, d, e, f):
             right = min(np.int64(column) + 1, width - 1)
             top = max(np.int64(row), 0) * width
             bottom = min(np.int64(row) + 1, height - 1) * width
-            index[0, x] = top + left
-            index[1, x] = top + right
-            index[2, x] = bottom + left
-            index[3, x] = bottom + right
+            index[0, x] = np.uint64(top + left)
+            index[1, x] = np.uint64(top + right)
+            index[2, x] = np.uint64(bottom + left)
+            index[3, x] = np.uint64(bottom + right)
         for k in range(4):
             for x in range(columns):
                 near[k, x] = packed[index[k, x]]
         line = out[y].reshape(-1)  # the three channels of a pixel together, stored in place (8 % faster than
-        for x in range(columns):  # a pass per channel and one to interleave them)
+        for x in range(np.uint64(columns)):  # a pass per channel and one to interleave them)
             n0, n1, n2, n3 = near[0, x], near[1, x], near[2, x], near[3, x]
             across, down, keep = weight_x[x], weight_y[x], inside[x]
             for channel in range(3):
@@ -149,7 +152,7 @@ def affine(image, out, a, b, c, d, e, f):
                 upper = p + (np.float64((n1 >> shift) & np.uint32(255)) - p) * across
                 p = np.float64((n2 >> shift) & np.uint32(255))
                 lower = p + (np.float64((n3 >> shift) & np.uint32(255)) - p) * across
-                line[3 * x + channel] = np.uint8(upper + (lower - upper) * down) * keep
+                line[np.uint64(3) * x + np.uint64(channel)] = np.uint8(upper + (lower - upper) * down) * keep
 
 
 @_signature(types.void(_IMAGE, _OUT, f64, i64))
