@@ -70,6 +70,33 @@ def test_rotation_is_the_plain_rotation(size, degrees, seed):
     assert np.array_equal(image, before)
 
 
+@EXAMPLES
+@given(
+    size=st.tuples(st.integers(1, 70), st.integers(1, 70)),
+    out_size=st.tuples(st.integers(1, 70), st.integers(1, 70)),
+    linear=st.tuples(*[st.floats(-2, 2, allow_subnormal=False)] * 4),
+    shift=st.tuples(st.floats(-90, 90), st.floats(-90, 90)),
+    seed=st.integers(0, 2**16),
+)
+def test_the_affine_kernel_is_pillows_transform_for_any_map(size, out_size, linear, shift, seed):
+    """Any map, any output size (a patch's box reads part of the image, or nothing of it): the packed window,
+    its padding at the edges and the clamped positions outside the image read what Pillow reads."""
+    from PIL import Image
+
+    image = image_of(*size, seed)
+    a, b, d, e = linear
+    coefficients = (a, b, shift[0], d, e, shift[1])
+    width, height = out_size
+    expected = np.asarray(
+        Image.fromarray(image).transform(
+            (width, height), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
+        )
+    )
+    out = np.empty((height, width, 3), np.uint8)
+    compiled.active().affine(image, out, *coefficients)
+    assert np.array_equal(out, expected)
+
+
 @pytest.mark.slow
 @EXAMPLES
 @given(size=sizes, factor=st.floats(-0.6, 0.6) | st.sampled_from([0.0, 0.3, -0.3, 1e-9]), seed=st.integers(0, 2**16))

@@ -69,17 +69,21 @@ def affine(image, out, a, b, c, d, e, f):
     of operations (``affine.py`` describes them). ``a·xin`` and ``d·xin`` are the same products for every row,
     so they are computed once per column; each sum is formed as Pillow forms it.
 
-    Row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each output
-    pixel reads (its four neighbours and its two weights); the neighbours gathered as whole pixels (the image
-    packed into one 32-bit word a pixel, as Pillow holds RGB); then for each of a pixel's channels the two
-    interpolations in float64 and the truncation, black outside the image."""
+    The image is first packed as Pillow holds RGB, a 32-bit word a pixel, padded by one pixel on every side
+    with the edge pixels repeated (which is the clamping of the neighbours: a position's left and top
+    neighbours are never beyond −1, its right and bottom ones never beyond the size), and each padded pixel is
+    stored with its right neighbour in one 64-bit word: a position then reads two words, at one index.
+    Then row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each
+    output pixel reads and its two weights; the two words; for each of a pixel's channels the two
+    interpolations in float64 and the truncation, black outside the image. Offsets are unsigned (see
+    ``mirror``)."""
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     source = image.reshape(-1)
     # Only the pixels the output can read are packed (a patch's box reads a small part of the image): those within
     # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
-    # image, with two more on each side for the right and bottom neighbours and for rounding. The rest of
-    # ``packed`` is never read.
+    # image, with two more on each side for the right and bottom neighbours and for rounding, and the padding
+    # next to them where they reach an edge. The rest of ``pairs`` is never read.
     low_x, high_x, low_y, high_y = np.inf, -np.inf, np.inf, -np.inf
     for corner_y in (0.5, rows - 0.5):
         for corner_x in (0.5, columns - 0.5):
@@ -91,20 +95,25 @@ def affine(image, out, a, b, c, d, e, f):
     last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)
     first_y = min(max(math.floor(max(low_y, -1.0)) - 2, 0), height - 1)
     last_y = min(max(math.floor(min(high_y, height + 1.0)) + 2, 0), height - 1)
-    packed = np.empty(height * width, np.uint32)
-    whole_rows = last_x - first_x + 1 == width
-    for row in range(first_y, last_y + 1):
-        if whole_rows and row > first_y:
-            break  # whole rows: one run from the first to the last
-        begin = np.uint64(row * width + first_x)  # unsigned offsets throughout: see ``mirror``
-        end = np.uint64((last_y * width + width) if whole_rows else (row * width + last_x + 1))
-        for i in range(begin, end):
-            at = np.uint64(3) * i
-            packed[i] = (
-                np.uint32(source[at])
-                | (np.uint32(source[at + np.uint64(1)]) << 8)
-                | (np.uint32(source[at + np.uint64(2)]) << 16)
+    stride = width + 2  # padded pixels a row; padded pixel (row + 1, x + 1) is the image's (row, x), clamped
+    pairs = np.empty((height + 2) * stride, np.uint64)
+    packed = np.empty(stride, np.uint64)  # one padded row
+    for row in range(first_y - 1, last_y + 2):
+        start = np.uint64(3 * width * min(max(row, 0), height - 1))
+        for x in range(np.uint64(first_x), np.uint64(last_x + 1)):
+            at = start + np.uint64(3) * x
+            packed[x + np.uint64(1)] = (
+                np.uint64(source[at])
+                | (np.uint64(source[at + np.uint64(1)]) << np.uint64(8))
+                | (np.uint64(source[at + np.uint64(2)]) << np.uint64(16))
             )
+        if first_x == 0:
+            packed[0] = packed[1]
+        if last_x == width - 1:
+            packed[width + 1] = packed[width]
+        begin = np.uint64((row + 1) * stride)
+        for x in range(np.uint64(first_x), np.uint64(last_x + 2)):
+            pairs[begin + x] = packed[x] | (packed[x + np.uint64(1)] << np.uint64(32))
     across_u = np.empty(columns)
     across_v = np.empty(columns)
     for x in range(columns):
@@ -112,9 +121,12 @@ def affine(image, out, a, b, c, d, e, f):
         across_v[x] = d * (x + 0.5)
     weight_x = np.empty(columns)
     weight_y = np.empty(columns)
-    index = np.empty((4, columns), np.uint64)
+    index = np.empty(columns, np.uint64)
     inside = np.empty(columns, np.uint8)
-    near = np.empty((4, columns), np.uint32)
+    upper = np.empty(columns, np.uint64)  # the top-left and top-right neighbours of each output pixel
+    lower = np.empty(columns, np.uint64)  # the bottom ones
+    length = np.uint64(3 * columns)
+    target = out.reshape(-1)
     for y in range(rows):
         down_u = b * (y + 0.5)
         down_v = e * (y + 0.5)
@@ -131,28 +143,22 @@ def affine(image, out, a, b, c, d, e, f):
             row = np.floor(v)
             weight_x[x] = u - column
             weight_y[x] = v - row
-            left = max(np.int64(column), 0)
-            right = min(np.int64(column) + 1, width - 1)
-            top = max(np.int64(row), 0) * width
-            bottom = min(np.int64(row) + 1, height - 1) * width
-            index[0, x] = np.uint64(top + left)
-            index[1, x] = np.uint64(top + right)
-            index[2, x] = np.uint64(bottom + left)
-            index[3, x] = np.uint64(bottom + right)
-        for k in range(4):
-            for x in range(columns):
-                near[k, x] = packed[index[k, x]]
-        line = out[y].reshape(-1)  # the three channels of a pixel together, stored in place (8 % faster than
-        for x in range(np.uint64(columns)):  # a pass per channel and one to interleave them)
-            n0, n1, n2, n3 = near[0, x], near[1, x], near[2, x], near[3, x]
+            index[x] = np.uint64((np.int64(row) + 1) * stride + np.int64(column) + 1)
+        for x in range(columns):
+            upper[x] = pairs[index[x]]
+            lower[x] = pairs[index[x] + np.uint64(stride)]
+        line = target[np.uint64(y) * length : np.uint64(y + 1) * length]
+        for x in range(np.uint64(columns)):  # a pixel's three channels together, stored in place (8 % faster
+            top, bottom = upper[x], lower[x]  # than a pass per channel and one to interleave them)
             across, down, keep = weight_x[x], weight_y[x], inside[x]
             for channel in range(3):
-                shift = np.uint32(8 * channel)
-                p = np.float64((n0 >> shift) & np.uint32(255))
-                upper = p + (np.float64((n1 >> shift) & np.uint32(255)) - p) * across
-                p = np.float64((n2 >> shift) & np.uint32(255))
-                lower = p + (np.float64((n3 >> shift) & np.uint32(255)) - p) * across
-                line[np.uint64(3) * x + np.uint64(channel)] = np.uint8(upper + (lower - upper) * down) * keep
+                left_shift = np.uint64(8 * channel)
+                right_shift = np.uint64(8 * channel + 32)
+                p = np.float64((top >> left_shift) & np.uint64(255))
+                high = p + (np.float64((top >> right_shift) & np.uint64(255)) - p) * across
+                p = np.float64((bottom >> left_shift) & np.uint64(255))
+                low = p + (np.float64((bottom >> right_shift) & np.uint64(255)) - p) * across
+                line[np.uint64(3) * x + np.uint64(channel)] = np.uint8(high + (low - high) * down) * keep
 
 
 @_signature(types.void(_IMAGE, _OUT, f64, i64))
