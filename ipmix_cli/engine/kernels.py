@@ -191,8 +191,8 @@ def shear_lines(image, out, factor, axis):
         stop[i] = max(high, low)
     source = image.reshape(-1)
     target = out.reshape(-1)
-    target[:] = 0
     if axis == 1:
+        target[:] = 0  # (shear_y writes every value)
         for y in range(height):
             row = y * width * 3
             weight = fraction[y]
@@ -209,15 +209,14 @@ def shear_lines(image, out, factor, axis):
                 for j in range(count):
                     p = np.float32(lefts[j])
                     values[j] = np.uint8((np.float32(rights[j]) - p) * weight + p)
-            for x in range(begin, end):
-                if inner_begin <= x < inner_end:
-                    continue
-                left = min(max(whole[y] + x, 0), width - 1)
-                right = min(max(whole[y] + x + 1, 0), width - 1)
-                for channel in range(3):
-                    p = np.float32(source[row + 3 * left + channel])
-                    q = np.float32(source[row + 3 * right + channel])
-                    target[row + 3 * x + channel] = np.uint8((q - p) * weight + p)
+            for edge in range(2):  # the values before the inner run and after it
+                for x in range(begin if edge == 0 else inner_end, inner_begin if edge == 0 else end):
+                    left = min(max(whole[y] + x, 0), width - 1)
+                    right = min(max(whole[y] + x + 1, 0), width - 1)
+                    for channel in range(3):
+                        p = np.float32(source[row + 3 * left + channel])
+                        q = np.float32(source[row + 3 * right + channel])
+                        target[row + 3 * x + channel] = np.uint8((q - p) * weight + p)
     else:
         weights = np.empty(3 * width, np.float32)
         lows = np.empty(3 * width, np.int64)
@@ -233,9 +232,16 @@ def shear_lines(image, out, factor, axis):
             while end < width and whole[end] == whole[start]:
                 end += 1
             count = 3 * (end - start)
-            run_weights = weights[3 * start : 3 * end]
-            run_lows = lows[3 * start : 3 * end]
-            run_highs = highs[3 * start : 3 * end]
+            # the rows where every value of the run lies inside the image need no mask
+            inside_from, inside_to = 0, height
+            for j in range(3 * start, 3 * end):
+                inside_from, inside_to = max(inside_from, lows[j]), min(inside_to, highs[j])
+            # whole vectors of 16 values (LLVM's scalar remainder loop cost more than the run itself): the values
+            # past the run belong to the next runs, which are done later and write them again
+            count = min(count + (-count) % 16, 3 * (width - start))
+            run_weights = weights[3 * start : 3 * start + count]
+            run_lows = lows[3 * start : 3 * start + count]
+            run_highs = highs[3 * start : 3 * start + count]
             for y in range(height):
                 top = (min(max(y + whole[start], 0), height - 1) * width + start) * 3
                 bottom = (min(max(y + whole[start] + 1, 0), height - 1) * width + start) * 3
@@ -243,6 +249,11 @@ def shear_lines(image, out, factor, axis):
                 uppers = source[top : top + count]
                 lowers = source[bottom : bottom + count]
                 values = target[row : row + count]
+                if inside_from <= y < inside_to:
+                    for j in range(count):
+                        p = np.float32(uppers[j])
+                        values[j] = np.uint8((np.float32(lowers[j]) - p) * run_weights[j] + p)
+                    continue
                 for j in range(count):
                     p = np.float32(uppers[j])
                     value = np.uint8((np.float32(lowers[j]) - p) * run_weights[j] + p)
