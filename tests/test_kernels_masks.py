@@ -92,3 +92,30 @@ def test_a_masked_box_mixed_in_place_is_the_plain_mix_of_its_views(
     with compiled.using("compiled"):
         mix_into_box(image, box, source, at, params, "wrap")
     assert np.array_equal(image, expected)
+
+
+@pytest.mark.parametrize(
+    "box, at",
+    [
+        ((0, 0, 9, 8), (0, 0)),
+        ((-1, 0, 4, 4), (0, 0)),
+        ((6, 5, 3, 3), (0, 0)),
+        ((0, 0, 0, 3), (0, 0)),
+        ((2, 2, 4, 4), (5, 0)),
+    ],
+)
+def test_a_box_that_does_not_fit_is_refused_before_the_unchecked_kernel(box, at):
+    """The kernel reads and writes the boxes unchecked: a box reaching outside either image (a hand-made call)
+    is a ValueError, not a write outside the array."""
+    image, source = photo_like(8, 8, 1), photo_like(8, 8, 2)
+    before = image.copy()
+    with compiled.using("compiled"), pytest.raises(ValueError, match="box"):
+        mix_into_box(image, box, source, at, {"mix": "random_elems", "q": 0.5, "mask_seed": 3}, "wrap")
+    assert np.array_equal(image, before)
+
+
+def test_an_empty_view_mixes_to_nothing_on_both_paths():
+    for path in ("plain", "compiled"):
+        with compiled.using(path):
+            target = photo_like(8, 8, 1)[3:3]
+            mix_into(target, target.copy(), {"mix": "random_pixels", "q": 0.5, "mask_seed": 3}, "wrap")

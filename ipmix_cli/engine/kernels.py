@@ -664,11 +664,7 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
             power = series * _float64_from_bits((np.int64(steps) + 1023) << 52)
             power = 0.0 if biased == 0 else power  # x = 0 (or subnormal, flagged below)
             below = np.float32(power * (1.0 - _NEAR))  # when it is the float32 above too, it is power's
-            unsure = (
-                (below != np.float32(power * (1.0 + _NEAR)))
-                | ((biased == 0) & (fraction != 0))
-                | (biased == 255)
-            )
+            unsure = (below != np.float32(power * (1.0 + _NEAR))) | ((biased == 0) & (fraction != 0)) | (biased == 255)
             powers[j] = below
             near[j] = unsure
             flagged += unsure

@@ -229,10 +229,16 @@ def mix_into_box(
 def _select_masked(
     kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int], params: Params
 ) -> None:
-    """``kernels.select_masked``: the mask's uniforms are made in the kernel, as used."""
+    """``kernels.select_masked``: the mask's uniforms are made in the kernel, as used. The kernel indexes the
+    images unchecked, so both boxes are checked here."""
     left, top, width, height = box
-    high, low = mask_state(params["mask_seed"])
     source_left, source_top = at
+    for name, array, x, y in (("image", image, left, top), ("source", source, source_left, source_top)):
+        if not (0 <= x and 0 <= y and 0 < width and 0 < height):
+            raise ValueError(f"the box {box} at ({x}, {y}) is empty or starts outside the {name}")
+        if x + width > array.shape[1] or y + height > array.shape[0] or array.shape[2:] != (3,):
+            raise ValueError(f"the box {box} at ({x}, {y}) does not fit the {name} of shape {array.shape}")
+    high, low = mask_state(params["mask_seed"])
     q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
     arguments = (image, top, left, source, source_top, source_left, height, width)
     kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value)
@@ -253,6 +259,8 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
         return
     mix = params["mix"]
     if mix in ("random_pixels", "random_elems"):
+        if target.size == 0:
+            return
         whole = np.ascontiguousarray(target)  # the kernel takes whole images and a box: views are copied
         _select_masked(kernels, whole, (0, 0, *target.shape[1::-1]), np.ascontiguousarray(source), (0, 0), params)
         if whole is not target:
