@@ -233,11 +233,18 @@ def _select_masked(
     images unchecked, so both boxes are checked here."""
     left, top, width, height = box
     source_left, source_top = at
-    for name, array, x, y in (("image", image, left, top), ("source", source, source_left, source_top)):
-        if not (0 <= x and 0 <= y and 0 < width and 0 < height):
-            raise ValueError(f"the box {box} at ({x}, {y}) is empty or starts outside the {name}")
-        if x + width > array.shape[1] or y + height > array.shape[0] or array.shape[2:] != (3,):
-            raise ValueError(f"the box {box} at ({x}, {y}) does not fit the {name} of shape {array.shape}")
+    image_height, image_width, image_channels = image.shape
+    source_height, source_width, source_channels = source.shape
+    if not (
+        0 < width
+        and 0 < height
+        and 0 <= left <= image_width - width
+        and 0 <= top <= image_height - height
+        and 0 <= source_left <= source_width - width
+        and 0 <= source_top <= source_height - height
+        and image_channels == source_channels == 3
+    ):
+        raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
     high, low = mask_state(params["mask_seed"])
     q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
     arguments = (image, top, left, source, source_top, source_left, height, width)
