@@ -294,3 +294,24 @@ def test_the_compiled_mode_from_the_environment_loads_the_kernels_at_the_first_c
     plan = methods.sample_plan(np.random.default_rng(0), 16, 16, AugMixConfig.preset("cifar"))
     methods.apply_plan(image, None, plan)
     assert compiled.active() is not None
+
+
+@pytest.mark.parametrize("shape", [(0, 5, 3), (5, 0, 3), (0, 0, 3)])
+@pytest.mark.parametrize(
+    "op", [{"op": "rotate", "degrees": 10}, {"op": "shear_x", "factor": 0.3}, {"op": "shear_y", "factor": -0.3}]
+)
+def test_an_empty_image_transforms_to_an_empty_image_on_both_paths(shape, op):
+    """The kernels pack and index the image unchecked: an empty one must not reach past it (it did, for the
+    padded affine and the shears, found by a hostile pass)."""
+    assert_same(lambda: apply_image_op(np.zeros(shape, np.uint8), op))
+
+
+@pytest.mark.parametrize("mix", ["add", "multiply", "random_pixels"])
+def test_patches_of_different_shapes_are_refused_on_both_paths(mix):
+    """The kernels index the source as the target, unchecked: a source of another shape is a ValueError on both
+    paths (numpy's broadcasting error on the plain one), never a read past the source."""
+    params = {"mix": mix, "alpha": 1.0, "gamma": 1.0, "q": 0.5, "mask_seed": 1}
+    for path in ("plain", "compiled"):
+        target, source = photo_like(8, 8, 1), photo_like(2, 8, 2)
+        with compiled.using(path), pytest.raises(ValueError):
+            mix_into(target, source, params, "clip")

@@ -79,6 +79,9 @@ def affine(image, out, a, b, c, d, e, f):
     ``mirror``)."""
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
+    if height == 0 or width == 0:  # nothing to read: all black (and no window to pack)
+        out[...] = 0
+        return
     source = image.reshape(-1)
     # Only the pixels the output can read are packed (a patch's box reads a small part of the image): those within
     # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
@@ -172,6 +175,8 @@ def shear_lines(image, out, factor, axis):
     Along a row of shear_x the two neighbours of every value are two runs of the same row, and in shear_y a
     run of columns with one whole shift reads two whole rows: the loops run over those contiguous values."""
     height, width = image.shape[0], image.shape[1]
+    if height == 0 or width == 0:  # (``out`` is as empty)
+        return
     lines = height if axis == 1 else width
     length = width if axis == 1 else height
     whole = np.empty(lines, np.int64)

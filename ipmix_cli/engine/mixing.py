@@ -257,6 +257,8 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
     coefficients our samplers draw (0 < α ≤ 2, |γ| ≤ 1: every conversion stays in range there); a plan with
     others (a hand-edited trace) takes the plain path."""
     kernels = compiled.active()
+    if target.shape != source.shape:  # (the kernels index ``source`` as ``target``, unchecked)
+        raise ValueError(f"cannot mix a patch of shape {source.shape} into one of shape {target.shape}")
     if kernels is None:
         if params["mix"] in ("add", "multiply"):  # elementwise: in bands of rows, for small float temporaries
             for rows in row_bands(target.shape):
