@@ -62,6 +62,16 @@ def compile_all() -> None:
 # --- geometry: Pillow's bilinear affine transform -------------------------------------------------------
 
 
+@numba.njit(types.uint32(_FLAT, u64), cache=True, nogil=True, inline="always")
+def _pixel_word(source, at):
+    """The pixel whose red value is ``source[at]`` as one 32-bit word, red in the low byte (as Pillow holds RGB)."""
+    return (
+        np.uint32(source[at])
+        | (np.uint32(source[at + np.uint64(1)]) << 8)
+        | (np.uint32(source[at + np.uint64(2)]) << 16)
+    )
+
+
 @_signature(types.void(_IMAGE, _OUT, f64, f64, f64, f64, f64, f64))
 def affine(image, out, a, b, c, d, e, f):
     """Pillow's ``transform(size, AFFINE, (a, b, c, d, e, f), BILINEAR)`` of ``image`` into ``out`` (whose size
@@ -69,14 +79,14 @@ def affine(image, out, a, b, c, d, e, f):
     of operations (``affine.py`` describes them). ``a·xin`` and ``d·xin`` are the same products for every row,
     so they are computed once per column; each sum is formed as Pillow forms it.
 
-    The image is first packed as Pillow holds RGB, a 32-bit word a pixel, padded by one pixel on every side
-    with the edge pixels repeated (which is the clamping of the neighbours: a position's left and top
-    neighbours are never beyond −1, its right and bottom ones never beyond the size), and each padded pixel is
-    stored with its right neighbour in one 64-bit word: a position then reads two words, at one index.
-    Then row by row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each
-    output pixel reads and its two weights; the two words; for each of a pixel's channels the two
-    interpolations in float64 and the truncation, black outside the image. Offsets are unsigned (see
-    ``mirror``)."""
+    The part of the image the output reads is first packed as Pillow holds RGB, a 32-bit word a pixel, one
+    pixel wider on every side with every position clamped to the image: that is the clamping of the neighbours
+    (a position's left and top neighbours are never beyond −1, its right and bottom ones never beyond the size),
+    so a position's four neighbours are at one index, the next, and the same a row further on. Then row by
+    row in passes, so that the arithmetic runs on whole rows at once (vectorised): where each output pixel
+    reads and its two weights; its neighbours, the top two and the bottom two each as one 64-bit word; for
+    each of a pixel's channels the two interpolations in float64 and the truncation, black outside the image.
+    Offsets are unsigned (see ``mirror``)."""
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     if height == 0 or width == 0:  # nothing to read: all black (and no window to pack)
@@ -85,8 +95,7 @@ def affine(image, out, a, b, c, d, e, f):
     source = image.reshape(-1)
     # Only the pixels the output can read are packed (a patch's box reads a small part of the image): those within
     # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
-    # image, with two more on each side for the right and bottom neighbours and for rounding, and the padding
-    # next to them where they reach an edge. The rest of ``pairs`` is never read.
+    # image, with two more on each side for the right and bottom neighbours and for rounding.
     low_x, high_x, low_y, high_y = np.inf, -np.inf, np.inf, -np.inf
     for corner_y in (0.5, rows - 0.5):
         for corner_x in (0.5, columns - 0.5):
@@ -98,25 +107,19 @@ def affine(image, out, a, b, c, d, e, f):
     last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)
     first_y = min(max(math.floor(max(low_y, -1.0)) - 2, 0), height - 1)
     last_y = min(max(math.floor(min(high_y, height + 1.0)) + 2, 0), height - 1)
-    stride = width + 2  # padded pixels a row; padded pixel (row + 1, x + 1) is the image's (row, x), clamped
-    pairs = np.empty((height + 2) * stride, np.uint64)
-    packed = np.empty(stride, np.uint64)  # one padded row
-    for row in range(first_y - 1, last_y + 2):
-        start = np.uint64(3 * width * min(max(row, 0), height - 1))
-        for x in range(np.uint64(first_x), np.uint64(last_x + 1)):
-            at = start + np.uint64(3) * x
-            packed[x + np.uint64(1)] = (
-                np.uint64(source[at])
-                | (np.uint64(source[at + np.uint64(1)]) << np.uint64(8))
-                | (np.uint64(source[at + np.uint64(2)]) << np.uint64(16))
-            )
-        if first_x == 0:
-            packed[0] = packed[1]
-        if last_x == width - 1:
-            packed[width + 1] = packed[width]
-        begin = np.uint64((row + 1) * stride)
-        for x in range(np.uint64(first_x), np.uint64(last_x + 2)):
-            pairs[begin + x] = packed[x] | (packed[x + np.uint64(1)] << np.uint64(32))
+    # the window, one pixel wider on every side, each position clamped to the image (which is the clamping of
+    # the neighbours): a position's neighbours are then at one index and the next one, a row further on
+    origin_x, origin_y = first_x - 1, first_y - 1
+    stride = last_x - first_x + 3
+    packed = np.empty((last_y - first_y + 3) * stride, np.uint32)
+    for row in range(last_y - first_y + 3):
+        start = np.uint64(3 * width * min(max(origin_y + row, 0), height - 1))
+        line = packed[row * stride : (row + 1) * stride]
+        inner = line[1 : stride - 1]  # the columns from the first to the last: inside the image
+        for x in range(np.uint64(stride - 2)):
+            inner[x] = _pixel_word(source, start + np.uint64(3) * (np.uint64(first_x) + x))
+        for x in (0, stride - 1):  # the columns beside them, clamped
+            line[x] = _pixel_word(source, start + np.uint64(3 * min(max(origin_x + x, 0), width - 1)))
     across_u = np.empty(columns)
     across_v = np.empty(columns)
     for x in range(columns):
@@ -146,10 +149,12 @@ def affine(image, out, a, b, c, d, e, f):
             row = np.floor(v)
             weight_x[x] = u - column
             weight_y[x] = v - row
-            index[x] = np.uint64((np.int64(row) + 1) * stride + np.int64(column) + 1)
+            index[x] = np.uint64((np.int64(row) - origin_y) * stride + np.int64(column) - origin_x)
         for x in range(columns):
-            upper[x] = pairs[index[x]]
-            lower[x] = pairs[index[x] + np.uint64(stride)]
+            at = index[x]
+            upper[x] = np.uint64(packed[at]) | (np.uint64(packed[at + np.uint64(1)]) << np.uint64(32))
+            below = at + np.uint64(stride)
+            lower[x] = np.uint64(packed[below]) | (np.uint64(packed[below + np.uint64(1)]) << np.uint64(32))
         line = target[np.uint64(y) * length : np.uint64(y + 1) * length]
         for x in range(np.uint64(columns)):  # a pixel's three channels together, stored in place (8 % faster
             top, bottom = upper[x], lower[x]  # than a pass per channel and one to interleave them)
