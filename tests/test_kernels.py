@@ -315,3 +315,20 @@ def test_patches_of_different_shapes_are_refused_on_both_paths(mix):
         target, source = photo_like(8, 8, 1), photo_like(2, 8, 2)
         with compiled.using(path), pytest.raises(ValueError):
             mix_into(target, source, params, "clip")
+
+
+@pytest.mark.parametrize("op", ["shear_x", "shear_y"])
+@pytest.mark.parametrize("factor", [1e20, -1e20, 1e300, -1.7e308])
+def test_a_shear_factor_beyond_any_line_is_black_on_both_paths(op, factor):
+    """A hand-made plan may give any finite factor: the plain row-run shear converted shifts beyond int64's range
+    to nonsense and refused the plan (a hostile pass), where the kernel made the black lines it should."""
+    image = image_of(70, 80, 3)
+    assert_same(lambda: apply_image_op(image, {"op": op, "factor": factor}))
+
+
+@pytest.mark.parametrize("box", [(-3, -3, 4, 4), (10, 0, 4, 4), (0, 0, 0, 2), (0, 8, 3, 3)])
+def test_a_region_outside_the_image_is_refused_on_both_paths(box):
+    image = image_of(10, 12, 4)
+    for path in ("plain", "compiled"):
+        with compiled.using(path), pytest.raises(ValueError, match="box"):
+            apply_image_op_region(image, {"op": "equalize"}, box)

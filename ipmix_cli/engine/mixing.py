@@ -210,44 +210,41 @@ def mix_into_box(
 ) -> None:
     """``mix_into`` of ``box`` (left, top, width, height) of ``image`` with the box of the same size at ``at``
     (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
-    place, row by row, when both images are C-contiguous (as the engine's are), instead of through views."""
-    left, top, width, height = box
+    place, row by row, when both images are C-contiguous (as the engine's are) and apart, instead of through
+    views. A box that does not lie inside both images is a ValueError on either path."""
+    left, top, width, height = (int(value) for value in box)  # (numpy's unsigned numbers would wrap below)
+    source_left, source_top = (int(value) for value in at)
+    if not (
+        0 < width
+        and 0 < height
+        and 0 <= left <= image.shape[1] - width
+        and 0 <= top <= image.shape[0] - height
+        and 0 <= source_left <= source.shape[1] - width
+        and 0 <= source_top <= source.shape[0] - height
+    ):
+        raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
     kernels = compiled.active()
     if (
         kernels is not None
         and params["mix"] in ("random_pixels", "random_elems")
         and image.flags.c_contiguous
         and source.flags.c_contiguous
+        and image.shape[2:] == source.shape[2:] == (3,)
+        and not np.may_share_memory(image, source)
     ):
-        _select_masked(kernels, image, box, source, at, params)
+        _select_masked(kernels, image, (left, top, width, height), source, (source_left, source_top), params)
         return
-    source_left, source_top = at
     target = image[top : top + height, left : left + width]
     mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
 
 
-def _select_masked(
-    kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int], params: Params
-) -> None:
-    """``kernels.select_masked``: the mask's uniforms are made in the kernel, as used. The kernel indexes the
-    images unchecked, so both boxes are checked here."""
+def _select_masked(kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple, params: Params) -> None:
+    """``kernels.select_masked`` (which indexes unchecked: the boxes must fit C-contiguous H×W×3 images that do
+    not overlap); the mask's uniforms are made in the kernel, as used."""
     left, top, width, height = box
-    source_left, source_top = at
-    image_height, image_width, image_channels = image.shape
-    source_height, source_width, source_channels = source.shape
-    if not (
-        0 < width
-        and 0 < height
-        and 0 <= left <= image_width - width
-        and 0 <= top <= image_height - height
-        and 0 <= source_left <= source_width - width
-        and 0 <= source_top <= source_height - height
-        and image_channels == source_channels == 3
-    ):
-        raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
     high, low = mask_state(params["mask_seed"])
     q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
-    arguments = (image, top, left, source, source_top, source_left, height, width)
+    arguments = (image, top, left, source, at[1], at[0], height, width)
     kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value)
 
 
@@ -259,7 +256,7 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
     kernels = compiled.active()
     if target.shape != source.shape:  # (the kernels index ``source`` as ``target``, unchecked)
         raise ValueError(f"cannot mix a patch of shape {source.shape} into one of shape {target.shape}")
-    if kernels is None:
+    if kernels is None or target.size == 0 or target.shape[2:] != (3,):  # (the kernels take H×W×3 patches)
         if params["mix"] in ("add", "multiply"):  # elementwise: in bands of rows, for small float temporaries
             for rows in row_bands(target.shape):
                 target[rows] = apply_mix(target[rows], source[rows], params, overflow)
@@ -267,9 +264,9 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
             target[...] = apply_mix(target, source, params, overflow)
         return
     mix = params["mix"]
+    if np.may_share_memory(target, source):  # the kernels read the source as they write the target
+        source = source.copy()
     if mix in ("random_pixels", "random_elems"):
-        if target.size == 0:
-            return
         whole = np.ascontiguousarray(target)  # the kernel takes whole images and a box: views are copied
         _select_masked(kernels, whole, (0, 0, *target.shape[1::-1]), np.ascontiguousarray(source), (0, 0), params)
         if whole is not target:

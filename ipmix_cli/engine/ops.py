@@ -335,10 +335,13 @@ def _shear_lines(image: np.ndarray, factor: float, axis: int, first: int = 0) ->
     """
     lines = image.shape[1 - axis]  # rows for shear_x, columns for shear_y
     length = image.shape[axis]
-    shifts = factor * (np.arange(first, first + lines) + 0.5)
-    whole = np.floor(shifts)
-    fraction = (shifts - whole).astype(np.float32)
-    whole = whole.astype(np.int64)
+    with np.errstate(over="ignore", invalid="ignore"):  # (a hand-made factor near float64's limit: all black)
+        shifts = factor * (np.arange(first, first + lines) + 0.5)
+        whole = np.floor(shifts)
+        fraction = (shifts - whole).astype(np.float32)
+    # (held within a line's length and one: a line shifted further is black all the same, and a shift beyond
+    # int64's range would convert to nonsense; a hand-made plan may give any finite factor)
+    whole = np.clip(whole, -(length + 1), length + 1).astype(np.int64)
     # A line shifted by a whole line's length or more is black, so the padding never needs to be wider than
     # the line: the padded copy stays within three times the image, whatever its aspect ratio (padding by the
     # largest shift made a 40000×2 strip's shear_x a 1.5 GB array, and a 2×40000 strip's shear_y 11 GB).
@@ -382,8 +385,8 @@ def _shear_lines(image: np.ndarray, factor: float, axis: int, first: int = 0) ->
         segment += left
     out = mixed.astype(np.uint8)  # truncation toward zero, as Pillow's (UINT8) cast; values are >= 0
     # Black where the sampled position leaves [0, length): first valid index and end, per line.
-    first = np.maximum(np.ceil(-0.5 - shifts), 0).astype(np.int64)
-    stop = np.minimum(np.ceil(length - 0.5 - shifts), length).astype(np.int64)
+    first = np.clip(np.ceil(-0.5 - shifts), 0, length).astype(np.int64)
+    stop = np.clip(np.ceil(length - 0.5 - shifts), 0, length).astype(np.int64)
     bounds = np.stack([first, stop], axis=1)
     runs = np.flatnonzero(np.any(np.diff(bounds, axis=0, prepend=bounds[:1] - 1) != 0, axis=1))
     for begin, end in zip(runs.tolist(), [*runs[1:].tolist(), lines]):
@@ -619,6 +622,9 @@ def apply_image_op_region(image: np.ndarray, params: Params, box: Box) -> np.nda
     Equal to cropping the whole result, except that the bilinear shears take Pillow's own path here,
     which may differ from the whole-image numpy path by one level in rare pixels.
     """
+    left, top, width, height = box
+    if not (0 < width and 0 < height and 0 <= left <= image.shape[1] - width and 0 <= top <= image.shape[0] - height):
+        raise ValueError(f"box {box} does not lie inside the {image.shape[1]}×{image.shape[0]} image")
     op = IMAGE_OPS[params["op"]]
     if op.region is not None:
         return op.region(image, params, box)
