@@ -212,8 +212,8 @@ def mix_into_box(
     (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
     place, row by row, when both images are C-contiguous (as the engine's are) and apart, instead of through
     views. A box that does not lie inside both images is a ValueError on either path."""
-    left, top, width, height = (int(value) for value in box)  # (numpy's unsigned numbers would wrap below)
-    source_left, source_top = (int(value) for value in at)
+    left, top, width, height = map(int, box)  # (numpy's unsigned numbers would wrap below)
+    source_left, source_top = map(int, at)
     if not (
         0 < width
         and 0 < height
@@ -224,15 +224,18 @@ def mix_into_box(
     ):
         raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
     kernels = compiled.active()
+    mix = params["mix"]
     if (
         kernels is not None
-        and params["mix"] in ("random_pixels", "random_elems")
+        and (mix == "random_elems" or mix == "random_pixels")
         and image.flags.c_contiguous
         and source.flags.c_contiguous
         and image.shape[2:] == source.shape[2:] == (3,)
         and not np.may_share_memory(image, source)
     ):
-        _select_masked(kernels, image, (left, top, width, height), source, (source_left, source_top), params)
+        high, low = mask_state(params["mask_seed"])
+        arguments = (image, top, left, source, source_top, source_left, height, width, high, low, MASK_CONSTANTS)
+        kernels.select_masked(*arguments, _F32(params["q"]), mix == "random_elems")
         return
     target = image[top : top + height, left : left + width]
     mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
