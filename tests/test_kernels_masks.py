@@ -127,6 +127,7 @@ def test_an_empty_view_mixes_to_nothing_on_both_paths():
     [
         (tuple(np.array([0, 0, 20, 20], np.uint64)), (0, 0)),  # numpy's unsigned numbers wrap in a subtraction
         ((0, 0, np.uint64(10**7), np.uint64(4)), (0, 0)),
+        ((np.uint64(2**64 - 1), 0, 2, 2), (0, 0)),  # beyond int64: numba's OverflowError on the compiled path
         ((4, 4, 6, 6), (0, 0)),  # over the edge: the plain path used to clip it, the compiled one to refuse it
         ((0, 0, 0, 3), (0, 0)),
         ((-1, 0, 3, 3), (0, 0)),

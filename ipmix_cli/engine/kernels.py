@@ -486,7 +486,7 @@ def mask_uniforms(high, low, constants, out):
             out[begin + i] = block[i]
 
 
-@_signature(types.void(_OUT, i64, i64, _IMAGE, i64, i64, i64, i64, u64, u64, _CONSTANTS, f32, i64))
+@_signature(types.boolean(_OUT, i64, i64, _IMAGE, i64, i64, i64, i64, u64, u64, _CONSTANTS, f32, i64))
 def select_masked(
     target, top, left, source, source_top, source_left, rows, columns, high, low, constants, q, per_value
 ):
@@ -494,7 +494,20 @@ def select_masked(
     ``source`` at (``source_left``, ``source_top``) (``mixing._random_pixels`` / ``_random_elems``), with the
     mask's uniforms (``mask_uniforms``' values, in their order) made a row at a time: one per pixel, or
     (``per_value``) one per channel value. Whole images and a box, not views, so that a row is a contiguous run
-    of bytes and the selection runs on whole vectors (as bytes: all ones where kept)."""
+    of bytes and the selection runs on whole vectors (as bytes: all ones where kept). False, with nothing
+    done, when a box does not lie inside its image or an image does not have three channels (checked here,
+    where it costs nothing: the loops below index unchecked)."""
+    if not (
+        0 < rows
+        and 0 < columns
+        and 0 <= top <= target.shape[0] - rows
+        and 0 <= left <= target.shape[1] - columns
+        and 0 <= source_top <= source.shape[0] - rows
+        and 0 <= source_left <= source.shape[1] - columns
+        and target.shape[2] == 3
+        and source.shape[2] == 3
+    ):
+        return False
     highs, lows = np.empty(MASK_LANES, np.uint64), np.empty(MASK_LANES, np.uint64)
     _first_lanes(high, low, constants, highs, lows)
     group = 2 * MASK_LANES
@@ -525,6 +538,8 @@ def select_masked(
         made -= needed
         for i in range(made):
             uniforms[i] = uniforms[needed + i]
+
+    return True
 
 
 # --- the final blend ----------------------------------------------------------------------------------

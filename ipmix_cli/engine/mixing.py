@@ -212,7 +212,32 @@ def mix_into_box(
     (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
     place, row by row, when both images are C-contiguous (as the engine's are) and apart, instead of through
     views. A box that does not lie inside both images is a ValueError on either path."""
-    left, top, width, height = map(int, box)  # (numpy's unsigned numbers would wrap below)
+    left, top, width, height = box
+    source_left, source_top = at
+    kernels = compiled.active()
+    mix = params["mix"]
+    if (
+        kernels is not None
+        and (mix == "random_elems" or mix == "random_pixels")
+        and image.flags.c_contiguous
+        and source.flags.c_contiguous
+        and not np.may_share_memory(image, source)
+    ):
+        high, low = mask_state(params["mask_seed"])
+        arguments = (image, top, left, source, source_top, source_left, height, width, high, low, MASK_CONSTANTS)
+        try:
+            if kernels.select_masked(*arguments, _F32(params["q"]), mix == "random_elems"):  # (it checks the boxes)
+                return
+        except OverflowError:  # a number beyond int64: the check below names the box
+            pass
+    _check_boxes(image, box, source, at)
+    target = image[top : top + height, left : left + width]
+    mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
+
+
+def _check_boxes(image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int]) -> None:
+    """A ValueError unless ``box`` lies inside ``image`` and the box of its size at ``at`` inside ``source``."""
+    left, top, width, height = map(int, box)  # (numpy's unsigned numbers would wrap in the subtractions)
     source_left, source_top = map(int, at)
     if not (
         0 < width
@@ -221,34 +246,20 @@ def mix_into_box(
         and 0 <= top <= image.shape[0] - height
         and 0 <= source_left <= source.shape[1] - width
         and 0 <= source_top <= source.shape[0] - height
+        and image.shape[2:] == source.shape[2:] == (3,)
     ):
         raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
-    kernels = compiled.active()
-    mix = params["mix"]
-    if (
-        kernels is not None
-        and (mix == "random_elems" or mix == "random_pixels")
-        and image.flags.c_contiguous
-        and source.flags.c_contiguous
-        and image.shape[2:] == source.shape[2:] == (3,)
-        and not np.may_share_memory(image, source)
-    ):
-        high, low = mask_state(params["mask_seed"])
-        arguments = (image, top, left, source, source_top, source_left, height, width, high, low, MASK_CONSTANTS)
-        kernels.select_masked(*arguments, _F32(params["q"]), mix == "random_elems")
-        return
-    target = image[top : top + height, left : left + width]
-    mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
 
 
 def _select_masked(kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple, params: Params) -> None:
-    """``kernels.select_masked`` (which indexes unchecked: the boxes must fit C-contiguous H×W×3 images that do
-    not overlap); the mask's uniforms are made in the kernel, as used."""
+    """``kernels.select_masked`` of C-contiguous images that do not overlap; the mask's uniforms are made in the
+    kernel, as used."""
     left, top, width, height = box
     high, low = mask_state(params["mask_seed"])
     q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
     arguments = (image, top, left, source, at[1], at[0], height, width)
-    kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value)
+    if not kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value):
+        _check_boxes(image, box, source, at)  # (raises: the kernel found that a box does not fit)
 
 
 def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: str) -> None:
