@@ -332,3 +332,95 @@ def test_a_region_outside_the_image_is_refused_on_both_paths(box):
     for path in ("plain", "compiled"):
         with compiled.using(path), pytest.raises(ValueError, match="box"):
             apply_image_op_region(image, {"op": "equalize"}, box)
+
+
+@pytest.mark.parametrize(
+    "coefficients",
+    [
+        (np.nan, 0.0, 0.0, 0.0, 1.0, 0.0),
+        (1.0, 0.0, np.inf, 0.0, 1.0, 0.0),
+        (1e308, -1e308, 0.0, 0.0, 1.0, 0.0),  # corners overflow to NaN, some positions stay finite
+        (1.0, 0.0, 0.0, 0.0, 1.0, -np.inf),
+    ],
+)
+def test_a_map_that_is_not_finite_reads_only_the_image(coefficients):
+    """With NaN corners the packed window shrank to a column and the gather read far past it (a segfault on a
+    1×10⁷ strip, found by a hostile pass): a map whose corners are not finite packs the whole image."""
+    from PIL import Image
+
+    if np.isnan(coefficients[0]):  # (the gather read about the strip's width past the window)
+        strip = np.full((1, 10**7, 3), 9, np.uint8)
+        out = np.empty_like(strip)
+        compiled.active().affine(strip, out, *coefficients)
+        assert not out.any()
+    small = image_of(9, 13, 8)
+    expected = Image.fromarray(small).transform(
+        (13, 9), Image.Transform.AFFINE, coefficients, Image.Resampling.BILINEAR
+    )
+    out = np.empty_like(small)
+    compiled.active().affine(small, out, *coefficients)
+    assert np.array_equal(out, np.asarray(expected))
+
+
+@pytest.mark.parametrize("channels", [1, 4])
+@pytest.mark.parametrize(
+    "op",
+    [{"op": "rotate", "degrees": 10}, {"op": "shear_x", "factor": 0.3}, {"op": "shear_y", "factor": 0.3}]
+    + [{"op": "equalize"}, {"op": "autocontrast", "cutoff": 1}, {"op": "mirror"}],
+)
+def test_an_image_without_three_channels_is_refused_on_both_paths(channels, op):
+    """The kernels read three bytes a pixel: an H×W×1 image made them read past it, an H×W×4 one gave other
+    bytes than the plain path, whose own answer left a channel uninitialised (a hostile pass; not reachable
+    from the public API, which converts to RGB)."""
+    image = np.dstack([image_of(70, 80, 9)] * 2)[:, :, :channels].copy()
+    for path in ("plain", "compiled"):
+        with compiled.using(path):
+            with pytest.raises(ValueError, match="H×W×3 uint8"):
+                apply_image_op(image, op)
+            with pytest.raises(ValueError, match="H×W×3 uint8"):
+                apply_image_op_region(image, op, (3, 4, 50, 40))
+
+
+def test_kernels_called_with_outputs_of_other_shapes_refuse():
+    kernels = compiled.active()
+    image = image_of(70, 80, 10)
+    with pytest.raises(ValueError):
+        kernels.shear_lines(image, np.empty((70, 60, 3), np.uint8), 0.3, 1)
+    with pytest.raises(ValueError):
+        kernels.mirror(image, np.empty((10, 80, 3), np.uint8))
+    with pytest.raises(ValueError):
+        kernels.tone(image, np.empty((10, 10, 3), np.uint8), 65, 0, kernels.EQUALIZE, 0)
+    with pytest.raises(ValueError):
+        kernels.blend(
+            image.reshape(-1),
+            0.5,
+            image.reshape(-1)[:10],
+            0.5,
+            image.reshape(-1),
+            0,
+            image.reshape(-1),
+            0,
+            1,
+            np.empty(image.size, np.uint8),
+        )
+
+
+@pytest.mark.parametrize(
+    "box, error",
+    [
+        ((0, np.uint64(2**64 - 20), 12, np.uint64(20)), ValueError),
+        ((0, 3, 12, np.uint32(20)), ValueError),
+        ((0.0, 0, 4, 4), TypeError),
+    ],
+)
+def test_region_boxes_are_whole_numbers_on_both_paths(box, error):
+    image = image_of(10, 12, 11)
+    for path in ("plain", "compiled"):
+        for op in ({"op": "equalize"}, {"op": "rotate", "degrees": 5}):
+            with compiled.using(path), pytest.raises(error):
+                apply_image_op_region(image, op, box)
+
+
+@pytest.mark.parametrize("op", ["shear_x", "shear_y"])
+def test_a_nan_shear_is_black_on_both_paths(op):
+    assert_same(lambda: apply_image_op(image_of(70, 80, 12), {"op": op, "factor": float("nan")}))

@@ -156,3 +156,29 @@ def test_a_source_that_overlaps_the_target_mixes_as_on_the_plain_path(mix):
             results.append((image, other))
     assert np.array_equal(results[0][0], results[1][0])
     assert np.array_equal(results[0][1], results[1][1])
+
+
+@pytest.mark.parametrize("box, at", [((1.5, 0, 2, 2), (0, 0)), ((0, 0, 2, 2), (np.float64(1.0), 0))])
+def test_a_box_of_fractions_is_a_type_error_on_both_paths(box, at):
+    """numba would truncate the fractions into the kernel's whole numbers; numpy's slicing refuses them."""
+    for path in ("plain", "compiled"):
+        image, source = photo_like(8, 8, 1), photo_like(8, 8, 2)
+        with compiled.using(path), pytest.raises(TypeError):
+            mix_into_box(image, box, source, at, {"mix": "random_pixels", "q": 0.5, "mask_seed": 3}, "wrap")
+
+
+@pytest.mark.parametrize("mix", ["random_pixels", "add"])
+def test_arrays_the_kernels_do_not_take_are_mixed_as_on_the_plain_path(mix):
+    """Other dtypes are mixed by the plain path on both paths; a read-only target is the same ValueError."""
+    params = {"mix": mix, "q": 0.5, "mask_seed": 3, "alpha": 0.7, "gamma": 0.2}
+    results = []
+    for path in ("plain", "compiled"):
+        with compiled.using(path):
+            image, source = photo_like(8, 8, 1).astype(np.int16), photo_like(8, 8, 2).astype(np.int16)
+            mix_into_box(image, (1, 1, 5, 5), source, (0, 0), params, "wrap")
+            results.append(image)
+            frozen = photo_like(8, 8, 1)
+            frozen.flags.writeable = False
+            with pytest.raises(ValueError):
+                mix_into(frozen, photo_like(8, 8, 2), params, "wrap")
+    assert np.array_equal(*results)

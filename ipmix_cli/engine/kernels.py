@@ -87,6 +87,8 @@ def affine(image, out, a, b, c, d, e, f):
     reads and its two weights; its neighbours, the top two and the bottom two each as one 64-bit word; for
     each of a pixel's channels the two interpolations in float64 and the truncation, black outside the image.
     Offsets are unsigned (see ``mirror``)."""
+    if image.shape[2] != 3 or out.shape[2] != 3:
+        raise ValueError("affine takes H×W×3 images")
     height, width = image.shape[0], image.shape[1]
     rows, columns = out.shape[0], out.shape[1]
     if height == 0 or width == 0:  # nothing to read: all black (and no window to pack)
@@ -97,12 +99,16 @@ def affine(image, out, a, b, c, d, e, f):
     # the positions of its corners (an affine map's extremes over a rectangle lie at its corners), clamped to the
     # image, with two more on each side for the right and bottom neighbours and for rounding.
     low_x, high_x, low_y, high_y = np.inf, -np.inf, np.inf, -np.inf
+    finite = True
     for corner_y in (0.5, rows - 0.5):
         for corner_x in (0.5, columns - 0.5):
             u = a * corner_x + b * corner_y + c
             v = d * corner_x + e * corner_y + f
             low_x, high_x = min(low_x, u), max(high_x, u)
             low_y, high_y = min(low_y, v), max(high_y, v)
+            finite &= math.isfinite(u) and math.isfinite(v)
+    if not finite:  # (a hand-made map that overflows: positions no longer lie between the corners') the whole image
+        low_x, high_x, low_y, high_y = -1.0, width + 1.0, -1.0, height + 1.0
     first_x = min(max(math.floor(max(low_x, -1.0)) - 2, 0), width - 1)
     last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)
     first_y = min(max(math.floor(max(low_y, -1.0)) - 2, 0), height - 1)
@@ -179,6 +185,8 @@ def shear_lines(image, out, factor, axis):
 
     Along a row of shear_x the two neighbours of every value are two runs of the same row, and in shear_y a
     run of columns with one whole shift reads two whole rows: the loops run over those contiguous values."""
+    if image.shape[2] != 3 or out.shape != image.shape:
+        raise ValueError("shear_lines takes an H×W×3 image and an output of its shape")
     height, width = image.shape[0], image.shape[1]
     if height == 0 or width == 0:  # (``out`` is as empty)
         return
@@ -276,6 +284,8 @@ def mirror(image, out):
     """``image[:, ::-1]`` (``ops._mirror``). On flat rows with unsigned offsets: a signed index that LLVM cannot
     prove non-negative gets numba's wrap-around test, which keeps the loop from running on whole vectors (13×
     slower)."""
+    if image.shape[2] != 3 or out.shape != image.shape:
+        raise ValueError("mirror takes an H×W×3 image and an output of its shape")
     length = np.uint64(3 * image.shape[1])
     source, target = image.reshape(-1), out.reshape(-1)
     three = np.uint64(3)
@@ -301,6 +311,13 @@ def tone(image, out, top, left, kind, cut):
     from each end of each channel's histogram) of ``image``, for the box of ``out``'s size at (``left``,
     ``top``): the lookup tables come from the whole image's histogram, as ``ops._equalize_lut`` and
     ``ops._autocontrast_lut`` compute them."""
+    if not (
+        image.shape[2] == 3
+        and out.shape[2] == 3
+        and 0 <= top <= image.shape[0] - out.shape[0]
+        and 0 <= left <= image.shape[1] - out.shape[1]
+    ):
+        raise ValueError("tone takes an H×W×3 image and an output box inside it")
     height, width = image.shape[0], image.shape[1]
     count = height * width
     source = image.reshape(-1)
@@ -387,6 +404,8 @@ def mix_patch(target, source, table_a, table_b, kind):
       to float32 (each float64 product of float32 values is exact, so rounding it once is float32's
       multiplication), truncated to int64, then its low byte.
     """
+    if target.shape != source.shape or target.shape[2] != 3 or table_a.shape[0] < 256 or table_b.shape[0] < 256:
+        raise ValueError("mix_patch takes two H×W×3 patches of one shape and 256-entry tables")
     for y in range(target.shape[0]):
         for x in range(target.shape[1]):
             for channel in range(3):
@@ -409,6 +428,8 @@ def add_patch(target, source, centred, alpha, gamma, kind):
     """``mixing._add`` without its two tables: ``(C[a]·α + 127.5) + C[b]·γ`` per value (``C`` = 255·(2v − 1)/2,
     the same float64 products and sums the tables hold), converted as ``mix_patch`` converts ``ADD_WRAP`` and
     ``ADD_CLIP``. On a small patch, making the tables cost more than the patch."""
+    if target.shape != source.shape or target.shape[2] != 3 or centred.shape[0] < 256:
+        raise ValueError("add_patch takes two H×W×3 patches of one shape and a 256-entry table")
     for y in range(target.shape[0]):
         for x in range(target.shape[1]):
             for channel in range(3):
@@ -476,6 +497,8 @@ def _next_uniforms(highs, lows, constants, out, at):
 def mask_uniforms(high, low, constants, out):
     """``seeding.mask_uniforms`` (flat): the float32 uniforms of the mask stream that starts at (``high``,
     ``low``) (``seeding.mask_state``), advanced with ``constants`` (``seeding.MASK_CONSTANTS``)."""
+    if constants.shape[0] < 8:
+        raise ValueError("mask_uniforms takes seeding.MASK_CONSTANTS")
     highs, lows = np.empty(MASK_LANES, np.uint64), np.empty(MASK_LANES, np.uint64)
     _first_lanes(high, low, constants, highs, lows)
     group = 2 * MASK_LANES
@@ -506,6 +529,7 @@ def select_masked(
         and 0 <= source_left <= source.shape[1] - columns
         and target.shape[2] == 3
         and source.shape[2] == 3
+        and constants.shape[0] >= 8
     ):
         return False
     highs, lows = np.empty(MASK_LANES, np.uint64), np.empty(MASK_LANES, np.uint64)
@@ -549,6 +573,9 @@ def select_masked(
 def blend(image, w0, a, wa, b, wb, c, wc, terms, out):
     """``blend.blend`` for one to three chains in one pass: ``w₀·x + ½ + Σ wᵢ·chainᵢ`` in float32, added in
     that order, truncated (``terms`` says how many of ``a``, ``b``, ``c`` count)."""
+    count = image.shape[0]
+    if not (a.shape[0] == b.shape[0] == c.shape[0] == out.shape[0] == count and 1 <= terms <= 3):
+        raise ValueError("blend takes images and an output of one size, and one to three terms")
     half = np.float32(0.5)
     if terms == 1:
         for i in range(image.shape[0]):
@@ -578,6 +605,11 @@ def pixmix_first(start, source, alpha, gamma, image_powers, source_powers, kind,
     """PixMix's first round (``mixing.mix_float`` of ``to_float(start)``), whose image is still bytes: ``add`` is
     ``(((2a − 1)·α + (2s − 1)·γ) + 1)·½``; ``multiply`` is ``(P_a[a]·P_s[s])·½`` from the tables of
     ``(2a)^α`` and ``max(2s, 1e−37)^γ``; then clipped to [0, 1]."""
+    if not (
+        source.shape[0] == out.shape[0] == start.shape[0]
+        and (kind == PIXMIX_ADD or (image_powers.shape[0] >= 256 and source_powers.shape[0] >= 256))
+    ):
+        raise ValueError("pixmix_first takes arrays of one size and 256-entry tables")
     half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
     if kind == PIXMIX_ADD:
         for i in range(start.shape[0]):
@@ -647,6 +679,12 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
 
     In blocks: the powers of a block on whole vectors, the source's terms from its table one at a time, then
     the rest on whole vectors."""
+    if not (
+        source.shape[0] == mixed.shape[0]
+        and 0 <= start <= mixed.shape[0]
+        and (kind == PIXMIX_ADD or (source_powers.shape[0] >= 256 and doubtful.shape[0] >= _BLOCK))
+    ):
+        raise ValueError("pixmix_round takes arrays of one size, a 256-entry table and room for a block")
     half, one, zero, two, full = np.float32(0.5), np.float32(1), np.float32(0), np.float32(2), np.float32(255)
     count = mixed.shape[0]
     if kind == PIXMIX_ADD:  # (whole: an add leaves nothing to numpy; ``range(count)`` runs on whole vectors)
@@ -713,6 +751,8 @@ def pixmix_round(mixed, source, alpha, gamma, source_powers, kind, start, doubtf
 @_signature(types.void(_FLOATS, _FLAT_OUT))
 def float_to_bytes(mixed, out):
     """``mixing.to_bytes``: ``⌊255·x + ½⌋`` in float32."""
+    if out.shape[0] != mixed.shape[0]:
+        raise ValueError("float_to_bytes takes arrays of one size")
     scale, half = np.float32(255), np.float32(0.5)
     for i in range(mixed.shape[0]):
         out[i] = np.uint8(mixed[i] * scale + half)
@@ -721,6 +761,8 @@ def float_to_bytes(mixed, out):
 @_signature(types.void(_FLOATS_OUT, _FLAT, f32))
 def blend_add(total, chain, weight):
     """``blend._add_term``: ``total += float32(chain)·w``, the product rounded to float32 first."""
+    if chain.shape[0] != total.shape[0]:
+        raise ValueError("blend_add takes arrays of one size")
     for i in range(total.shape[0]):
         total[i] = total[i] + np.float32(chain[i]) * weight
 

@@ -11,6 +11,7 @@ because the byte cast keeps the low bits of results up to about 1e9, where float
 
 from __future__ import annotations
 
+import operator
 from dataclasses import dataclass
 from typing import Callable
 
@@ -212,8 +213,8 @@ def mix_into_box(
     (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
     place, row by row, when both images are C-contiguous (as the engine's are) and apart, instead of through
     views. A box that does not lie inside both images is a ValueError on either path."""
-    left, top, width, height = box
-    source_left, source_top = at
+    left, top, width, height = map(operator.index, box)  # (whole numbers on both paths: numba would truncate)
+    source_left, source_top = map(operator.index, at)
     kernels = compiled.active()
     mix = params["mix"]
     if (
@@ -228,7 +229,7 @@ def mix_into_box(
         try:
             if kernels.select_masked(*arguments, _F32(params["q"]), mix == "random_elems"):  # (it checks the boxes)
                 return
-        except OverflowError:  # a number beyond int64: the check below names the box
+        except (OverflowError, TypeError):  # a number beyond int64, an array the kernel does not take: see below
             pass
     _check_boxes(image, box, source, at)
     target = image[top : top + height, left : left + width]
@@ -237,8 +238,8 @@ def mix_into_box(
 
 def _check_boxes(image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int]) -> None:
     """A ValueError unless ``box`` lies inside ``image`` and the box of its size at ``at`` inside ``source``."""
-    left, top, width, height = map(int, box)  # (numpy's unsigned numbers would wrap in the subtractions)
-    source_left, source_top = map(int, at)
+    left, top, width, height = map(operator.index, box)  # (numpy's unsigned numbers would wrap below)
+    source_left, source_top = map(operator.index, at)
     if not (
         0 < width
         and 0 < height
@@ -270,7 +271,14 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
     kernels = compiled.active()
     if target.shape != source.shape:  # (the kernels index ``source`` as ``target``, unchecked)
         raise ValueError(f"cannot mix a patch of shape {source.shape} into one of shape {target.shape}")
-    if kernels is None or target.size == 0 or target.shape[2:] != (3,):  # (the kernels take H×W×3 patches)
+    if (  # the kernels take writable H×W×3 uint8 patches: anything else is the plain path's to judge
+        kernels is None
+        or target.size == 0
+        or target.shape[2:] != (3,)
+        or target.dtype != np.uint8
+        or source.dtype != np.uint8
+        or not target.flags.writeable
+    ):
         if params["mix"] in ("add", "multiply"):  # elementwise: in bands of rows, for small float temporaries
             for rows in row_bands(target.shape):
                 target[rows] = apply_mix(target[rows], source[rows], params, overflow)

@@ -17,6 +17,7 @@ enhancers call Pillow.
 from __future__ import annotations
 
 import math
+import operator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Callable, Iterator
@@ -341,7 +342,7 @@ def _shear_lines(image: np.ndarray, factor: float, axis: int, first: int = 0) ->
         fraction = (shifts - whole).astype(np.float32)
     # (held within a line's length and one: a line shifted further is black all the same, and a shift beyond
     # int64's range would convert to nonsense; a hand-made plan may give any finite factor)
-    whole = np.clip(whole, -(length + 1), length + 1).astype(np.int64)
+    whole = np.clip(np.nan_to_num(whole, nan=length + 1), -(length + 1), length + 1).astype(np.int64)
     # A line shifted by a whole line's length or more is black, so the padding never needs to be wider than
     # the line: the padded copy stays within three times the image, whatever its aspect ratio (padding by the
     # largest shift made a 40000×2 strip's shear_x a 1.5 GB array, and a 2×40000 strip's shear_y 11 GB).
@@ -385,8 +386,8 @@ def _shear_lines(image: np.ndarray, factor: float, axis: int, first: int = 0) ->
         segment += left
     out = mixed.astype(np.uint8)  # truncation toward zero, as Pillow's (UINT8) cast; values are >= 0
     # Black where the sampled position leaves [0, length): first valid index and end, per line.
-    first = np.clip(np.ceil(-0.5 - shifts), 0, length).astype(np.int64)
-    stop = np.clip(np.ceil(length - 0.5 - shifts), 0, length).astype(np.int64)
+    first = np.clip(np.nan_to_num(np.ceil(-0.5 - shifts), nan=length), 0, length).astype(np.int64)
+    stop = np.clip(np.nan_to_num(np.ceil(length - 0.5 - shifts), nan=0), 0, length).astype(np.int64)
     bounds = np.stack([first, stop], axis=1)
     runs = np.flatnonzero(np.any(np.diff(bounds, axis=0, prepend=bounds[:1] - 1) != 0, axis=1))
     for begin, end in zip(runs.tolist(), [*runs[1:].tolist(), lines]):
@@ -612,8 +613,16 @@ def iterate_ops(image: np.ndarray, steps: list[Params]) -> Iterator[np.ndarray]:
 
 
 def apply_image_op(image: np.ndarray, params: Params) -> np.ndarray:
-    """Apply sampled parameters; returns a new array, ``image`` is left as it was."""
+    """Apply sampled parameters; returns a new array, ``image`` (H×W×3 uint8) is left as it was."""
+    _check_rgb(image)
     return IMAGE_OPS[params["op"]].apply(image, params)
+
+
+def _check_rgb(image: np.ndarray) -> None:
+    """The operations take H×W×3 uint8 images (the kernels read three bytes a pixel; the plain path's answer to
+    anything else was garbage of its own)."""
+    if image.shape[2:] != (3,) or image.dtype != np.uint8:
+        raise ValueError(f"an image operation takes an H×W×3 uint8 image, got {image.dtype} {image.shape}")
 
 
 def apply_image_op_region(image: np.ndarray, params: Params, box: Box) -> np.ndarray:
@@ -622,7 +631,9 @@ def apply_image_op_region(image: np.ndarray, params: Params, box: Box) -> np.nda
     Equal to cropping the whole result, except that the bilinear shears take Pillow's own path here,
     which may differ from the whole-image numpy path by one level in rare pixels.
     """
-    left, top, width, height = box
+    _check_rgb(image)
+    # whole numbers on both paths (numpy's unsigned ones would wrap in the subtractions, numba truncates floats)
+    box = left, top, width, height = tuple(map(operator.index, box))
     if not (0 < width and 0 < height and 0 <= left <= image.shape[1] - width and 0 <= top <= image.shape[0] - height):
         raise ValueError(f"box {box} does not lie inside the {image.shape[1]}×{image.shape[0]} image")
     op = IMAGE_OPS[params["op"]]
