@@ -231,15 +231,16 @@ def mix_into_box(
                 return
         except (OverflowError, TypeError):  # a number beyond int64, an array the kernel does not take: see below
             pass
-    _check_boxes(image, box, source, at)
+    _check_boxes(image, (left, top, width, height), source, (source_left, source_top))
     target = image[top : top + height, left : left + width]
     mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
 
 
 def _check_boxes(image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int, int]) -> None:
-    """A ValueError unless ``box`` lies inside ``image`` and the box of its size at ``at`` inside ``source``."""
-    left, top, width, height = map(operator.index, box)  # (numpy's unsigned numbers would wrap below)
-    source_left, source_top = map(operator.index, at)
+    """A ValueError unless ``box`` lies inside ``image`` and the box of its size at ``at`` inside ``source`` (whole
+    numbers: numpy's unsigned ones would wrap in the subtractions)."""
+    left, top, width, height = box
+    source_left, source_top = at
     if not (
         0 < width
         and 0 < height

@@ -253,7 +253,7 @@ def _pillow_affine_region(image: np.ndarray, coefficients, box: Box) -> np.ndarr
 def _affine_compiled(kernels, image: np.ndarray, coefficients, width: int, height: int) -> np.ndarray:
     """Pillow's bilinear affine transform into a ``width``×``height`` output (``kernels.affine``)."""
     out = np.empty((height, width, 3), np.uint8)
-    kernels.affine(np.ascontiguousarray(image), out, *(float(value) for value in coefficients))
+    kernels.affine(np.ascontiguousarray(image), out, *map(float, coefficients))
     return out
 
 
