@@ -107,7 +107,7 @@ def affine(image, out, a, b, c, d, e, f):
             low_x, high_x = min(low_x, u), max(high_x, u)
             low_y, high_y = min(low_y, v), max(high_y, v)
             finite &= math.isfinite(u) and math.isfinite(v)
-    if not finite:  # (a hand-made map that overflows: positions no longer lie between the corners') the whole image
+    if not finite:  # a hand-made map that overflows: positions need not lie between the corners, so the whole image
         low_x, high_x, low_y, high_y = -1.0, width + 1.0, -1.0, height + 1.0
     first_x = min(max(math.floor(max(low_x, -1.0)) - 2, 0), width - 1)
     last_x = min(max(math.floor(min(high_x, width + 1.0)) + 2, 0), width - 1)

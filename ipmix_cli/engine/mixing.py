@@ -213,8 +213,8 @@ def mix_into_box(
     (left, top) of ``source``: IPMix's patch step. The masked mixes of the kernels read and write the boxes in
     place, row by row, when both images are C-contiguous (as the engine's are) and apart, instead of through
     views. A box that does not lie inside both images is a ValueError on either path."""
-    left, top, width, height = map(operator.index, box)  # (whole numbers on both paths: numba would truncate)
-    source_left, source_top = map(operator.index, at)
+    box = left, top, width, height = tuple(map(operator.index, box))  # (whole numbers on both paths: numba
+    at = source_left, source_top = tuple(map(operator.index, at))  # would truncate fractions)
     kernels = compiled.active()
     mix = params["mix"]
     if (
@@ -223,15 +223,10 @@ def mix_into_box(
         and image.flags.c_contiguous
         and source.flags.c_contiguous
         and not np.may_share_memory(image, source)
+        and _select_masked(kernels, image, box, source, at, params)
     ):
-        high, low = mask_state(params["mask_seed"])
-        arguments = (image, top, left, source, source_top, source_left, height, width, high, low, MASK_CONSTANTS)
-        try:
-            if kernels.select_masked(*arguments, _F32(params["q"]), mix == "random_elems"):  # (it checks the boxes)
-                return
-        except (OverflowError, TypeError):  # a number beyond int64, an array the kernel does not take: see below
-            pass
-    _check_boxes(image, (left, top, width, height), source, (source_left, source_top))
+        return
+    _check_boxes(image, box, source, at)
     target = image[top : top + height, left : left + width]
     mix_into(target, source[source_top : source_top + height, source_left : source_left + width], params, overflow)
 
@@ -253,15 +248,18 @@ def _check_boxes(image: np.ndarray, box: Box, source: np.ndarray, at: tuple[int,
         raise ValueError(f"box {box} (and at {at} of the source {source.shape}) does not fit the image {image.shape}")
 
 
-def _select_masked(kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple, params: Params) -> None:
-    """``kernels.select_masked`` of C-contiguous images that do not overlap; the mask's uniforms are made in the
-    kernel, as used."""
+def _select_masked(kernels, image: np.ndarray, box: Box, source: np.ndarray, at: tuple, params: Params) -> bool:
+    """``kernels.select_masked`` of C-contiguous images that do not overlap (the mask's uniforms are made in the
+    kernel, as used); False, with nothing done, when the kernel does not take them: a box that does not fit (it
+    checks), a number beyond int64 or an array of another kind (numba refuses the call)."""
     left, top, width, height = box
     high, low = mask_state(params["mask_seed"])
     q, per_value = _F32(params["q"]), params["mix"] == "random_elems"
     arguments = (image, top, left, source, at[1], at[0], height, width)
-    if not kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value):
-        _check_boxes(image, box, source, at)  # (raises: the kernel found that a box does not fit)
+    try:
+        return kernels.select_masked(*arguments, high, low, MASK_CONSTANTS, q, per_value)
+    except (OverflowError, TypeError):
+        return False
 
 
 def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: str) -> None:
@@ -291,7 +289,9 @@ def mix_into(target: np.ndarray, source: np.ndarray, params: Params, overflow: s
         source = source.copy()
     if mix in ("random_pixels", "random_elems"):
         whole = np.ascontiguousarray(target)  # the kernel takes whole images and a box: views are copied
-        _select_masked(kernels, whole, (0, 0, *target.shape[1::-1]), np.ascontiguousarray(source), (0, 0), params)
+        box = (0, 0, *target.shape[1::-1])
+        if not _select_masked(kernels, whole, box, np.ascontiguousarray(source), (0, 0), params):
+            _check_boxes(whole, box, source, (0, 0))  # (raises: the kernel found the patches do not fit)
         if whole is not target:
             target[...] = whole
         return
